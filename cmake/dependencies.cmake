@@ -1,0 +1,24 @@
+# Every dependency is a Debian package (scripts/install-deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(Boost 1.74 REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(GTest REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+if(SLUICE_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+add_library(sluice_httplib INTERFACE)
+target_include_directories(sluice_httplib SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIR})
+target_link_libraries(sluice_httplib INTERFACE Threads::Threads)
+
+add_library(sluice_asio INTERFACE)
+# Boost 1.74's Asio uses std::exchange without including <utility>; core/asio.hpp includes it first.
+target_link_libraries(sluice_asio INTERFACE Boost::boost Threads::Threads)
+target_compile_definitions(sluice_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

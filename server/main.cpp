@@ -1,0 +1,53 @@
+// sluice: one binary for the server and its CLI. The verbs live in server/cmd_*.cpp.
+
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "server/command.hpp"
+
+namespace {
+
+int usage(std::ostream& out) {
+  out << "usage: sluice VERB [ARGS...]\n\nverbs:\n";
+  for (const auto& [verb, command] : sluice::cli::commands()) out << "  " << verb << " " << command.usage << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    usage(std::cout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "version" || args[0] == "--version") {
+    std::cout << "sluice 0.1.0\n";
+    return 0;
+  }
+  auto& commands = sluice::cli::commands();
+  // Two-word verbs ("event validate") take precedence over one-word verbs.
+  auto found = commands.end();
+  std::size_t words = 0;
+  if (args.size() >= 2) {
+    found = commands.find(args[0] + " " + args[1]);
+    words = 2;
+  }
+  if (found == commands.end()) {
+    found = commands.find(args[0]);
+    words = 1;
+  }
+  if (found == commands.end()) {
+    std::cerr << "sluice: unknown verb '" << args[0] << "'\n";
+    return usage(std::cerr);
+  }
+  args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(words));
+  try {
+    return found->second.run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "sluice " << found->first << ": " << e.what() << "\n";
+    return 2;
+  }
+}
