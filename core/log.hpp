@@ -18,10 +18,10 @@ void set_level(const std::string& level);
 
 }  // namespace sluice::log
 
-#define SLUICE_LOG(component, level, ...)                                              \
-  do {                                                                                 \
-    static const auto sluice_logger_ = ::sluice::log::get(#component);                 \
-    if (sluice_logger_->should_log(spdlog::level::level)) {                            \
-      sluice_logger_->log(spdlog::level::level, __VA_ARGS__);                          \
-    }                                                                                  \
+#define SLUICE_LOG(component, lvl, ...)                                \
+  do {                                                                 \
+    static const auto sluice_logger_ = ::sluice::log::get(#component); \
+    if (sluice_logger_->should_log(spdlog::level::lvl)) {              \
+      sluice_logger_->log(spdlog::level::lvl, __VA_ARGS__);            \
+    }                                                                  \
   } while (0)
