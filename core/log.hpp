@@ -2,6 +2,7 @@
 // One named spdlog logger per component; SLUICE_LOG checks the level before formatting.
 //
 //   SLUICE_LOG(broker, info, "[broker={}] appended {} events", name, n);
+// Levels are spdlog's: trace, debug, info, warn, err, critical.
 
 #include <memory>
 #include <string>
