@@ -10,8 +10,12 @@
 namespace sluice {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n) {
   if (pos + n > s.size()) return false;
@@ -67,13 +71,20 @@ unsigned days_in_month(int y, unsigned m) {
 
 std::string_view to_string(AttributeType type) {
   switch (type) {
-    case AttributeType::Boolean: return "Boolean";
-    case AttributeType::Integer: return "Integer";
-    case AttributeType::String: return "String";
-    case AttributeType::Binary: return "Binary";
-    case AttributeType::Uri: return "URI";
-    case AttributeType::UriRef: return "URI-reference";
-    case AttributeType::Timestamp: return "Timestamp";
+    case AttributeType::Boolean:
+      return "Boolean";
+    case AttributeType::Integer:
+      return "Integer";
+    case AttributeType::String:
+      return "String";
+    case AttributeType::Binary:
+      return "Binary";
+    case AttributeType::Uri:
+      return "URI";
+    case AttributeType::UriRef:
+      return "URI-reference";
+    case AttributeType::Timestamp:
+      return "Timestamp";
   }
   return "String";
 }
@@ -122,15 +133,24 @@ std::optional<AttributeValue> CloudEvent::attribute(std::string_view name) const
 }
 
 void CloudEvent::set_attribute(std::string_view name, std::string value) {
-  if (name == "id") id = std::move(value);
-  else if (name == "source") source = std::move(value);
-  else if (name == "specversion") specversion = std::move(value);
-  else if (name == "type") type = std::move(value);
-  else if (name == "datacontenttype") datacontenttype = std::move(value);
-  else if (name == "dataschema") dataschema = std::move(value);
-  else if (name == "subject") subject = std::move(value);
-  else if (name == "time") time = std::move(value);
-  else extensions[std::string(name)] = AttributeValue::of_string(std::move(value));
+  if (name == "id")
+    id = std::move(value);
+  else if (name == "source")
+    source = std::move(value);
+  else if (name == "specversion")
+    specversion = std::move(value);
+  else if (name == "type")
+    type = std::move(value);
+  else if (name == "datacontenttype")
+    datacontenttype = std::move(value);
+  else if (name == "dataschema")
+    dataschema = std::move(value);
+  else if (name == "subject")
+    subject = std::move(value);
+  else if (name == "time")
+    time = std::move(value);
+  else
+    extensions[std::string(name)] = AttributeValue::of_string(std::move(value));
 }
 
 bool CloudEvent::erase_attribute(std::string_view name) {
@@ -147,7 +167,9 @@ bool CloudEvent::erase_attribute(std::string_view name) {
   return extensions.erase(std::string(name)) > 0;
 }
 
-bool CloudEvent::data_is_json() const { return !datacontenttype || is_json_media_type(*datacontenttype); }
+bool CloudEvent::data_is_json() const {
+  return !datacontenttype || is_json_media_type(*datacontenttype);
+}
 
 bool is_context_attribute(std::string_view name) {
   return name == "id" || name == "source" || name == "specversion" || name == "type" ||
@@ -244,7 +266,9 @@ std::optional<std::int64_t> parse_rfc3339_millis(std::string_view s) {
   return secs * 1000 + millis;
 }
 
-bool is_rfc3339(std::string_view s) { return parse_rfc3339_millis(s).has_value(); }
+bool is_rfc3339(std::string_view s) {
+  return parse_rfc3339_millis(s).has_value();
+}
 
 std::string format_rfc3339(std::int64_t unix_millis) {
   using namespace std::chrono;
@@ -253,9 +277,9 @@ std::string format_rfc3339(std::int64_t unix_millis) {
   year_month_day ymd(day);
   hh_mm_ss hms(tp - day);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()), unsigned(ymd.month()),
-                unsigned(ymd.day()), int(hms.hours().count()), int(hms.minutes().count()),
-                int(hms.seconds().count()), int(hms.subseconds().count()));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
+                unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                int(hms.minutes().count()), int(hms.seconds().count()), int(hms.subseconds().count()));
   return buf;
 }
 

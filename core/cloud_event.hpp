@@ -26,7 +26,9 @@ struct AttributeValue {
 
   static AttributeValue of_string(std::string s) { return {AttributeType::String, std::move(s), false, 0}; }
   static AttributeValue of_bool(bool b) { return {AttributeType::Boolean, b ? "true" : "false", b, 0}; }
-  static AttributeValue of_int(std::int32_t i) { return {AttributeType::Integer, std::to_string(i), false, i}; }
+  static AttributeValue of_int(std::int32_t i) {
+    return {AttributeType::Integer, std::to_string(i), false, i};
+  }
   static AttributeValue of_binary(std::string bytes) {
     return {AttributeType::Binary, std::move(bytes), false, 0};
   }

@@ -25,7 +25,9 @@ using Result = boost::outcome_v2::result<T, Error, boost::outcome_v2::policy::te
 
 using Status = Result<void>;
 
-inline Status ok() { return boost::outcome_v2::success(); }
+inline Status ok() {
+  return boost::outcome_v2::success();
+}
 
 inline Error make_error(std::string subject, std::string message, int code = 0) {
   return Error{std::move(subject), std::move(message), code};
