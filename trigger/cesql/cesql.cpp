@@ -1,0 +1,142 @@
+#include "trigger/cesql/cesql.hpp"
+
+#include <cstdio>
+
+#include "trigger/cesql/eval.hpp"
+#include "trigger/cesql/parser.hpp"
+
+namespace sluice::cesql {
+
+std::string_view to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::Parse:
+      return "parse";
+    case ErrorKind::Math:
+      return "math";
+    case ErrorKind::Cast:
+      return "cast";
+    case ErrorKind::MissingAttribute:
+      return "missingAttribute";
+    case ErrorKind::MissingFunction:
+      return "missingFunction";
+    case ErrorKind::FunctionEvaluation:
+      return "functionEvaluation";
+    case ErrorKind::Generic:
+      return "generic";
+  }
+  return "generic";
+}
+
+std::string_view to_string(Type type) {
+  switch (type) {
+    case Type::Boolean:
+      return "Boolean";
+    case Type::Integer:
+      return "Integer";
+    case Type::String:
+      return "String";
+  }
+  return "Boolean";
+}
+
+std::string EvalError::to_string() const {
+  std::string out(cesql::to_string(kind));
+  out += ": ";
+  out += message;
+  return out;
+}
+
+Value Value::zero(Type type) {
+  switch (type) {
+    case Type::Integer:
+      return integer(0);
+    case Type::String:
+      return string({});
+    case Type::Boolean:
+      break;
+  }
+  return boolean(false);
+}
+
+std::string Value::to_json() const {
+  switch (type_) {
+    case Type::Boolean:
+      return boolean_ ? "true" : "false";
+    case Type::Integer:
+      return std::to_string(integer_);
+    case Type::String:
+      break;
+  }
+  // RFC 8259 section 7: escape the quote, the backslash and control characters; other bytes
+  // (UTF-8 included) pass through.
+  std::string out = "\"";
+  for (const char c : string_) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x",
+                        static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+Result<Expression> Expression::compile(std::string_view text) {
+  auto program = detail::parse_program(text);
+  if (!program) return program.error();
+  return Expression(std::move(program).value());
+}
+
+Value Expression::evaluate(const CloudEvent& event, std::vector<EvalError>* errors) const {
+  detail::Evaluator evaluator(*program_, event, errors);
+  const detail::Val v = evaluator.run();
+  switch (v.type) {
+    case Type::Boolean:
+      return Value::boolean(v.boolean);
+    case Type::Integer:
+      return Value::integer(v.integer);
+    case Type::String:
+      return Value::string(std::string(v.text));
+  }
+  return Value();
+}
+
+bool Expression::matches(const CloudEvent& event, bool* had_error) const {
+  detail::Evaluator evaluator(*program_, event, nullptr);
+  const detail::Val v = evaluator.run();
+  const bool errored = evaluator.error_count() != 0;
+  if (had_error != nullptr) *had_error = errored;
+  // Spec 1.2: the event passes only when the value is Boolean true and no error occurred.
+  return !errored && v.type == Type::Boolean && v.boolean;
+}
+
+const std::string& Expression::text() const {
+  return program_->text;
+}
+
+const std::vector<std::string>& Expression::unknown_functions() const {
+  return program_->unknown_functions;
+}
+
+}  // namespace sluice::cesql
