@@ -62,7 +62,7 @@ class CursorStore {
   Status replay();
   Status append_record(char op, const std::string& trigger, std::uint64_t offset);
   Status compact_locked();
-  Status sync_locked_fd(int fd);
+  bool needs_compaction() const;
   void syncer_loop();
 
   const std::string path_;
@@ -79,6 +79,7 @@ class CursorStore {
   std::uint64_t compactions_ = 0;
   std::optional<Error> sync_error_;
   bool stopping_ = false;
+  bool sync_requested_ = false;
   std::thread syncer_;
 };
 

@@ -125,12 +125,19 @@ class FileLog final : public EventLog {
     std::vector<std::string> payloads;
     AppendCallback done;
     std::size_t bytes = 0;
+    bool force_sync = false;  // flush() marker: fdatasync even when options.fsync is off
   };
 
   FileLog(std::string dir, FileLogOptions options, Clock& clock);
   Status recover();
+  Status recover_sealed(Segment& segment, std::uint64_t next_base);
+  Status recover_tail(Segment& segment);
+  Result<std::shared_ptr<Segment>> create_segment(std::uint64_t base);
   void writer_loop();
   void commit_group(std::vector<PendingAppend>& group);
+  Status write_group(std::vector<PendingAppend>& group, std::vector<std::uint64_t>& first_offsets,
+                     std::vector<std::shared_ptr<Segment>>& touched, bool& sync_failed);
+  Status sync_segment(Segment& segment);
   std::int64_t now_ms() const;
   void notify_subscribers(std::uint64_t end);
 
@@ -156,6 +163,7 @@ class FileLog final : public EventLog {
   bool closing_ = false;
   bool closed_ = false;
   std::thread writer_;
+  std::mutex close_mu_;
 
   // Writer-private state (touched only by the writer thread, and by recover() before it starts).
   std::shared_ptr<Segment> active_;
