@@ -1,0 +1,699 @@
+#include "broker/file_log.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/fs.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/wait.hpp"
+
+namespace sluice {
+namespace {
+
+using testing::TempDir;
+using testing::wait_until;
+
+std::string payload_for(std::uint64_t i, std::size_t size = 100) {
+  std::string p = "event-" + std::to_string(i) + "-";
+  while (p.size() < size) p += static_cast<char>('a' + (p.size() + i) % 26);
+  p.resize(size);
+  return p;
+}
+
+Result<std::uint64_t> append_sync(FileLog& log, std::vector<std::string> payloads) {
+  std::promise<Result<std::uint64_t>> done;
+  auto future = done.get_future();
+  log.append(std::move(payloads), [&](Result<std::uint64_t> r) { done.set_value(std::move(r)); });
+  return future.get();
+}
+
+std::unique_ptr<FileLog> open_log(const std::string& dir, FileLogOptions options = {},
+                                  Clock& clock = RealClock::instance()) {
+  auto log = FileLog::open(dir, std::move(options), clock);
+  EXPECT_TRUE(log) << (log ? "" : log.error().to_string());
+  return log ? std::move(log.value()) : nullptr;
+}
+
+std::vector<LogRecord> read_all(const FileLog& log, std::uint64_t from = 0) {
+  std::vector<LogRecord> all;
+  for (;;) {
+    auto batch = log.read(from, 1000);
+    EXPECT_TRUE(batch) << (batch ? "" : batch.error().to_string());
+    if (!batch || batch.value().empty()) return all;
+    from = batch.value().back().offset + 1;
+    for (auto& r : batch.value()) all.push_back(std::move(r));
+  }
+}
+
+std::vector<std::string> files_with(const std::string& dir, const std::string& ext) {
+  std::vector<std::string> out;
+  auto names = list_dir(dir);
+  EXPECT_TRUE(names);
+  if (!names) return {};
+  for (const auto& name : names.value()) {
+    if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
+      out.push_back(dir + "/" + name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void flip_byte(const std::string& path, std::uint64_t position) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR));
+  ASSERT_TRUE(fd.valid());
+  char c = 0;
+  ASSERT_EQ(::pread(fd.get(), &c, 1, static_cast<off_t>(position)), 1);
+  c ^= 0x5A;
+  ASSERT_EQ(::pwrite(fd.get(), &c, 1, static_cast<off_t>(position)), 1);
+}
+
+void truncate_to(const std::string& path, std::uint64_t size) {
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0);
+}
+
+void append_bytes(const std::string& path, const std::string& bytes) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(write_all(fd.get(), bytes.data(), bytes.size(), path));
+}
+
+// Holds the writer thread inside the first append's callback so that a test can queue appends behind it.
+class WriterGate {
+ public:
+  AppendCallback hold() {
+    return [this](Result<std::uint64_t>) {
+      std::unique_lock lock(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+    };
+  }
+  void wait_entered() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+};
+
+constexpr std::size_t kRecordBytes = FileLog::kRecordHeaderBytes + 100;  // with payload_for(i)
+
+TEST(FileLog, EmptyLogHasNoRecords) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  EXPECT_EQ(log->start_offset(), 0u);
+  EXPECT_EQ(log->end_offset(), 0u);
+  auto read = log->read(0, 10);
+  ASSERT_TRUE(read);
+  EXPECT_TRUE(read.value().empty());
+  EXPECT_TRUE(log->read(5, 10).value().empty());
+}
+
+TEST(FileLog, AppendAndReadRoundTrip) {
+  TempDir dir;
+  ManualClock clock;
+  auto log = open_log(dir.path(), {}, clock);
+  auto first = append_sync(*log, {"a"});
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value(), 0u);
+  auto second = append_sync(*log, {"bb", "", std::string(100000, 'c')});
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second.value(), 1u);
+  EXPECT_EQ(log->end_offset(), 4u);
+
+  auto records = read_all(*log);
+  ASSERT_EQ(records.size(), 4u);
+  const std::vector<std::string> expected = {"a", "bb", "", std::string(100000, 'c')};
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall().time_since_epoch()).count();
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(records[i].offset, i);
+    EXPECT_EQ(records[i].payload, expected[i]);
+    EXPECT_EQ(records[i].append_time_ms, now_ms);
+  }
+  // Reads from the middle.
+  auto tail = log->read(2, 10);
+  ASSERT_TRUE(tail);
+  ASSERT_EQ(tail.value().size(), 2u);
+  EXPECT_EQ(tail.value()[0].offset, 2u);
+}
+
+TEST(FileLog, ReadHonoursRecordAndByteLimits) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  std::vector<std::string> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back(payload_for(i));
+  ASSERT_TRUE(append_sync(*log, batch));
+  EXPECT_EQ(log->read(0, 7).value().size(), 7u);
+  EXPECT_EQ(log->read(0, 1000, 1000).value().size(), 10u);  // 10 x 100 bytes
+  // A record larger than max_bytes still comes back alone.
+  ASSERT_TRUE(append_sync(*log, {std::string(5000, 'x')}));
+  auto big = log->read(50, 10, 100);
+  ASSERT_TRUE(big);
+  ASSERT_EQ(big.value().size(), 1u);
+  EXPECT_EQ(big.value()[0].payload.size(), 5000u);
+  EXPECT_TRUE(log->read(0, 0).value().empty());
+}
+
+TEST(FileLog, OffsetsStayConsecutiveAcrossSegmentsAndRestarts) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 1000;
+  options.index_interval_bytes = 256;
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 100; ++i) {
+      auto r = append_sync(*log, {payload_for(i)});
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r.value(), i);
+    }
+    EXPECT_GT(log->segment_count(), 5u);
+    EXPECT_EQ(files_with(dir.path(), ".log").size(), log->segment_count());
+  }
+  {
+    auto log = open_log(dir.path(), options);
+    EXPECT_EQ(log->start_offset(), 0u);
+    EXPECT_EQ(log->end_offset(), 100u);
+    EXPECT_EQ(log->stats().truncated_bytes, 0u);
+    auto r = append_sync(*log, {payload_for(100), payload_for(101)});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r.value(), 100u);
+    auto records = read_all(*log);
+    ASSERT_EQ(records.size(), 102u);
+    for (std::uint64_t i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(records[i].offset, i);
+      EXPECT_EQ(records[i].payload, payload_for(i));
+    }
+    // Seeks into every segment through the sparse index.
+    for (std::uint64_t from : {1u, 9u, 10u, 37u, 64u, 99u, 101u}) {
+      auto one = log->read(from, 1);
+      ASSERT_TRUE(one);
+      ASSERT_EQ(one.value().size(), 1u);
+      EXPECT_EQ(one.value()[0].offset, from);
+      EXPECT_EQ(one.value()[0].payload, payload_for(from));
+    }
+  }
+}
+
+TEST(FileLog, BatchNeverSpansSegments) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 1000;
+  auto log = open_log(dir.path(), options);
+  ASSERT_TRUE(append_sync(*log, {payload_for(0), payload_for(1), payload_for(2), payload_for(3)}));
+  // 4 + 6 records do not fit in 1000 bytes: the whole second batch goes to a new segment.
+  std::vector<std::string> batch;
+  for (int i = 4; i < 10; ++i) batch.push_back(payload_for(i));
+  ASSERT_TRUE(append_sync(*log, batch));
+  auto logs = files_with(dir.path(), ".log");
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_EQ(file_size(logs[0]), 4 * kRecordBytes);
+  EXPECT_NE(logs[1].find("00000000000000000004.log"), std::string::npos);
+  EXPECT_EQ(read_all(*log).size(), 10u);
+}
+
+TEST(FileLog, GroupCommitSharesOneFsyncAmongManyAppends) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  WriterGate gate;
+  log->append({"first"}, gate.hold());
+  gate.wait_entered();  // the writer is busy: everything below queues up for one group
+
+  constexpr int kAppends = 500;
+  std::atomic<int> done{0};
+  std::vector<std::uint64_t> firsts(kAppends);
+  for (int i = 0; i < kAppends; ++i) {
+    log->append({payload_for(static_cast<std::uint64_t>(i)), "second of batch"},
+                [&, i](Result<std::uint64_t> r) {
+                  ASSERT_TRUE(r);
+                  firsts[static_cast<std::size_t>(i)] = r.value();
+                  ++done;
+                });
+  }
+  gate.open();
+  ASSERT_TRUE(wait_until([&] { return done.load() == kAppends; }));
+  auto stats = log->stats();
+  EXPECT_EQ(stats.appends, kAppends + 1u);
+  EXPECT_EQ(stats.records, 2u * kAppends + 1u);
+  EXPECT_EQ(stats.group_commits, 2u);
+  EXPECT_EQ(stats.fsyncs, 2u);
+  // Appends keep their queue order; each batch is consecutive.
+  for (int i = 0; i < kAppends; ++i) EXPECT_EQ(firsts[static_cast<std::size_t>(i)], 1u + 2u * i);
+  EXPECT_EQ(log->end_offset(), 2u * kAppends + 1u);
+}
+
+TEST(FileLog, ConcurrentAppendersGetDistinctConsecutiveOffsets) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 64 << 10;
+  auto log = open_log(dir.path(), options);
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 100;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<std::uint64_t> offsets;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = append_sync(*log, {"t" + std::to_string(t) + "-" + std::to_string(i)});
+        ASSERT_TRUE(r);
+        std::lock_guard lock(mu);
+        offsets.insert(r.value());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(offsets.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(*offsets.rbegin(), kThreads * kPerThread - 1u);
+  auto stats = log->stats();
+  EXPECT_EQ(stats.appends, static_cast<std::uint64_t>(kThreads * kPerThread));
+  EXPECT_LT(stats.fsyncs, stats.appends);  // many appends shared an fdatasync
+  auto records = read_all(*log);
+  ASSERT_EQ(records.size(), offsets.size());
+}
+
+TEST(FileLog, RejectsAppendsWhenTheQueueIsFull) {
+  TempDir dir;
+  FileLogOptions options;
+  options.max_pending_appends = 10;
+  options.max_pending_bytes = 10 * 1024;
+  auto log = open_log(dir.path(), options);
+  WriterGate gate;
+  log->append({"first"}, gate.hold());
+  gate.wait_entered();
+
+  std::atomic<int> accepted{0};
+  for (int i = 0; i < 10; ++i) log->append({"x"}, [&](Result<std::uint64_t> r) { accepted += r ? 1 : 0; });
+  // The 11th is refused at once, on this thread.
+  std::optional<Result<std::uint64_t>> refused;
+  log->append({"y"}, [&](Result<std::uint64_t> r) { refused = std::move(r); });
+  ASSERT_TRUE(refused.has_value());
+  ASSERT_FALSE(*refused);
+  EXPECT_EQ(refused->error().code, 503);
+  EXPECT_NE(refused->error().message.find("busy"), std::string::npos);
+  // A batch larger than the whole byte bound can never fit: 413.
+  std::optional<Result<std::uint64_t>> too_big;
+  log->append({std::string(20 * 1024, 'z')}, [&](Result<std::uint64_t> r) { too_big = std::move(r); });
+  ASSERT_TRUE(too_big.has_value());
+  EXPECT_EQ(too_big->error().code, 413);
+  EXPECT_EQ(log->stats().rejected, 2u);
+
+  gate.open();
+  ASSERT_TRUE(wait_until([&] { return accepted.load() == 10; }));
+  // Room again once the writer drained the queue.
+  EXPECT_TRUE(append_sync(*log, {"z"}));
+}
+
+TEST(FileLog, ByteBoundAlsoLimitsTheQueue) {
+  TempDir dir;
+  FileLogOptions options;
+  options.max_pending_bytes = 1000;
+  auto log = open_log(dir.path(), options);
+  WriterGate gate;
+  log->append({"first"}, gate.hold());
+  gate.wait_entered();
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    log->append({std::string(100, 'x')}, [&](Result<std::uint64_t> r) {
+      if (!r) {
+        EXPECT_EQ(r.error().code, 503);
+        ++refused;
+      }
+    });
+  }
+  EXPECT_EQ(refused, 12);  // 8 x 124 bytes fit in 1000
+  gate.open();
+  EXPECT_TRUE(log->flush());
+}
+
+TEST(FileLog, TornTailIsTruncatedOnOpen) {
+  TempDir dir;
+  {
+    auto log = open_log(dir.path());
+    for (std::uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  }
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  append_bytes(segment, std::string(37, '\x07'));  // garbage after the last record
+  {
+    auto log = open_log(dir.path());
+    EXPECT_EQ(log->end_offset(), 10u);
+    EXPECT_EQ(log->stats().truncated_bytes, 37u);
+    EXPECT_EQ(file_size(segment), 10 * kRecordBytes);
+    auto r = append_sync(*log, {payload_for(10)});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r.value(), 10u);
+  }
+  // A record cut in the middle of its payload (the crash came before fdatasync).
+  truncate_to(segment, 11 * kRecordBytes - 30);
+  {
+    auto log = open_log(dir.path());
+    EXPECT_EQ(log->end_offset(), 10u);
+    auto records = read_all(*log);
+    ASSERT_EQ(records.size(), 10u);
+    EXPECT_EQ(records.back().payload, payload_for(9));
+  }
+  // Cut inside the header.
+  truncate_to(segment, 9 * kRecordBytes + 5);
+  {
+    auto log = open_log(dir.path());
+    EXPECT_EQ(log->end_offset(), 9u);
+  }
+}
+
+TEST(FileLog, PartlyWrittenBatchIsDroppedWhole) {
+  TempDir dir;
+  {
+    auto log = open_log(dir.path());
+    ASSERT_TRUE(append_sync(*log, {payload_for(0)}));
+    ASSERT_TRUE(append_sync(*log, {payload_for(1), payload_for(2), payload_for(3)}));
+  }
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  // Two whole records of the three-record batch survived the crash: neither may be served.
+  truncate_to(segment, 3 * kRecordBytes);
+  auto log = open_log(dir.path());
+  EXPECT_EQ(log->end_offset(), 1u);
+  EXPECT_EQ(log->stats().truncated_bytes, 2 * kRecordBytes);
+  auto r = append_sync(*log, {"again"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value(), 1u);
+}
+
+TEST(FileLog, CrcMismatchAtTheTailIsTruncated) {
+  TempDir dir;
+  {
+    auto log = open_log(dir.path());
+    for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  }
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  flip_byte(segment, 4 * kRecordBytes + 50);  // payload of the last record
+  auto log = open_log(dir.path());
+  EXPECT_EQ(log->end_offset(), 4u);
+  auto records = read_all(*log);
+  ASSERT_EQ(records.size(), 4u);
+  for (const auto& rec : records) EXPECT_EQ(rec.payload, payload_for(rec.offset));
+}
+
+TEST(FileLog, CorruptRecordInASealedSegmentIsNeverServed) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.index_interval_bytes = 1;  // an index entry per record: the damage is found by reads, not at open
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 30; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+    ASSERT_EQ(log->segment_count(), 3u);
+  }
+  const std::string first_segment = files_with(dir.path(), ".log").at(0);
+  flip_byte(first_segment, 5 * kRecordBytes + 40);  // payload of offset 5
+  auto log = open_log(dir.path(), options);
+  EXPECT_EQ(log->end_offset(), 30u);  // a sealed segment is not truncated
+
+  auto prefix = log->read(0, 100);
+  ASSERT_TRUE(prefix);
+  ASSERT_EQ(prefix.value().size(), 5u);  // offsets 0..4, then it stops before the damage
+  EXPECT_EQ(prefix.value().back().offset, 4u);
+
+  auto damaged = log->read(5, 100);
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().subject, "offset 5");
+  EXPECT_EQ(damaged.error().code, 500);
+  EXPECT_NE(damaged.error().message.find("CRC32C"), std::string::npos);
+
+  // Later records are still served (the index points past the damage).
+  auto after = log->read(6, 100);
+  ASSERT_TRUE(after);
+  ASSERT_FALSE(after.value().empty());
+  EXPECT_EQ(after.value().front().offset, 6u);
+  EXPECT_EQ(after.value().front().payload, payload_for(6));
+}
+
+TEST(FileLog, CorruptionWhileOpenIsDetectedByReads) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  flip_byte(files_with(dir.path(), ".log").at(0), 2 * kRecordBytes + 30);
+  auto read = log->read(2, 10);
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().subject, "offset 2");
+}
+
+TEST(FileLog, MissingOrDamagedIndexIsRebuilt) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 20 * kRecordBytes;
+  options.index_interval_bytes = 3 * kRecordBytes;
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 70; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  }
+  auto indexes = files_with(dir.path(), ".index");
+  ASSERT_EQ(indexes.size(), 4u);
+  const auto good_size = file_size(indexes[1]);
+  EXPECT_GT(good_size, 8u);
+  ASSERT_TRUE(remove_file(indexes[0]));                                 // missing
+  ASSERT_TRUE(write_file_atomic(indexes[1], std::string(16, '\x7F')));  // points outside the file
+  ASSERT_TRUE(
+      write_file_atomic(indexes[2], std::string("\0\0\0\0\0\0\0\0\x01\0\0\0\x10\0\0\0", 16)));  // wrong
+  ASSERT_TRUE(remove_file(indexes[3]));  // the active segment's index
+  {
+    auto log = open_log(dir.path(), options);
+    EXPECT_EQ(log->end_offset(), 70u);
+    for (std::uint64_t from = 0; from < 70; from += 7) {
+      auto one = log->read(from, 1);
+      ASSERT_TRUE(one) << one.error().to_string();
+      ASSERT_EQ(one.value().size(), 1u);
+      EXPECT_EQ(one.value()[0].offset, from);
+      EXPECT_EQ(one.value()[0].payload, payload_for(from));
+    }
+  }
+  for (const auto& index : files_with(dir.path(), ".index")) EXPECT_EQ(file_size(index) % 8, 0u);
+  EXPECT_EQ(file_size(indexes[1]), good_size);
+  EXPECT_GT(file_size(indexes[0]), 8u);
+}
+
+TEST(FileLog, RetentionBySizeDeletesOldestSegmentsButNeverTheActiveOne) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.retention_bytes = 25 * kRecordBytes;
+  auto log = open_log(dir.path(), options);
+  for (std::uint64_t i = 0; i < 55; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  ASSERT_EQ(log->segment_count(), 6u);
+  auto deleted = log->enforce_retention();
+  ASSERT_TRUE(deleted);
+  // Kafka's rule: a segment goes when the newer ones alone hold at least retention_bytes. Kept: 10 + 10 + 5.
+  EXPECT_EQ(deleted.value(), 3u);
+  EXPECT_EQ(log->start_offset(), 30u);
+  EXPECT_EQ(log->segment_count(), 3u);
+  EXPECT_EQ(log->size_bytes(), 25 * kRecordBytes);
+  EXPECT_EQ(files_with(dir.path(), ".log").size(), 3u);
+  EXPECT_EQ(files_with(dir.path(), ".index").size(), 3u);
+  auto records = log->read(0, 5);
+  ASSERT_TRUE(records);
+  EXPECT_EQ(records.value().front().offset, 30u);  // reads before start_offset() start there
+
+  // Even a tiny bound keeps the active segment.
+  options.retention_bytes = 1;
+  log.reset();
+  log = open_log(dir.path(), options);  // open() applies retention
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_EQ(log->start_offset(), 50u);
+  EXPECT_EQ(log->end_offset(), 55u);
+  EXPECT_EQ(log->stats().segments_deleted, 2u);
+}
+
+TEST(FileLog, RetentionByAgeFollowsTheClock) {
+  TempDir dir;
+  ManualClock clock;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.retention_ms = 60'000;
+  auto log = open_log(dir.path(), options, clock);
+  for (std::uint64_t i = 0; i < 25; ++i)
+    ASSERT_TRUE(append_sync(*log, {payload_for(i)}));  // 3 segments at t0
+  clock.advance(std::chrono::seconds(30));
+  for (std::uint64_t i = 25; i < 40; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));  // t0 + 30 s
+  ASSERT_EQ(log->segment_count(), 4u);  // [0,10) [10,20) [20,30) mixed [30,40)
+
+  EXPECT_EQ(log->enforce_retention().value(), 0u);
+  clock.advance(std::chrono::seconds(31));  // t0 + 61 s: the first two are older than 60 s
+  EXPECT_EQ(log->enforce_retention().value(), 2u);
+  EXPECT_EQ(log->start_offset(), 20u);
+  clock.advance(std::chrono::seconds(30));  // t0 + 91 s: [20,30) holds records of t0 + 30 s
+  EXPECT_EQ(log->enforce_retention().value(), 1u);
+  EXPECT_EQ(log->start_offset(), 30u);
+  clock.advance(std::chrono::hours(24));
+  EXPECT_EQ(log->enforce_retention().value(), 0u);  // the active segment stays
+  EXPECT_EQ(log->end_offset(), 40u);
+  EXPECT_EQ(read_all(*log).size(), 10u);
+}
+
+TEST(FileLog, QuietLogRollsByAgeSoRetentionCanExpireIt) {
+  TempDir dir;
+  ManualClock clock;
+  FileLogOptions options;
+  options.segment_ms = 10'000;
+  options.retention_ms = 20'000;
+  auto log = open_log(dir.path(), options, clock);
+  ASSERT_TRUE(append_sync(*log, {"old"}));
+  clock.advance(std::chrono::seconds(11));
+  ASSERT_TRUE(append_sync(*log, {"new"}));
+  EXPECT_EQ(log->segment_count(), 2u);
+  clock.advance(std::chrono::seconds(20));
+  EXPECT_EQ(log->enforce_retention().value(), 1u);
+  auto records = read_all(*log);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].payload, "new");
+}
+
+TEST(FileLog, SubscribersHearOfEveryDurableEnd) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  std::atomic<std::uint64_t> seen{0};
+  std::atomic<int> calls{0};
+  auto id = log->subscribe([&](std::uint64_t end) {
+    seen = end;
+    ++calls;
+  });
+  ASSERT_TRUE(append_sync(*log, {"a", "b"}));
+  ASSERT_TRUE(wait_until([&] { return seen.load() == 2u; }));
+  ASSERT_TRUE(append_sync(*log, {"c"}));
+  ASSERT_TRUE(wait_until([&] { return seen.load() == 3u; }));
+  log->unsubscribe(id);
+  const int before = calls.load();
+  ASSERT_TRUE(append_sync(*log, {"d"}));
+  ASSERT_TRUE(log->flush());
+  EXPECT_EQ(calls.load(), before);
+  EXPECT_EQ(seen.load(), 3u);
+}
+
+TEST(FileLog, SubscriberMayUnsubscribeItselfAndAppend) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  std::atomic<int> calls{0};
+  std::atomic<std::uint64_t> id{0};
+  std::atomic<bool> reply_done{false};
+  id = log->subscribe([&](std::uint64_t) {
+    ++calls;
+    log->unsubscribe(id.load());
+    log->append({"reply"}, [&](Result<std::uint64_t> r) { reply_done = r.has_value(); });
+  });
+  ASSERT_TRUE(append_sync(*log, {"a"}));
+  ASSERT_TRUE(wait_until([&] { return reply_done.load(); }));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(log->end_offset(), 2u);
+}
+
+TEST(FileLog, FlushWaitsForEverythingAppendedBefore) {
+  TempDir dir;
+  FileLogOptions options;
+  options.fsync = false;
+  auto log = open_log(dir.path(), options);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 200; ++i)
+    log->append({payload_for(static_cast<std::uint64_t>(i))}, [&](auto) { ++done; });
+  ASSERT_TRUE(log->flush());
+  EXPECT_EQ(done.load(), 200);
+  EXPECT_EQ(log->end_offset(), 200u);
+  EXPECT_GE(log->stats().fsyncs, 1u);  // flush fdatasyncs even with fsync off
+}
+
+TEST(FileLog, CloseCompletesQueuedAppendsAndRejectsLaterOnes) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  std::atomic<int> ok_count{0};
+  for (int i = 0; i < 100; ++i) log->append({"x"}, [&](Result<std::uint64_t> r) { ok_count += r ? 1 : 0; });
+  log->close();
+  EXPECT_EQ(ok_count.load(), 100);
+  std::optional<Result<std::uint64_t>> late;
+  log->append({"late"}, [&](Result<std::uint64_t> r) { late = std::move(r); });
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->error().code, 503);
+  log->close();  // idempotent
+  EXPECT_TRUE(log->flush());
+  EXPECT_EQ(log->read(0, 1000).value().size(), 100u);  // reads keep working
+}
+
+TEST(FileLog, ADirectoryIsOpenedOnlyOnce) {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  auto second = FileLog::open(dir.path(), {}, RealClock::instance());
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, 409);
+  log.reset();
+  EXPECT_TRUE(FileLog::open(dir.path(), {}, RealClock::instance()));
+}
+
+TEST(FileLog, ReadersRunConcurrentlyWithTheWriter) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 8 << 10;
+  options.retention_bytes = 64 << 10;
+  auto log = open_log(dir.path(), options);
+  constexpr std::uint64_t kTotal = 3000;
+  std::atomic<bool> writing{true};
+  std::atomic<std::uint64_t> bad{0};
+  std::atomic<std::uint64_t> verified{0};
+  std::thread reader([&] {
+    std::uint64_t from = 0;
+    while (writing.load() || from < log->end_offset()) {
+      auto batch = log->read(from, 64);
+      if (!batch) {
+        ++bad;
+        return;
+      }
+      for (const auto& rec : batch.value()) {
+        if (rec.offset < from || rec.payload != payload_for(rec.offset)) ++bad;
+        from = rec.offset + 1;
+        ++verified;
+      }
+    }
+  });
+  std::thread retention([&] {
+    while (writing.load()) (void)log->enforce_retention();
+  });
+  std::atomic<std::uint64_t> acked{0};
+  for (std::uint64_t i = 0; i < kTotal; i += 3) {
+    log->append({payload_for(i), payload_for(i + 1), payload_for(i + 2)}, [&](auto r) {
+      if (r) acked += 3;
+    });
+  }
+  ASSERT_TRUE(log->flush());
+  writing = false;
+  reader.join();
+  retention.join();
+  EXPECT_EQ(acked.load(), kTotal);
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_GT(verified.load(), 0u);
+  EXPECT_GT(log->start_offset(), 0u);
+}
+
+}  // namespace
+}  // namespace sluice
