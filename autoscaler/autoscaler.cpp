@@ -68,10 +68,10 @@ Status Autoscaler::add_revision(const std::string& revision,
                                 std::int32_t container_concurrency) {
   auto spec = parse_revision_spec(annotations, container_concurrency, config_);
   if (!spec) return spec.error();
-  return add_revision(revision, spec.value());
+  return add_revision_spec(revision, spec.value());
 }
 
-Status Autoscaler::add_revision(const std::string& revision, const RevisionSpec& spec) {
+Status Autoscaler::add_revision_spec(const std::string& revision, const RevisionSpec& spec) {
   if (revision.empty()) return make_error("revision", "name must not be empty");
   // Load a profile before taking the lock: file I/O.
   std::optional<PredictiveModel> loaded;

@@ -84,7 +84,7 @@ class Autoscaler {
   /// change). Errors name the annotation that is wrong; nothing changes then.
   Status add_revision(const std::string& revision, const std::map<std::string, std::string>& annotations,
                       std::int32_t container_concurrency = 0);
-  Status add_revision(const std::string& revision, const RevisionSpec& spec);
+  Status add_revision_spec(const std::string& revision, const RevisionSpec& spec);
   /// False when the revision was unknown.
   bool remove_revision(const std::string& revision);
   bool has_revision(const std::string& revision) const;

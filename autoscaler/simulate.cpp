@@ -213,6 +213,10 @@ Result<std::vector<SimulationStep>> simulate_scenario(const json& scenario) {
     result.desired_pod_count = r.desired_pod_count;
     result.excess_burst_capacity = r.excess_burst_capacity;
     result.in_panic = decider.state().in_panic();
+    if (decider.state().panic_time) {
+      result.panic_time_t_s =
+          std::chrono::duration<double>(decider.state().panic_time->time_since_epoch()).count();
+    }
     out.push_back(result);
   }
   return out;
@@ -254,7 +258,7 @@ Result<std::vector<SimulationStep>> simulate_series(const json& input) {
   ManualClock clock(at_seconds(0));
   Autoscaler scaler(clock, config.value());
   const std::string revision = "simulated";
-  if (auto st = scaler.add_revision(revision, spec.value()); !st) return st.error();
+  if (auto st = scaler.add_revision_spec(revision, spec.value()); !st) return st.error();
 
   // (decision time, desired): ready replicas follow decisions after startup_s.
   std::vector<std::pair<double, std::int32_t>> decided;
@@ -279,7 +283,8 @@ Result<std::vector<SimulationStep>> simulate_series(const json& input) {
     auto decisions = scaler.tick(now, clock.wall());
     const Decision& d = decisions.front();
     decided.emplace_back(t, d.desired_replicas);
-    out.push_back(SimulationStep{t, d.scale_valid, d.desired_replicas, d.excess_burst_capacity, d.in_panic});
+    out.push_back(SimulationStep{t, d.scale_valid, d.desired_replicas, d.excess_burst_capacity, d.in_panic,
+                                 std::nullopt});
   }
   return out;
 }

@@ -24,6 +24,7 @@
 //    a scale-up is ready startup_s after it was decided, a scale-down at once.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,9 @@ struct SimulationStep {
   std::int32_t desired_pod_count = 0;
   std::int32_t excess_burst_capacity = 0;
   bool in_panic = false;
+  /// When panic mode started or was last extended, in the input's seconds (scenarios only; not
+  /// printed).
+  std::optional<double> panic_time_t_s;
 };
 
 /// {"t_s":…,"scale_valid":…,"desired_pod_count":…,"excess_burst_capacity":…,"in_panic":…}
