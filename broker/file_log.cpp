@@ -77,8 +77,14 @@ class RecordCursor {
     std::string_view payload;  // valid until the next call to next()
   };
 
-  RecordCursor(int fd, const std::string& path, std::uint64_t position, std::uint64_t limit)
-      : fd_(fd), path_(path), pos_(position), limit_(limit) {}
+  // `first_chunk`: size of the first pread; each later one doubles, up to kMaxChunk.
+  RecordCursor(int fd, const std::string& path, std::uint64_t position, std::uint64_t limit,
+               std::size_t first_chunk = kFirstChunk)
+      : fd_(fd),
+        path_(path),
+        pos_(position),
+        limit_(limit),
+        chunk_(std::max<std::size_t>(first_chunk, 512)) {}
 
   std::uint64_t position() const { return pos_; }
   const Record& record() const { return record_; }
@@ -130,7 +136,7 @@ class RecordCursor {
   std::uint64_t limit_;
   std::string buf_;
   std::uint64_t buf_pos_ = 0;
-  std::size_t chunk_ = kFirstChunk;
+  std::size_t chunk_;
   Record record_{};
 };
 
@@ -776,7 +782,12 @@ Result<std::vector<LogRecord>> FileLog::read(std::uint64_t from, std::size_t max
         expected = seg->base;
       }
     }
-    RecordCursor cursor(seg->read_fd.get(), seg->log_path, position, seg_size);
+    // Small reads (a dispatcher catching up record by record) should not pay for a large pread: start with
+    // the index gap plus a little, and let the cursor grow its chunks when the caller wants more.
+    const std::size_t first_chunk =
+        std::min<std::size_t>(kFirstChunk, options_.index_interval_bytes +
+                                               std::min<std::size_t>(max_bytes, max_records * 1024) + 4096);
+    RecordCursor cursor(seg->read_fd.get(), seg->log_path, position, seg_size, first_chunk);
     while (expected < seg_end) {
       auto step = cursor.next();
       if (!step) return step.error();
