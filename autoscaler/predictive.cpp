@@ -56,7 +56,9 @@ void PredictiveModel::observe(WallTime wall, double demand) {
 
 void PredictiveModel::fold(std::int64_t absolute_slot, double peak) {
   auto update = [&](Slot& s) {
-    s.value = s.count == 0 ? peak : options_.smoothing * peak + (1 - options_.smoothing) * s.value;
+    const double blended =
+        s.count == 0 ? peak : options_.smoothing * peak + (1 - options_.smoothing) * s.value;
+    s.value = static_cast<float>(std::min(blended, 3.0e38));
     if (s.count < UINT32_MAX) ++s.count;
   };
   update(daily_[static_cast<std::size_t>(
@@ -68,10 +70,10 @@ void PredictiveModel::fold(std::int64_t absolute_slot, double peak) {
 std::optional<double> PredictiveModel::slot_forecast(std::int64_t absolute_slot) const {
   const Slot& w = weekly_[static_cast<std::size_t>(
       positive_mod(absolute_slot, static_cast<std::int64_t>(weekly_.size())))];
-  if (w.count >= options_.min_observations) return w.value;
+  if (w.count >= options_.min_observations) return static_cast<double>(w.value);
   const Slot& d =
       daily_[static_cast<std::size_t>(positive_mod(absolute_slot, static_cast<std::int64_t>(daily_.size())))];
-  if (d.count >= options_.min_observations) return d.value;
+  if (d.count >= options_.min_observations) return static_cast<double>(d.value);
   return std::nullopt;
 }
 
@@ -149,7 +151,8 @@ Result<PredictiveModel> PredictiveModel::from_json(std::string_view text) {
         return make_error(std::string("predictive profile.") + name,
                           "slot " + std::to_string(index) + " out of range");
       }
-      slots[index] = Slot{e[1].get<double>(), e[2].get<std::uint32_t>()};
+      slots[index] =
+          Slot{static_cast<float>(std::clamp(e[1].get<double>(), 0.0, 3.0e38)), e[2].get<std::uint32_t>()};
     }
     return ok();
   };

@@ -3,7 +3,7 @@
 // scales up ahead of recurring peaks by the replica startup time.
 //
 // The model keeps two periodic profiles of demand (revision-wide concurrency or requests per
-// second), one over a day and one over a week, each split into slots (5 minutes by default). When
+// second), one over a day and one over a week, each split into slots (10 minutes by default). When
 // a slot of wall-clock time ends, its peak demand is folded into the matching slot of both
 // profiles as an exponentially weighted average. A slot is trusted once it has seen
 // `min_observations` occurrences; the weekly profile wins where it is trusted (weekday and weekend
@@ -26,9 +26,9 @@
 namespace sluice::autoscaler {
 
 struct PredictiveOptions {
-  Millis slot = std::chrono::minutes(5);  // must divide a day
-  double smoothing = 0.5;                 // weight of the newest occurrence, in (0, 1]
-  std::uint32_t min_observations = 2;     // occurrences of a slot before it is used
+  Millis slot = std::chrono::minutes(10);  // must divide a day
+  double smoothing = 0.5;                  // weight of the newest occurrence, in (0, 1]
+  std::uint32_t min_observations = 2;      // occurrences of a slot before it is used
 };
 
 class PredictiveModel {
@@ -61,8 +61,9 @@ class PredictiveModel {
   const PredictiveOptions& options() const { return options_; }
 
  private:
+  // 8 bytes a slot: a weekly profile of 10-minute slots is 8 KiB per revision.
   struct Slot {
-    double value = 0;
+    float value = 0;
     std::uint32_t count = 0;
   };
   void fold(std::int64_t absolute_slot, double peak);

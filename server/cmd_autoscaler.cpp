@@ -6,14 +6,17 @@
 #include <vector>
 
 #include "autoscaler/simulate.hpp"
+#include "core/log.hpp"
 #include "server/command.hpp"
 
 namespace {
 
-int run_autoscaler_simulate(const std::vector<std::string>& args) {
+int run_autoscaler_simulate(std::vector<std::string> args) {
+  // Panic transitions are logged at info; keep standard error quiet unless asked.
+  sluice::log::set_level(sluice::cli::take_flag(args, "verbose") ? "debug" : "warn");
   if (args.size() != 1) {
     std::cerr
-        << "usage: sluice autoscaler simulate FILE|-\n"
+        << "usage: sluice autoscaler simulate [--verbose] FILE|-\n"
            "  FILE is a scenario of kpa_vectors.json's shape ({\"spec\":…, \"steps\":[…]}) or a per-second\n"
            "  series ({\"annotations\":{…}, \"concurrency\":[…]} or a bare array); - reads standard input\n";
     return 2;
@@ -36,5 +39,5 @@ int run_autoscaler_simulate(const std::vector<std::string>& args) {
 }  // namespace
 
 SLUICE_COMMAND("autoscaler simulate",
-               "FILE|-  run the KPA decider on a scenario or a per-second concurrency series",
+               "[--verbose] FILE|-  run the KPA decider on a scenario or a per-second concurrency series",
                run_autoscaler_simulate);
