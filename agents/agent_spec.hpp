@@ -76,7 +76,7 @@ struct EnvVar {
 };
 
 /// Kubernetes readinessProbe semantics as the replica runtime applies them.
-/// Until the first success the probe runs every `period_seconds` (every 50 ms when unset, as Knative's
+/// Until the first success the probe runs every `period_seconds` (every 10 ms when unset, as Knative's
 /// queue-proxy probes aggressively); after it, every `period_seconds` (1 s when unset). After readiness,
 /// `failure_threshold` consecutive failures make the replica not ready again (it is not killed).
 struct ReadinessProbe {

@@ -1,0 +1,145 @@
+// echo_agent: a plain HTTP agent that accepts CloudEvents and optionally answers with a new one.
+//
+//   PORT        where to listen (sluice sets it; default 8080)
+//   REPLY_TYPE  when set, every event is answered with a CloudEvent of this type in binary mode,
+//               carrying the same data (an agent chain: the reply re-enters the broker)
+//   REPLY_SOURCE  the reply's source (default /agents/$SLUICE_AGENT)
+//
+// Accepts binary mode (ce-* headers, body = data) and structured mode
+// (Content-Type: application/cloudevents+json). GET /healthz answers 200; GET / describes the replica.
+// Every response carries x-sluice-revision and x-sluice-replica so that tests can see who answered.
+// SIGTERM: stop accepting, finish requests in flight, exit 0.
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : fallback;
+}
+
+struct Event {
+  std::string id, source, type, specversion, datacontenttype, data;
+  bool structured = false;
+};
+
+bool read_event(const httplib::Request& req, Event& ev, std::string& error) {
+  std::string content_type = req.get_header_value("Content-Type");
+  if (content_type.rfind("application/cloudevents+json", 0) == 0) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      error = "structured CloudEvent is not a JSON object";
+      return false;
+    }
+    ev.structured = true;
+    ev.id = j.value("id", "");
+    ev.source = j.value("source", "");
+    ev.type = j.value("type", "");
+    ev.specversion = j.value("specversion", "");
+    ev.datacontenttype = j.value("datacontenttype", "application/json");
+    if (j.contains("data_base64")) {
+      ev.data = j["data_base64"].get<std::string>();  // echoed as is (still base64)
+    } else if (j.contains("data")) {
+      ev.data = j["data"].is_string() && ev.datacontenttype.find("json") == std::string::npos
+                    ? j["data"].get<std::string>()
+                    : j["data"].dump();
+    }
+  } else {
+    ev.id = req.get_header_value("ce-id");
+    ev.source = req.get_header_value("ce-source");
+    ev.type = req.get_header_value("ce-type");
+    ev.specversion = req.get_header_value("ce-specversion");
+    ev.datacontenttype = content_type;
+    ev.data = req.body;
+  }
+  if (ev.id.empty() || ev.source.empty() || ev.type.empty() || ev.specversion.empty()) {
+    error = "not a CloudEvent: id, source, type and specversion are required";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main() {
+  // Block SIGTERM/SIGINT in every thread; one thread waits for them and stops the server.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const int port = std::atoi(env_or("PORT", "8080").c_str());
+  const std::string agent = env_or("SLUICE_AGENT", "echo");
+  const std::string revision = env_or("SLUICE_REVISION", "");
+  const std::string replica = env_or("SLUICE_REPLICA", "");
+  const std::string reply_type = env_or("REPLY_TYPE", "");
+  const std::string reply_source = env_or("REPLY_SOURCE", "/agents/" + agent);
+  std::atomic<long> events{0};
+  std::mutex out_mu;
+
+  httplib::Server server;
+  server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("x-sluice-revision", revision);
+    res.set_header("x-sluice-replica", replica);
+  });
+  server.Get("/healthz",
+             [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+  server.Get("/", [&](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json info = {{"agent", agent},    {"revision", revision},    {"replica", replica},
+                           {"pid", ::getpid()}, {"events", events.load()}, {"reply_type", reply_type}};
+    res.set_content(info.dump(), "application/json");
+  });
+  server.Post(R"(/.*)", [&](const httplib::Request& req, httplib::Response& res) {
+    Event ev;
+    std::string error;
+    if (!read_event(req, ev, error)) {
+      res.status = 400;
+      res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
+      return;
+    }
+    long n = ++events;
+    {
+      std::lock_guard lock(out_mu);
+      std::cout << "event #" << n << " id=" << ev.id << " type=" << ev.type << " source=" << ev.source
+                << " mode=" << (ev.structured ? "structured" : "binary") << " bytes=" << ev.data.size()
+                << std::endl;
+    }
+    res.status = 200;
+    if (reply_type.empty()) return;
+    res.set_header("ce-id", ev.id + "-reply-" + std::to_string(n));
+    res.set_header("ce-source", reply_source);
+    res.set_header("ce-type", reply_type);
+    res.set_header("ce-specversion", "1.0");
+    res.set_content(ev.data, ev.datacontenttype.empty() ? "application/json" : ev.datacontenttype.c_str());
+  });
+
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cout << "echo_agent: signal " << sig << ", finishing requests in flight" << std::endl;
+    server.stop();
+  });
+  stopper.detach();
+
+  if (!server.bind_to_port("127.0.0.1", port)) {
+    std::cerr << "echo_agent: cannot listen on 127.0.0.1:" << port << std::endl;
+    return 1;
+  }
+  std::cout << "echo_agent listening on 127.0.0.1:" << port << " (agent=" << agent << " revision=" << revision
+            << " replica=" << replica << ")" << std::endl;
+  server.listen_after_bind();
+  std::cout << "echo_agent: stopped after " << events.load() << " events" << std::endl;
+  return 0;
+}

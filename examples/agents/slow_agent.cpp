@@ -1,0 +1,95 @@
+// slow_agent: a stand-in for a slow inference service.
+//
+//   PORT        where to listen (sluice sets it; default 8080)
+//   STARTUP_MS  sleep this long before listening (model loading), default 0
+//   LATENCY_MS  time each request takes, default 100; `?latency_ms=N` overrides it per request
+//   THREADS     requests handled at once, default 64
+//
+// Any request except GET /stats and GET /healthz is "inference": it waits the latency and answers
+// {"replica", "revision", "latency_ms", "served"}. GET /stats answers {"in_flight", "served"}.
+// SIGTERM: stop accepting, let every request in flight finish, then exit 0 (graceful drain).
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : fallback;
+}
+
+}  // namespace
+
+int main() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const int port = std::atoi(env_or("PORT", "8080").c_str());
+  const long startup_ms = std::atol(env_or("STARTUP_MS", "0").c_str());
+  const long latency_ms = std::atol(env_or("LATENCY_MS", "100").c_str());
+  const int threads = std::max(1, std::atoi(env_or("THREADS", "64").c_str()));
+  const std::string revision = env_or("SLUICE_REVISION", "");
+  const std::string replica = env_or("SLUICE_REPLICA", "");
+  std::atomic<long> in_flight{0}, served{0};
+
+  std::cout << "slow_agent: loading for " << startup_ms << " ms" << std::endl;
+  std::this_thread::sleep_for(std::chrono::milliseconds(startup_ms));
+
+  httplib::Server server;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
+    res.set_header("x-sluice-revision", revision);
+    res.set_header("x-sluice-replica", replica);
+  });
+  server.Get("/healthz",
+             [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+  server.Get("/stats", [&](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json stats = {{"in_flight", in_flight.load()}, {"served", served.load()}};
+    res.set_content(stats.dump(), "application/json");
+  });
+  auto infer = [&](const httplib::Request& req, httplib::Response& res) {
+    ++in_flight;
+    long latency = latency_ms;
+    if (req.has_param("latency_ms")) latency = std::atol(req.get_param_value("latency_ms").c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+    long n = ++served;
+    nlohmann::json body = {
+        {"replica", replica}, {"revision", revision}, {"latency_ms", latency}, {"served", n}};
+    res.set_content(body.dump(), "application/json");
+    --in_flight;
+  };
+  server.Get(R"(/.*)", infer);
+  server.Post(R"(/.*)", infer);
+
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cout << "slow_agent: signal " << sig << ", draining " << in_flight.load() << " requests in flight"
+              << std::endl;
+    server.stop();
+  });
+  stopper.detach();
+
+  if (!server.bind_to_port("127.0.0.1", port)) {
+    std::cerr << "slow_agent: cannot listen on 127.0.0.1:" << port << std::endl;
+    return 1;
+  }
+  std::cout << "slow_agent listening on 127.0.0.1:" << port << " (latency " << latency_ms << " ms)"
+            << std::endl;
+  server.listen_after_bind();  // returns once stopped and every request in flight has finished
+  std::cout << "slow_agent: drained; served " << served.load() << " requests" << std::endl;
+  return 0;
+}
