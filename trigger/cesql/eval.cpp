@@ -196,9 +196,9 @@ Val Evaluator::attribute(const AttributeRef& ref) {
 // division by zero) still yields the operator's defined result.
 Val Evaluator::arithmetic(const Node& node) {
   const std::size_t before = error_count_;
-  const Val l = eval(node.a);
+  const Val l = operand(node.a);
   if (error_count_ != before) return Val::of_int(0);
-  const Val r = eval(node.b);
+  const Val r = operand(node.b);
   if (error_count_ != before) return Val::of_int(0);
   const std::int64_t x = to_integer(l);
   const std::int64_t y = to_integer(r);
@@ -240,9 +240,9 @@ Val Evaluator::arithmetic(const Node& node) {
 
 Val Evaluator::comparison(const Node& node) {
   const std::size_t before = error_count_;
-  const Val l = eval(node.a);
+  const Val l = operand(node.a);
   if (error_count_ != before) return Val::of_bool(false);
-  const Val r = eval(node.b);
+  const Val r = operand(node.b);
   if (error_count_ != before) return Val::of_bool(false);
   switch (node.op) {
     case Op::Equal:
@@ -283,7 +283,7 @@ Val Evaluator::call(const Node& node) {
   }
   const std::size_t before = error_count_;
   for (std::uint32_t i = 0; i < node.count; ++i) {
-    args[i] = eval(program_.operands[node.a + i]);
+    args[i] = operand(program_.operands[node.a + i]);
     if (error_count_ != before) return Val::zero(result);
   }
   return call_builtin(static_cast<Builtin>(node.aux), args, node.count, *this);
@@ -292,31 +292,21 @@ Val Evaluator::call(const Node& node) {
 Val Evaluator::eval(std::uint32_t index) {
   const Node& node = program_.nodes[index];
   switch (node.op) {
-    case Op::Literal: {
-      const Value& v = program_.literals[node.aux];
-      switch (v.type()) {
-        case Type::Boolean:
-          return Val::of_bool(v.as_boolean());
-        case Type::Integer:
-          return Val::of_int(v.as_integer());
-        case Type::String:
-          return Val::of_string(v.as_string());
-      }
-      return Val::of_bool(false);
-    }
+    case Op::Literal:
+      return program_.literal_values[node.aux];
     case Op::Attribute:
       return attribute(program_.attributes[node.aux]);
     case Op::Exists:
       return Val::of_bool(exists(program_.attributes[node.aux]));
     case Op::Not: {
       const std::size_t before = error_count_;
-      const Val v = eval(node.a);
+      const Val v = operand(node.a);
       if (error_count_ != before) return Val::of_bool(false);
       return Val::of_bool(!to_boolean(v));
     }
     case Op::Negate: {
       const std::size_t before = error_count_;
-      const Val v = eval(node.a);
+      const Val v = operand(node.a);
       if (error_count_ != before) return Val::of_int(0);
       const std::int32_t x = to_integer(v);
       if (x == std::numeric_limits<std::int32_t>::min()) {
@@ -346,7 +336,7 @@ Val Evaluator::eval(std::uint32_t index) {
       const bool is_and = node.op == Op::And;
       for (std::uint32_t i = 0; i < node.b; ++i) {
         const std::size_t before = error_count_;
-        const Val v = eval(program_.operands[node.a + i]);
+        const Val v = operand(program_.operands[node.a + i]);
         if (error_count_ != before) return Val::of_bool(false);
         const bool b = to_boolean(v);
         if (is_and && !b) return Val::of_bool(false);
@@ -356,7 +346,7 @@ Val Evaluator::eval(std::uint32_t index) {
     }
     case Op::Like: {
       const std::size_t before = error_count_;
-      const Val v = eval(node.a);
+      const Val v = operand(node.a);
       if (error_count_ != before) return Val::of_bool(false);
       // Spec 3.4.3: a non-String left operand is cast to String.
       const bool matched = program_.patterns[node.aux].matches(to_text(v));
@@ -364,11 +354,11 @@ Val Evaluator::eval(std::uint32_t index) {
     }
     case Op::In: {
       const std::size_t before = error_count_;
-      const Val x = eval(node.a);
+      const Val x = operand(node.a);
       if (error_count_ != before) return Val::of_bool(false);
       for (std::uint32_t i = 0; i < node.count; ++i) {
         const std::size_t before_element = error_count_;
-        const Val y = eval(program_.operands[node.b + i]);
+        const Val y = operand(program_.operands[node.b + i]);
         if (error_count_ != before_element) return Val::of_bool(false);
         // Spec 3.4.5: `=` semantics with x's type as the target type of the implicit casts.
         if (equal_as(x.type, x, y)) return Val::of_bool(!node.negated);

@@ -437,6 +437,11 @@ Result<std::shared_ptr<Program>> parse_program(std::string_view text) {
   Parser parser(text, *program);
   auto parsed = parser.parse();
   if (!parsed) return parsed.error();
+  for (const Value& v : program->literals) {
+    program->literal_values.push_back(v.is_string()    ? Val::of_string(v.as_string())
+                                      : v.is_integer() ? Val::of_int(v.as_integer())
+                                                       : Val::of_bool(v.as_boolean()));
+  }
   return program;
 }
 

@@ -5,12 +5,27 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trigger/cesql/like.hpp"
 #include "trigger/cesql/value.hpp"
 
 namespace sluice::cesql::detail {
+
+/// A value during evaluation. Strings are views into the event, the program's literals or the
+/// evaluator's arena, so that reading attributes and comparing them with literals copies nothing.
+struct Val {
+  Type type = Type::Boolean;
+  bool boolean = false;
+  std::int32_t integer = 0;
+  std::string_view text;
+
+  static Val of_bool(bool b) { return {Type::Boolean, b, 0, {}}; }
+  static Val of_int(std::int32_t i) { return {Type::Integer, false, i, {}}; }
+  static Val of_string(std::string_view s) { return {Type::String, false, 0, s}; }
+  static Val zero(Type type) { return {type, false, 0, {}}; }
+};
 
 enum class Op : std::uint8_t {
   Literal,    // aux: index into literals
@@ -91,6 +106,7 @@ struct Program {
   std::vector<Node> nodes;
   std::uint32_t root = 0;
   std::vector<Value> literals;
+  std::vector<Val> literal_values;  // the same literals as views, filled once parsing is done
   std::vector<AttributeRef> attributes;
   std::vector<LikePattern> patterns;
   std::vector<std::uint32_t> operands;
