@@ -151,6 +151,7 @@ BENCHMARK(BM_ReadSequential)
     ->Arg(1)
     ->Arg(100)
     ->Arg(1000)
+    ->UseRealTime()
     ->MinTime(2.0);
 
 }  // namespace
