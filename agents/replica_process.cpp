@@ -297,6 +297,13 @@ void ReplicaProcess::run() {
     milliseconds wait(20);
     switch (phase_) {
       case Phase::Idle:
+        if (draining_) {
+          phase_ = Phase::Done;
+          set_state_locked(ReplicaState::Stopped, "stopped before it started", lock);
+          continue;
+        }
+        wait = milliseconds(1000);
+        break;
       case Phase::Done:
         wait = milliseconds(1000);
         break;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/manifest.hpp"
+
 namespace sluice::agents {
 namespace {
 
@@ -375,6 +377,70 @@ TEST(AgentSpec, RevisionNames) {
   EXPECT_FALSE(revision_generation("echo", "other-00001"));
   EXPECT_FALSE(revision_generation("echo", "echo-bar-00001"));
   EXPECT_FALSE(revision_generation("echo", "echo-00000"));
+}
+
+}  // namespace
+}  // namespace sluice::agents
+
+namespace sluice::agents {
+namespace {
+
+TEST(AgentSpec, FromYamlManifest) {
+  auto docs = parse_manifests(R"(
+apiVersion: sluice.dev/v1
+kind: Agent
+metadata:
+  name: summarizer
+  annotations:
+    serving.knative.dev/rollout-duration: 2m
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/max-scale: 3
+        sluice.dev/protocol: a2a
+        sluice.dev/priority: 7
+        sluice.dev/gpu-classes: H100,A100
+        sluice.dev/reserve-instance: enable
+    spec:
+      containerConcurrency: 2
+      containers:
+      - command: [python3, agent.py]
+        env:
+        - {name: WORKERS, value: 4}
+        readinessProbe:
+          tcpSocket: {}
+          periodSeconds: 1
+        resources:
+          limits:
+            nvidia.com/gpu: 1
+      reserve:
+        gpuClasses: T4
+        resources:
+          limits:
+            sluice.dev/gpu-memory: 12Gi
+  traffic:
+  - latestRevision: true
+    percent: 75
+  - revisionName: summarizer-00002
+    percent: 25
+    tag: previous
+)");
+  ASSERT_TRUE(docs) << docs.error().to_string();
+  ASSERT_EQ(docs.value().size(), 1u);
+  auto r = parse_agent(docs.value()[0]);
+  ASSERT_TRUE(r) << r.error().to_string();
+  const auto& a = r.value();
+  EXPECT_EQ(a.rollout_duration, std::chrono::minutes(2));
+  EXPECT_EQ(a.revision_template.annotations.at("autoscaling.knative.dev/max-scale"), "3");
+  EXPECT_EQ(a.revision_template.protocol, AgentProtocol::A2a);
+  EXPECT_EQ(a.revision_template.priority, 7);
+  EXPECT_EQ(a.revision_template.container.gpu.classes, (std::vector<std::string>{"H100", "A100"}));
+  EXPECT_EQ(a.revision_template.container.env[0].value, "4");
+  ASSERT_TRUE(a.revision_template.reserve);
+  EXPECT_EQ(a.revision_template.reserve->gpu.memory_bytes, 12LL << 30);
+  EXPECT_EQ(a.revision_template.reserve->gpu.classes, (std::vector<std::string>{"T4"}));
+  EXPECT_EQ(a.traffic[1].tag, "previous");
 }
 
 }  // namespace

@@ -374,6 +374,17 @@ TEST(ReplicaProcess, DestructorKillsAndReaps) {
   EXPECT_TRUE(process_gone(pid)) << "still running or a zombie";
 }
 
+TEST(ReplicaProcess, StopBeforeStart) {
+  ScratchDir dir;
+  ManualClock clock;
+  ReplicaProcess replica(make_config({"/bin/true"}, dir.path()), clock);
+  replica.stop(1s);
+  ASSERT_TRUE(replica.wait_stopped(5s));
+  EXPECT_EQ(replica.state(), ReplicaState::Stopped);
+  replica.start();  // no effect once stopped
+  EXPECT_EQ(replica.pid(), -1);
+}
+
 TEST(ReplicaProcess, ProbeOnce) {
   ReadinessProbe tcp;
   auto port = pick_free_port();
