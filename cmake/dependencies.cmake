@@ -10,13 +10,15 @@ find_package(OpenSSL REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+# Debian ships cpp-httplib compiled (libcpp-httplib.so); the header alone does not link.
+find_library(HTTPLIB_LIBRARY cpp-httplib REQUIRED)
 if(SLUICE_BENCH)
   find_package(benchmark REQUIRED)
 endif()
 
 add_library(sluice_httplib INTERFACE)
 target_include_directories(sluice_httplib SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIR})
-target_link_libraries(sluice_httplib INTERFACE Threads::Threads)
+target_link_libraries(sluice_httplib INTERFACE ${HTTPLIB_LIBRARY} OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 
 add_library(sluice_asio INTERFACE)
 # Boost 1.74's Asio uses std::exchange without including <utility>; core/asio.hpp includes it first.
