@@ -308,6 +308,9 @@ Error first_problem(const std::vector<Violation>& problems, const std::string& w
 
 // Parses with EventSax; fills root and the per-event data members.
 Result<std::vector<DataMember>> parse_document(std::string_view text, json& root, bool batch) {
+  if (text.find('\0') != std::string_view::npos) {
+    return make_error("", "malformed JSON: NUL byte in the document", kBadRequest);
+  }
   EventSax sax(root, batch ? 2 : 1);
   bool ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json, true, false);
   if (!ok || !sax.error().empty()) {
@@ -357,8 +360,10 @@ void append_attribute_value(std::string& out, const AttributeValue& v) {
   }
 }
 
-std::string_view strip_bom(std::string_view s) {
-  return s.substr(skip_bom(s));
+// True when `s` can be embedded as a JSON value as it is. nlohmann's lexer reads a NUL byte as the end of
+// input (so "{}\0junk" passes json::accept) and skips a leading BOM; neither may appear inside a document.
+bool is_json_text(std::string_view s) {
+  return s.find('\0') == std::string_view::npos && skip_bom(s) == 0 && json::accept(s);
 }
 
 }  // namespace
@@ -558,8 +563,13 @@ nlohmann::json event_to_json(const CloudEvent& e) {
   }
   if (e.data) {
     if (e.data_is_json()) {
-      json parsed = json::parse(strip_bom(*e.data), nullptr, false);
-      out["data"] = parsed.is_discarded() ? json(*e.data) : std::move(parsed);
+      json parsed =
+          is_json_text(*e.data) ? json::parse(*e.data, nullptr, false) : json(json::value_t::discarded);
+      if (parsed.is_discarded()) {
+        out["data_base64"] = base64_encode(*e.data);
+      } else {
+        out["data"] = std::move(parsed);
+      }
     } else if (is_valid_utf8(*e.data)) {
       out["data"] = *e.data;
     } else {
@@ -593,12 +603,15 @@ std::string to_json(const CloudEvent& e) {
   }
   if (e.data) {
     if (e.data_is_json()) {
-      std::string_view text = strip_bom(*e.data);
-      append_member_name(out, "data", first);
-      if (json::accept(text)) {
-        out += text;
+      if (is_json_text(*e.data)) {
+        append_member_name(out, "data", first);
+        out += *e.data;
       } else {
-        append_json_string(out, *e.data);
+        // Not JSON after all: carry the bytes exactly (§3.1.1, Binary data).
+        append_member_name(out, "data_base64", first);
+        out += '"';
+        out += base64_encode(*e.data);
+        out += '"';
       }
     } else if (is_valid_utf8(*e.data)) {
       append_member_name(out, "data", first);

@@ -8,8 +8,10 @@
 //    is the 4 bytes "null"). For other content types a string `data` becomes the string's bytes; a
 //    non-string `data` is kept as its JSON text (lenient; the spec allows rejecting it) and `null` means
 //    no data. `data_base64` decodes to bytes; `data` and `data_base64` together are an error.
-//  - encode: JSON content is written as a raw JSON value when it is valid JSON, else as a JSON string;
-//    other content is a `data` string when it is valid UTF-8, else `data_base64`.
+//  - encode: JSON content is written as a raw JSON value when it is valid JSON, else (bytes that only
+//    claim to be JSON, e.g. binary data without a datacontenttype) as `data_base64`, so that decoding
+//    gives the same bytes back; other content is a `data` string when it is valid UTF-8, else
+//    `data_base64`.
 // Attributes: `null` means absent (§2.2). Context attributes must be JSON strings. Extensions map JSON
 // boolean → Boolean, integer within int32 → Integer, string → String; anything else is an error.
 // Every error has code 400 and names the attribute in Error::subject (empty for syntax errors).
@@ -40,7 +42,8 @@ Result<std::vector<CloudEvent>> parse_json_batch(std::string_view json);
 /// the value (the original bytes are not available here).
 Result<CloudEvent> event_from_json(const nlohmann::json& value);
 
-/// The event as a JSON value; JSON data is parsed into the value (invalid JSON data becomes a string).
+/// The event as a JSON value; JSON data is parsed into the value (data that is not valid JSON becomes
+/// `data_base64`).
 nlohmann::json event_to_json(const CloudEvent& e);
 
 /// The event in the JSON format, with JSON data copied verbatim. Never throws on odd input: invalid

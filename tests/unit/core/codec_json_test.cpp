@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "core/base64.hpp"
@@ -155,15 +156,30 @@ TEST(JsonFormat, RoundTripsEveryDataKindAndAttributeType) {
   }
 }
 
-TEST(JsonFormat, InvalidJsonDataIsWrittenAsString) {
+TEST(JsonFormat, DataThatIsNotJsonTravelsAsBase64) {
+  // Bytes that only claim to be JSON (e.g. binary data without a datacontenttype) come back unchanged.
   auto e = sample();
-  e.datacontenttype = "application/json";
-  e.data = "{not json";
-  auto text = to_json(e);
-  auto back = parse_json_event(text);
-  ASSERT_TRUE(back) << text;
-  EXPECT_EQ(back.value().data, R"("{not json")");
-  EXPECT_EQ(event_to_json(e)["data"], "{not json");
+  for (std::string bytes : {std::string("{not json"), std::string("\x00\x01\x02\xff", 4),
+                            std::string("{}\0x", 4), std::string("\xEF\xBB\xBF{}"), std::string("")}) {
+    for (auto type : {std::optional<std::string>(), std::optional<std::string>("application/json")}) {
+      e.datacontenttype = type;
+      e.data = bytes;
+      auto text = to_json(e);
+      EXPECT_NE(text.find("\"data_base64\":"), std::string::npos) << text;
+      auto back = parse_json_event(text);
+      ASSERT_TRUE(back) << text;
+      EXPECT_EQ(back.value(), e) << text;
+      EXPECT_TRUE(event_to_json(e).contains("data_base64"));
+    }
+  }
+}
+
+TEST(JsonFormat, NulByteInTheDocumentIsAnError) {
+  // Regression (fuzz): nlohmann reads NUL as the end of input, so trailing junk after it went unnoticed.
+  std::string doc = std::string(R"({"specversion":"1.0","type":"t","source":"/s","id":"1"})") + '\0' + "junk";
+  auto e = parse_json_event(doc);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, 400);
 }
 
 TEST(JsonFormat, BinaryExtensionIsBase64AndInvalidUtf8IsReplaced) {

@@ -114,6 +114,18 @@ TEST(KafkaBinding, RecognisesCloudEventRecords) {
   EXPECT_TRUE(is_cloudevent_record(structured));
 }
 
+TEST(KafkaBinding, BinaryValueThatLooksLikeJsonSurvivesStructuredMode) {
+  // Regression (fuzz): a value starting with JSON and followed by a NUL byte was embedded as JSON.
+  KafkaRecord r;
+  r.headers = {{"ce_specversion", "1.0"}, {"ce_type", "t"}, {"ce_source", "/s"}, {"ce_id", "1"}};
+  r.value = std::string("{}\0\0\x0fn\n\nhel\n$", 12);
+  auto e = decode_kafka(r);
+  ASSERT_TRUE(e);
+  auto back = decode_kafka(encode_kafka(e.value(), KafkaMode::Structured));
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(back.value(), e.value());
+}
+
 TEST(KafkaBinding, MalformedRecordsAreErrors) {
   auto base = [] {
     KafkaRecord r;
