@@ -1,0 +1,884 @@
+#include "trigger/dispatcher.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <future>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "core/base64.hpp"
+#include "core/http_binding.hpp"
+#include "core/log.hpp"
+#include "core/protobuf_format.hpp"
+#include "trigger/low_water_mark.hpp"
+
+namespace sluice {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr const char* kTtlExtension = "knativebrokerttl";
+constexpr std::size_t kErrorDataBytes = 1024;
+
+Labels trigger_labels(const std::string& broker, const std::string& trigger) {
+  return {{"broker", broker}, {"trigger", trigger}};
+}
+
+Labels with_reason(Labels labels, const char* reason) {
+  labels.emplace_back("reason", reason);
+  return labels;
+}
+
+// The hop counter of an event: Integer, or a String of digits (HTTP binary mode carries no type);
+// anything else counts as absent.
+int event_ttl(const CloudEvent& event, int fallback) {
+  auto it = event.extensions.find(kTtlExtension);
+  if (it == event.extensions.end()) return fallback;
+  if (it->second.type == AttributeType::Integer) return it->second.integer;
+  const std::string& text = it->second.text;
+  if (text.empty() || text.size() > 9) return fallback;
+  int value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return fallback;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+constexpr const char* kDroppedHelp =
+    "Events given up: retries ran out without a dead-letter sink (retries_exhausted), or the log record is "
+    "not a "
+    "CloudEvent (undecodable).";
+
+std::string format_ms(milliseconds d) {
+  return std::to_string(d.count()) + "ms";
+}
+
+}  // namespace
+
+struct TriggerMetricSet {
+  TriggerMetricSet(MetricsRegistry& r, const std::string& broker, const std::string& trigger)
+      : delivered(r.counter("sluice_trigger_events_delivered_total",
+                            "Events acknowledged (2xx) by the trigger's subscriber.",
+                            trigger_labels(broker, trigger))),
+        failed(r.counter("sluice_trigger_events_failed_total",
+                         "Failed delivery attempts (non-2xx, transport error, timeout, invalid reply).",
+                         trigger_labels(broker, trigger))),
+        retried(r.counter("sluice_trigger_events_retried_total", "Delivery retries scheduled.",
+                          trigger_labels(broker, trigger))),
+        dead_lettered(r.counter("sluice_trigger_events_dead_lettered_total",
+                                "Events accepted by the dead-letter sink after retries ran out.",
+                                trigger_labels(broker, trigger))),
+        filtered(r.counter("sluice_trigger_events_filtered_total", "Events the trigger's filter rejected.",
+                           trigger_labels(broker, trigger))),
+        dropped_exhausted(r.counter("sluice_trigger_events_dropped_total", kDroppedHelp,
+                                    with_reason(trigger_labels(broker, trigger), "retries_exhausted"))),
+        dropped_undecodable(r.counter("sluice_trigger_events_dropped_total", kDroppedHelp,
+                                      with_reason(trigger_labels(broker, trigger), "undecodable"))),
+        filter_errors(r.counter("sluice_trigger_filter_errors_total",
+                                "CESQL filter evaluations that raised an error (the event did not match).",
+                                trigger_labels(broker, trigger))),
+        replies(r.counter("sluice_trigger_replies_total",
+                          "Replies from the subscriber published to the broker.",
+                          trigger_labels(broker, trigger))),
+        replies_dropped_ttl(r.counter("sluice_broker_replies_dropped_total",
+                                      "Replies not published to the broker, by reason (ttl: the hop limit "
+                                      "knativebrokerttl ran out).",
+                                      {{"broker", broker}, {"reason", "ttl"}})),
+        duration(r.histogram("sluice_trigger_delivery_duration_seconds",
+                             "Duration of one delivery attempt to the subscriber.", latency_buckets(),
+                             trigger_labels(broker, trigger))),
+        backlog(r.gauge("sluice_trigger_backlog_events",
+                        "Events between the trigger's low-water mark and the log end.",
+                        trigger_labels(broker, trigger))),
+        in_flight(r.gauge("sluice_trigger_in_flight_events",
+                          "Deliveries started and not done (retry waits and dead-letter retries included).",
+                          trigger_labels(broker, trigger))),
+        dlq_pending(r.gauge("sluice_trigger_dead_letter_pending_events",
+                            "Events whose dead-letter sink is failing; they are kept and retried.",
+                            trigger_labels(broker, trigger))) {}
+
+  Counter& delivered;
+  Counter& failed;
+  Counter& retried;
+  Counter& dead_lettered;
+  Counter& filtered;
+  Counter& dropped_exhausted;
+  Counter& dropped_undecodable;
+  Counter& filter_errors;
+  Counter& replies;
+  Counter& replies_dropped_ttl;
+  Histogram& duration;
+  Gauge& backlog;
+  Gauge& in_flight;
+  Gauge& dlq_pending;
+};
+
+struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher::State> {
+  struct Job {
+    std::uint64_t offset = 0;
+    CloudEvent event;  // without knativebrokerttl, which stays inside the broker (as in Knative)
+    int ttl = 0;       // the event's hop counter
+    bool ordered = false;
+    std::string key;  // ordered: "" for events without a partitionkey, else "k" + the key
+  };
+
+  enum class Outcome { Done, Abandoned };
+
+  // One delivery attempt as the retry loop and the dead-letter step see it.
+  struct Attempt {
+    bool ok = false;
+    bool retryable = true;
+    int status = 0;  // 0: no HTTP response
+    std::string dest;
+    std::string error;
+    std::string body_head;  // at most kErrorDataBytes of the response body
+    std::optional<milliseconds> retry_after;
+    std::vector<CloudEvent> replies;
+  };
+
+  struct Target {
+    std::string url;
+    SendFunction send;
+  };
+
+  State(TriggerSpec spec_in, std::string broker_in, EventLog& log_in, CursorStore& cursors_in,
+        HttpClient& client_in, Clock& clock_in, asio::any_io_executor executor,
+        SubscriberResolver resolver_in, ReplyPublisher publish_in, DispatcherOptions options_in)
+      : name(spec_in.name),
+        broker(std::move(broker_in)),
+        key(cursor_key(broker, name)),
+        log(log_in),
+        cursors(cursors_in),
+        client(client_in),
+        clock(clock_in),
+        strand(asio::make_strand(executor)),
+        resolver(std::move(resolver_in)),
+        publish(std::move(publish_in)),
+        options(options_in),
+        metrics(options.metrics != nullptr ? *options.metrics : MetricsRegistry::global(), broker, name),
+        spec(std::make_shared<const TriggerSpec>(std::move(spec_in))),
+        wake_timer(strand),
+        commit_timer(strand),
+        drain_timer(strand) {
+    const std::uint64_t end = log.end_offset();
+    std::uint64_t start = end;
+    if (auto saved = cursors.load(key)) {
+      start = *saved;
+      if (start > end) {
+        SLUICE_LOG(
+            trigger, warn,
+            "[broker={} trigger={}] committed cursor {} is past the log end {} (log replaced?): starting "
+            "at the end",
+            broker, name, start, end);
+        start = end;
+      }
+    }
+    lwm = LowWaterMark(start);
+    last_commit = start;
+    committed_atomic = start;
+    low_atomic = start;
+  }
+
+  // ---- configuration and collaborators ----
+  const std::string name;
+  const std::string broker;
+  const std::string key;
+  EventLog& log;
+  CursorStore& cursors;
+  HttpClient& client;
+  Clock& clock;
+  asio::strand<asio::any_io_executor> strand;
+  SubscriberResolver resolver;
+  ReplyPublisher publish;
+  const DispatcherOptions options;
+  TriggerMetricSet metrics;
+
+  // ---- strand-only state ----
+  std::shared_ptr<const TriggerSpec> spec;
+  LowWaterMark lwm;
+  std::uint64_t last_commit = 0;
+  std::deque<Job> ready;                         // unordered jobs waiting for a slot
+  std::map<std::string, std::deque<Job>> keyed;  // ordered jobs waiting, per key
+  std::set<std::string> running_keys;            // keys with a job running
+  std::deque<std::string> runnable;              // keys whose first waiting job may start
+  std::size_t buffered = 0;                      // jobs in `ready` and `keyed`
+  std::size_t running = 0;                       // job coroutines alive
+  bool started = false;
+  bool stopping = false;
+  bool stopped = false;
+  bool wake_pending = false;
+  std::uint64_t subscription = 0;
+  bool subscribed = false;
+  asio::steady_timer wake_timer;
+  asio::steady_timer commit_timer;
+  asio::steady_timer drain_timer;
+  std::set<asio::steady_timer*> sleepers;
+  std::shared_ptr<CancelSignal> cancel = std::make_shared<CancelSignal>();
+  std::vector<std::function<void()>> stop_waiters;
+
+  // ---- counters readable from any thread ----
+  std::atomic<std::uint64_t> delivered{0}, failed{0}, retried{0}, dead_lettered{0}, dlq_pending{0},
+      dropped{0}, filtered{0}, filter_errors{0}, replies{0}, replies_dropped{0}, in_flight{0},
+      committed_atomic{0}, low_atomic{0};
+
+  static void spawn(std::shared_ptr<State> self, asio::awaitable<void> work) {
+    auto name = self->name;
+    auto broker = self->broker;
+    asio::co_spawn(self->strand, std::move(work), [name, broker](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        SLUICE_LOG(trigger, err, "[broker={} trigger={}] internal error: {}", broker, name, ex.what());
+      }
+    });
+  }
+
+  // Metric updates stop once stop() finished: the server may remove the series after that.
+  void count(Counter& counter) {
+    if (!stopped) counter.inc();
+  }
+
+  void note_progress() {
+    low_atomic.store(lwm.low(), std::memory_order_relaxed);
+    in_flight.store(running, std::memory_order_relaxed);
+    if (!stopped) metrics.in_flight.set(static_cast<double>(running));
+  }
+
+  // ---- waking and sleeping ----
+  void wake() {
+    wake_pending = true;
+    wake_timer.cancel();
+  }
+
+  asio::awaitable<void> wait_for_wake() {
+    if (!wake_pending) {
+      // A periodic look at the log end as well, in case a notification was missed.
+      wake_timer.expires_after(std::chrono::seconds(1));
+      boost::system::error_code ec;
+      co_await wake_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    wake_pending = false;
+  }
+
+  /// Waits `d` unless stop() interrupts; true when the wait ran its course and the dispatcher still runs.
+  asio::awaitable<bool> sleep(milliseconds d) {
+    if (stopping) co_return false;
+    asio::steady_timer timer(strand);
+    timer.expires_after(d);
+    sleepers.insert(&timer);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    sleepers.erase(&timer);
+    co_return !stopping;
+  }
+
+  // ---- lifecycle ----
+  void do_start() {
+    if (started || stopping) return;
+    started = true;
+    commit();  // the starting cursor, so that a restart resumes here even before the first event
+    auto weak = weak_from_this();
+    subscription = log.subscribe([weak](std::uint64_t) {
+      if (auto self = weak.lock()) asio::post(self->strand, [self] { self->wake(); });
+    });
+    subscribed = true;
+    SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching from offset {} to {} (filter {}, {})",
+               broker, name, lwm.next(), spec->subscriber.to_string(), spec->filter.to_string(),
+               spec->order == DeliveryOrder::Ordered ? "ordered" : "unordered");
+    auto self = shared_from_this();
+    spawn(self, read_loop(self));
+    spawn(self, commit_loop(self));
+  }
+
+  static asio::awaitable<void> stop_task(std::shared_ptr<State> self, milliseconds deadline,
+                                         std::function<void()> done) {
+    State& s = *self;
+    if (done) s.stop_waiters.push_back(std::move(done));
+    if (s.stopped) {
+      s.notify_stopped();
+      co_return;
+    }
+    if (s.stopping) co_return;  // the stop in progress notifies every waiter
+    s.stopping = true;
+    s.wake_timer.cancel();
+    s.commit_timer.cancel();
+    for (auto* timer : s.sleepers) timer->cancel();
+    if (s.started) {
+      const auto until = std::chrono::steady_clock::now() + deadline;
+      boost::system::error_code ec;
+      while (s.running > 0 && std::chrono::steady_clock::now() < until) {
+        s.drain_timer.expires_at(until);
+        co_await s.drain_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (s.running > 0) {
+        SLUICE_LOG(
+            trigger, warn,
+            "[broker={} trigger={}] stop deadline of {} passed with {} deliveries in flight: cancelling "
+            "them (they stay uncommitted and are delivered again after a restart)",
+            s.broker, s.name, format_ms(deadline), s.running);
+        s.cancel->cancel();
+        const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (s.running > 0 && std::chrono::steady_clock::now() < grace) {
+          s.drain_timer.expires_at(grace);
+          co_await s.drain_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+      s.commit();
+      if (s.subscribed) s.log.unsubscribe(s.subscription);
+      s.subscribed = false;
+      SLUICE_LOG(trigger, info, "[broker={} trigger={}] stopped at offset {} ({} events abandoned in flight)",
+                 s.broker, s.name, s.last_commit, s.running);
+    }
+    s.stopped = true;
+    s.notify_stopped();
+  }
+
+  void notify_stopped() {
+    auto waiters = std::move(stop_waiters);
+    stop_waiters.clear();
+    for (auto& fn : waiters) fn();
+  }
+
+  // ---- cursor ----
+  void commit() {
+    if (stopped) return;
+    const std::uint64_t low = lwm.low();
+    low_atomic.store(low, std::memory_order_relaxed);
+    if (auto st = cursors.commit(key, low); !st) {
+      SLUICE_LOG(trigger, warn, "[broker={} trigger={}] cursor commit at {} failed: {}", broker, name, low,
+                 st.error().to_string());
+      return;
+    }
+    last_commit = low;
+    committed_atomic.store(low, std::memory_order_relaxed);
+  }
+
+  void update_backlog() {
+    const std::uint64_t end = log.end_offset();
+    const std::uint64_t low = lwm.low();
+    if (!stopped) metrics.backlog.set(static_cast<double>(end > low ? end - low : 0));
+  }
+
+  static asio::awaitable<void> commit_loop(std::shared_ptr<State> self) {
+    State& s = *self;
+    boost::system::error_code ec;
+    while (!s.stopping) {
+      s.commit_timer.expires_after(s.options.commit_interval);
+      co_await s.commit_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (s.stopping) break;
+      if (s.lwm.low() != s.last_commit) s.commit();
+      s.update_backlog();
+    }
+  }
+
+  // ---- reading ----
+  bool can_read() const {
+    return !stopping && buffered < options.max_buffered_events && lwm.next() - lwm.low() < options.max_window;
+  }
+
+  static asio::awaitable<void> read_loop(std::shared_ptr<State> self) {
+    State& s = *self;
+    while (!s.stopping) {
+      if (!s.can_read()) {
+        co_await s.wait_for_wake();
+        continue;
+      }
+      std::uint64_t from = s.lwm.next();
+      if (from >= s.log.end_offset()) {
+        co_await s.wait_for_wake();
+        continue;
+      }
+      if (const std::uint64_t start = s.log.start_offset(); from < start) {
+        SLUICE_LOG(
+            trigger, warn,
+            "[broker={} trigger={}] offsets {}..{} were removed by retention before delivery: skipping them",
+            s.broker, s.name, from, start - 1);
+        s.lwm.skip_to(start);
+        from = start;
+      }
+      const std::size_t room = s.options.max_buffered_events - s.buffered;
+      const std::size_t window_room =
+          static_cast<std::size_t>(s.options.max_window - (s.lwm.next() - s.lwm.low()));
+      const std::size_t n =
+          std::max<std::size_t>(1, std::min({s.options.read_batch_records, room, window_room}));
+      auto records = s.log.read(from, n, s.options.read_batch_bytes);
+      if (!records) {
+        SLUICE_LOG(
+            trigger, err, "[broker={} trigger={}] reading the log at offset {} failed: {} (retrying in {})",
+            s.broker, s.name, from, records.error().to_string(), format_ms(s.options.read_error_backoff));
+        co_await s.sleep(s.options.read_error_backoff);
+        continue;
+      }
+      if (records.value().empty()) {
+        co_await s.wait_for_wake();
+        continue;
+      }
+      for (auto& record : records.value()) {
+        s.lwm.skip_to(record.offset);
+        s.lwm.add(record.offset);
+        s.accept(record);
+      }
+      s.note_progress();
+      s.pump();
+      s.maybe_commit();
+    }
+  }
+
+  void accept(const LogRecord& record) {
+    auto event = parse_protobuf(record.payload);
+    if (!event) {
+      SLUICE_LOG(trigger, err, "[broker={} trigger={}] log record {} is not a CloudEvent ({}): skipping it",
+                 broker, name, record.offset, event.error().to_string());
+      dropped.fetch_add(1, std::memory_order_relaxed);
+      count(metrics.dropped_undecodable);
+      lwm.complete(record.offset);
+      return;
+    }
+    bool had_error = false;
+    const bool match = spec->filter.matches(event.value(), &had_error);
+    if (had_error) {
+      filter_errors.fetch_add(1, std::memory_order_relaxed);
+      count(metrics.filter_errors);
+    }
+    if (!match) {
+      filtered.fetch_add(1, std::memory_order_relaxed);
+      count(metrics.filtered);
+      lwm.complete(record.offset);
+      return;
+    }
+    Job job;
+    job.offset = record.offset;
+    job.event = std::move(event.value());
+    job.ttl = event_ttl(job.event, options.default_ttl);
+    job.event.erase_attribute(kTtlExtension);
+    ++buffered;
+    if (spec->order == DeliveryOrder::Ordered) {
+      job.ordered = true;
+      if (const std::string* pk = job.event.attribute_text("partitionkey")) job.key = "k" + *pk;
+      auto& queue = keyed[job.key];
+      queue.push_back(std::move(job));
+      if (queue.size() == 1 && !running_keys.contains(queue.front().key))
+        runnable.push_back(queue.front().key);
+    } else {
+      ready.push_back(std::move(job));
+    }
+  }
+
+  void pump() {
+    if (stopping) return;
+    const std::size_t limit = static_cast<std::size_t>(spec->delivery.in_flight_limit());
+    while (running < limit) {
+      if (!runnable.empty()) {
+        std::string k = std::move(runnable.front());
+        runnable.pop_front();
+        auto it = keyed.find(k);
+        if (it == keyed.end() || it->second.empty()) continue;
+        Job job = std::move(it->second.front());
+        it->second.pop_front();
+        if (it->second.empty()) keyed.erase(it);
+        running_keys.insert(k);
+        launch(std::move(job));
+      } else if (!ready.empty()) {
+        Job job = std::move(ready.front());
+        ready.pop_front();
+        launch(std::move(job));
+      } else {
+        break;
+      }
+    }
+    note_progress();
+  }
+
+  void launch(Job job) {
+    --buffered;
+    ++running;
+    auto self = shared_from_this();
+    spawn(self, run_job(self, std::move(job)));
+  }
+
+  void maybe_commit() {
+    if (lwm.low() - last_commit >= options.commit_every) commit();
+  }
+
+  void finish(const Job& job, bool done) {
+    --running;
+    if (job.ordered) {
+      running_keys.erase(job.key);
+      auto it = keyed.find(job.key);
+      if (it != keyed.end() && !it->second.empty()) runnable.push_back(job.key);
+    }
+    if (done) lwm.complete(job.offset);
+    note_progress();
+    if (stopping) {
+      if (running == 0) drain_timer.cancel();
+      return;
+    }
+    maybe_commit();
+    pump();
+    wake();  // the reader may be waiting for room
+  }
+
+  // ---- delivering ----
+  static asio::awaitable<void> run_job(std::shared_ptr<State> self, Job job) {
+    Outcome outcome = Outcome::Abandoned;
+    try {
+      outcome = co_await self->deliver(job);
+    } catch (const std::exception& e) {
+      SLUICE_LOG(trigger, err, "[broker={} trigger={}] delivery of offset {} failed internally: {}",
+                 self->broker, self->name, job.offset, e.what());
+    }
+    self->finish(job, outcome == Outcome::Done);
+  }
+
+  Result<Target> resolve(const Destination& dest) {
+    if (!dest.ref) return Target{dest.uri, {}};
+    if (!resolver)
+      return make_error(dest.to_string(),
+                        "cannot resolve " + dest.ref->kind + " references here (no resolver)", 0);
+    auto resolved = resolver(*dest.ref);
+    if (!resolved) return resolved.error();
+    return Target{resolved.value().url + dest.uri, std::move(resolved.value().send)};
+  }
+
+  asio::awaitable<Result<HttpResponse>> send(const Target& target, HttpRequest request) {
+    if (target.send) co_return co_await target.send(std::move(request));
+    co_return co_await client.send(std::move(request));
+  }
+
+  HttpRequest make_request(const CloudEvent& event, const DeliverySpec& delivery,
+                           const std::string& url) const {
+    HttpMessage message =
+        encode_http(event, delivery.delivery_format() == DeliveryFormat::Structured ? HttpMode::Structured
+                                                                                    : HttpMode::Binary);
+    HttpRequest request;
+    request.method = "POST";
+    request.url = url;
+    request.headers = std::move(message.headers);
+    request.body = std::move(message.body);
+    request.timeout = delivery.attempt_timeout();
+    request.cancel = cancel;
+    return request;
+  }
+
+  asio::awaitable<Attempt> attempt(const TriggerSpec& current, const CloudEvent& event) {
+    Attempt a;
+    auto target = resolve(current.subscriber);
+    if (!target) {
+      a.dest = current.subscriber.to_string();
+      a.error = "cannot resolve the subscriber: " + target.error().to_string();
+      co_return a;
+    }
+    a.dest = target.value().url;
+    HttpRequest request = make_request(event, current.delivery, target.value().url);
+    // Knative asks for a reply event this way; subscribers that have none answer with an empty body.
+    request.headers.emplace_back("Prefer", "reply");
+    const SteadyTime started_at = clock.now();
+    auto response = co_await send(target.value(), std::move(request));
+    if (!stopped) metrics.duration.observe(std::chrono::duration<double>(clock.now() - started_at).count());
+    if (!response) {
+      a.error = response.error().to_string();
+      co_return a;
+    }
+    HttpResponse& r = response.value();
+    a.status = r.status;
+    a.body_head = r.body.substr(0, std::min(r.body.size(), kErrorDataBytes));
+    if (r.status >= 200 && r.status <= 299) {
+      const std::string* content_type = r.header("content-type");
+      const bool structured = content_type != nullptr && detect_http_mode(*content_type) != HttpMode::Binary;
+      const bool binary_event = r.header("ce-specversion") != nullptr;
+      if (r.body.empty() && !binary_event && !structured) {
+        a.ok = true;
+        co_return a;
+      }
+      HttpMessage message{std::move(r.headers), std::move(r.body)};
+      auto events = decode_http(message);
+      if (!events) {
+        // A body that is not an event: the subscriber did not do what was asked (retried).
+        a.error = "HTTP " + std::to_string(a.status) + " with a body that is not a CloudEvent (" +
+                  events.error().to_string() + ")";
+        co_return a;
+      }
+      a.ok = true;
+      a.replies = std::move(events.value());
+      co_return a;
+    }
+    a.retryable = is_retryable_status(r.status);
+    a.error = "HTTP " + std::to_string(r.status);
+    if (r.status == 429 || r.status == 503) {
+      if (const std::string* value = r.header("retry-after"))
+        a.retry_after = parse_retry_after(*value, clock.wall());
+    }
+    co_return a;
+  }
+
+  milliseconds pending_backoff(const DeliverySpec& delivery, int n) const {
+    milliseconds wait = backoff_delay(delivery, n);
+    if (!delivery.backoff_max) wait = std::min(wait, options.max_pending_backoff);
+    return wait;
+  }
+
+  asio::awaitable<Outcome> deliver(const Job& job) {
+    Attempt last;
+    int retries_done = 0;
+    for (;;) {
+      if (stopping) co_return Outcome::Abandoned;
+      const auto current = spec;  // an update() applies from the next attempt on
+      last = co_await attempt(*current, job.event);
+      if (last.ok) {
+        if (!co_await publish_replies(job, last.replies, current->delivery)) co_return Outcome::Abandoned;
+        delivered.fetch_add(1, std::memory_order_relaxed);
+        count(metrics.delivered);
+        SLUICE_LOG(trigger, debug, "[broker={} trigger={}] delivered offset {} (id {}) to {}", broker, name,
+                   job.offset, job.event.id, last.dest);
+        co_return Outcome::Done;
+      }
+      failed.fetch_add(1, std::memory_order_relaxed);
+      count(metrics.failed);
+      if (stopping) co_return Outcome::Abandoned;
+      const DeliverySpec& delivery = current->delivery;
+      if (!last.retryable || retries_done >= delivery.retries()) break;
+      ++retries_done;
+      milliseconds wait = backoff_delay(delivery, retries_done);
+      if (last.retry_after && delivery.retry_after_cap().count() > 0)
+        wait = std::max(wait, std::min(*last.retry_after, delivery.retry_after_cap()));
+      retried.fetch_add(1, std::memory_order_relaxed);
+      count(metrics.retried);
+      SLUICE_LOG(trigger, debug,
+                 "[broker={} trigger={}] offset {} (id {}) to {} failed: {}; retry {}/{} in {}", broker, name,
+                 job.offset, job.event.id, last.dest, last.error, retries_done, delivery.retries(),
+                 format_ms(wait));
+      if (!co_await sleep(wait)) co_return Outcome::Abandoned;
+    }
+    const auto current = spec;
+    if (current->delivery.dead_letter_sink) co_return co_await dead_letter(job, last);
+    dropped.fetch_add(1, std::memory_order_relaxed);
+    count(metrics.dropped_exhausted);
+    SLUICE_LOG(
+        trigger, warn,
+        "[broker={} trigger={}] giving up on offset {} (id {}, type {}) after {} retries: {} from {}; no "
+        "deadLetterSink, the event is dropped",
+        broker, name, job.offset, job.event.id, job.event.type, retries_done, last.error, last.dest);
+    co_return Outcome::Done;
+  }
+
+  // Hands one reply to the publisher and waits for its verdict, which may come from any thread: the
+  // callback posts to the strand and wakes this coroutine through a timer.
+  asio::awaitable<Status> publish_one(const CloudEvent& reply) {
+    struct Pending {
+      explicit Pending(asio::strand<asio::any_io_executor>& strand) : signal(strand) {}
+      asio::steady_timer signal;
+      std::optional<Status> status;
+    };
+    auto pending = std::make_shared<Pending>(strand);
+    pending->signal.expires_at(asio::steady_timer::time_point::max());
+    auto executor = strand;
+    publish(reply, [pending, executor](Status status) {
+      asio::post(executor, [pending, status = std::move(status)]() mutable {
+        pending->status = std::move(status);
+        pending->signal.cancel();
+      });
+    });
+    boost::system::error_code ec;
+    while (!pending->status)
+      co_await pending->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_return std::move(*pending->status);
+  }
+
+  // Publishes each reply (hop limit applied); retries a failing publish until it succeeds, as the reply
+  // would otherwise be lost. False when stop() interrupted it.
+  asio::awaitable<bool> publish_replies(const Job& job, std::vector<CloudEvent>& out,
+                                        const DeliverySpec& delivery) {
+    for (auto& reply : out) {
+      const int ttl = job.ttl - 1;
+      if (ttl <= 0) {
+        replies_dropped.fetch_add(1, std::memory_order_relaxed);
+        count(metrics.replies_dropped_ttl);
+        SLUICE_LOG(trigger, warn,
+                   "[broker={} trigger={}] dropping reply (id {}, type {}) to event {}: the hop limit "
+                   "(knativebrokerttl) ran out, a loop of triggers and replies?",
+                   broker, name, reply.id, reply.type, job.event.id);
+        continue;
+      }
+      if (!publish) {
+        SLUICE_LOG(trigger, warn,
+                   "[broker={} trigger={}] no reply publisher: reply {} to event {} is dropped", broker, name,
+                   reply.id, job.event.id);
+        continue;
+      }
+      reply.extensions[kTtlExtension] = AttributeValue::of_int(ttl);
+      for (int n = 1;; ++n) {
+        Status status = co_await publish_one(reply);
+        if (status) break;
+        const milliseconds wait = pending_backoff(delivery, n);
+        SLUICE_LOG(trigger, warn,
+                   "[broker={} trigger={}] publishing reply {} to event {} failed: {}; retrying in {}",
+                   broker, name, reply.id, job.event.id, status.error().to_string(), format_ms(wait));
+        if (!co_await sleep(wait)) co_return false;
+      }
+      replies.fetch_add(1, std::memory_order_relaxed);
+      count(metrics.replies);
+    }
+    co_return true;
+  }
+
+  // Sends the event to the dead-letter sink with Knative's error extensions. A failing sink does not
+  // lose the event: it stays in flight (dlq_pending) and is tried again with backoff until it succeeds
+  // or stop() abandons it (then it is delivered again after a restart).
+  asio::awaitable<Outcome> dead_letter(const Job& job, const Attempt& last) {
+    CloudEvent letter = job.event;
+    letter.extensions["knativeerrordest"] = AttributeValue::of_string(last.dest);
+    if (last.status != 0) letter.extensions["knativeerrorcode"] = AttributeValue::of_int(last.status);
+    if (!last.body_head.empty())
+      letter.extensions["knativeerrordata"] = AttributeValue::of_string(base64_encode(last.body_head));
+    bool pending = false;
+    auto leave = [&](Outcome outcome) {
+      if (pending) {
+        dlq_pending.fetch_sub(1, std::memory_order_relaxed);
+        if (!stopped) metrics.dlq_pending.add(-1);
+      }
+      return outcome;
+    };
+    for (int n = 1;; ++n) {
+      if (stopping) co_return leave(Outcome::Abandoned);
+      const auto current = spec;
+      if (!current->delivery.dead_letter_sink) {
+        // An update() removed the sink while this event waited for it.
+        dropped.fetch_add(1, std::memory_order_relaxed);
+        count(metrics.dropped_exhausted);
+        SLUICE_LOG(trigger, warn,
+                   "[broker={} trigger={}] deadLetterSink removed: offset {} (id {}) is dropped", broker,
+                   name, job.offset, job.event.id);
+        co_return leave(Outcome::Done);
+      }
+      std::string error;
+      std::string sink = current->delivery.dead_letter_sink->to_string();
+      auto target = resolve(*current->delivery.dead_letter_sink);
+      if (!target) {
+        error = "cannot resolve: " + target.error().to_string();
+      } else {
+        sink = target.value().url;
+        auto response =
+            co_await send(target.value(), make_request(letter, current->delivery, target.value().url));
+        if (response && response.value().status >= 200 && response.value().status <= 299) {
+          dead_lettered.fetch_add(1, std::memory_order_relaxed);
+          count(metrics.dead_lettered);
+          SLUICE_LOG(trigger, info,
+                     "[broker={} trigger={}] offset {} (id {}) dead-lettered to {} after: {} from {}", broker,
+                     name, job.offset, job.event.id, sink, last.error, last.dest);
+          co_return leave(Outcome::Done);
+        }
+        error = response ? "HTTP " + std::to_string(response.value().status) : response.error().to_string();
+      }
+      if (!pending) {
+        pending = true;
+        dlq_pending.fetch_add(1, std::memory_order_relaxed);
+        if (!stopped) metrics.dlq_pending.add(1);
+      }
+      const milliseconds wait = pending_backoff(current->delivery, n);
+      SLUICE_LOG(
+          trigger, warn,
+          "[broker={} trigger={}] dead-letter sink {} failed for offset {} (id {}): {}; the event stays "
+          "pending, retrying in {}",
+          broker, name, sink, job.offset, job.event.id, error, format_ms(wait));
+      if (!co_await sleep(wait)) co_return leave(Outcome::Abandoned);
+    }
+  }
+};
+
+TriggerDispatcher::TriggerDispatcher(TriggerSpec spec, std::string broker, EventLog& log,
+                                     CursorStore& cursors, HttpClient& client, Clock& clock,
+                                     asio::any_io_executor executor, SubscriberResolver resolver,
+                                     ReplyPublisher publish, DispatcherOptions options)
+    : name_(spec.name), broker_(broker) {
+  state_ = std::make_shared<State>(std::move(spec), std::move(broker), log, cursors, client, clock,
+                                   std::move(executor), std::move(resolver), std::move(publish), options);
+}
+
+TriggerDispatcher::~TriggerDispatcher() {
+  if (state_) async_stop(std::chrono::seconds(10), nullptr);
+}
+
+void TriggerDispatcher::start() {
+  auto state = state_;
+  asio::post(state->strand, [state] { state->do_start(); });
+}
+
+void TriggerDispatcher::async_stop(std::chrono::milliseconds deadline, std::function<void()> done) {
+  auto state = state_;
+  asio::post(state->strand, [state, deadline, done = std::move(done)]() mutable {
+    State::spawn(state, State::stop_task(state, deadline, std::move(done)));
+  });
+}
+
+void TriggerDispatcher::stop(std::chrono::milliseconds deadline) {
+  auto finished = std::make_shared<std::promise<void>>();
+  auto future = finished->get_future();
+  async_stop(deadline, [finished] { finished->set_value(); });
+  if (future.wait_for(deadline + std::chrono::seconds(5)) != std::future_status::ready)
+    SLUICE_LOG(trigger, warn, "[broker={} trigger={}] stop did not complete (is the executor running?)",
+               broker_, name_);
+}
+
+Status TriggerDispatcher::update(TriggerSpec spec) {
+  if (spec.name != name_)
+    return make_error("metadata.name", "a dispatcher keeps its trigger: recreate it to rename", 400);
+  if (spec.broker != broker_)
+    return make_error("spec.broker", "moving a trigger to another broker needs a new dispatcher (and cursor)",
+                      400);
+  auto state = state_;
+  asio::post(state->strand, [state, spec = std::make_shared<const TriggerSpec>(std::move(spec))] {
+    state->spec = spec;
+    SLUICE_LOG(trigger, info, "[broker={} trigger={}] updated: subscriber {}, filter {}, {}", state->broker,
+               state->name, spec->subscriber.to_string(), spec->filter.to_string(),
+               spec->order == DeliveryOrder::Ordered ? "ordered" : "unordered");
+    state->pump();
+    state->wake();
+  });
+  return ok();
+}
+
+TriggerStats TriggerDispatcher::stats() const {
+  const State& s = *state_;
+  TriggerStats out;
+  auto load = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  out.delivered = load(s.delivered);
+  out.failed = load(s.failed);
+  out.retried = load(s.retried);
+  out.dead_lettered = load(s.dead_lettered);
+  out.dlq_pending = load(s.dlq_pending);
+  out.dropped = load(s.dropped);
+  out.filtered = load(s.filtered);
+  out.filter_errors = load(s.filter_errors);
+  out.replies = load(s.replies);
+  out.replies_dropped = load(s.replies_dropped);
+  out.in_flight = load(s.in_flight);
+  out.committed_offset = load(s.committed_atomic);
+  out.low_water_mark = load(s.low_atomic);
+  const std::uint64_t end = s.log.end_offset();
+  out.backlog = end > out.low_water_mark ? end - out.low_water_mark : 0;
+  return out;
+}
+
+std::string TriggerDispatcher::cursor_key(const std::string& broker, const std::string& trigger) {
+  return broker + "/" + trigger;
+}
+
+void TriggerDispatcher::remove_metrics(MetricsRegistry& registry, const std::string& broker,
+                                       const std::string& trigger) {
+  const Labels labels = trigger_labels(broker, trigger);
+  for (const char* name : {"sluice_trigger_events_delivered_total", "sluice_trigger_events_failed_total",
+                           "sluice_trigger_events_retried_total", "sluice_trigger_events_dead_lettered_total",
+                           "sluice_trigger_events_filtered_total", "sluice_trigger_filter_errors_total",
+                           "sluice_trigger_replies_total", "sluice_trigger_delivery_duration_seconds",
+                           "sluice_trigger_backlog_events", "sluice_trigger_in_flight_events",
+                           "sluice_trigger_dead_letter_pending_events"})
+    registry.remove(name, labels);
+  registry.remove("sluice_trigger_events_dropped_total", with_reason(labels, "retries_exhausted"));
+  registry.remove("sluice_trigger_events_dropped_total", with_reason(labels, "undecodable"));
+}
+
+}  // namespace sluice
