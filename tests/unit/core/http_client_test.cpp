@@ -301,6 +301,44 @@ TEST(HttpClient, ConcurrentRequestsUseOneConnectionEachAndThenThePool) {
   EXPECT_EQ(server.accepted(), 8u);
 }
 
+TEST(HttpClient, ManyThreadsWithStrandsShareOnePool) {
+  ScriptedServer server(serve_ok);
+  asio::io_context io;
+  HttpClient client(io.get_executor());
+  constexpr int kRequests = 400;
+  std::atomic<int> ok{0};
+  std::atomic<int> cancelled{0};
+  std::mutex cancellers_mu;
+  std::vector<std::thread> cancellers;
+  for (int i = 0; i < kRequests; ++i) {
+    // Each request on its own strand, as HttpServer sessions are; every 10th is cancelled midway.
+    asio::co_spawn(
+        asio::make_strand(io),
+        [&, i]() -> asio::awaitable<void> {
+          auto request = get(server.url("/" + std::to_string(i)));
+          if (i % 10 == 0) {
+            request.cancel = std::make_shared<CancelSignal>();
+            std::lock_guard lock(cancellers_mu);
+            cancellers.emplace_back([signal = request.cancel] { signal->cancel(); });
+          }
+          auto r = co_await client.send(request);
+          if (r && r.value().status == 200) {
+            ++ok;
+          } else if (!r && is_cancelled_error(r.error())) {
+            ++cancelled;
+          }
+        },
+        asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&] { io.run(); });
+  for (auto& t : threads) t.join();
+  for (auto& t : cancellers) t.join();
+  EXPECT_EQ(ok + cancelled, kRequests);
+  EXPECT_GE(ok, kRequests * 9 / 10);
+  EXPECT_LE(client.idle_connections(), 32u);
+}
+
 TEST(HttpClient, IdlePoolIsBounded) {
   ScriptedServer server(serve_ok);
   asio::io_context io;
