@@ -360,6 +360,13 @@ void append_attribute_value(std::string& out, const AttributeValue& v) {
   }
 }
 
+// JSON data without the whitespace around the value: decoding keeps only the value's own bytes.
+std::string_view trim_json_ws(std::string_view s) {
+  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 // True when `s` can be embedded as a JSON value as it is. nlohmann's lexer reads a NUL byte as the end of
 // input (so "{}\0junk" passes json::accept) and skips a leading BOM; neither may appear inside a document.
 bool is_json_text(std::string_view s) {
@@ -603,9 +610,10 @@ std::string to_json(const CloudEvent& e) {
   }
   if (e.data) {
     if (e.data_is_json()) {
-      if (is_json_text(*e.data)) {
+      std::string_view text = trim_json_ws(*e.data);
+      if (is_json_text(text)) {
         append_member_name(out, "data", first);
-        out += *e.data;
+        out += text;
       } else {
         // Not JSON after all: carry the bytes exactly (§3.1.1, Binary data).
         append_member_name(out, "data_base64", first);

@@ -8,8 +8,9 @@
 //    is the 4 bytes "null"). For other content types a string `data` becomes the string's bytes; a
 //    non-string `data` is kept as its JSON text (lenient; the spec allows rejecting it) and `null` means
 //    no data. `data_base64` decodes to bytes; `data` and `data_base64` together are an error.
-//  - encode: JSON content is written as a raw JSON value when it is valid JSON, else (bytes that only
-//    claim to be JSON, e.g. binary data without a datacontenttype) as `data_base64`, so that decoding
+//  - encode: JSON content is written as a raw JSON value when it is valid JSON (whitespace around the
+//    value is dropped: it is not part of the value, and decoding could not give it back), else (bytes that
+//    only claim to be JSON, e.g. binary data without a datacontenttype) as `data_base64`, so that decoding
 //    gives the same bytes back; other content is a `data` string when it is valid UTF-8, else
 //    `data_base64`.
 // Attributes: `null` means absent (§2.2). Context attributes must be JSON strings. Extensions map JSON

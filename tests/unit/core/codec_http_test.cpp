@@ -159,6 +159,18 @@ TEST(HttpBinding, BatchedModeRoundTrip) {
   EXPECT_TRUE(empty.value().empty());
 }
 
+TEST(HttpBinding, WhitespaceAroundJsonBodyIsDroppedInStructuredMode) {
+  // Regression (fuzz): a binary body "\n\n\"11\"" re-encoded in structured mode came back as "\"11\"",
+  // so the JSON form now drops the whitespace around the value on the way out.
+  HttpMessage msg{{{"ce-specversion", "1.0"}, {"ce-type", "t"}, {"ce-id", "1"}, {"ce-source", "/s"}},
+                  "\n\n\"11\""};
+  auto e = decode_one(msg);
+  EXPECT_EQ(e.data, "\n\n\"11\"");  // binary mode keeps the body exactly
+  auto structured = encode_http(e, HttpMode::Structured);
+  EXPECT_NE(structured.body.find(R"("data":"11")"), std::string::npos) << structured.body;
+  EXPECT_EQ(decode_one(structured).data, "\"11\"");
+}
+
 TEST(HttpBinding, UnsupportedFormatsAndCharsetsAre415) {
   for (const char* ct : {"application/cloudevents+xml", "application/cloudevents",
                          "application/cloudevents+json; charset=latin1", "application/cloudevents-batch+avro",
