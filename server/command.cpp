@@ -19,7 +19,8 @@ Registrar::Registrar(std::string verb, std::string usage, CommandFn run) {
 }
 
 std::optional<std::string> take_option(std::vector<std::string>& args, const std::string& name) {
-  const std::string flag = "--" + name;
+  // One-letter options take one dash (-f, -o), as kubectl users expect.
+  const std::string flag = (name.size() == 1 ? "-" : "--") + name;
   for (auto it = args.begin(); it != args.end(); ++it) {
     if (*it == flag) {
       if (std::next(it) == args.end()) throw std::runtime_error(flag + " needs a value");
@@ -37,7 +38,7 @@ std::optional<std::string> take_option(std::vector<std::string>& args, const std
 }
 
 bool take_flag(std::vector<std::string>& args, const std::string& name) {
-  const std::string flag = "--" + name;
+  const std::string flag = (name.size() == 1 ? "-" : "--") + name;
   for (auto it = args.begin(); it != args.end(); ++it) {
     if (*it == flag) {
       args.erase(it);

@@ -28,7 +28,7 @@ struct Registrar {
   Registrar(std::string verb, std::string usage, CommandFn run);
 };
 
-/// Finds `--name VALUE` or `--name=VALUE` in args, removing it; nullopt when absent.
+/// Finds `--name VALUE` or `--name=VALUE` (`-n VALUE` for one-letter names) in args, removing it.
 std::optional<std::string> take_option(std::vector<std::string>& args, const std::string& name);
 
 /// Finds a bare `--name` flag, removing it.

@@ -11,7 +11,8 @@ namespace {
 
 int usage(std::ostream& out) {
   out << "usage: sluice VERB [ARGS...]\n\nverbs:\n";
-  for (const auto& [verb, command] : sluice::cli::commands()) out << "  " << verb << " " << command.usage << "\n";
+  for (const auto& [verb, command] : sluice::cli::commands())
+    out << "  " << verb << " " << command.usage << "\n";
   return 2;
 }
 

@@ -1,0 +1,180 @@
+#include "broker/broker_registry.hpp"
+
+#include <charconv>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/protobuf_format.hpp"
+
+namespace sluice {
+
+std::string IdempotencyCache::key(const std::string& source, const std::string& id) {
+  std::string k;
+  k.reserve(source.size() + id.size() + 1);
+  k += source;
+  k += '\0';
+  k += id;
+  return k;
+}
+
+void IdempotencyCache::expire(std::int64_t now_ms) {
+  while (!order_.empty() &&
+         (order_.front().first + window_.count() <= now_ms || order_.size() > max_entries_)) {
+    auto it = seen_.find(order_.front().second);
+    if (it != seen_.end() && it->second == order_.front().first) seen_.erase(it);
+    order_.pop_front();
+  }
+}
+
+bool IdempotencyCache::claim(const std::string& source, const std::string& id, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  expire(now_ms);
+  auto k = key(source, id);
+  auto [it, inserted] = seen_.try_emplace(k, now_ms);
+  if (!inserted) return false;
+  order_.emplace_back(now_ms, std::move(k));
+  return true;
+}
+
+void IdempotencyCache::release(const std::string& source, const std::string& id) {
+  std::lock_guard lock(mu_);
+  seen_.erase(key(source, id));
+}
+
+std::size_t IdempotencyCache::size() const {
+  std::lock_guard lock(mu_);
+  return seen_.size();
+}
+
+void BrokerRegistry::put(std::shared_ptr<Broker> broker) {
+  std::unique_lock lock(mu_);
+  brokers_[broker->spec.name] = std::move(broker);
+}
+
+std::shared_ptr<Broker> BrokerRegistry::remove(const std::string& name) {
+  std::unique_lock lock(mu_);
+  auto it = brokers_.find(name);
+  if (it == brokers_.end()) return nullptr;
+  auto broker = std::move(it->second);
+  brokers_.erase(it);
+  return broker;
+}
+
+std::shared_ptr<Broker> BrokerRegistry::find(const std::string& name) const {
+  std::shared_lock lock(mu_);
+  auto it = brokers_.find(name);
+  return it == brokers_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Broker>> BrokerRegistry::all() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::shared_ptr<Broker>> out;
+  for (const auto& [name, broker] : brokers_) out.push_back(broker);
+  return out;
+}
+
+void rebuild_idempotency(Broker& broker, std::int64_t window_start_ms) {
+  if (!broker.idempotency || !broker.idempotency->enabled()) return;
+  std::uint64_t offset = broker.log->start_offset();
+  const std::uint64_t end = broker.log->end_offset();
+  while (offset < end) {
+    auto records = broker.log->read(offset, 1024);
+    if (!records || records.value().empty()) break;
+    for (const auto& record : records.value()) {
+      offset = record.offset + 1;
+      if (record.append_time_ms < window_start_ms) continue;
+      if (auto event = parse_protobuf(record.payload))
+        broker.idempotency->claim(event.value().source, event.value().id, record.append_time_ms);
+    }
+  }
+}
+
+std::optional<int> broker_ttl(const CloudEvent& event) {
+  auto it = event.extensions.find("knativebrokerttl");
+  if (it == event.extensions.end()) return std::nullopt;
+  if (it->second.type == AttributeType::Integer) return it->second.integer;
+  int value = 0;
+  const auto& text = it->second.text;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> events,
+                             std::function<void(Result<std::uint64_t>)> done) {
+  auto broker = find(name);
+  if (!broker) {
+    done(make_error("broker", "no broker named \"" + name + "\"", 404));
+    return;
+  }
+  auto& metrics = MetricsRegistry::global();
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count();
+  const std::string arrival = format_rfc3339(now_ms);
+  std::vector<std::string> payloads;
+  payloads.reserve(events.size());
+  std::vector<std::pair<std::string, std::string>> claimed;
+  std::int64_t bytes = 0;
+  for (auto& event : events) {
+    auto ttl = broker_ttl(event);
+    if (event.extensions.count("knativebrokerttl") && !ttl) {
+      done(make_error("knativebrokerttl", "must be an integer hop count", 400));
+      return;
+    }
+    if (ttl && *ttl <= 0) {
+      metrics
+          .counter("sluice_broker_events_dropped_total", "Events dropped by a broker, by reason.",
+                   {{"broker", name}, {"reason", "ttl"}})
+          .inc();
+      SLUICE_LOG(broker, warn,
+                 "[broker={}] dropped event id={} source={}: hop limit (knativebrokerttl) exhausted", name,
+                 event.id, event.source);
+      done(make_error("knativebrokerttl",
+                      "hop limit exhausted: the event has looped through brokers too often", 400));
+      return;
+    }
+    if (!ttl) event.extensions["knativebrokerttl"] = AttributeValue::of_int(broker->spec.ttl);
+    event.extensions["knativearrivaltime"] = AttributeValue::of_string(arrival);
+    if (broker->idempotency && broker->idempotency->enabled()) {
+      if (!broker->idempotency->claim(event.source, event.id, now_ms)) continue;  // seen: acknowledge only
+      claimed.emplace_back(event.source, event.id);
+    }
+    payloads.push_back(to_protobuf(event));
+    bytes += static_cast<std::int64_t>(payloads.back().size());
+    if (static_cast<std::int64_t>(payloads.back().size()) > broker->spec.max_event_size) {
+      for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
+      done(make_error("event",
+                      "event of " + std::to_string(payloads.back().size()) +
+                          " bytes exceeds the broker's maxEventSize of " +
+                          std::to_string(broker->spec.max_event_size),
+                      413));
+      return;
+    }
+  }
+  if (payloads.empty()) {
+    metrics
+        .counter("sluice_broker_duplicates_total", "Publishes acknowledged as duplicates within the window.",
+                 {{"broker", name}})
+        .inc(static_cast<double>(events.size()));
+    done(broker->log->end_offset());
+    return;
+  }
+  const auto count = payloads.size();
+  broker->log->append(std::move(payloads), [broker, name, claimed = std::move(claimed), count, bytes,
+                                            done = std::move(done)](Result<std::uint64_t> result) {
+    auto& m = MetricsRegistry::global();
+    if (result) {
+      m.counter("sluice_broker_events_appended_total", "Events durably appended to a broker's log.",
+                {{"broker", name}})
+          .inc(static_cast<double>(count));
+      m.counter("sluice_broker_appended_bytes_total", "Bytes of events appended to a broker's log.",
+                {{"broker", name}})
+          .inc(static_cast<double>(bytes));
+    } else if (broker->idempotency) {
+      for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
+    }
+    done(std::move(result));
+  });
+}
+
+}  // namespace sluice

@@ -1,0 +1,87 @@
+#pragma once
+// The brokers a server runs: each with its spec, its event log and its idempotency cache.
+// Ingress, dispatchers and the control plane look brokers up here; the server's controller adds and
+// removes them as Broker resources change.
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/broker_spec.hpp"
+#include "broker/event_log.hpp"
+#include "core/clock.hpp"
+#include "core/cloud_event.hpp"
+#include "core/result.hpp"
+
+namespace sluice {
+
+/// Remembers (source, id) pairs published within a window so that a retried publish is acknowledged
+/// without storing the event twice. Thread-safe. Bounded by `max_entries` (oldest forgotten first).
+class IdempotencyCache {
+ public:
+  explicit IdempotencyCache(std::chrono::milliseconds window, std::size_t max_entries = 1'000'000)
+      : window_(window), max_entries_(max_entries) {}
+
+  /// Claims the key for a publish at `now_ms`. False when it was seen within the window.
+  bool claim(const std::string& source, const std::string& id, std::int64_t now_ms);
+  /// Gives a claimed key back (the append failed), so a retry can store it.
+  void release(const std::string& source, const std::string& id);
+  bool enabled() const { return window_.count() > 0; }
+  std::size_t size() const;
+
+ private:
+  static std::string key(const std::string& source, const std::string& id);
+  void expire(std::int64_t now_ms);
+
+  std::chrono::milliseconds window_;
+  std::size_t max_entries_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::int64_t> seen_;
+  std::deque<std::pair<std::int64_t, std::string>> order_;
+};
+
+/// One running broker.
+struct Broker {
+  BrokerSpec spec;
+  std::shared_ptr<EventLog> log;
+  std::unique_ptr<IdempotencyCache> idempotency;
+};
+
+class BrokerRegistry {
+ public:
+  explicit BrokerRegistry(Clock& clock) : clock_(clock) {}
+
+  void put(std::shared_ptr<Broker> broker);
+  std::shared_ptr<Broker> remove(const std::string& name);
+  std::shared_ptr<Broker> find(const std::string& name) const;
+  std::vector<std::shared_ptr<Broker>> all() const;
+
+  /// Normalises events for storage (knativearrivaltime, knativebrokerttl, hop check, idempotency)
+  /// and appends them to the broker's log as one all-or-nothing batch. `done` gets the first offset,
+  /// or an Error whose code is the HTTP status to answer (400, 404, 413, 429, 503). A batch whose
+  /// events were all seen before is acknowledged with the end offset and stores nothing.
+  void publish(const std::string& broker, std::vector<CloudEvent> events,
+               std::function<void(Result<std::uint64_t>)> done);
+
+  Clock& clock() { return clock_; }
+
+ private:
+  Clock& clock_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<Broker>> brokers_;
+};
+
+/// Refills a broker's idempotency cache with the (source, id) of records appended since
+/// `window_start_ms`, so duplicates are recognised across restarts.
+void rebuild_idempotency(Broker& broker, std::int64_t window_start_ms);
+
+/// Reads the hop counter (knativebrokerttl, Integer or digits); nullopt when absent or malformed.
+std::optional<int> broker_ttl(const CloudEvent& event);
+
+}  // namespace sluice

@@ -1,0 +1,117 @@
+#include "broker/broker_spec.hpp"
+
+#include "core/duration.hpp"
+#include "core/quantity.hpp"
+
+namespace sluice {
+
+bool is_valid_resource_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  for (char c : name)
+    if (!alnum(c) && c != '-') return false;
+  return true;
+}
+
+Result<std::string> manifest_name(const nlohmann::json& manifest) {
+  if (!manifest.contains("metadata") || !manifest["metadata"].is_object())
+    return make_error("metadata", "is required (an object with a name)", 400);
+  const auto& metadata = manifest["metadata"];
+  if (!metadata.contains("name") || !metadata["name"].is_string())
+    return make_error("metadata.name", "is required (a string)", 400);
+  auto name = metadata["name"].get<std::string>();
+  if (!is_valid_resource_name(name))
+    return make_error("metadata.name",
+                      "\"" + name +
+                          "\" is not a valid name: use 1-63 lowercase letters, digits and '-', "
+                          "starting and ending with a letter or digit",
+                      400);
+  return name;
+}
+
+Result<BrokerSpec> parse_broker(const nlohmann::json& manifest) {
+  BrokerSpec spec;
+  auto name = manifest_name(manifest);
+  if (!name) return name.error();
+  spec.name = name.value();
+  if (!manifest.contains("spec") || manifest["spec"].is_null()) return spec;
+  const auto& s = manifest["spec"];
+  if (!s.is_object()) return make_error("spec", "must be an object", 400);
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    const auto& key = it.key();
+    if (key != "delivery" && key != "storage" && key != "retention" && key != "ingress" && key != "kafka" &&
+        key != "config")
+      return make_error("spec." + key,
+                        "unknown field (known: delivery, storage, retention, ingress, kafka, config)", 400);
+  }
+  if (s.contains("delivery")) {
+    if (!s["delivery"].is_object()) return make_error("spec.delivery", "must be an object", 400);
+    spec.delivery = s["delivery"];
+  }
+  if (s.contains("storage")) {
+    if (!s["storage"].is_string()) return make_error("spec.storage", "must be \"file\" or \"kafka\"", 400);
+    spec.storage = s["storage"].get<std::string>();
+    if (spec.storage != "file" && spec.storage != "kafka")
+      return make_error("spec.storage", "must be \"file\" or \"kafka\", got \"" + spec.storage + "\"", 400);
+  }
+  if (s.contains("kafka")) {
+    if (!s["kafka"].is_object()) return make_error("spec.kafka", "must be an object", 400);
+    spec.kafka = s["kafka"];
+  }
+  auto duration_field = [&](const nlohmann::json& parent, const char* key, const std::string& path,
+                            std::chrono::milliseconds& out) -> Status {
+    if (!parent.contains(key)) return ok();
+    const auto& v = parent[key];
+    if (!v.is_string()) return make_error(path, "must be an ISO-8601 duration such as PT10M", 400);
+    auto d = parse_duration(v.get<std::string>());
+    if (!d)
+      return make_error(path, d.error().message + " (expected an ISO-8601 duration such as PT10M)", 400);
+    out = d.value();
+    return ok();
+  };
+  auto bytes_field = [&](const nlohmann::json& parent, const char* key, const std::string& path,
+                         std::int64_t& out) -> Status {
+    if (!parent.contains(key)) return ok();
+    const auto& v = parent[key];
+    if (v.is_number_integer()) {
+      out = v.get<std::int64_t>();
+    } else if (v.is_string()) {
+      auto q = parse_quantity_bytes(v.get<std::string>());
+      if (!q) return make_error(path, q.error().message + " (expected a quantity such as 1Mi)", 400);
+      out = q.value();
+    } else {
+      return make_error(path, "must be a quantity such as 1Mi", 400);
+    }
+    if (out < 0) return make_error(path, "must not be negative", 400);
+    return ok();
+  };
+  if (s.contains("retention")) {
+    const auto& r = s["retention"];
+    if (!r.is_object())
+      return make_error("spec.retention", "must be an object with maxAge and/or maxBytes", 400);
+    if (auto st = duration_field(r, "maxAge", "spec.retention.maxAge", spec.retention_age); !st)
+      return st.error();
+    if (auto st = bytes_field(r, "maxBytes", "spec.retention.maxBytes", spec.retention_bytes); !st)
+      return st.error();
+  }
+  if (s.contains("ingress")) {
+    const auto& in = s["ingress"];
+    if (!in.is_object()) return make_error("spec.ingress", "must be an object", 400);
+    if (auto st = bytes_field(in, "maxEventSize", "spec.ingress.maxEventSize", spec.max_event_size); !st)
+      return st.error();
+    if (spec.max_event_size == 0) return make_error("spec.ingress.maxEventSize", "must be positive", 400);
+    if (auto st = duration_field(in, "idempotencyWindow", "spec.ingress.idempotencyWindow",
+                                 spec.idempotency_window);
+        !st)
+      return st.error();
+    if (in.contains("ttl")) {
+      if (!in["ttl"].is_number_integer() || in["ttl"].get<int>() < 1 || in["ttl"].get<int>() > 10000)
+        return make_error("spec.ingress.ttl", "must be an integer between 1 and 10000 (default 255)", 400);
+      spec.ttl = in["ttl"].get<int>();
+    }
+  }
+  return spec;
+}
+
+}  // namespace sluice

@@ -1,0 +1,23 @@
+#pragma once
+// The publish endpoint: POST /brokers/{broker} with binary, structured or batched CloudEvents.
+// 202 only after the events are durable in the broker's log (group commit). Errors: 400 names the
+// invalid attribute, 404 unknown broker, 405 wrong method, 413 too large, 415 unsupported content
+// type, 429/503 with Retry-After when the log cannot take more.
+
+#include "broker/broker_registry.hpp"
+#include "core/http_server.hpp"
+
+namespace sluice {
+
+class Ingress {
+ public:
+  explicit Ingress(BrokerRegistry& brokers) : brokers_(brokers) {}
+
+  /// The handler for the "/brokers/" route.
+  asio::awaitable<HttpServerResponse> handle(HttpServerRequest& request, RequestContext& ctx);
+
+ private:
+  BrokerRegistry& brokers_;
+};
+
+}  // namespace sluice

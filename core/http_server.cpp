@@ -1,0 +1,354 @@
+#include "core/http_server.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.hpp"
+
+namespace sluice {
+
+struct HttpServer::Tracked {
+  explicit Tracked(asio::ip::tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // touched only on the connection's strand
+};
+
+namespace {
+
+using asio::redirect_error;
+using asio::use_awaitable;
+
+// Watches a connection while its request is being handled: a readable socket that peeks as EOF (or
+// an error) means the client went away, which cancels the request's work.
+void watch_disconnect(beast::tcp_stream& stream, std::shared_ptr<RequestContext> ctx) {
+  stream.socket().async_wait(asio::ip::tcp::socket::wait_read, [&stream, ctx](beast::error_code ec) {
+    if (ec) return;  // cancelled: the handler finished
+    char byte;
+    ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      ctx->fire_cancel();
+    } else if (n < 0) {
+      watch_disconnect(stream, ctx);
+    }
+    // n > 0: the client pipelined another request; it is still there.
+  });
+}
+
+void log_access(const HttpServerRequest& request, unsigned status, std::size_t response_bytes,
+                std::chrono::steady_clock::time_point started, const std::string& remote, bool cancelled) {
+  auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  nlohmann::json line{{"method", std::string(request.method_string())},
+                      {"path", std::string(request.target())},
+                      {"status", status},
+                      {"latency_ms", static_cast<double>(micros) / 1000.0},
+                      {"request_bytes", request.body().size()},
+                      {"response_bytes", response_bytes},
+                      {"remote", remote}};
+  if (cancelled) line["cancelled"] = true;
+  SLUICE_LOG(access, info, "{}", line.dump());
+}
+
+}  // namespace
+
+void RequestContext::on_cancel(std::function<void()> fn) {
+  if (cancelled_->load()) {
+    fn();
+    return;
+  }
+  cancel_callbacks_.push_back(std::move(fn));
+}
+
+void RequestContext::fire_cancel() {
+  if (cancelled_->exchange(true)) return;
+  auto callbacks = std::move(cancel_callbacks_);
+  for (auto& fn : callbacks) fn();
+}
+
+asio::awaitable<bool> RequestContext::start_stream(HttpServerResponse head) {
+  streamed_ = true;
+  head.chunked(true);
+  http::response_serializer<http::string_body> serializer(head);
+  beast::error_code ec;
+  co_await http::async_write_header(stream_, serializer, redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+asio::awaitable<bool> RequestContext::write_chunk(std::string_view data) {
+  if (data.empty()) co_return true;  // an empty chunk would end the stream
+  beast::error_code ec;
+  co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data.data(), data.size())),
+                             redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+asio::awaitable<bool> RequestContext::end_stream() {
+  if (stream_ended_) co_return true;
+  stream_ended_ = true;
+  beast::error_code ec;
+  co_await asio::async_write(stream_, http::make_chunk_last(), redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+HttpServerResponse make_response(const HttpServerRequest& req, http::status status, std::string body,
+                                 std::string_view content_type) {
+  HttpServerResponse res{status, req.version()};
+  res.set(http::field::server, "sluice");
+  if (!body.empty() || status != http::status::accepted) res.set(http::field::content_type, content_type);
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+HttpServerResponse make_error_response(const HttpServerRequest& req, http::status status,
+                                       std::string_view message) {
+  std::string body = "{\"error\":\"";
+  for (char c : message) {
+    switch (c) {
+      case '"':
+        body += "\\\"";
+        break;
+      case '\\':
+        body += "\\\\";
+        break;
+      case '\n':
+        body += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          body += buf;
+        } else {
+          body += c;
+        }
+    }
+  }
+  body += "\"}\n";
+  return make_response(req, status, std::move(body), "application/json");
+}
+
+HttpServer::HttpServer(IoPool& pool, HttpServerOptions options)
+    : pool_(pool), options_(std::move(options)), acceptor_(pool.at(0)) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+void HttpServer::route(std::string prefix, HttpHandler handler) {
+  routes_.emplace_back(std::move(prefix), std::move(handler));
+  std::sort(routes_.begin(), routes_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+const HttpHandler* HttpServer::find_route(std::string_view path) const {
+  for (const auto& [prefix, handler] : routes_) {
+    if (path.substr(0, prefix.size()) == prefix) return &handler;
+  }
+  return nullptr;
+}
+
+Status HttpServer::start() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(options_.host, ec);
+  if (ec) return make_error("--listen", "not an IP address: " + options_.host);
+  asio::ip::tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error("--listen", "cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                                      ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  return ok();
+}
+
+void HttpServer::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::lock_guard lock(sessions_mu_);
+  for (auto& weak : sessions_) {
+    if (auto tracked = weak.lock()) {
+      asio::post(tracked->stream.get_executor(), [tracked] {
+        if (!tracked->busy) {
+          beast::error_code ec;
+          tracked->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+          tracked->stream.socket().close(ec);
+        }
+      });
+    }
+  }
+}
+
+asio::awaitable<void> HttpServer::accept_loop() {
+  while (!stopping_) {
+    beast::error_code ec;
+    auto socket = co_await acceptor_.async_accept(pool_.next(), redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+      SLUICE_LOG(http, warn, "accept failed: {}", ec.message());
+      asio::steady_timer backoff(acceptor_.get_executor(), std::chrono::milliseconds(50));
+      co_await backoff.async_wait(redirect_error(use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
+  auto tracked = std::make_shared<Tracked>(std::move(socket));
+  {
+    std::lock_guard lock(sessions_mu_);
+    std::erase_if(sessions_, [](const std::weak_ptr<Tracked>& w) { return w.expired(); });
+    sessions_.push_back(tracked);
+  }
+  ++connections_;
+  auto& stream = tracked->stream;
+  std::string remote;
+  {
+    beast::error_code ec;
+    auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  beast::flat_buffer buffer;
+  while (!stopping_) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(options_.body_limit);
+    parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    beast::error_code ec;
+    stream.expires_after(options_.idle_timeout);
+    co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    if (ec) break;
+    tracked->busy = true;
+    ++in_flight_;
+    HttpServerResponse response;
+    bool keep_alive = true;
+    if (parser.get()[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      co_await http::async_write(stream, cont, redirect_error(use_awaitable, ec));
+    }
+    stream.expires_after(options_.read_timeout);
+    if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    if (ec == http::error::body_limit) {
+      HttpServerRequest head{parser.get().method(), parser.get().target(), parser.get().version()};
+      response = make_error_response(
+          head, http::status::payload_too_large,
+          "request body exceeds the limit of " + std::to_string(options_.body_limit) + " bytes");
+      response.keep_alive(false);
+      keep_alive = false;
+    } else if (ec) {
+      --in_flight_;
+      break;
+    } else {
+      HttpServerRequest request = parser.release();
+      const auto started = std::chrono::steady_clock::now();
+      auto ctx = std::make_shared<RequestContext>(stream, remote);
+      stream.expires_never();
+      watch_disconnect(stream, ctx);
+      auto path = split_target(std::string_view(request.target().data(), request.target().size())).first;
+      const HttpHandler* handler = find_route(path);
+      if (!handler) {
+        response = make_error_response(request, http::status::not_found, "no route for " + std::string(path));
+      } else {
+        try {
+          response = co_await (*handler)(request, *ctx);
+        } catch (const std::exception& e) {
+          SLUICE_LOG(http, err, "handler for {} threw: {}", std::string(path), e.what());
+          response = make_error_response(request, http::status::internal_server_error, e.what());
+        }
+      }
+      beast::error_code cancel_ec;
+      stream.socket().cancel(cancel_ec);  // ends the disconnect watch
+      if (options_.access_log)
+        log_access(request, ctx->streamed() ? 200 : response.result_int(), response.body().size(), started,
+                   remote, ctx->cancelled());
+      if (ctx->cancelled()) {
+        --in_flight_;
+        break;
+      }
+      if (ctx->streamed()) {
+        bool ended = co_await ctx->end_stream();
+        keep_alive = ended && request.keep_alive();
+        response = {};
+        --in_flight_;
+        tracked->busy = false;
+        if (!keep_alive) break;
+        continue;
+      }
+      keep_alive = response.keep_alive();
+    }
+    if (stopping_) {
+      response.keep_alive(false);
+      keep_alive = false;
+    }
+    stream.expires_after(options_.read_timeout);
+    co_await http::async_write(stream, response, redirect_error(use_awaitable, ec));
+    --in_flight_;
+    tracked->busy = false;
+    if (ec || !keep_alive) break;
+  }
+  beast::error_code ec;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+  --connections_;
+}
+
+std::optional<std::string> url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::pair<std::string_view, std::string_view> split_target(std::string_view target) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {target, {}};
+  return {target.substr(0, q), target.substr(q + 1)};
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    auto key = pair.substr(0, eq);
+    if (key == name) return url_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1)).value_or("");
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace sluice

@@ -1,0 +1,134 @@
+#include "core/manifest.hpp"
+
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace sluice {
+namespace {
+
+// Plain (unquoted) YAML scalars get YAML 1.2 core-schema types; quoted ones stay strings.
+nlohmann::json scalar_to_json(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  if (node.Tag() != "?") return text;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (text == "null" || text == "Null" || text == "NULL" || text == "~" || text.empty()) return nullptr;
+  if (!text.empty()) {
+    std::size_t pos = 0;
+    bool negative = text[0] == '-' || text[0] == '+';
+    if (negative) pos = 1;
+    bool integer = pos < text.size();
+    for (std::size_t i = pos; i < text.size(); ++i)
+      if (text[i] < '0' || text[i] > '9') integer = false;
+    if (integer && text.size() - pos <= 18) return std::stoll(text);
+    char* end = nullptr;
+    double d = std::strtod(text.c_str(), &end);
+    bool looks_numeric = text.find_first_not_of("+-0123456789.eE") == std::string::npos;
+    if (looks_numeric && end && *end == '\0' && text.find_first_of("0123456789") != std::string::npos)
+      return d;
+  }
+  return text;
+}
+
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      return scalar_to_json(node);
+    case YAML::NodeType::Sequence: {
+      auto array = nlohmann::json::array();
+      for (const auto& item : node) array.push_back(yaml_to_json(item));
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      auto object = nlohmann::json::object();
+      for (const auto& kv : node) object[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+void emit(YAML::Emitter& out, const nlohmann::json& value) {
+  if (value.is_object()) {
+    out << YAML::BeginMap;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      out << YAML::Key << it.key() << YAML::Value;
+      emit(out, it.value());
+    }
+    out << YAML::EndMap;
+  } else if (value.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& item : value) emit(out, item);
+    out << YAML::EndSeq;
+  } else if (value.is_string()) {
+    const auto& s = value.get_ref<const std::string&>();
+    // Quote strings that would otherwise read back as another type.
+    auto reread = scalar_to_json(YAML::Load(s.empty() ? "''" : s));
+    if (s.empty() || !reread.is_string() || reread.get<std::string>() != s)
+      out << YAML::DoubleQuoted << s;
+    else
+      out << s;
+  } else if (value.is_boolean()) {
+    out << (value.get<bool>() ? "true" : "false");
+  } else if (value.is_null()) {
+    out << YAML::Null;
+  } else {
+    out << value.dump();
+  }
+}
+
+void add_document(std::vector<nlohmann::json>& out, nlohmann::json doc, std::size_t index) {
+  if (doc.is_null()) return;
+  if (doc.is_array()) {
+    for (auto& item : doc) add_document(out, std::move(item), index);
+    return;
+  }
+  if (doc.is_object() && doc.value("kind", "") == "List" && doc.contains("items")) {
+    for (auto& item : doc["items"]) add_document(out, std::move(item), index);
+    return;
+  }
+  (void)index;
+  out.push_back(std::move(doc));
+}
+
+}  // namespace
+
+Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
+  std::vector<nlohmann::json> out;
+  std::size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && (text[first] == '{' || text[first] == '[')) {
+    auto parsed = nlohmann::json::parse(text, nullptr, false);
+    if (!parsed.is_discarded()) {
+      add_document(out, std::move(parsed), 1);
+      return out;
+    }
+    // Fall through: YAML is a superset of JSON and gives better positions.
+  }
+  try {
+    auto docs = YAML::LoadAll(std::string(text));
+    for (std::size_t i = 0; i < docs.size(); ++i) add_document(out, yaml_to_json(docs[i]), i + 1);
+  } catch (const YAML::Exception& e) {
+    return make_error("manifest",
+                      "invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+                          std::to_string(e.mark.column + 1) + ": " + e.msg,
+                      400);
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].is_object())
+      return make_error("document " + std::to_string(i + 1),
+                        "a manifest must be a mapping with kind and metadata", 400);
+  }
+  return out;
+}
+
+std::string to_yaml(const nlohmann::json& value) {
+  YAML::Emitter out;
+  emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace sluice

@@ -1,0 +1,23 @@
+#pragma once
+// Manifests: multi-document YAML or JSON, converted to JSON values (Knative's shapes: apiVersion,
+// kind, metadata.name, spec).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.hpp"
+
+namespace sluice {
+
+/// Parses one or more documents (YAML `---`-separated, a JSON object, or a JSON array of objects, or
+/// a Kubernetes-style `kind: List` with `items`). Empty documents are skipped. Errors carry the
+/// document number and line.
+Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text);
+
+/// Converts a JSON value to YAML text (for `sluice get -o yaml`).
+std::string to_yaml(const nlohmann::json& value);
+
+}  // namespace sluice

@@ -1,0 +1,252 @@
+// CLI verbs that talk to a running server: apply, get, delete, publish.
+
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/http_binding.hpp"
+#include "core/json_format.hpp"
+#include "core/manifest.hpp"
+#include "server/command.hpp"
+#include "server/resource_store.hpp"
+
+namespace sluice {
+namespace {
+
+struct Target {
+  std::string base;  // http://host:port
+};
+
+Target server_of(std::vector<std::string>& args) {
+  Target t;
+  t.base = cli::take_option(args, "server").value_or("");
+  if (t.base.empty()) {
+    const char* env = std::getenv("SLUICE_SERVER");
+    t.base = env ? env : "http://127.0.0.1:8080";
+  }
+  while (!t.base.empty() && t.base.back() == '/') t.base.pop_back();
+  return t;
+}
+
+httplib::Client client_for(const Target& t) {
+  httplib::Client client(t.base);
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::seconds(60));
+  return client;
+}
+
+// Prints the server's error body ({"error": …}) or the transport error; returns exit code 1.
+int report_failure(const Target& t, const httplib::Result& res) {
+  if (!res) {
+    std::cerr << "error: cannot reach sluice at " << t.base << ": " << httplib::to_string(res.error())
+              << " (is `sluice serve` running? set --server or SLUICE_SERVER)\n";
+    return 1;
+  }
+  auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (!body.is_discarded() && body.contains("error"))
+    std::cerr << "error: " << body["error"].get<std::string>() << "\n";
+  else
+    std::cerr << "error: HTTP " << res->status << ": " << res->body << "\n";
+  return 1;
+}
+
+void ensure_no_extra(const std::vector<std::string>& args, std::size_t expected) {
+  if (args.size() > expected) throw std::runtime_error("unexpected argument " + args[expected]);
+}
+
+int run_apply(const std::vector<std::string>& argv) {
+  auto args = argv;
+  auto target = server_of(args);
+  std::vector<std::string> files;
+  while (auto f = cli::take_option(args, "f")) files.push_back(*f);
+  while (auto f = cli::take_option(args, "filename")) files.push_back(*f);
+  ensure_no_extra(args, 0);
+  if (files.empty()) throw std::runtime_error("apply needs -f FILE (or -f - for standard input)");
+  std::string text;
+  for (const auto& f : files) {
+    auto content = cli::read_file_or_stdin(f);
+    if (!text.empty()) text += "\n---\n";
+    text += content;
+  }
+  // Parse locally first: a syntax error is reported without a round trip.
+  auto docs = parse_manifests(text);
+  if (!docs) {
+    std::cerr << "error: " << docs.error().to_string() << "\n";
+    return 1;
+  }
+  auto client = client_for(target);
+  auto res = client.Post("/apis/v1/apply", nlohmann::json(docs.value()).dump(), "application/json");
+  if (!res || res->status != 200) return report_failure(target, res);
+  auto body = nlohmann::json::parse(res->body, nullptr, false);
+  for (const auto& item : body.value("applied", nlohmann::json::array())) {
+    std::string kind = item.value("kind", "");
+    std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::cout << kind << "/" << item.value("name", "") << " " << item.value("action", "") << "\n";
+  }
+  return 0;
+}
+
+std::string ready_column(const nlohmann::json& resource) {
+  for (const auto& c : resource["status"].value("conditions", nlohmann::json::array()))
+    if (c.value("type", "") == "Ready") return c.value("status", "Unknown");
+  return "Unknown";
+}
+
+std::string reason_column(const nlohmann::json& resource) {
+  for (const auto& c : resource["status"].value("conditions", nlohmann::json::array()))
+    if (c.value("type", "") == "Ready") return c.value("message", "");
+  return "";
+}
+
+void print_table(const KindInfo& kind, const std::vector<nlohmann::json>& items) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "READY", "AGE/GENERATION", "REASON"}};
+  if (kind.kind == "Trigger") rows[0] = {"NAME", "BROKER", "SUBSCRIBER", "READY", "REASON"};
+  for (const auto& r : items) {
+    std::string name = r["metadata"].value("name", "");
+    if (kind.kind == "Trigger") {
+      const auto& spec = r.value("spec", nlohmann::json::object());
+      std::string subscriber;
+      if (spec.contains("subscriber")) {
+        const auto& s = spec["subscriber"];
+        subscriber = s.contains("uri") ? s.value("uri", "")
+                                       : s.value("ref", nlohmann::json::object()).value("kind", "") + "/" +
+                                             s.value("ref", nlohmann::json::object()).value("name", "");
+      }
+      rows.push_back({name, spec.value("broker", ""), subscriber, ready_column(r), reason_column(r)});
+    } else {
+      rows.push_back(
+          {name, ready_column(r), std::to_string(r["metadata"].value("generation", 1)), reason_column(r)});
+    }
+  }
+  std::vector<std::size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      std::cout << row[i];
+      if (i + 1 < row.size()) std::cout << std::string(widths[i] - row[i].size() + 3, ' ');
+    }
+    std::cout << "\n";
+  }
+}
+
+int run_get(const std::vector<std::string>& argv) {
+  auto args = argv;
+  auto target = server_of(args);
+  std::string output =
+      cli::take_option(args, "o").value_or(cli::take_option(args, "output").value_or("table"));
+  if (output != "table" && output != "json" && output != "yaml")
+    throw std::runtime_error("-o must be json or yaml, got " + output);
+  if (args.empty()) throw std::runtime_error("get needs a KIND (brokers, triggers, agents, …)");
+  const KindInfo* kind = find_kind(args[0]);
+  if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
+  ensure_no_extra(args, 2);
+  std::string path = "/apis/v1/" + kind->plural + (args.size() > 1 ? "/" + args[1] : "");
+  auto client = client_for(target);
+  auto res = client.Get(path);
+  if (!res || res->status != 200) return report_failure(target, res);
+  auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (output == "json") {
+    std::cout << body.dump(2) << "\n";
+  } else if (output == "yaml") {
+    std::cout << to_yaml(body);
+  } else {
+    std::vector<nlohmann::json> items;
+    if (args.size() > 1)
+      items.push_back(body);
+    else
+      for (const auto& i : body.value("items", nlohmann::json::array())) items.push_back(i);
+    if (items.empty()) {
+      std::cout << "No " << kind->plural << " found.\n";
+      return 0;
+    }
+    print_table(*kind, items);
+  }
+  return 0;
+}
+
+int run_delete(const std::vector<std::string>& argv) {
+  auto args = argv;
+  auto target = server_of(args);
+  if (args.size() != 2) throw std::runtime_error("delete needs KIND NAME");
+  const KindInfo* kind = find_kind(args[0]);
+  if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
+  auto client = client_for(target);
+  auto res = client.Delete("/apis/v1/" + kind->plural + "/" + args[1]);
+  if (!res || res->status != 200) return report_failure(target, res);
+  std::string lower = kind->kind;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::cout << lower << "/" << args[1] << " deleted\n";
+  return 0;
+}
+
+std::string random_id() {
+  std::random_device rd;
+  std::mt19937_64 gen(rd());
+  std::uniform_int_distribution<std::uint64_t> dist;
+  char buf[40];
+  auto a = dist(gen), b = dist(gen);
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", unsigned(a >> 32),
+                unsigned((a >> 16) & 0xffff), unsigned(a & 0xfff), unsigned(0x8000 | (b >> 48 & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+int run_publish(const std::vector<std::string>& argv) {
+  auto args = argv;
+  auto target = server_of(args);
+  CloudEvent event;
+  event.type = cli::take_option(args, "type").value_or("");
+  event.source = cli::take_option(args, "source").value_or("");
+  event.id = cli::take_option(args, "id").value_or(random_id());
+  if (auto subject = cli::take_option(args, "subject")) event.subject = *subject;
+  if (auto data = cli::take_option(args, "data")) {
+    std::string value =
+        data->size() > 1 && (*data)[0] == '@' ? cli::read_file_or_stdin(data->substr(1)) : *data;
+    event.data = value;
+    auto parsed = nlohmann::json::parse(value, nullptr, false);
+    event.datacontenttype = cli::take_option(args, "content-type")
+                                .value_or(parsed.is_discarded() ? "text/plain" : "application/json");
+  }
+  while (auto ext = cli::take_option(args, "ext")) {
+    auto eq = ext->find('=');
+    if (eq == std::string::npos) throw std::runtime_error("--ext expects NAME=VALUE, got " + *ext);
+    event.set_attribute(ext->substr(0, eq), ext->substr(eq + 1));
+  }
+  if (args.size() != 1) throw std::runtime_error("publish needs exactly one BROKER");
+  if (event.type.empty()) throw std::runtime_error("publish needs --type");
+  if (event.source.empty()) throw std::runtime_error("publish needs --source");
+  auto violations = validate(event);
+  if (!violations.empty()) {
+    for (const auto& v : violations) std::cerr << "error: " << v.attribute << ": " << v.message << "\n";
+    return 1;
+  }
+  auto message = encode_http(event, HttpMode::Binary);
+  httplib::Headers headers;
+  std::string content_type = "application/octet-stream";
+  for (const auto& [k, v] : message.headers) {
+    if (k == "content-type" || k == "Content-Type")
+      content_type = v;
+    else
+      headers.emplace(k, v);
+  }
+  auto client = client_for(target);
+  auto res = client.Post("/brokers/" + args[0], headers, message.body, content_type);
+  if (!res || res->status != 202) return report_failure(target, res);
+  std::cout << event.id << "\n";
+  return 0;
+}
+
+SLUICE_COMMAND("apply", "-f FILE|- [--server URL]  create or update resources from YAML/JSON", run_apply);
+SLUICE_COMMAND("get", "KIND [NAME] [-o json|yaml] [--server URL]  show resources with status", run_get);
+SLUICE_COMMAND("delete", "KIND NAME [--server URL]  delete a resource", run_delete);
+SLUICE_COMMAND("publish",
+               "BROKER --type T --source S [--id I] [--subject S] [--data JSON|@file] [--ext k=v]... "
+               "[--server URL]  publish one CloudEvent",
+               run_publish);
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,52 @@
+// sluice serve: runs the broker, triggers, agents and gateways in one process.
+
+#include <iostream>
+
+#include "core/log.hpp"
+#include "core/quantity.hpp"
+#include "server/command.hpp"
+#include "server/server.hpp"
+
+namespace sluice {
+namespace {
+
+int run_serve(const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  ServerOptions options;
+  if (auto listen = cli::take_option(args, "listen")) {
+    auto colon = listen->rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("--listen expects HOST:PORT, got " + *listen);
+    options.host = listen->substr(0, colon);
+    if (options.host.size() > 2 && options.host.front() == '[')
+      options.host = options.host.substr(1, options.host.size() - 2);
+    try {
+      int port = std::stoi(listen->substr(colon + 1));
+      if (port < 0 || port > 65535) throw std::out_of_range("port");
+      options.port = static_cast<std::uint16_t>(port);
+    } catch (const std::exception&) {
+      throw std::runtime_error("--listen expects HOST:PORT with a port 0-65535, got " + *listen);
+    }
+  }
+  if (auto dir = cli::take_option(args, "data-dir")) options.data_dir = *dir;
+  while (auto file = cli::take_option(args, "apply")) options.apply_files.push_back(*file);
+  if (auto threads = cli::take_option(args, "threads")) options.threads = std::stoul(*threads);
+  if (auto max_body = cli::take_option(args, "max-body")) {
+    auto bytes = parse_quantity_bytes(*max_body);
+    if (!bytes || bytes.value() <= 0) throw std::runtime_error("--max-body expects a size such as 4Mi");
+    options.max_body = static_cast<std::size_t>(bytes.value());
+  }
+  if (auto level = cli::take_option(args, "log-level")) log::set_level(*level);
+  options.access_log = cli::take_flag(args, "access-log");
+  if (cli::take_flag(args, "no-fsync")) options.fsync = false;
+  if (!args.empty()) throw std::runtime_error("unknown argument " + args.front() + " (see sluice help)");
+  Server server(options);
+  return server.run();
+}
+
+SLUICE_COMMAND("serve",
+               "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
+               "[--log-level info] [--access-log]  run the server",
+               run_serve);
+
+}  // namespace
+}  // namespace sluice

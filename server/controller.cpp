@@ -1,0 +1,264 @@
+#include "server/controller.hpp"
+
+#include <filesystem>
+#include <set>
+
+#include "broker/broker_spec.hpp"
+#include "core/log.hpp"
+
+namespace sluice {
+
+Controller::Controller(ControllerOptions options, Clock& clock, BrokerRegistry& brokers)
+    : options_(std::move(options)), clock_(clock), brokers_(brokers) {
+  handlers_["Broker"] = KindHandler{[this](const nlohmann::json& m) { return validate_broker(m); },
+                                    [this](const StoredResource& r) { return realize_broker(r); },
+                                    [this](const std::string& name) { forget_broker(name, true); },
+                                    [this](const StoredResource& r) {
+                                      nlohmann::json status = nlohmann::json::object();
+                                      if (auto broker = brokers_.find(r.name)) {
+                                        status["address"] = {{"url", "/brokers/" + r.name}};
+                                        status["log"] = {{"startOffset", broker->log->start_offset()},
+                                                         {"endOffset", broker->log->end_offset()}};
+                                      }
+                                      return status;
+                                    },
+                                    nullptr};
+}
+
+Controller::~Controller() {
+  shutdown();
+}
+
+void Controller::handle_kind(const std::string& kind, KindHandler handler) {
+  std::lock_guard lock(mu_);
+  handlers_[kind] = std::move(handler);
+}
+
+Status Controller::validate_broker(const nlohmann::json& manifest) {
+  auto spec = parse_broker(manifest);
+  if (!spec) return spec.error();
+  if (spec.value().storage == "kafka")
+    return make_error("spec.storage", "kafka storage needs a build with the Kafka log; use \"file\"", 400);
+  if (auto it = handlers_.find("Broker.delivery"); it != handlers_.end())
+    return it->second.validate(manifest);
+  return ok();
+}
+
+Status Controller::realize_broker(const StoredResource& resource) {
+  auto spec = parse_broker(resource.manifest);
+  if (!spec) return spec.error();
+  auto existing = brokers_.find(resource.name);
+  auto generation = broker_generation_.find(resource.name);
+  if (existing && generation != broker_generation_.end() && generation->second == resource.generation)
+    return ok();
+  std::shared_ptr<EventLog> log;
+  if (existing) {
+    log = existing->log;  // settings change: keep the log, apply the new spec
+  } else {
+    FileLogOptions options;
+    options.name = resource.name;
+    options.retention_ms = spec.value().retention_age.count();
+    options.retention_bytes = static_cast<std::uint64_t>(spec.value().retention_bytes);
+    options.max_pending_appends = options_.max_pending_appends;
+    options.fsync = options_.fsync;
+    auto opened = FileLog::open(options_.data_dir + "/brokers/" + resource.name + "/log", options, clock_);
+    if (!opened) return opened.error();
+    log = std::shared_ptr<EventLog>(std::move(opened).value());
+  }
+  auto broker = std::make_shared<Broker>();
+  broker->spec = spec.value();
+  broker->log = log;
+  broker->idempotency = std::make_unique<IdempotencyCache>(spec.value().idempotency_window);
+  if (broker->idempotency->enabled()) {
+    // Rebuild the window from the log, so a publish retried across a restart is still recognised.
+    const auto window_start =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count() -
+        spec.value().idempotency_window.count();
+    if (existing && existing->idempotency && existing->idempotency->enabled()) {
+      broker->idempotency = std::move(existing->idempotency);
+    } else {
+      rebuild_idempotency(*broker, window_start);
+    }
+  }
+  brokers_.put(std::move(broker));
+  broker_generation_[resource.name] = resource.generation;
+  SLUICE_LOG(broker, info, "[broker={}] ready (log {}..{})", resource.name, log->start_offset(),
+             log->end_offset());
+  return ok();
+}
+
+void Controller::forget_broker(const std::string& name, bool delete_data) {
+  auto broker = brokers_.remove(name);
+  broker_generation_.erase(name);
+  if (broker) {
+    if (auto st = broker->log->flush(); !st)
+      SLUICE_LOG(broker, warn, "[broker={}] flush on delete: {}", name, st.error().to_string());
+    broker->log->close();
+  }
+  if (delete_data) {
+    std::error_code ec;
+    std::filesystem::remove_all(options_.data_dir + "/brokers/" + name, ec);
+  }
+}
+
+Status Controller::recover() {
+  std::lock_guard lock(mu_);
+  auto store = ResourceStore::open(options_.data_dir + "/resources");
+  if (!store) return store.error();
+  store_ = std::move(store).value();
+  auto cursors = CursorStore::open(options_.data_dir + "/cursors");
+  if (!cursors) return cursors.error();
+  cursors_ = std::move(cursors).value();
+  for (const auto& kind : known_kinds()) {
+    for (const auto& r : store_->list(kind.kind)) realize_locked(r);
+  }
+  return ok();
+}
+
+void Controller::realize_locked(const StoredResource& r) {
+  auto it = handlers_.find(r.kind);
+  if (it == handlers_.end() || !it->second.realize) return;
+  auto st = it->second.realize(r);
+  if (st) {
+    not_ready_.erase({r.kind, r.name});
+  } else {
+    not_ready_[{r.kind, r.name}] = st.error().to_string();
+    SLUICE_LOG(server, warn, "[{}={}] not ready: {}", r.kind, r.name, st.error().to_string());
+  }
+}
+
+Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) {
+  std::lock_guard lock(mu_);
+  struct Item {
+    const KindInfo* kind;
+    std::string name;
+    nlohmann::json manifest;
+  };
+  std::vector<Item> items;
+  for (std::size_t i = 0; i < manifests.size(); ++i) {
+    auto& m = manifests[i];
+    std::string where = manifests.size() > 1 ? "document " + std::to_string(i + 1) + ": " : "";
+    auto kind = resolve_manifest_kind(m);
+    if (!kind) return make_error(where + kind.error().subject, kind.error().message, 400);
+    auto name = manifest_name(m);
+    if (!name)
+      return make_error(where + kind.value()->kind + " " + name.error().subject, name.error().message, 400);
+    std::string label = kind.value()->kind + "/" + name.value();
+    auto handler = handlers_.find(kind.value()->kind);
+    if (handler == handlers_.end() || !handler->second.validate)
+      return make_error(label, "kind " + kind.value()->kind + " is not served by this server", 400);
+    if (auto st = handler->second.validate(m); !st)
+      return make_error(label + ": " + st.error().subject, st.error().message, 400);
+    for (const auto& other : items)
+      if (other.kind == kind.value() && other.name == name.value())
+        return make_error(label, "appears twice in the same apply", 400);
+    items.push_back({kind.value(), name.value(), std::move(m)});
+  }
+  // Realise in kind order (brokers before agents before triggers), keeping file order within a kind.
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    auto rank = [](const KindInfo* k) { return k - known_kinds().data(); };
+    return rank(a.kind) < rank(b.kind);
+  });
+  auto results = nlohmann::json::array();
+  std::set<std::string> changed_kinds;
+  for (auto& item : items) {
+    bool existed = store_->get(item.kind->kind, item.name).has_value();
+    bool changed = false;
+    auto stored = store_->put(item.kind->kind, item.name, item.manifest, &changed);
+    if (!stored) return make_error(item.kind->kind + "/" + item.name, stored.error().to_string(), 500);
+    if (changed) {
+      realize_locked(stored.value());
+      changed_kinds.insert(item.kind->kind);
+    }
+    results.push_back({{"kind", item.kind->kind},
+                       {"name", item.name},
+                       {"action", !existed  ? "created"
+                                  : changed ? "configured"
+                                            : "unchanged"}});
+  }
+  if (changed_kinds.count("Broker") || changed_kinds.count("Agent")) reconcile("Trigger");
+  return results;
+}
+
+Status Controller::remove(const std::string& kind, const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (!store_->get(kind, name)) return make_error(kind, "no " + kind + " named \"" + name + "\"", 404);
+  if (auto st = store_->remove(kind, name); !st) return st;
+  auto it = handlers_.find(kind);
+  if (it != handlers_.end() && it->second.forget) it->second.forget(name);
+  not_ready_.erase({kind, name});
+  if (kind == "Broker" || kind == "Agent") reconcile("Trigger");
+  return ok();
+}
+
+void Controller::reconcile(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  if (!store_) return;
+  for (const auto& r : store_->list(kind)) realize_locked(r);
+}
+
+nlohmann::json Controller::describe_locked(const StoredResource& r) {
+  nlohmann::json out = r.manifest;
+  out["metadata"]["generation"] = r.generation;
+  out["metadata"]["creationTimestamp"] = r.created;
+  nlohmann::json status = nlohmann::json::object();
+  auto handler = handlers_.find(r.kind);
+  if (handler != handlers_.end() && handler->second.status) status = handler->second.status(r);
+  auto reason = not_ready_.find({r.kind, r.name});
+  nlohmann::json ready = {{"type", "Ready"}, {"status", reason == not_ready_.end() ? "True" : "False"}};
+  if (reason != not_ready_.end()) {
+    ready["reason"] = "NotReady";
+    ready["message"] = reason->second;
+  } else if (status.contains("notReady")) {
+    ready["status"] = "False";
+    ready["reason"] = status["notReady"].value("reason", "NotReady");
+    ready["message"] = status["notReady"].value("message", "");
+    status.erase("notReady");
+  }
+  status["observedGeneration"] = r.generation;
+  status["conditions"] = nlohmann::json::array({ready});
+  out["status"] = status;
+  return out;
+}
+
+std::optional<nlohmann::json> Controller::describe(const std::string& kind, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto r = store_->get(kind, name);
+  if (!r) return std::nullopt;
+  return describe_locked(*r);
+}
+
+nlohmann::json Controller::list(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  auto items = nlohmann::json::array();
+  for (const auto& r : store_->list(kind)) items.push_back(describe_locked(r));
+  return {{"kind", kind + "List"}, {"items", items}};
+}
+
+void Controller::housekeeping() {
+  for (const auto& broker : brokers_.all()) {
+    if (auto* file_log = dynamic_cast<FileLog*>(broker->log.get())) {
+      if (auto removed = file_log->enforce_retention(); removed && removed.value() > 0)
+        SLUICE_LOG(broker, info, "[broker={}] retention removed {} segment(s)", broker->spec.name,
+                   removed.value());
+    }
+  }
+}
+
+void Controller::shutdown() {
+  std::lock_guard lock(mu_);
+  // Consumers of the logs first (triggers, agents), then the logs themselves.
+  for (auto& [kind, handler] : handlers_) {
+    if (kind != "Broker" && handler.stop_all) handler.stop_all();
+  }
+  for (const auto& broker : brokers_.all()) {
+    if (auto st = broker->log->flush(); !st)
+      SLUICE_LOG(broker, err, "[broker={}] flush at shutdown: {}", broker->spec.name, st.error().to_string());
+  }
+  if (cursors_) {
+    if (auto st = cursors_->sync(); !st)
+      SLUICE_LOG(server, err, "cursor sync at shutdown: {}", st.error().to_string());
+  }
+}
+
+}  // namespace sluice

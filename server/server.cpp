@@ -1,0 +1,147 @@
+#include "server/server.hpp"
+
+#include <iostream>
+
+#include "core/async.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/manifest.hpp"
+#include "core/metrics.hpp"
+
+namespace sluice {
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), io_(options_.threads), clock_(RealClock::instance()), brokers_(clock_) {}
+
+Server::~Server() = default;
+
+asio::awaitable<HttpServerResponse> Server::handle_probe(HttpServerRequest& req, RequestContext&) {
+  auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
+  if (path == "/healthz") co_return make_response(req, http::status::ok, "ok\n");
+  if (path == "/readyz") {
+    if (ready_ && !stopping_) co_return make_response(req, http::status::ok, "ready\n");
+    co_return make_response(req, http::status::service_unavailable,
+                            stopping_ ? "stopping\n" : "recovering\n");
+  }
+  if (path == "/metrics")
+    co_return make_response(req, http::status::ok, MetricsRegistry::global().render(),
+                            "text/plain; version=0.0.4; charset=utf-8");
+  co_return make_error_response(req, http::status::not_found, "no route for " + std::string(path));
+}
+
+void Server::wire_routes() {
+  auto probe = [this](HttpServerRequest& req, RequestContext& ctx) { return handle_probe(req, ctx); };
+  http_->route("/healthz", probe);
+  http_->route("/readyz", probe);
+  http_->route("/metrics", probe);
+  http_->route("/brokers/",
+               [this](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
+                 if (!ready_)
+                   co_return make_error_response(req, http::status::service_unavailable,
+                                                 "recovering; retry shortly");
+                 co_return co_await ingress_->handle(req, ctx);
+               });
+  http_->route("/apis/v1/",
+               [this](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
+                 if (!ready_)
+                   co_return make_error_response(req, http::status::service_unavailable,
+                                                 "recovering; retry shortly");
+                 co_return co_await control_->handle(req, ctx);
+               });
+}
+
+void Server::schedule_housekeeping() {
+  housekeeping_timer_->expires_after(std::chrono::seconds(30));
+  housekeeping_timer_->async_wait([this](beast::error_code ec) {
+    if (ec || stopping_) return;
+    asio::post(blocking_, [this] { controller_->housekeeping(); });
+    schedule_housekeeping();
+  });
+}
+
+int Server::run() {
+  if (auto st = make_dirs(options_.data_dir); !st) {
+    std::cerr << "sluice serve: --data-dir " << options_.data_dir << ": " << st.error().to_string() << "\n";
+    return 1;
+  }
+  ControllerOptions copts;
+  copts.data_dir = options_.data_dir;
+  copts.fsync = options_.fsync;
+  controller_ = std::make_unique<Controller>(copts, clock_, brokers_);
+  ingress_ = std::make_unique<Ingress>(brokers_);
+  control_ = std::make_unique<ControlApi>(*controller_, blocking_);
+  wire_kinds();
+
+  HttpServerOptions hopts;
+  hopts.host = options_.host;
+  hopts.port = options_.port;
+  hopts.body_limit = options_.max_body;
+  hopts.access_log = options_.access_log;
+  http_ = std::make_unique<HttpServer>(io_, hopts);
+  wire_routes();
+  if (auto st = http_->start(); !st) {
+    std::cerr << "sluice serve: " << st.error().to_string() << "\n";
+    return 1;
+  }
+  SLUICE_LOG(server, info, "listening on http://{}:{} (data dir {})", options_.host, http_->port(),
+             options_.data_dir);
+
+  signals_.async_wait([this](beast::error_code ec, int sig) {
+    if (!ec) {
+      SLUICE_LOG(server, info, "signal {}: shutting down", sig);
+      stop();
+    }
+  });
+
+  // Recovery runs off the I/O threads; /healthz answers meanwhile and /readyz says "recovering".
+  std::atomic<int> exit_code{0};
+  asio::post(blocking_, [this, &exit_code] {
+    if (auto st = controller_->recover(); !st) {
+      SLUICE_LOG(server, critical, "recovery failed: {}", st.error().to_string());
+      exit_code = 1;
+      stop();
+      return;
+    }
+    for (const auto& file : options_.apply_files) {
+      auto text = read_file(file);
+      auto docs = text ? parse_manifests(text.value()) : Result<std::vector<nlohmann::json>>(text.error());
+      auto applied =
+          docs ? controller_->apply(std::move(docs).value()) : Result<nlohmann::json>(docs.error());
+      if (!applied) {
+        SLUICE_LOG(server, critical, "--apply {}: {}", file, applied.error().to_string());
+        exit_code = 1;
+        stop();
+        return;
+      }
+      SLUICE_LOG(server, info, "--apply {}: {}", file, applied.value().dump());
+    }
+    ready_ = true;
+    SLUICE_LOG(server, info, "ready");
+  });
+  housekeeping_timer_ = std::make_unique<asio::steady_timer>(io_.at(0));
+  schedule_housekeeping();
+
+  io_.run();
+  blocking_.join();
+  return exit_code.load();
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  http_->stop();
+  if (housekeeping_timer_) asio::post(io_.at(0), [this] { housekeeping_timer_->cancel(); });
+  signals_.cancel();
+  // Dispatchers finish in-flight deliveries, logs are flushed; then in-flight requests drain.
+  asio::post(blocking_, [this] {
+    auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
+    while (http_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    controller_->shutdown();
+    SLUICE_LOG(server, info, "stopped");
+    io_.stop();
+  });
+}
+
+void Server::wire_kinds() {}
+
+}  // namespace sluice

@@ -1,0 +1,66 @@
+#pragma once
+// Wiring of one `sluice serve` process: the HTTP server and its routes, the controller, the brokers,
+// the triggers' dispatchers and the agents, on one io_context run by a thread per core.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/broker_registry.hpp"
+#include "broker/ingress.hpp"
+#include "core/asio.hpp"
+#include "core/clock.hpp"
+#include "core/http_server.hpp"
+#include "core/io_pool.hpp"
+#include "server/control_api.hpp"
+#include "server/controller.hpp"
+
+namespace sluice {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string data_dir = "./sluice-data";
+  std::vector<std::string> apply_files;  // applied once recovery is done
+  std::size_t threads = 0;               // 0: one per core
+  std::size_t max_body = 1 << 20;        // largest request body (events, batches, manifests)
+  bool access_log = false;
+  bool fsync = true;
+  std::chrono::seconds shutdown_grace{30};
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+
+  /// Binds, recovers the stored resources, applies `apply_files`, and serves until stop().
+  /// Returns the process exit code.
+  int run();
+  /// Orderly shutdown (thread-safe, also from a signal handler's asio callback).
+  void stop();
+
+ private:
+  void wire_routes();
+  void wire_kinds();
+  asio::awaitable<HttpServerResponse> handle_probe(HttpServerRequest& req, RequestContext& ctx);
+  void schedule_housekeeping();
+
+  ServerOptions options_;
+  IoPool io_;
+  asio::thread_pool blocking_{2};
+  Clock& clock_;
+  BrokerRegistry brokers_;
+  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<Ingress> ingress_;
+  std::unique_ptr<ControlApi> control_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<asio::steady_timer> housekeeping_timer_;
+  asio::signal_set signals_{io_.at(0), SIGINT, SIGTERM};
+};
+
+}  // namespace sluice
