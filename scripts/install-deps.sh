@@ -9,8 +9,12 @@ DEB_PACKAGES=(
   libboost-dev librdkafka-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libcpp-httplib-dev libspdlog-dev libyaml-cpp-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat wrk curl nodejs npm
+  kcat wrk curl
 )
+# Node.js may come from another repository (NodeSource bundles npm in its nodejs package): only ask
+# Debian for it when the commands are missing.
+command -v node >/dev/null || DEB_PACKAGES+=(nodejs)
+command -v npm >/dev/null || DEB_PACKAGES+=(npm)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
