@@ -233,6 +233,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         std::rethrow_exception(e);
       } catch (const std::exception& ex) {
         SLUICE_LOG(trigger, err, "[broker={} trigger={}] internal error: {}", broker, name, ex.what());
+      } catch (...) {
+        SLUICE_LOG(trigger, err, "[broker={} trigger={}] internal error (unknown exception)", broker, name);
       }
     });
   }

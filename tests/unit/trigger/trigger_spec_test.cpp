@@ -235,6 +235,7 @@ TEST(TriggerSpec, DeliveryErrorsNameFieldAndWhatIsRight) {
       {R"({"retryAfterMax": "x"})", "spec.delivery.retryAfterMax", "ISO-8601"},
       {R"({"retry": -1})", "spec.delivery.retry", "between 0"},
       {R"({"retry": "3"})", "spec.delivery.retry", "integer"},
+      {R"({"retry": 99999999999999})", "spec.delivery.retry", "between 0"},
       {R"({"backoffPolicy": "fibonacci"})", "spec.delivery.backoffPolicy", "exponential"},
       {R"({"format": "xml"})", "spec.delivery.format", "binary"},
       {R"({"maxInFlight": 0})", "spec.delivery.maxInFlight", "between 1 and 10000"},
