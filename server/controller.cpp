@@ -90,6 +90,8 @@ Status Controller::realize_broker(const StoredResource& resource) {
 void Controller::forget_broker(const std::string& name, bool delete_data) {
   auto broker = brokers_.remove(name);
   broker_generation_.erase(name);
+  // Its triggers stop reading (they become not ready) before the log closes.
+  if (broker) reconcile("Trigger");
   if (broker) {
     if (auto st = broker->log->flush(); !st)
       SLUICE_LOG(broker, warn, "[broker={}] flush on delete: {}", name, st.error().to_string());

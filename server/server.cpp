@@ -70,14 +70,23 @@ int Server::run() {
   controller_ = std::make_unique<Controller>(copts, clock_, brokers_);
   ingress_ = std::make_unique<Ingress>(brokers_);
   control_ = std::make_unique<ControlApi>(*controller_, blocking_);
-  wire_kinds();
-
   HttpServerOptions hopts;
   hopts.host = options_.host;
   hopts.port = options_.port;
   hopts.body_limit = options_.max_body;
   hopts.access_log = options_.access_log;
   http_ = std::make_unique<HttpServer>(io_, hopts);
+  parts_ = std::make_unique<ServerParts>(ServerParts{
+      options_, io_, blocking_, clock_, brokers_, *controller_, *http_,
+      [this](const std::string& broker, std::vector<CloudEvent> events,
+             std::function<void(Result<std::uint64_t>)> done) {
+        brokers_.publish(broker, std::move(events), std::move(done));
+      },
+      {}, {}});
+  // Agents first: triggers resolve `ref: {kind: Agent}` through them.
+  wire_agents(*parts_);
+  wire_triggers(*parts_);
+  wire_sources(*parts_);
   wire_routes();
   if (auto st = http_->start(); !st) {
     std::cerr << "sluice serve: " << st.error().to_string() << "\n";
@@ -137,11 +146,10 @@ void Server::stop() {
     while (http_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     controller_->shutdown();
+    for (auto it = parts_->on_shutdown.rbegin(); it != parts_->on_shutdown.rend(); ++it) (*it)();
     SLUICE_LOG(server, info, "stopped");
     io_.stop();
   });
 }
-
-void Server::wire_kinds() {}
 
 }  // namespace sluice

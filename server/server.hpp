@@ -16,6 +16,7 @@
 #include "core/io_pool.hpp"
 #include "server/control_api.hpp"
 #include "server/controller.hpp"
+#include "server/wiring.hpp"
 
 namespace sluice {
 
@@ -44,7 +45,6 @@ class Server {
 
  private:
   void wire_routes();
-  void wire_kinds();
   asio::awaitable<HttpServerResponse> handle_probe(HttpServerRequest& req, RequestContext& ctx);
   void schedule_housekeeping();
 
@@ -57,6 +57,7 @@ class Server {
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Ingress> ingress_;
   std::unique_ptr<ControlApi> control_;
+  std::unique_ptr<ServerParts> parts_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> housekeeping_timer_;

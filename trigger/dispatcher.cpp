@@ -154,7 +154,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         cursors(cursors_in),
         client(client_in),
         clock(clock_in),
-        strand(asio::make_strand(executor)),
+        strand(std::move(executor)),
         resolver(std::move(resolver_in)),
         publish(std::move(publish_in)),
         options(options_in),
@@ -190,7 +190,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   CursorStore& cursors;
   HttpClient& client;
   Clock& clock;
-  asio::strand<asio::any_io_executor> strand;
+  asio::any_io_executor strand;  // a single-threaded context: serialises all work without a strand
   SubscriberResolver resolver;
   ReplyPublisher publish;
   const DispatcherOptions options;
@@ -671,7 +671,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   // callback posts to the strand and wakes this coroutine through a timer.
   asio::awaitable<Status> publish_one(const CloudEvent& reply) {
     struct Pending {
-      explicit Pending(asio::strand<asio::any_io_executor>& strand) : signal(strand) {}
+      explicit Pending(const asio::any_io_executor& strand) : signal(strand) {}
       asio::steady_timer signal;
       std::optional<Status> status;
     };

@@ -35,7 +35,8 @@
 // are coalesced (every commit_interval, or commit_every events) and made once more by stop(). Delivery is
 // at-least-once: events in flight at a crash or an expired stop deadline are delivered again.
 //
-// Threading: everything runs on a strand of the given executor; each dispatcher is independent (no lock
+// Threading: everything runs on the given executor, which must be single-threaded (an IoPool context:
+// Boost 1.74 loses heap-held strands); each dispatcher is independent (no lock
 // is shared between triggers on the delivery path), so a slow subscriber never blocks other triggers.
 // stats() may be called from any thread. Lifetime: the EventLog, CursorStore, HttpClient and Clock must
 // outlive the dispatcher's work: stop() it (and let the executor finish what stop() gave up on) before

@@ -1,0 +1,204 @@
+// Trigger resources: one TriggerDispatcher per Trigger, on one of the I/O contexts, reading its
+// broker's log and delivering to the subscriber (a URI, or an Agent through the agents' wiring).
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+#include "core/log.hpp"
+#include "server/server.hpp"
+#include "server/wiring.hpp"
+#include "trigger/dispatcher.hpp"
+#include "trigger/trigger_spec.hpp"
+
+namespace sluice {
+namespace {
+
+class TriggerRuntime {
+ public:
+  explicit TriggerRuntime(ServerParts& parts) : parts_(parts) {
+    for (std::size_t i = 0; i < parts_.io.size(); ++i)
+      clients_.push_back(std::make_unique<HttpClient>(parts_.io.at(i).get_executor()));
+  }
+
+  Status validate(const nlohmann::json& manifest) const {
+    auto spec = parse_trigger(manifest);
+    return spec ? ok() : Status(spec.error());
+  }
+
+  Status realize(const StoredResource& resource) {
+    auto spec = parse_trigger(resource.manifest);
+    if (!spec) return spec.error();
+    auto broker = parts_.brokers.find(spec.value().broker);
+    std::unique_lock lock(mu_);
+    auto running = running_.find(resource.name);
+    if (!broker) {
+      if (running != running_.end()) stop_locked(lock, running, false);
+      return make_error("spec.broker", "broker \"" + spec.value().broker + "\" does not exist", 404);
+    }
+    auto broker_delivery = parse_delivery(broker->spec.delivery, "Broker " + broker->spec.name + " spec.delivery");
+    if (!broker_delivery) return broker_delivery.error();
+    TriggerSpec effective = spec.value();
+    effective.delivery = merge(broker_delivery.value(), spec.value().delivery);
+
+    if (running != running_.end()) {
+      if (running->second.log == broker->log) {
+        running->second.subscriber = effective.subscriber.to_string();
+        running->second.dead_letter = dead_letter_of(effective);
+        return running->second.dispatcher->update(std::move(effective));
+      }
+      stop_locked(lock, running, false);  // moved to another broker, or the broker was recreated
+    }
+    start_locked(resource.name, std::move(effective), broker);
+    return ok();
+  }
+
+  void forget(const std::string& name) {
+    std::unique_lock lock(mu_);
+    auto running = running_.find(name);
+    if (running != running_.end()) stop_locked(lock, running, true);
+  }
+
+  nlohmann::json status(const StoredResource& resource) {
+    std::lock_guard lock(mu_);
+    auto running = running_.find(resource.name);
+    if (running == running_.end()) return nlohmann::json::object();
+    const auto& r = running->second;
+    const auto s = r.dispatcher->stats();
+    nlohmann::json out = {{"subscriberUri", r.subscriber},
+                          {"delivery",
+                           {{"delivered", s.delivered},
+                            {"failedAttempts", s.failed},
+                            {"retried", s.retried},
+                            {"deadLettered", s.dead_lettered},
+                            {"deadLetterPending", s.dlq_pending},
+                            {"dropped", s.dropped},
+                            {"filtered", s.filtered},
+                            {"filterErrors", s.filter_errors},
+                            {"replies", s.replies},
+                            {"repliesDropped", s.replies_dropped},
+                            {"inFlight", s.in_flight},
+                            {"backlog", s.backlog},
+                            {"committedOffset", s.committed_offset}}}};
+    if (!r.dead_letter.empty()) out["deadLetterSinkUri"] = r.dead_letter;
+    return out;
+  }
+
+  /// Stops every dispatcher at once, each finishing its in-flight deliveries up to the grace deadline.
+  void stop_all() {
+    struct Countdown {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::size_t pending = 0;
+    };
+    auto countdown = std::make_shared<Countdown>();
+    const auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(parts_.options.shutdown_grace);
+    std::unique_lock lock(mu_);
+    countdown->pending = running_.size();
+    for (auto& [name, r] : running_)
+      r.dispatcher->async_stop(grace, [countdown] {
+        std::lock_guard inner(countdown->mu);
+        --countdown->pending;
+        countdown->cv.notify_all();
+      });
+    lock.unlock();
+    {
+      std::unique_lock wait(countdown->mu);
+      countdown->cv.wait_for(wait, grace + std::chrono::seconds(5), [&] { return countdown->pending == 0; });
+    }
+    lock.lock();
+    running_.clear();
+  }
+
+ private:
+  struct Running {
+    std::unique_ptr<TriggerDispatcher> dispatcher;
+    std::shared_ptr<EventLog> log;  // kept open while the dispatcher reads it
+    std::string subscriber;
+    std::string dead_letter;
+  };
+  using Iterator = std::map<std::string, Running>::iterator;
+
+  static std::string dead_letter_of(const TriggerSpec& spec) {
+    return spec.delivery.dead_letter_sink ? spec.delivery.dead_letter_sink->to_string() : std::string();
+  }
+
+  void start_locked(const std::string& name, TriggerSpec spec, const std::shared_ptr<Broker>& broker) {
+    const std::size_t slot = next_slot_++ % parts_.io.size();
+    const std::string broker_name = broker->spec.name;
+    Running r;
+    r.log = broker->log;
+    r.subscriber = spec.subscriber.to_string();
+    r.dead_letter = dead_letter_of(spec);
+    auto resolver = [this](const SubscriberRef& ref) -> Result<ResolvedDestination> {
+      if (!parts_.resolve_agent)
+        return make_error(ref.kind + "/" + ref.name, "this server runs no agents", 503);
+      return parts_.resolve_agent(ref);
+    };
+    auto publish = [this, broker_name](CloudEvent reply, std::function<void(Status)> done) {
+      std::vector<CloudEvent> events;
+      events.push_back(std::move(reply));
+      parts_.publish(broker_name, std::move(events), [done = std::move(done)](Result<std::uint64_t> r) {
+        done(r ? ok() : Status(r.error()));
+      });
+    };
+    r.dispatcher = std::make_unique<TriggerDispatcher>(std::move(spec), broker_name, *r.log,
+                                                       parts_.controller.cursors(), *clients_[slot],
+                                                       parts_.clock, parts_.io.at(slot).get_executor(),
+                                                       std::move(resolver), std::move(publish));
+    r.dispatcher->start();
+    SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching to {}", broker_name, name, r.subscriber);
+    running_.emplace(name, std::move(r));
+  }
+
+  /// Stops a dispatcher (waiting without the lock held, so status() stays answerable). `deleted`: the
+  /// Trigger is gone, so its cursor and metric series go too.
+  void stop_locked(std::unique_lock<std::mutex>& lock, Iterator it, bool deleted) {
+    auto dispatcher = std::move(it->second.dispatcher);
+    auto log = std::move(it->second.log);
+    const std::string broker = dispatcher->broker();
+    const std::string name = dispatcher->name();
+    running_.erase(it);
+    lock.unlock();
+    dispatcher->stop(std::chrono::duration_cast<std::chrono::milliseconds>(parts_.options.shutdown_grace));
+    dispatcher.reset();
+    if (deleted) {
+      if (auto st = parts_.controller.cursors().erase(TriggerDispatcher::cursor_key(broker, name)); !st)
+        SLUICE_LOG(trigger, warn, "[broker={} trigger={}] erasing cursor: {}", broker, name,
+                   st.error().to_string());
+      TriggerDispatcher::remove_metrics(MetricsRegistry::global(), broker, name);
+    }
+    lock.lock();
+  }
+
+  ServerParts& parts_;
+  std::vector<std::unique_ptr<HttpClient>> clients_;  // one per I/O context
+  std::mutex mu_;
+  std::map<std::string, Running> running_;
+  std::size_t next_slot_ = 0;
+};
+
+}  // namespace
+
+void wire_triggers(ServerParts& parts) {
+  auto runtime = std::make_shared<TriggerRuntime>(parts);
+  parts.controller.handle_kind(
+      "Trigger", KindHandler{[runtime](const nlohmann::json& m) { return runtime->validate(m); },
+                             [runtime](const StoredResource& r) { return runtime->realize(r); },
+                             [runtime](const std::string& name) { runtime->forget(name); },
+                             [runtime](const StoredResource& r) { return runtime->status(r); },
+                             [runtime] { runtime->stop_all(); }});
+  // A Broker's spec.delivery is the triggers' default: validate it with the triggers' rules.
+  parts.controller.handle_kind("Broker.delivery",
+                               KindHandler{[](const nlohmann::json& manifest) -> Status {
+                                             const auto spec = manifest.find("spec");
+                                             if (spec == manifest.end() || !spec->is_object() ||
+                                                 !spec->contains("delivery"))
+                                               return ok();
+                                             auto parsed = parse_delivery((*spec)["delivery"], "spec.delivery");
+                                             return parsed ? ok() : Status(parsed.error());
+                                           },
+                                           nullptr, nullptr, nullptr, nullptr});
+}
+
+}  // namespace sluice
