@@ -35,6 +35,21 @@ struct ServerParts {
 
   /// Set by the agents' wiring: where a `ref: {kind: Agent, name}` leads (through the activator).
   SubscriberResolver resolve_agent;
+  /// Set by the agents' wiring: streams one request to an agent through the activator (revision by
+  /// traffic split, or `agent@tag`; buffering and scale from zero included), for the MCP and A2A
+  /// gateways. Same contract as HttpClient::relay(); the request's target is the path on the replica.
+  std::function<asio::awaitable<Result<int>>(
+      const std::string& agent, HttpRequest request,
+      std::function<asio::awaitable<bool>(int status, const HttpHeaders&)> on_headers,
+      std::function<asio::awaitable<bool>(std::string_view chunk)> on_chunk)>
+      relay_to_agent;
+  /// Set by the agents' wiring: every agent with its protocol and revisions, as
+  /// [{name, protocol, revisions: [{name, ready, replicas, readyReplicas, traffic}], latestReadyRevision}].
+  std::function<nlohmann::json()> describe_agents;
+  /// Called by the agents' wiring whenever a revision of an agent becomes ready or goes away (the MCP
+  /// gateway refreshes its tool catalog then). Several listeners may register.
+  std::vector<std::function<void(const std::string& agent, const std::string& revision, bool ready)>>
+      on_revision_change;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.
   std::vector<std::function<void()>> on_shutdown;
 };
