@@ -87,6 +87,7 @@ int Server::run() {
   wire_agents(*parts_);
   wire_triggers(*parts_);
   wire_sources(*parts_);
+  wire_gateways(*parts_);
   wire_routes();
   if (auto st = http_->start(); !st) {
     std::cerr << "sluice serve: " << st.error().to_string() << "\n";

@@ -2,7 +2,7 @@
 // What each kind's wiring gets from the server: the shared parts of one `sluice serve` process, and the
 // hooks one kind offers another (a Trigger's subscriber `ref: {kind: Agent}` resolves through the
 // agents' wiring). Each kind is wired in its own file (wire_triggers.cpp, wire_agents.cpp,
-// wire_sources.cpp): it registers a KindHandler with the controller, its HTTP routes, and its hooks.
+// wire_sources.cpp, wire_gateways.cpp): it registers a KindHandler with the controller, its HTTP routes, and its hooks.
 
 #include <functional>
 #include <memory>
@@ -57,5 +57,6 @@ struct ServerParts {
 void wire_triggers(ServerParts& parts);
 void wire_agents(ServerParts& parts);
 void wire_sources(ServerParts& parts);
+void wire_gateways(ServerParts& parts);  // /mcp and /a2a
 
 }  // namespace sluice
