@@ -76,13 +76,11 @@ int Server::run() {
   hopts.body_limit = options_.max_body;
   hopts.access_log = options_.access_log;
   http_ = std::make_unique<HttpServer>(io_, hopts);
-  parts_ = std::make_unique<ServerParts>(ServerParts{
-      options_, io_, blocking_, clock_, brokers_, *controller_, *http_,
-      [this](const std::string& broker, std::vector<CloudEvent> events,
-             std::function<void(Result<std::uint64_t>)> done) {
-        brokers_.publish(broker, std::move(events), std::move(done));
-      },
-      {}, {}});
+  parts_ = std::make_unique<ServerParts>(options_, io_, blocking_, clock_, brokers_, *controller_, *http_);
+  parts_->publish = [this](const std::string& broker, std::vector<CloudEvent> events,
+                           std::function<void(Result<std::uint64_t>)> done) {
+    brokers_.publish(broker, std::move(events), std::move(done));
+  };
   // Agents first: triggers resolve `ref: {kind: Agent}` through them.
   wire_agents(*parts_);
   wire_triggers(*parts_);

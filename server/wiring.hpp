@@ -22,6 +22,16 @@ namespace sluice {
 struct ServerOptions;
 
 struct ServerParts {
+  ServerParts(const ServerOptions& options_in, IoPool& io_in, asio::thread_pool& blocking_in, Clock& clock_in,
+              BrokerRegistry& brokers_in, Controller& controller_in, HttpServer& http_in)
+      : options(options_in),
+        io(io_in),
+        blocking(blocking_in),
+        clock(clock_in),
+        brokers(brokers_in),
+        controller(controller_in),
+        http(http_in) {}
+
   const ServerOptions& options;
   IoPool& io;
   asio::thread_pool& blocking;  // for work that blocks (fsync, process spawn, file reads)
