@@ -19,6 +19,9 @@ endif()
 add_library(sluice_httplib INTERFACE)
 target_include_directories(sluice_httplib SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIR})
 target_link_libraries(sluice_httplib INTERFACE ${HTTPLIB_LIBRARY} OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+# The compiled library was built with these: the header must see the same, or the classes' layouts differ.
+target_compile_definitions(sluice_httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT CPPHTTPLIB_ZLIB_SUPPORT
+                           CPPHTTPLIB_BROTLI_SUPPORT)
 
 add_library(sluice_asio INTERFACE)
 # Boost 1.74's Asio uses std::exchange without including <utility>; core/asio.hpp includes it first.

@@ -13,7 +13,10 @@ namespace sluice {
 Server::Server(ServerOptions options)
     : options_(std::move(options)), io_(options_.threads), clock_(RealClock::instance()), brokers_(clock_) {}
 
-Server::~Server() = default;
+Server::~Server() {
+  // The kinds' handlers (held by the controller) refer to parts_: release them first.
+  controller_.reset();
+}
 
 asio::awaitable<HttpServerResponse> Server::handle_probe(HttpServerRequest& req, RequestContext&) {
   auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;

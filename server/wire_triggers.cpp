@@ -43,13 +43,17 @@ class TriggerRuntime {
 
     if (running != running_.end()) {
       if (running->second.log == broker->log) {
+        if (running->second.generation == resource.generation && running->second.delivery == effective.delivery)
+          return ok();  // nothing changed (a broker was applied, or a reconcile)
+        running->second.generation = resource.generation;
+        running->second.delivery = effective.delivery;
         running->second.subscriber = effective.subscriber.to_string();
         running->second.dead_letter = dead_letter_of(effective);
         return running->second.dispatcher->update(std::move(effective));
       }
       stop_locked(lock, running, false);  // moved to another broker, or the broker was recreated
     }
-    start_locked(resource.name, std::move(effective), broker);
+    start_locked(resource.name, resource.generation, std::move(effective), broker);
     return ok();
   }
 
@@ -116,6 +120,8 @@ class TriggerRuntime {
     std::shared_ptr<EventLog> log;  // kept open while the dispatcher reads it
     std::string subscriber;
     std::string dead_letter;
+    std::int64_t generation = 0;  // of the Trigger resource
+    DeliverySpec delivery;        // effective (merged with the broker's)
   };
   using Iterator = std::map<std::string, Running>::iterator;
 
@@ -123,11 +129,14 @@ class TriggerRuntime {
     return spec.delivery.dead_letter_sink ? spec.delivery.dead_letter_sink->to_string() : std::string();
   }
 
-  void start_locked(const std::string& name, TriggerSpec spec, const std::shared_ptr<Broker>& broker) {
+  void start_locked(const std::string& name, std::int64_t generation, TriggerSpec spec,
+                    const std::shared_ptr<Broker>& broker) {
     const std::size_t slot = next_slot_++ % parts_.io.size();
     const std::string broker_name = broker->spec.name;
     Running r;
     r.log = broker->log;
+    r.generation = generation;
+    r.delivery = spec.delivery;
     r.subscriber = spec.subscriber.to_string();
     r.dead_letter = dead_letter_of(spec);
     auto resolver = [this](const SubscriberRef& ref) -> Result<ResolvedDestination> {

@@ -48,6 +48,9 @@ HttpSink::HttpSink() {
   server_.Get(".*", handler);
   server_.Delete(".*", handler);
   server_.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  // An idle keep-alive connection is closed at once, so that stop() does not wait the default 5 s for
+  // the broker's pooled connections (the broker's client retries a closed pooled connection).
+  server_.set_keep_alive_timeout(0);
   port_ = server_.bind_to_any_port("127.0.0.1");
   thread_ = std::thread([this] { server_.listen_after_bind(); });
   wait_until([this] { return server_.is_running(); });

@@ -1,0 +1,163 @@
+// The control plane and the publish endpoint of a real `sluice serve`: manifests through the CLI and the
+// REST API, every content mode and every error status of ingress.
+
+#include "tests/integration/broker_support.hpp"
+
+namespace sluice::testing {
+namespace {
+
+class BrokerIngress : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.wait_ready());
+    apply_yaml(server_, broker_yaml("default", "ingress: {maxEventSize: 4Ki}"));
+  }
+  httplib::Result post(const std::string& path, const std::string& body, const std::string& content_type,
+                       httplib::Headers headers = {}) {
+    httplib::Client client("127.0.0.1", server_.port());
+    return client.Post(path, headers, body, content_type);
+  }
+  SluiceServer server_;
+};
+
+TEST_F(BrokerIngress, AcceptsBinaryStructuredAndBatchedEvents) {
+  EXPECT_EQ(publish(server_, "b-1", "com.example.binary"), 202);
+  auto structured = post("/brokers/default",
+                         R"({"specversion":"1.0","id":"s-1","type":"com.example.structured","source":"/t",
+                             "data":{"k":"v"}})",
+                         "application/cloudevents+json");
+  ASSERT_TRUE(structured);
+  EXPECT_EQ(structured->status, 202) << structured->body;
+  auto batch = post("/brokers/default",
+                    R"([{"specversion":"1.0","id":"x-1","type":"t","source":"/t"},
+                        {"specversion":"1.0","id":"x-2","type":"t","source":"/t"}])",
+                    "application/cloudevents-batch+json");
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 202) << batch->body;
+  // Four events are in the log: the status shows its end offset.
+  std::string out;
+  ASSERT_EQ(server_.cli({"get", "brokers", "default", "-o", "json"}, &out), 0) << out;
+  auto broker = nlohmann::json::parse(out);
+  EXPECT_EQ(broker["status"]["log"]["endOffset"], 4) << out;
+  EXPECT_EQ(broker["status"]["conditions"][0]["status"], "True") << out;
+}
+
+TEST_F(BrokerIngress, ErrorsNameWhatIsWrong) {
+  // A missing required attribute: 400 naming it.
+  httplib::Client client("127.0.0.1", server_.port());
+  auto res = client.Post("/brokers/default",
+                         httplib::Headers{{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/t"}}, "{}",
+                         "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("type"), std::string::npos) << res->body;
+
+  // A batch with one bad event stores nothing.
+  auto batch = post("/brokers/default",
+                    R"([{"specversion":"1.0","id":"ok","type":"t","source":"/t"},
+                        {"specversion":"1.0","id":"bad","type":"t","source":"/t","time":"yesterday"}])",
+                    "application/cloudevents-batch+json");
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 400);
+  EXPECT_NE(batch->body.find("time"), std::string::npos) << batch->body;
+
+  auto unknown = post("/brokers/nope", "{}", "application/json",
+                      {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-type", "t"}, {"ce-source", "/t"}});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+
+  auto get = client.Get("/brokers/default");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 405);
+  EXPECT_FALSE(get->get_header_value("Allow").empty());
+
+  auto large = post("/brokers/default", std::string(5000, 'x'), "text/plain",
+                    {{"ce-specversion", "1.0"}, {"ce-id", "big"}, {"ce-type", "t"}, {"ce-source", "/t"}});
+  ASSERT_TRUE(large);
+  EXPECT_EQ(large->status, 413);
+
+  auto unsupported = post("/brokers/default", "<xml/>", "application/cloudevents+xml");
+  ASSERT_TRUE(unsupported);
+  EXPECT_EQ(unsupported->status, 415);
+
+  std::string out;
+  ASSERT_EQ(server_.cli({"get", "brokers", "default", "-o", "json"}, &out), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 0) << "nothing was stored: " << out;
+}
+
+TEST_F(BrokerIngress, InvalidManifestsAreRejectedWholeWithTheField) {
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n", "Gadget"},
+      {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec: {subscriber: {uri: "
+       "\"http://x\"}}\n",
+       "spec.broker"},
+      {trigger_yaml("t", "http://x", "  filters:\n  - cesql: \"type = \"\n"), "spec.filters[0].cesql"},
+      {trigger_yaml("t", "http://x", "  delivery: {backoffDelay: 5s}\n"), "spec.delivery.backoffDelay"},
+      {broker_yaml("b", "delivery: {retry: -2}"), "spec.delivery.retry"},
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    // A valid broker in the same file is not applied either.
+    EXPECT_NE(server_.cli({"apply", "-f", "-"}, &out, broker_yaml("other") + "---\n" + c.yaml), 0) << c.yaml;
+    EXPECT_NE(out.find(c.expected), std::string::npos) << "expected '" << c.expected << "' in: " << out;
+  }
+  std::string out;
+  EXPECT_NE(server_.cli({"get", "brokers", "other"}, &out), 0) << out;
+}
+
+TEST_F(BrokerIngress, ResourcesSurviveRestartsAndDeleteRemovesThem) {
+  HttpSink sink;
+  apply_yaml(server_, trigger_yaml("t1", sink.url()));
+  std::string out;
+  ASSERT_EQ(server_.cli({"get", "triggers", "t1", "-o", "yaml"}, &out), 0) << out;
+  EXPECT_NE(out.find("subscriberUri: " + sink.url()), std::string::npos) << out;
+
+  server_.process().signal(SIGTERM);
+  EXPECT_EQ(server_.process().wait(std::chrono::seconds(15)), 0) << server_.process().output();
+  server_.restart();
+  ASSERT_TRUE(server_.wait_ready());
+  ASSERT_EQ(server_.cli({"get", "triggers"}, &out), 0) << out;
+  EXPECT_NE(out.find("t1"), std::string::npos) << out;
+
+  ASSERT_EQ(server_.cli({"delete", "trigger", "t1"}, &out), 0) << out;
+  EXPECT_NE(server_.cli({"get", "triggers", "t1"}, &out), 0) << out;
+  EXPECT_NE(out.find("t1"), std::string::npos) << out;
+}
+
+TEST_F(BrokerIngress, TriggerWaitsForItsBroker) {
+  HttpSink sink;
+  apply_yaml(server_, trigger_yaml("late", sink.url(), "", "later"));
+  auto status = trigger_status(server_, "late");
+  ASSERT_TRUE(status.contains("conditions")) << status;
+  EXPECT_EQ(status["conditions"][0]["status"], "False");
+  EXPECT_NE(status["conditions"][0]["message"].get<std::string>().find("later"), std::string::npos) << status;
+
+  apply_yaml(server_, broker_yaml("later"));
+  EXPECT_EQ(trigger_status(server_, "late")["conditions"][0]["status"], "True");
+  EXPECT_EQ(publish(server_, "e-1", "t", "{}", {}, "later"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  EXPECT_EQ(sink.requests()[0].header("ce-id"), "e-1");
+}
+
+TEST_F(BrokerIngress, PublishVerbOfTheCli) {
+  HttpSink sink;
+  apply_yaml(server_, trigger_yaml("all", sink.url()));
+  std::string out;
+  ASSERT_EQ(server_.cli({"publish", "default", "--type", "com.example.cli", "--source", "/cli", "--id", "cli-1",
+                         "--data", R"({"hello":"world"})", "--ext", "tenant=acme"},
+                        &out),
+            0)
+      << out;
+  ASSERT_TRUE(sink.wait_for(1));
+  const auto r = sink.requests()[0];
+  EXPECT_EQ(r.header("ce-type"), "com.example.cli");
+  EXPECT_EQ(r.header("ce-tenant"), "acme");
+  EXPECT_EQ(r.body, R"({"hello":"world"})");
+}
+
+}  // namespace
+}  // namespace sluice::testing
