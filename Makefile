@@ -31,9 +31,9 @@ build: $(BUILD)/build.ninja
 $(ASAN_BUILD)/build.ninja:
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON -DSLUICE_BENCH=OFF $(CMAKE_FLAGS)
 
-# The sanitizer build runs the unit tests (see README "Testing").
+# The sanitizer build runs the unit tests (see README "Testing"): only they are built there.
 build-asan: $(ASAN_BUILD)/build.ninja
-	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS) --target unit_tests
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_BENCH=OFF -DSLUICE_WERROR=OFF
