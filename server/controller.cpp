@@ -5,6 +5,7 @@
 
 #include "broker/broker_spec.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 
 namespace sluice {
 
@@ -61,6 +62,12 @@ Status Controller::realize_broker(const StoredResource& resource) {
     options.retention_bytes = static_cast<std::uint64_t>(spec.value().retention_bytes);
     options.max_pending_appends = options_.max_pending_appends;
     options.fsync = options_.fsync;
+    auto& fsync_seconds = MetricsRegistry::global().histogram(
+        "sluice_broker_fsync_duration_seconds", "Time of one group-commit fdatasync of a broker's log",
+        latency_buckets(), {{"broker", resource.name}});
+    options.on_fsync = [&fsync_seconds](std::chrono::nanoseconds elapsed) {
+      fsync_seconds.observe(std::chrono::duration<double>(elapsed).count());
+    };
     auto opened = FileLog::open(options_.data_dir + "/brokers/" + resource.name + "/log", options, clock_);
     if (!opened) return opened.error();
     log = std::shared_ptr<EventLog>(std::move(opened).value());

@@ -179,5 +179,80 @@ TEST_F(TriggerDelivery, NewTriggersStartAtTheEndOfTheLog) {
   EXPECT_EQ(received_ids(sink), (std::vector<std::string>{"after"}));
 }
 
+TEST_F(TriggerDelivery, EveryFilterDialect) {
+  HttpSink prefix, suffix, any, negated, all;
+  apply_yaml(server_,
+             broker_yaml() + "---\n" +
+                 trigger_yaml("prefix", prefix.url(), "  filters: [{prefix: {type: com.example.}}]\n") +
+                 "---\n" + trigger_yaml("suffix", suffix.url(), "  filters: [{suffix: {source: /eu}}]\n") +
+                 "---\n" +
+                 trigger_yaml("any", any.url(),
+                              "  filters: [{any: [{exact: {type: org.a}}, {exact: {tenant: acme}}]}]\n") +
+                 "---\n" + trigger_yaml("not", negated.url(), "  filters: [{not: {exact: {type: org.a}}}]\n") +
+                 "---\n" + trigger_yaml("all", all.url()));
+  auto send = [&](const std::string& id, const std::string& type, const std::string& source,
+                  std::map<std::string, std::string> ext = {}) {
+    httplib::Client client("127.0.0.1", server_.port());
+    httplib::Headers headers{{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", type}, {"ce-source", source}};
+    for (auto& [k, v] : ext) headers.emplace("ce-" + k, v);
+    auto res = client.Post("/brokers/default", headers, "{}", "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202);
+  };
+  send("1", "com.example.x", "/shop/eu");
+  send("2", "org.a", "/shop/us");
+  send("3", "org.b", "/shop/eu", {{"tenant", "acme"}});
+  ASSERT_TRUE(all.wait_for(3));
+  for (const char* t : {"prefix", "suffix", "any", "not"})
+    ASSERT_TRUE(wait_until([&] { return trigger_status(server_, t)["delivery"]["backlog"] == 0; })) << t;
+  EXPECT_EQ(received_ids(prefix), (std::vector<std::string>{"1"}));
+  EXPECT_EQ(received_ids(suffix), (std::vector<std::string>{"1", "3"}));
+  EXPECT_EQ(received_ids(any), (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(received_ids(negated), (std::vector<std::string>{"1", "3"}));
+}
+
+TEST_F(TriggerDelivery, ExponentialBackoffTiming) {
+  HttpSink sink;
+  sink.respond([](const ReceivedRequest&, std::size_t index) {
+    return index < 3 ? SinkResponse{500, "", {}, {}} : SinkResponse{};
+  });
+  apply_yaml(server_, broker_yaml() + "---\n" +
+                          trigger_yaml("t", sink.url(),
+                                       "  delivery: {retry: 5, backoffPolicy: exponential, backoffDelay: PT0.1S}\n"));
+  ASSERT_EQ(publish(server_, "x", "t"), 202);
+  ASSERT_TRUE(sink.wait_for(4));
+  auto r = sink.requests();
+  // Waits of 0.1 s, 0.2 s, 0.4 s before the retries (a little scheduling slack above).
+  const std::chrono::milliseconds expected[] = {std::chrono::milliseconds(100), std::chrono::milliseconds(200),
+                                                std::chrono::milliseconds(400)};
+  for (int i = 0; i < 3; ++i) {
+    auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(r[i + 1].at - r[i].at);
+    EXPECT_GE(gap, expected[i]) << "retry " << i + 1;
+    EXPECT_LT(gap, expected[i] + std::chrono::milliseconds(400)) << "retry " << i + 1;
+  }
+}
+
+TEST_F(TriggerDelivery, AHangingSubscriberTimesOutAndBlocksNoOtherTrigger) {
+  HttpSink hanging, healthy, dead_letters;
+  hanging.respond([](const ReceivedRequest&, std::size_t) {
+    return SinkResponse{200, "", {}, std::chrono::milliseconds(3000)};
+  });
+  apply_yaml(server_, broker_yaml() + "---\n" +
+                          trigger_yaml("hanging", hanging.url(),
+                                       "  delivery: {timeout: PT0.3S, retry: 1, backoffDelay: PT0.01S, deadLetterSink: "
+                                       "{uri: \"" +
+                                           dead_letters.url() + "\"}}\n") +
+                          "---\n" + trigger_yaml("healthy", healthy.url()));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(publish(server_, "h" + std::to_string(i), "t"), 202);
+  ASSERT_TRUE(healthy.wait_for(5, std::chrono::seconds(2)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Each event: two attempts of 0.3 s, then the dead-letter sink, with code 0 for a timeout.
+  ASSERT_TRUE(dead_letters.wait_for(5, std::chrono::seconds(10)));
+  EXPECT_FALSE(dead_letters.requests()[0].header("ce-knativeerrordest").empty());
+  ASSERT_TRUE(wait_until([&] { return trigger_status(server_, "hanging")["delivery"]["deadLettered"] == 5; }));
+  EXPECT_EQ(trigger_status(server_, "hanging")["delivery"]["failedAttempts"], 10);
+}
+
 }  // namespace
 }  // namespace sluice::testing
