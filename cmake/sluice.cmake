@@ -21,6 +21,14 @@ endfunction()
 
 # sluice_test(NAME SRCS src... DEPS dep...)
 #   A GoogleTest executable registered with ctest, one ctest entry per test case.
+# Conformance material the tests run (CESQL TCK, KPA scenarios): the shared reference folder beside the
+# checkout when there is one, else the verbatim copy in tests/reference/.
+if(EXISTS "${PROJECT_SOURCE_DIR}/../shared/reference/cesql-tck")
+  get_filename_component(SLUICE_REFERENCE_DIR "${PROJECT_SOURCE_DIR}/../shared/reference" ABSOLUTE)
+else()
+  set(SLUICE_REFERENCE_DIR "${PROJECT_SOURCE_DIR}/tests/reference")
+endif()
+
 function(sluice_test name)
   cmake_parse_arguments(ARG "" "" "DEPS;SRCS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
@@ -29,7 +37,7 @@ function(sluice_test name)
   target_compile_definitions(${name} PRIVATE
     SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     SLUICE_BINARY_DIR="${CMAKE_BINARY_DIR}"
-    SLUICE_REFERENCE_DIR="${PROJECT_SOURCE_DIR}/../shared/reference")
+    SLUICE_REFERENCE_DIR="${SLUICE_REFERENCE_DIR}")
   sluice_compile_options(${name})
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
