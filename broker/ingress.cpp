@@ -16,7 +16,7 @@ void count(const std::string& broker, int code) {
 
 }  // namespace
 
-asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, RequestContext&) {
+asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, RequestContext& ctx) {
   auto [path, query] = split_target(std::string_view(request.target().data(), request.target().size()));
   std::string_view rest = path.substr(std::string_view("/brokers/").size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
@@ -62,6 +62,12 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
   if (events.value().empty()) {
     count(broker, 400);
     co_return make_error_response(request, http::status::bad_request, "the batch holds no events");
+  }
+  if (authorize_) {
+    if (auto allowed = authorize_(broker, events.value(), ctx.principal); !allowed) {
+      count(broker, 403);
+      co_return make_error_response(request, http::status::forbidden, allowed.error().message);
+    }
   }
   auto publish = [this, &broker, &events](std::function<void(Result<std::uint64_t>)> done) {
     brokers_.publish(broker, std::move(events).value(), std::move(done));

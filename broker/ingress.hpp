@@ -9,15 +9,23 @@
 
 namespace sluice {
 
+/// Decides whether the request's principal may publish these events to the broker (403 otherwise).
+using PublishAuthorizer =
+    std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who)>;
+
 class Ingress {
  public:
   explicit Ingress(BrokerRegistry& brokers) : brokers_(brokers) {}
+
+  /// Checked after decoding, before anything is stored.
+  void set_authorizer(PublishAuthorizer authorize) { authorize_ = std::move(authorize); }
 
   /// The handler for the "/brokers/" route.
   asio::awaitable<HttpServerResponse> handle(HttpServerRequest& request, RequestContext& ctx);
 
  private:
   BrokerRegistry& brokers_;
+  PublishAuthorizer authorize_;
 };
 
 }  // namespace sluice

@@ -261,7 +261,11 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
       watch_disconnect(stream, ctx);
       auto path = split_target(std::string_view(request.target().data(), request.target().size())).first;
       const HttpHandler* handler = find_route(path);
-      if (!handler) {
+      std::optional<HttpServerResponse> refused;
+      if (guard_) refused = guard_(request, *ctx);
+      if (refused) {
+        response = std::move(*refused);
+      } else if (!handler) {
         response = make_error_response(request, http::status::not_found, "no route for " + std::string(path));
       } else {
         try {

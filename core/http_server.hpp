@@ -31,6 +31,18 @@ struct HttpServerOptions {
   bool access_log = false;                // one JSON line per request on the "access" logger
 };
 
+/// Who sent a request, once the server's guard authenticated it (see HttpServer::set_guard).
+struct Principal {
+  std::string subject;              // empty: anonymous (authentication is off, or an open path)
+  std::vector<std::string> groups;  // roles from the token file or the JWT's `groups` claim
+
+  bool in_group(std::string_view group) const {
+    for (const auto& g : groups)
+      if (g == group) return true;
+    return false;
+  }
+};
+
 /// Per-request context handed to handlers.
 class RequestContext {
  public:
@@ -58,6 +70,9 @@ class RequestContext {
   /// Internal: called by the server when it sees the client disconnect.
   void fire_cancel();
 
+  /// Set by the guard before the handler runs.
+  Principal principal;
+
  private:
   beast::tcp_stream& stream_;
   std::string remote_;
@@ -68,6 +83,10 @@ class RequestContext {
 };
 
 using HttpHandler = std::function<asio::awaitable<HttpServerResponse>(HttpServerRequest&, RequestContext&)>;
+
+/// Runs before every handler: returns a response to answer at once (401, 403), or nothing to go on
+/// (after filling ctx.principal). Synchronous: it must not block.
+using HttpGuard = std::function<std::optional<HttpServerResponse>(HttpServerRequest&, RequestContext&)>;
 
 /// Builds a response with a body and content type, keep-alive matching the request.
 HttpServerResponse make_response(const HttpServerRequest& req, http::status status, std::string body = "",
@@ -85,6 +104,9 @@ class HttpServer {
 
   /// Routes by longest matching path prefix ("/" catches everything). Register before start().
   void route(std::string prefix, HttpHandler handler);
+
+  /// Sets the guard every request passes before its handler. Set before start().
+  void set_guard(HttpGuard guard) { guard_ = std::move(guard); }
 
   /// Binds and starts accepting. Error names the address when binding fails.
   Status start();
@@ -108,6 +130,7 @@ class HttpServer {
   HttpServerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::pair<std::string, HttpHandler>> routes_;
+  HttpGuard guard_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> in_flight_{0};

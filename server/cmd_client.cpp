@@ -17,7 +17,8 @@ namespace sluice {
 namespace {
 
 struct Target {
-  std::string base;  // http://host:port
+  std::string base;   // http://host:port
+  std::string token;  // --token or SLUICE_TOKEN: sent as "Authorization: Bearer …"
 };
 
 Target server_of(std::vector<std::string>& args) {
@@ -28,6 +29,11 @@ Target server_of(std::vector<std::string>& args) {
     t.base = env ? env : "http://127.0.0.1:8080";
   }
   while (!t.base.empty() && t.base.back() == '/') t.base.pop_back();
+  t.token = cli::take_option(args, "token").value_or("");
+  if (t.token.empty()) {
+    const char* env = std::getenv("SLUICE_TOKEN");
+    t.token = env ? env : "";
+  }
   return t;
 }
 
@@ -35,6 +41,7 @@ httplib::Client client_for(const Target& t) {
   httplib::Client client(t.base);
   client.set_connection_timeout(std::chrono::seconds(5));
   client.set_read_timeout(std::chrono::seconds(60));
+  if (!t.token.empty()) client.set_bearer_token_auth(t.token);
   return client;
 }
 

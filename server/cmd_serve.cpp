@@ -38,6 +38,12 @@ int run_serve(const std::vector<std::string>& argv) {
   if (auto level = cli::take_option(args, "log-level")) log::set_level(*level);
   options.access_log = cli::take_flag(args, "access-log");
   if (cli::take_flag(args, "no-fsync")) options.fsync = false;
+  if (auto file = cli::take_option(args, "auth-tokens")) options.auth_tokens_file = *file;
+  if (auto file = cli::take_option(args, "jwks")) options.jwks_file = *file;
+  if (auto issuer = cli::take_option(args, "jwt-issuer")) options.jwt_issuer = *issuer;
+  if (auto audience = cli::take_option(args, "jwt-audience")) options.jwt_audience = *audience;
+  if (auto group = cli::take_option(args, "admin-group")) options.admin_group = *group;
+  options.allow_unauthenticated = cli::take_flag(args, "allow-unauthenticated");
   if (!args.empty()) throw std::runtime_error("unknown argument " + args.front() + " (see sluice help)");
   Server server(options);
   return server.run();
@@ -45,7 +51,8 @@ int run_serve(const std::vector<std::string>& argv) {
 
 SLUICE_COMMAND("serve",
                "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
-               "[--log-level info] [--access-log]  run the server",
+               "[--log-level info] [--access-log] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
+               "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated]  run the server",
                run_serve);
 
 }  // namespace

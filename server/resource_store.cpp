@@ -45,6 +45,7 @@ const std::vector<KindInfo>& known_kinds() {
       {"PingSource",
        "pingsources",
        {"sources.knative.dev/v1", "sources.knative.dev/v1beta2", "sluice.dev/v1"}},
+      {"EventPolicy", "eventpolicies", {"eventing.knative.dev/v1alpha1", "sluice.dev/v1"}},
   };
   return kinds;
 }
@@ -62,7 +63,7 @@ const KindInfo* find_kind(std::string_view spelling) {
 Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
   if (!manifest.is_object()) return make_error("manifest", "must be an object", 400);
   if (!manifest.contains("kind") || !manifest["kind"].is_string())
-    return make_error("kind", "is required (Broker, Trigger, Agent, KafkaSource or PingSource)", 400);
+    return make_error("kind", "is required (Broker, Trigger, Agent, KafkaSource, PingSource or EventPolicy)", 400);
   std::string kind = manifest["kind"].get<std::string>();
   std::string api_version = manifest.value("apiVersion", "");
   const KindInfo* info = nullptr;
@@ -74,7 +75,7 @@ Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
   }
   if (!info)
     return make_error(
-        "kind", "unknown kind \"" + kind + "\" (known: Broker, Trigger, Agent, KafkaSource, PingSource)",
+        "kind", "unknown kind \"" + kind + "\" (known: Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy)",
         400);
   if (api_version.empty()) return make_error("apiVersion", "is required for kind " + kind, 400);
   if (std::find(info->api_versions.begin(), info->api_versions.end(), api_version) ==

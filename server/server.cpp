@@ -84,6 +84,10 @@ int Server::run() {
                            std::function<void(Result<std::uint64_t>)> done) {
     brokers_.publish(broker, std::move(events), std::move(done));
   };
+  if (auto st = wire_security(*parts_, *ingress_); !st) {
+    std::cerr << "sluice serve: " << st.error().to_string() << "\n";
+    return 1;
+  }
   // Agents first: triggers resolve `ref: {kind: Agent}` through them.
   wire_agents(*parts_);
   wire_triggers(*parts_);

@@ -30,6 +30,13 @@ struct ServerOptions {
   bool access_log = false;
   bool fsync = true;
   std::chrono::seconds shutdown_grace{30};
+  // Authentication (see core/auth.hpp); off when neither file is given.
+  std::string auth_tokens_file;
+  std::string jwks_file;
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  std::string admin_group = "admin";   // may change resources through /apis/v1
+  bool allow_unauthenticated = false;  // serve a non-loopback address without authentication
 };
 
 class Server {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/broker_registry.hpp"
+#include "broker/ingress.hpp"
 #include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/http_server.hpp"
@@ -60,6 +61,10 @@ struct ServerParts {
   /// gateway refreshes its tool catalog then). Several listeners may register.
   std::vector<std::function<void(const std::string& agent, const std::string& revision, bool ready)>>
       on_revision_change;
+  /// Set by the security wiring: whether a caller may call an agent (and one of its MCP tools, when
+  /// `tool` is not empty); an Error (code 403) says why not. Empty: everyone may. The agents' and the
+  /// gateways' wiring call it with RequestContext::principal.
+  std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)> authorize_agent;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.
   std::vector<std::function<void()>> on_shutdown;
 };
@@ -68,5 +73,8 @@ void wire_triggers(ServerParts& parts);
 void wire_agents(ServerParts& parts);
 void wire_sources(ServerParts& parts);
 void wire_gateways(ServerParts& parts);  // /mcp and /a2a
+/// Authentication and EventPolicy authorization; an error (bad credentials file, or a non-loopback
+/// listener without authentication) stops the server.
+Status wire_security(ServerParts& parts, Ingress& ingress);
 
 }  // namespace sluice

@@ -1,0 +1,124 @@
+// Authentication of every request (bearer tokens, JWTs) and authorization by EventPolicy resources:
+// who may publish to which broker, call which agent or tool, and change resources.
+
+#include <atomic>
+#include <chrono>
+
+#include "core/auth.hpp"
+#include "core/log.hpp"
+#include "server/event_policy.hpp"
+#include "server/server.hpp"
+#include "server/wiring.hpp"
+
+namespace sluice {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]" ||
+         host.rfind("127.", 0) == 0;
+}
+
+/// The agent a path addresses: /agents/{name}[@tag]/… or /a2a/{name}[@tag]/…; empty for other paths.
+std::string agent_of(std::string_view path) {
+  for (std::string_view prefix : {"/agents/", "/a2a/"}) {
+    if (path.rfind(prefix, 0) != 0) continue;
+    auto rest = path.substr(prefix.size());
+    auto end = rest.find_first_of("/@");
+    return std::string(rest.substr(0, end));
+  }
+  return "";
+}
+
+struct Security {
+  std::unique_ptr<Authenticator> auth;
+  PolicyEngine policies;
+  std::string admin_group;
+  std::atomic<std::int64_t> next_reload_ms{0};
+
+  void maybe_reload() {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+    auto due = next_reload_ms.load();
+    if (now < due || !next_reload_ms.compare_exchange_strong(due, now + 5000)) return;
+    auth->reload_if_changed();
+  }
+
+  std::optional<HttpServerResponse> guard(HttpServerRequest& req, RequestContext& ctx) {
+    const auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
+    if (path == "/healthz" || path == "/readyz" || !auth->enabled()) return std::nullopt;
+    maybe_reload();
+    const auto header = req[http::field::authorization];
+    auto who = auth->authenticate(std::string_view(header.data(), header.size()));
+    if (!who) {
+      auto res = make_error_response(req, http::status::unauthorized, who.error().message);
+      res.set(http::field::www_authenticate,
+              header.empty() ? "Bearer realm=\"sluice\"" : "Bearer realm=\"sluice\", error=\"invalid_token\"");
+      return res;
+    }
+    ctx.principal = std::move(who).value();
+    const bool changes = req.method() != http::verb::get && req.method() != http::verb::head;
+    if (path.rfind("/apis/v1/", 0) == 0 && changes && !ctx.principal.in_group(admin_group))
+      return make_error_response(req, http::status::forbidden,
+                                 "\"" + ctx.principal.subject + "\" may not change resources (needs group \"" +
+                                     admin_group + "\")");
+    if (auto agent = agent_of(path); !agent.empty()) {
+      if (auto allowed = policies.authorize_agent(agent, "", ctx.principal); !allowed)
+        return make_error_response(req, http::status::forbidden, allowed.error().message);
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+Status wire_security(ServerParts& parts, Ingress& ingress) {
+  const auto& options = parts.options;
+  AuthOptions auth_options;
+  auth_options.tokens_file = options.auth_tokens_file;
+  auth_options.jwks_file = options.jwks_file;
+  auth_options.issuer = options.jwt_issuer;
+  auth_options.audience = options.jwt_audience;
+  auto auth = Authenticator::create(auth_options, parts.clock);
+  if (!auth) return auth.error();
+  if (!auth.value()->enabled() && !is_loopback(options.host) && !options.allow_unauthenticated)
+    return make_error("--listen " + options.host,
+                      "serving a non-loopback address without authentication: give --auth-tokens FILE or "
+                      "--jwks FILE, or --allow-unauthenticated to accept anyone who can connect");
+  auto security = std::make_shared<Security>();
+  security->auth = std::move(auth).value();
+  security->admin_group = options.admin_group;
+  if (security->auth->enabled())
+    SLUICE_LOG(server, info, "authentication on ({}{}); resources change with group \"{}\"",
+               options.auth_tokens_file.empty() ? "" : "tokens " + options.auth_tokens_file,
+               options.jwks_file.empty() ? "" : " JWKS " + options.jwks_file, options.admin_group);
+
+  parts.http.set_guard([security](HttpServerRequest& req, RequestContext& ctx) { return security->guard(req, ctx); });
+  ingress.set_authorizer([security](const std::string& broker, const std::vector<CloudEvent>& events,
+                                    const Principal& who) {
+    return security->auth->enabled() ? security->policies.authorize_publish(broker, events, who) : ok();
+  });
+  parts.authorize_agent = [security](const std::string& agent, const std::string& tool, const Principal& who) {
+    return security->auth->enabled() ? security->policies.authorize_agent(agent, tool, who) : ok();
+  };
+  parts.controller.handle_kind(
+      "EventPolicy",
+      KindHandler{[](const nlohmann::json& manifest) -> Status {
+                    auto policy = parse_event_policy(manifest);
+                    return policy ? ok() : Status(policy.error());
+                  },
+                  [security](const StoredResource& r) -> Status {
+                    auto policy = parse_event_policy(r.manifest);
+                    if (!policy) return policy.error();
+                    security->policies.put(std::move(policy).value());
+                    return ok();
+                  },
+                  [security](const std::string& name) { security->policies.remove(name); },
+                  [security](const StoredResource&) {
+                    return nlohmann::json{{"enforced", security->auth->enabled()}};
+                  },
+                  nullptr});
+  return ok();
+}
+
+}  // namespace sluice

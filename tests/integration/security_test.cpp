@@ -1,0 +1,141 @@
+// Authentication and EventPolicy authorization of a real `sluice serve`.
+
+#include <fstream>
+
+#include "tests/integration/broker_support.hpp"
+
+namespace sluice::testing {
+namespace {
+
+constexpr const char* kAdminToken = "admin-token-0123456789abcdef";
+constexpr const char* kCiToken = "ci-token-0123456789abcdef";
+constexpr const char* kOtherToken = "other-token-0123456789abcdef";
+
+class Security : public ::testing::Test {
+ protected:
+  Security() : tokens_(write_tokens()), server_({"--auth-tokens", tokens_}) {}
+  void SetUp() override { ASSERT_TRUE(server_.wait_ready()); }
+
+  std::string write_tokens() {
+    const std::string path = dir_.path() + "/tokens";
+    std::ofstream(path) << "# token subject groups\n"
+                        << kAdminToken << " alice admin\n"
+                        << kCiToken << " ci-publisher publishers\n"
+                        << kOtherToken << " mallory\n";
+    return path;
+  }
+
+  int publish_as(const std::string& token, const std::string& id, const std::string& type,
+                 std::string* body = nullptr) {
+    httplib::Client client("127.0.0.1", server_.port());
+    httplib::Headers headers{{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", type}, {"ce-source", "/t"}};
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto res = client.Post("/brokers/default", headers, "{}", "application/json");
+    if (body && res) *body = res->body;
+    return res ? res->status : 0;
+  }
+
+  int cli_as(const std::string& token, std::vector<std::string> args, std::string* out,
+             const std::string& stdin_text = "") {
+    if (!token.empty()) {
+      args.push_back("--token");
+      args.push_back(token);
+    }
+    return server_.cli(std::move(args), out, stdin_text);
+  }
+
+  TempDir dir_;
+  std::string tokens_;
+  SluiceServer server_;
+};
+
+TEST_F(Security, EveryEndpointButTheProbesNeedsAToken) {
+  httplib::Client client("127.0.0.1", server_.port());
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+  EXPECT_EQ(client.Get("/readyz")->status, 200);
+  auto res = client.Get("/apis/v1/brokers");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer realm=\"sluice\"");
+  EXPECT_EQ(client.Get("/metrics")->status, 401);
+
+  httplib::Headers wrong{{"Authorization", "Bearer not-a-known-token-at-all"}};
+  res = client.Get("/apis/v1/brokers", wrong);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_NE(res->get_header_value("WWW-Authenticate").find("invalid_token"), std::string::npos);
+  EXPECT_EQ(res->body.find("not-a-known-token"), std::string::npos) << "tokens are never echoed";
+
+  httplib::Headers good{{"Authorization", std::string("Bearer ") + kOtherToken}};
+  EXPECT_EQ(client.Get("/apis/v1/brokers", good)->status, 200);
+  EXPECT_EQ(publish_as("", "1", "t"), 401);
+  // Tokens never reach the log.
+  EXPECT_EQ(server_.process().output().find(kOtherToken), std::string::npos);
+}
+
+TEST_F(Security, ChangingResourcesNeedsTheAdminGroup) {
+  std::string out;
+  EXPECT_NE(cli_as(kCiToken, {"apply", "-f", "-"}, &out, broker_yaml()), 0);
+  EXPECT_NE(out.find("may not change resources"), std::string::npos) << out;
+  EXPECT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out, broker_yaml()), 0) << out;
+  EXPECT_EQ(cli_as(kCiToken, {"get", "brokers"}, &out), 0) << out;
+  EXPECT_NE(out.find("default"), std::string::npos);
+}
+
+TEST_F(Security, EventPoliciesDecideWhoPublishesWhat) {
+  std::string out;
+  ASSERT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out, broker_yaml()), 0) << out;
+  // No policy names the broker yet: any authenticated caller may publish.
+  EXPECT_EQ(publish_as(kOtherToken, "a", "com.example.x"), 202);
+
+  ASSERT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+                   "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: ci}\nspec:\n"
+                   "  to: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}]\n"
+                   "  from: [{group: publishers}, {sub: \"ops-*\"}]\n"
+                   "  filters: [{prefix: {type: com.example.}}]\n"),
+            0)
+      << out;
+  std::string body;
+  EXPECT_EQ(publish_as(kOtherToken, "b", "com.example.x", &body), 403);
+  EXPECT_NE(body.find("mallory"), std::string::npos) << body;
+  EXPECT_NE(body.find("default"), std::string::npos) << body;
+  EXPECT_EQ(publish_as(kCiToken, "c", "com.example.x"), 202);
+  EXPECT_EQ(publish_as(kCiToken, "d", "org.other.x", &body), 403) << "the policy's filter does not match";
+
+  ASSERT_EQ(cli_as(kAdminToken, {"delete", "eventpolicy", "ci"}, &out), 0) << out;
+  EXPECT_EQ(publish_as(kOtherToken, "e", "org.other.x"), 202);
+  EXPECT_EQ(cli_as(kAdminToken, {"get", "brokers", "default", "-o", "json"}, &out), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 3) << "refused events were not stored";
+}
+
+TEST_F(Security, InvalidPoliciesAreRejectedWithTheField) {
+  std::string out;
+  EXPECT_NE(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+                   "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: p}\n"
+                   "spec: {to: [{ref: {kind: Gadget, name: x}}], from: [{sub: a}]}\n"),
+            0);
+  EXPECT_NE(out.find("spec.to[0].ref.kind"), std::string::npos) << out;
+  EXPECT_NE(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+                   "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: p}\nspec: {}\n"),
+            0);
+  EXPECT_NE(out.find("spec.from"), std::string::npos) << out;
+}
+
+TEST(SecurityStartup, NonLoopbackWithoutAuthenticationRefusesToStart) {
+  TempDir dir;
+  Process serve(built_program("sluice"),
+                {"serve", "--listen", "0.0.0.0:" + std::to_string(free_port()), "--data-dir", dir.path() + "/d"});
+  EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
+  EXPECT_NE(serve.output().find("--allow-unauthenticated"), std::string::npos) << serve.output();
+}
+
+TEST(SecurityStartup, AMalformedTokensFileNamesTheLine) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/tokens") << "short alice\n";
+  Process serve(built_program("sluice"), {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                                          "--data-dir", dir.path() + "/d", "--auth-tokens", dir.path() + "/tokens"});
+  EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
+  EXPECT_NE(serve.output().find("tokens:1"), std::string::npos) << serve.output();
+}
+
+}  // namespace
+}  // namespace sluice::testing
