@@ -15,6 +15,7 @@
 
 #include "broker/broker_spec.hpp"
 #include "broker/event_log.hpp"
+#include "broker/token_bucket.hpp"
 #include "core/clock.hpp"
 #include "core/cloud_event.hpp"
 #include "core/result.hpp"
@@ -51,6 +52,7 @@ struct Broker {
   BrokerSpec spec;
   std::shared_ptr<EventLog> log;
   std::unique_ptr<IdempotencyCache> idempotency;
+  std::unique_ptr<TokenBucket> rate_limit;  // spec.ingress.rateLimit; null = unlimited
 };
 
 class BrokerRegistry {

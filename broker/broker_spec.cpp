@@ -1,5 +1,7 @@
 #include "broker/broker_spec.hpp"
 
+#include <algorithm>
+
 #include "core/duration.hpp"
 #include "core/quantity.hpp"
 
@@ -109,6 +111,26 @@ Result<BrokerSpec> parse_broker(const nlohmann::json& manifest) {
       if (!in["ttl"].is_number_integer() || in["ttl"].get<int>() < 1 || in["ttl"].get<int>() > 10000)
         return make_error("spec.ingress.ttl", "must be an integer between 1 and 10000 (default 255)", 400);
       spec.ttl = in["ttl"].get<int>();
+    }
+    for (const auto& [key, value] : in.items()) {
+      (void)value;
+      if (key != "maxEventSize" && key != "idempotencyWindow" && key != "ttl" && key != "rateLimit")
+        return make_error("spec.ingress." + key,
+                          "unknown field (known: maxEventSize, idempotencyWindow, ttl, rateLimit)", 400);
+    }
+    if (in.contains("rateLimit")) {
+      const auto& rl = in["rateLimit"];
+      if (!rl.is_object() || !rl.contains("eventsPerSecond") || !rl["eventsPerSecond"].is_number() ||
+          rl["eventsPerSecond"].get<double>() <= 0)
+        return make_error("spec.ingress.rateLimit.eventsPerSecond",
+                          "must be a positive number (rateLimit: {eventsPerSecond: 100, burst: 200})", 400);
+      spec.rate_limit = rl["eventsPerSecond"].get<double>();
+      spec.rate_burst = std::max(1.0, spec.rate_limit);
+      if (rl.contains("burst")) {
+        if (!rl["burst"].is_number() || rl["burst"].get<double>() < 1)
+          return make_error("spec.ingress.rateLimit.burst", "must be a number of events, at least 1", 400);
+        spec.rate_burst = rl["burst"].get<double>();
+      }
     }
   }
   return spec;

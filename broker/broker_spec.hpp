@@ -9,7 +9,8 @@
 //     delivery: {retry: 10, backoffPolicy: exponential, backoffDelay: PT0.2S, deadLetterSink: {uri: ...}}
 //     storage: file                          # Sluice: file (default) | kafka
 //     retention: {maxAge: P7D, maxBytes: 10Gi}
-//     ingress: {maxEventSize: 1Mi, idempotencyWindow: PT10M, ttl: 255}
+//     ingress: {maxEventSize: 1Mi, idempotencyWindow: PT10M, ttl: 255,
+//               rateLimit: {eventsPerSecond: 1000, burst: 2000}}
 
 #include <chrono>
 #include <cstdint>
@@ -30,6 +31,8 @@ struct BrokerSpec {
   std::int64_t max_event_size = 1 << 20;
   std::chrono::milliseconds idempotency_window{0};  // 0 = off
   int ttl = 255;                                    // initial knativebrokerttl (hop limit)
+  double rate_limit = 0;                            // events/s through ingress; 0 = unlimited
+  double rate_burst = 0;                            // events saved up (default: one second's worth)
   nlohmann::json kafka = nlohmann::json::object();  // storage: kafka settings
 };
 

@@ -69,6 +69,17 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
       co_return make_error_response(request, http::status::forbidden, allowed.error().message);
     }
   }
+  if (found->rate_limit) {
+    if (auto wait = found->rate_limit->take(static_cast<double>(events.value().size()))) {
+      count(broker, 429);
+      auto res = make_error_response(request, http::status::too_many_requests,
+                                     "broker \"" + broker + "\" is over its ingress rate limit of " +
+                                         std::to_string(static_cast<std::int64_t>(found->spec.rate_limit)) +
+                                         " events/s");
+      res.set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
+      co_return res;
+    }
+  }
   auto publish = [this, &broker, &events](std::function<void(Result<std::uint64_t>)> done) {
     brokers_.publish(broker, std::move(events).value(), std::move(done));
   };

@@ -37,7 +37,9 @@ std::int64_t mtime_of(const std::string& path) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-Error unauthorized(std::string message) { return Error{"authorization", std::move(message), 401}; }
+Error unauthorized(std::string message) {
+  return Error{"authorization", std::move(message), 401};
+}
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
@@ -58,8 +60,10 @@ Pkey key_from_params(const char* type, OSSL_PARAM_BLD* builder) {
 
 Pkey rsa_key(const std::string& n, const std::string& e) {
   OSSL_PARAM_BLD* builder = OSSL_PARAM_BLD_new();
-  BIGNUM* bn_n = BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr);
-  BIGNUM* bn_e = BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr);
+  BIGNUM* bn_n =
+      BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr);
+  BIGNUM* bn_e =
+      BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr);
   Pkey key;
   if (builder && bn_n && bn_e && OSSL_PARAM_BLD_push_BN(builder, OSSL_PKEY_PARAM_RSA_N, bn_n) == 1 &&
       OSSL_PARAM_BLD_push_BN(builder, OSSL_PKEY_PARAM_RSA_E, bn_e) == 1)
@@ -84,9 +88,10 @@ Pkey ec_p256_key(const std::string& x, const std::string& y) {
 
 bool verify_digest_signature(EVP_PKEY* key, std::string_view signed_part, const std::string& signature) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                             reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
+  bool ok =
+      ctx && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                       reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
   EVP_MD_CTX_free(ctx);
   return ok;
 }
@@ -127,9 +132,12 @@ struct Authenticator::Keys {
 std::optional<std::string> base64url_decode(std::string_view text) {
   std::string standard(text);
   for (auto& c : standard) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+    else if (c == '+' || c == '/' || c == '=')
+      return std::nullopt;
   }
   while (standard.size() % 4 != 0) standard += '=';
   return base64_decode(standard);
@@ -139,8 +147,10 @@ std::string base64url_encode(std::string_view bytes) {
   std::string out = base64_encode(bytes);
   while (!out.empty() && out.back() == '=') out.pop_back();
   for (auto& c : out) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
+    if (c == '+')
+      c = '-';
+    else if (c == '/')
+      c = '_';
   }
   return out;
 }
@@ -216,13 +226,15 @@ Status Authenticator::load_jwks() {
       if (!n || !e) return make_error(where, "an RSA key needs base64url \"n\" and \"e\"");
       key.pkey.reset(rsa_key(*n, *e).release(), EVP_PKEY_free);
     } else if (key.kty == "EC") {
-      if (jwk.value("crv", "") != "P-256") return make_error(where + ".crv", "only P-256 (ES256) is supported");
+      if (jwk.value("crv", "") != "P-256")
+        return make_error(where + ".crv", "only P-256 (ES256) is supported");
       auto x = field("x"), y = field("y");
       if (!x || !y) return make_error(where, "an EC key needs base64url \"x\" and \"y\"");
       key.pkey.reset(ec_p256_key(*x, *y).release(), EVP_PKEY_free);
     } else if (key.kty == "oct") {
       auto k = field("k");
-      if (!k || k->size() < 32) return make_error(where, "an oct key needs a base64url \"k\" of at least 32 bytes");
+      if (!k || k->size() < 32)
+        return make_error(where, "an oct key needs a base64url \"k\" of at least 32 bytes");
       key.secret = *k;
     } else {
       return make_error(where + ".kty", "must be RSA, EC or oct");
@@ -312,11 +324,11 @@ Result<Principal> Authenticator::verify_jwt(std::string_view token) const {
     }
     if (verified) break;
   }
-  if (!candidate) return unauthorized("no key in the JWKS matches the JWT (kid \"" + kid + "\", " + alg + ")");
+  if (!candidate)
+    return unauthorized("no key in the JWKS matches the JWT (kid \"" + kid + "\", " + alg + ")");
   if (!verified) return unauthorized("the JWT's signature does not verify");
 
-  const auto now =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.wall().time_since_epoch()).count();
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_.wall().time_since_epoch()).count();
   if (claims.contains("exp")) {
     if (!claims["exp"].is_number()) return unauthorized("the JWT's exp is not a number");
     if (claims["exp"].get<double>() + kLeewaySeconds < static_cast<double>(now))

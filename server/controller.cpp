@@ -76,6 +76,8 @@ Status Controller::realize_broker(const StoredResource& resource) {
   broker->spec = spec.value();
   broker->log = log;
   broker->idempotency = std::make_unique<IdempotencyCache>(spec.value().idempotency_window);
+  if (spec.value().rate_limit > 0)
+    broker->rate_limit = std::make_unique<TokenBucket>(spec.value().rate_limit, spec.value().rate_burst, clock_);
   if (broker->idempotency->enabled()) {
     // Rebuild the window from the log, so a publish retried across a restart is still recognised.
     const auto window_start =

@@ -7,7 +7,9 @@
 namespace sluice {
 namespace {
 
-Error field_error(const std::string& field, const std::string& message) { return Error{field, message, 400}; }
+Error field_error(const std::string& field, const std::string& message) {
+  return Error{field, message, 400};
+}
 
 bool subject_matches(const PolicySubject& s, const Principal& who) {
   if (!s.group.empty()) return who.in_group(s.group);
@@ -73,7 +75,8 @@ Result<EventPolicySpec> parse_event_policy(const nlohmann::json& manifest) {
     const auto& entry = spec["from"][i];
     const std::string path = "spec.from[" + std::to_string(i) + "]";
     PolicySubject subject;
-    if (entry.is_object() && entry.contains("sub") && entry["sub"].is_string()) subject.sub = entry["sub"];
+    if (entry.is_object() && entry.contains("sub") && entry["sub"].is_string())
+      subject.sub = entry["sub"];
     else if (entry.is_object() && entry.contains("group") && entry["group"].is_string())
       subject.group = entry["group"];
     else if (entry.is_object() && entry.contains("ref"))
@@ -102,7 +105,8 @@ void PolicyEngine::remove(const std::string& name) {
   policies_.erase(name);
 }
 
-std::vector<const EventPolicySpec*> PolicyEngine::applicable(const std::string& kind, const std::string& name) const {
+std::vector<const EventPolicySpec*> PolicyEngine::applicable(const std::string& kind,
+                                                             const std::string& name) const {
   std::vector<const EventPolicySpec*> out;
   for (const auto& [policy_name, policy] : policies_) {
     if (policy.to.empty() || std::any_of(policy.to.begin(), policy.to.end(), [&](const PolicyTarget& t) {
@@ -141,7 +145,8 @@ Status PolicyEngine::authorize_agent(const std::string& agent, const std::string
     });
   });
   if (!allowed)
-    return forbidden(tool.empty() ? "call agent \"" + agent + "\"" : "call tool \"" + agent + "." + tool + "\"", who);
+    return forbidden(
+        tool.empty() ? "call agent \"" + agent + "\"" : "call tool \"" + agent + "." + tool + "\"", who);
   return ok();
 }
 

@@ -52,16 +52,17 @@ struct Security {
     auto who = auth->authenticate(std::string_view(header.data(), header.size()));
     if (!who) {
       auto res = make_error_response(req, http::status::unauthorized, who.error().message);
-      res.set(http::field::www_authenticate,
-              header.empty() ? "Bearer realm=\"sluice\"" : "Bearer realm=\"sluice\", error=\"invalid_token\"");
+      res.set(http::field::www_authenticate, header.empty()
+                                                 ? "Bearer realm=\"sluice\""
+                                                 : "Bearer realm=\"sluice\", error=\"invalid_token\"");
       return res;
     }
     ctx.principal = std::move(who).value();
     const bool changes = req.method() != http::verb::get && req.method() != http::verb::head;
     if (path.rfind("/apis/v1/", 0) == 0 && changes && !ctx.principal.in_group(admin_group))
-      return make_error_response(req, http::status::forbidden,
-                                 "\"" + ctx.principal.subject + "\" may not change resources (needs group \"" +
-                                     admin_group + "\")");
+      return make_error_response(
+          req, http::status::forbidden,
+          "\"" + ctx.principal.subject + "\" may not change resources (needs group \"" + admin_group + "\")");
     if (auto agent = agent_of(path); !agent.empty()) {
       if (auto allowed = policies.authorize_agent(agent, "", ctx.principal); !allowed)
         return make_error_response(req, http::status::forbidden, allowed.error().message);
@@ -93,31 +94,32 @@ Status wire_security(ServerParts& parts, Ingress& ingress) {
                options.auth_tokens_file.empty() ? "" : "tokens " + options.auth_tokens_file,
                options.jwks_file.empty() ? "" : " JWKS " + options.jwks_file, options.admin_group);
 
-  parts.http.set_guard([security](HttpServerRequest& req, RequestContext& ctx) { return security->guard(req, ctx); });
-  ingress.set_authorizer([security](const std::string& broker, const std::vector<CloudEvent>& events,
-                                    const Principal& who) {
-    return security->auth->enabled() ? security->policies.authorize_publish(broker, events, who) : ok();
-  });
-  parts.authorize_agent = [security](const std::string& agent, const std::string& tool, const Principal& who) {
+  parts.http.set_guard(
+      [security](HttpServerRequest& req, RequestContext& ctx) { return security->guard(req, ctx); });
+  ingress.set_authorizer(
+      [security](const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who) {
+        return security->auth->enabled() ? security->policies.authorize_publish(broker, events, who) : ok();
+      });
+  parts.authorize_agent = [security](const std::string& agent, const std::string& tool,
+                                     const Principal& who) {
     return security->auth->enabled() ? security->policies.authorize_agent(agent, tool, who) : ok();
   };
   parts.controller.handle_kind(
-      "EventPolicy",
-      KindHandler{[](const nlohmann::json& manifest) -> Status {
-                    auto policy = parse_event_policy(manifest);
-                    return policy ? ok() : Status(policy.error());
-                  },
-                  [security](const StoredResource& r) -> Status {
-                    auto policy = parse_event_policy(r.manifest);
-                    if (!policy) return policy.error();
-                    security->policies.put(std::move(policy).value());
-                    return ok();
-                  },
-                  [security](const std::string& name) { security->policies.remove(name); },
-                  [security](const StoredResource&) {
-                    return nlohmann::json{{"enforced", security->auth->enabled()}};
-                  },
-                  nullptr});
+      "EventPolicy", KindHandler{[](const nlohmann::json& manifest) -> Status {
+                                   auto policy = parse_event_policy(manifest);
+                                   return policy ? ok() : Status(policy.error());
+                                 },
+                                 [security](const StoredResource& r) -> Status {
+                                   auto policy = parse_event_policy(r.manifest);
+                                   if (!policy) return policy.error();
+                                   security->policies.put(std::move(policy).value());
+                                   return ok();
+                                 },
+                                 [security](const std::string& name) { security->policies.remove(name); },
+                                 [security](const StoredResource&) {
+                                   return nlohmann::json{{"enforced", security->auth->enabled()}};
+                                 },
+                                 nullptr});
   return ok();
 }
 

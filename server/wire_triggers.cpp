@@ -36,14 +36,16 @@ class TriggerRuntime {
       if (running != running_.end()) stop_locked(lock, running, false);
       return make_error("spec.broker", "broker \"" + spec.value().broker + "\" does not exist", 404);
     }
-    auto broker_delivery = parse_delivery(broker->spec.delivery, "Broker " + broker->spec.name + " spec.delivery");
+    auto broker_delivery =
+        parse_delivery(broker->spec.delivery, "Broker " + broker->spec.name + " spec.delivery");
     if (!broker_delivery) return broker_delivery.error();
     TriggerSpec effective = spec.value();
     effective.delivery = merge(broker_delivery.value(), spec.value().delivery);
 
     if (running != running_.end()) {
       if (running->second.log == broker->log) {
-        if (running->second.generation == resource.generation && running->second.delivery == effective.delivery)
+        if (running->second.generation == resource.generation &&
+            running->second.delivery == effective.delivery)
           return ok();  // nothing changed (a broker was applied, or a reconcile)
         running->second.generation = resource.generation;
         running->second.delivery = effective.delivery;
@@ -151,10 +153,9 @@ class TriggerRuntime {
         done(r ? ok() : Status(r.error()));
       });
     };
-    r.dispatcher = std::make_unique<TriggerDispatcher>(std::move(spec), broker_name, *r.log,
-                                                       parts_.controller.cursors(), *clients_[slot],
-                                                       parts_.clock, parts_.io.at(slot).get_executor(),
-                                                       std::move(resolver), std::move(publish));
+    r.dispatcher = std::make_unique<TriggerDispatcher>(
+        std::move(spec), broker_name, *r.log, parts_.controller.cursors(), *clients_[slot], parts_.clock,
+        parts_.io.at(slot).get_executor(), std::move(resolver), std::move(publish));
     r.dispatcher->start();
     SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching to {}", broker_name, name, r.subscriber);
     running_.emplace(name, std::move(r));
@@ -198,16 +199,16 @@ void wire_triggers(ServerParts& parts) {
                              [runtime](const StoredResource& r) { return runtime->status(r); },
                              [runtime] { runtime->stop_all(); }});
   // A Broker's spec.delivery is the triggers' default: validate it with the triggers' rules.
-  parts.controller.handle_kind("Broker.delivery",
-                               KindHandler{[](const nlohmann::json& manifest) -> Status {
-                                             const auto spec = manifest.find("spec");
-                                             if (spec == manifest.end() || !spec->is_object() ||
-                                                 !spec->contains("delivery"))
-                                               return ok();
-                                             auto parsed = parse_delivery((*spec)["delivery"], "spec.delivery");
-                                             return parsed ? ok() : Status(parsed.error());
-                                           },
-                                           nullptr, nullptr, nullptr, nullptr});
+  parts.controller.handle_kind(
+      "Broker.delivery",
+      KindHandler{[](const nlohmann::json& manifest) -> Status {
+                    const auto spec = manifest.find("spec");
+                    if (spec == manifest.end() || !spec->is_object() || !spec->contains("delivery"))
+                      return ok();
+                    auto parsed = parse_delivery((*spec)["delivery"], "spec.delivery");
+                    return parsed ? ok() : Status(parsed.error());
+                  },
+                  nullptr, nullptr, nullptr, nullptr});
 }
 
 }  // namespace sluice

@@ -2,7 +2,8 @@
 // What each kind's wiring gets from the server: the shared parts of one `sluice serve` process, and the
 // hooks one kind offers another (a Trigger's subscriber `ref: {kind: Agent}` resolves through the
 // agents' wiring). Each kind is wired in its own file (wire_triggers.cpp, wire_agents.cpp,
-// wire_sources.cpp, wire_gateways.cpp): it registers a KindHandler with the controller, its HTTP routes, and its hooks.
+// wire_sources.cpp, wire_gateways.cpp): it registers a KindHandler with the controller, its HTTP routes, and
+// its hooks.
 
 #include <functional>
 #include <memory>
@@ -41,7 +42,8 @@ struct ServerParts {
   Controller& controller;
   HttpServer& http;
   /// Publishes events to a broker through the ingress path (normalisation, durability). Thread-safe.
-  std::function<void(const std::string& broker, std::vector<CloudEvent>, std::function<void(Result<std::uint64_t>)>)>
+  std::function<void(const std::string& broker, std::vector<CloudEvent>,
+                     std::function<void(Result<std::uint64_t>)>)>
       publish;
 
   /// Set by the agents' wiring: where a `ref: {kind: Agent, name}` leads (through the activator).
@@ -64,7 +66,8 @@ struct ServerParts {
   /// Set by the security wiring: whether a caller may call an agent (and one of its MCP tools, when
   /// `tool` is not empty); an Error (code 403) says why not. Empty: everyone may. The agents' and the
   /// gateways' wiring call it with RequestContext::principal.
-  std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)> authorize_agent;
+  std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)>
+      authorize_agent;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.
   std::vector<std::function<void()>> on_shutdown;
 };

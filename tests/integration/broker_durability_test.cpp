@@ -37,11 +37,15 @@ TEST(BrokerDurability, GracefulRestartNeitherLosesNorReplays) {
 TEST(BrokerDurability, EventsPublishedWhileTheSubscriberIsDownArriveLater) {
   std::atomic<bool> down{true};
   HttpSink sink;
-  sink.respond([&](const ReceivedRequest&, std::size_t) { return down ? SinkResponse{503, "", {}, {}} : SinkResponse{}; });
+  sink.respond([&](const ReceivedRequest&, std::size_t) {
+    return down ? SinkResponse{503, "", {}, {}} : SinkResponse{};
+  });
   SluiceServer server;
   ASSERT_TRUE(server.wait_ready());
-  apply_yaml(server, broker_yaml() + "---\n" +
-                    trigger_yaml("t", sink.url(), "  delivery: {retry: 1000, backoffPolicy: linear, backoffDelay: PT0.05S}\n"));
+  apply_yaml(server,
+             broker_yaml() + "---\n" +
+                 trigger_yaml("t", sink.url(),
+                              "  delivery: {retry: 1000, backoffPolicy: linear, backoffDelay: PT0.05S}\n"));
   for (int i = 0; i < 10; ++i) ASSERT_EQ(publish(server, "e" + std::to_string(i), "t"), 202);
   ASSERT_TRUE(sink.wait_for(10));
   // Restart while every event is still failing: the cursor stays behind them.
@@ -77,10 +81,12 @@ TEST(BrokerDurability, KillDuringAPublishBurstLosesNoAcknowledgedEvent) {
       }
     });
   }
-  ASSERT_TRUE(wait_until([&] {
-    std::lock_guard lock(mu);
-    return acknowledged.size() >= 200;
-  }, std::chrono::seconds(20)));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return acknowledged.size() >= 200;
+      },
+      std::chrono::seconds(20)));
   server.kill();  // SIGKILL in the middle of the burst
   stop = true;
   for (auto& t : publishers) t.join();

@@ -46,8 +46,8 @@ TEST_F(BrokerIngress, ErrorsNameWhatIsWrong) {
   // A missing required attribute: 400 naming it.
   httplib::Client client("127.0.0.1", server_.port());
   auto res = client.Post("/brokers/default",
-                         httplib::Headers{{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/t"}}, "{}",
-                         "application/json");
+                         httplib::Headers{{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/t"}},
+                         "{}", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
   EXPECT_NE(res->body.find("type"), std::string::npos) << res->body;
@@ -147,8 +147,8 @@ TEST_F(BrokerIngress, PublishVerbOfTheCli) {
   HttpSink sink;
   apply_yaml(server_, trigger_yaml("all", sink.url()));
   std::string out;
-  ASSERT_EQ(server_.cli({"publish", "default", "--type", "com.example.cli", "--source", "/cli", "--id", "cli-1",
-                         "--data", R"({"hello":"world"})", "--ext", "tenant=acme"},
+  ASSERT_EQ(server_.cli({"publish", "default", "--type", "com.example.cli", "--source", "/cli", "--id",
+                         "cli-1", "--data", R"({"hello":"world"})", "--ext", "tenant=acme"},
                         &out),
             0)
       << out;
@@ -157,6 +157,28 @@ TEST_F(BrokerIngress, PublishVerbOfTheCli) {
   EXPECT_EQ(r.header("ce-type"), "com.example.cli");
   EXPECT_EQ(r.header("ce-tenant"), "acme");
   EXPECT_EQ(r.body, R"({"hello":"world"})");
+}
+
+TEST_F(BrokerIngress, RateLimitAnswers429WithRetryAfter) {
+  apply_yaml(server_, broker_yaml("limited", "ingress: {rateLimit: {eventsPerSecond: 5, burst: 5}}"));
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(publish(server_, "r" + std::to_string(i), "t", "{}", {}, "limited"), 202);
+  httplib::Client client("127.0.0.1", server_.port());
+  auto res = client.Post("/brokers/limited",
+                         httplib::Headers{{"ce-specversion", "1.0"}, {"ce-id", "over"}, {"ce-type", "t"},
+                                          {"ce-source", "/t"}},
+                         "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 429);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+  EXPECT_NE(res->body.find("rate limit"), std::string::npos) << res->body;
+  // Tokens come back at 5/s; other brokers are not limited meanwhile.
+  EXPECT_EQ(publish(server_, "free", "t"), 202);
+  EXPECT_TRUE(wait_until([&] { return publish(server_, "later", "t", "{}", {}, "limited") == 202; },
+                         std::chrono::seconds(3)));
+  std::string out;
+  EXPECT_NE(server_.cli({"apply", "-f", "-"}, &out, broker_yaml("bad", "ingress: {rateLimit: {eventsPerSecond: 0}}")),
+            0);
+  EXPECT_NE(out.find("spec.ingress.rateLimit.eventsPerSecond"), std::string::npos) << out;
 }
 
 }  // namespace

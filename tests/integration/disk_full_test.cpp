@@ -43,11 +43,13 @@ TEST(DiskFull, IngressAnswers503AndLosesNothingAcknowledged) {
   for (int i = 0; i < 2000 && !refused; ++i) {
     const std::string id = "e" + std::to_string(i);
     auto res = client.Post("/brokers/default",
-                           {{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", "t"}, {"ce-source", "/t"}}, data,
-                           "text/plain");
+                           {{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", "t"}, {"ce-source", "/t"}},
+                           data, "text/plain");
     ASSERT_TRUE(res);
-    if (res->status == 202) acknowledged.insert(id);
-    else refused = *res;
+    if (res->status == 202)
+      acknowledged.insert(id);
+    else
+      refused = *res;
   }
   ASSERT_TRUE(refused) << "the disk never filled";
   EXPECT_EQ(refused->status, 503) << refused->body;

@@ -28,7 +28,8 @@ class Security : public ::testing::Test {
   int publish_as(const std::string& token, const std::string& id, const std::string& type,
                  std::string* body = nullptr) {
     httplib::Client client("127.0.0.1", server_.port());
-    httplib::Headers headers{{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", type}, {"ce-source", "/t"}};
+    httplib::Headers headers{
+        {"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", type}, {"ce-source", "/t"}};
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     auto res = client.Post("/brokers/default", headers, "{}", "application/json");
     if (body && res) *body = res->body;
@@ -87,12 +88,13 @@ TEST_F(Security, EventPoliciesDecideWhoPublishesWhat) {
   // No policy names the broker yet: any authenticated caller may publish.
   EXPECT_EQ(publish_as(kOtherToken, "a", "com.example.x"), 202);
 
-  ASSERT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
-                   "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: ci}\nspec:\n"
-                   "  to: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}]\n"
-                   "  from: [{group: publishers}, {sub: \"ops-*\"}]\n"
-                   "  filters: [{prefix: {type: com.example.}}]\n"),
-            0)
+  ASSERT_EQ(
+      cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+             "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: ci}\nspec:\n"
+             "  to: [{ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}]\n"
+             "  from: [{group: publishers}, {sub: \"ops-*\"}]\n"
+             "  filters: [{prefix: {type: com.example.}}]\n"),
+      0)
       << out;
   std::string body;
   EXPECT_EQ(publish_as(kOtherToken, "b", "com.example.x", &body), 403);
@@ -114,16 +116,17 @@ TEST_F(Security, InvalidPoliciesAreRejectedWithTheField) {
                    "spec: {to: [{ref: {kind: Gadget, name: x}}], from: [{sub: a}]}\n"),
             0);
   EXPECT_NE(out.find("spec.to[0].ref.kind"), std::string::npos) << out;
-  EXPECT_NE(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
-                   "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: p}\nspec: {}\n"),
-            0);
+  EXPECT_NE(
+      cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+             "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: p}\nspec: {}\n"),
+      0);
   EXPECT_NE(out.find("spec.from"), std::string::npos) << out;
 }
 
 TEST(SecurityStartup, NonLoopbackWithoutAuthenticationRefusesToStart) {
   TempDir dir;
-  Process serve(built_program("sluice"),
-                {"serve", "--listen", "0.0.0.0:" + std::to_string(free_port()), "--data-dir", dir.path() + "/d"});
+  Process serve(built_program("sluice"), {"serve", "--listen", "0.0.0.0:" + std::to_string(free_port()),
+                                          "--data-dir", dir.path() + "/d"});
   EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
   EXPECT_NE(serve.output().find("--allow-unauthenticated"), std::string::npos) << serve.output();
 }
@@ -131,8 +134,9 @@ TEST(SecurityStartup, NonLoopbackWithoutAuthenticationRefusesToStart) {
 TEST(SecurityStartup, AMalformedTokensFileNamesTheLine) {
   TempDir dir;
   std::ofstream(dir.path() + "/tokens") << "short alice\n";
-  Process serve(built_program("sluice"), {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()),
-                                          "--data-dir", dir.path() + "/d", "--auth-tokens", dir.path() + "/tokens"});
+  Process serve(built_program("sluice"),
+                {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()), "--data-dir",
+                 dir.path() + "/d", "--auth-tokens", dir.path() + "/tokens"});
   EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
   EXPECT_NE(serve.output().find("tokens:1"), std::string::npos) << serve.output();
 }

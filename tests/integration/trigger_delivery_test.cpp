@@ -18,7 +18,7 @@ class TriggerDelivery : public ::testing::Test {
 TEST_F(TriggerDelivery, BinaryByDefaultStructuredOnRequest) {
   HttpSink binary, structured;
   apply_yaml(server_, broker_yaml() + "---\n" + trigger_yaml("bin", binary.url()) + "---\n" +
-                     trigger_yaml("json", structured.url(), "  delivery: {format: json}\n"));
+                          trigger_yaml("json", structured.url(), "  delivery: {format: json}\n"));
   ASSERT_EQ(publish(server_, "m-1", "com.example.mode", R"({"a":1})", {{"tenant", "acme"}}), 202);
   ASSERT_TRUE(binary.wait_for(1));
   ASSERT_TRUE(structured.wait_for(1));
@@ -32,7 +32,8 @@ TEST_F(TriggerDelivery, BinaryByDefaultStructuredOnRequest) {
   EXPECT_EQ(b.body, R"({"a":1})");
 
   const auto s = structured.requests()[0];
-  EXPECT_EQ(s.header("content-type").rfind("application/cloudevents+json", 0), 0u) << s.header("content-type");
+  EXPECT_EQ(s.header("content-type").rfind("application/cloudevents+json", 0), 0u)
+      << s.header("content-type");
   auto event = nlohmann::json::parse(s.body);
   EXPECT_EQ(event["id"], "m-1");
   EXPECT_EQ(event["tenant"], "acme");
@@ -41,20 +42,23 @@ TEST_F(TriggerDelivery, BinaryByDefaultStructuredOnRequest) {
 
 TEST_F(TriggerDelivery, FiltersSelectEvents) {
   HttpSink exact, cesql, all;
-  apply_yaml(server_, broker_yaml() + "---\n" +
-                     trigger_yaml("exact", exact.url(), "  filter: {attributes: {type: com.example.a}}\n") +
-                     "---\n" +
-                     trigger_yaml("cesql", cesql.url(),
-                                  "  filters:\n  - cesql: \"tenant = 'acme' AND type LIKE 'com.example.%'\"\n") +
-                     "---\n" + trigger_yaml("all", all.url()));
+  apply_yaml(server_,
+             broker_yaml() + "---\n" +
+                 trigger_yaml("exact", exact.url(), "  filter: {attributes: {type: com.example.a}}\n") +
+                 "---\n" +
+                 trigger_yaml("cesql", cesql.url(),
+                              "  filters:\n  - cesql: \"tenant = 'acme' AND type LIKE 'com.example.%'\"\n") +
+                 "---\n" + trigger_yaml("all", all.url()));
   ASSERT_EQ(publish(server_, "1", "com.example.a"), 202);
   ASSERT_EQ(publish(server_, "2", "com.example.b", "{}", {{"tenant", "acme"}}), 202);
   ASSERT_EQ(publish(server_, "3", "org.other", "{}", {{"tenant", "acme"}}), 202);
   ASSERT_EQ(publish(server_, "4", "com.example.a", "{}", {{"tenant", "acme"}}), 202);
   // The catch-all trigger sees all four; by then the others have read past them too.
   ASSERT_TRUE(all.wait_for(4));
-  ASSERT_TRUE(wait_until([&] { return trigger_status(server_, "exact")["delivery"]["backlog"] == 0 &&
-                                      trigger_status(server_, "cesql")["delivery"]["backlog"] == 0; }));
+  ASSERT_TRUE(wait_until([&] {
+    return trigger_status(server_, "exact")["delivery"]["backlog"] == 0 &&
+           trigger_status(server_, "cesql")["delivery"]["backlog"] == 0;
+  }));
   EXPECT_EQ(received_ids(exact), (std::vector<std::string>{"1", "4"}));
   EXPECT_EQ(received_ids(cesql), (std::vector<std::string>{"2", "4"}));
   EXPECT_EQ(trigger_status(server_, "exact")["delivery"]["filtered"], 2);
@@ -67,9 +71,10 @@ TEST_F(TriggerDelivery, RetriesHonourRetryAfter) {
     if (index == 1) return SinkResponse{500, "oops", {}, {}};
     return SinkResponse{};
   });
-  apply_yaml(server_, broker_yaml() + "---\n" +
-                     trigger_yaml("t", sink.url(),
-                                  "  delivery: {retry: 3, backoffPolicy: linear, backoffDelay: PT0.05S}\n"));
+  apply_yaml(server_,
+             broker_yaml() + "---\n" +
+                 trigger_yaml("t", sink.url(),
+                              "  delivery: {retry: 3, backoffPolicy: linear, backoffDelay: PT0.05S}\n"));
   ASSERT_EQ(publish(server_, "r-1", "t"), 202);
   ASSERT_TRUE(sink.wait_for(3, std::chrono::seconds(15)));
   auto requests = sink.requests();
@@ -83,15 +88,18 @@ TEST_F(TriggerDelivery, RetriesHonourRetryAfter) {
 
 TEST_F(TriggerDelivery, ExhaustedRetriesGoToTheDeadLetterSinkWithErrorExtensions) {
   HttpSink subscriber, dead_letters;
-  subscriber.respond([](const ReceivedRequest&, std::size_t) { return SinkResponse{500, "model crashed", {}, {}}; });
+  subscriber.respond([](const ReceivedRequest&, std::size_t) {
+    return SinkResponse{500, "model crashed", {}, {}};
+  });
   // The dead-letter sink fails at first: the event is kept and retried, never dropped.
   dead_letters.respond([](const ReceivedRequest&, std::size_t index) {
     return index < 2 ? SinkResponse{503, "", {}, {}} : SinkResponse{202, "", {}, {}};
   });
-  apply_yaml(server_, broker_yaml("default", "delivery: {deadLetterSink: {uri: \"" + dead_letters.url() + "\"}}") +
-                     "---\n" +
-                     trigger_yaml("t", subscriber.url(),
-                                  "  delivery: {retry: 1, backoffPolicy: linear, backoffDelay: PT0.01S}\n"));
+  apply_yaml(server_,
+             broker_yaml("default", "delivery: {deadLetterSink: {uri: \"" + dead_letters.url() + "\"}}") +
+                 "---\n" +
+                 trigger_yaml("t", subscriber.url(),
+                              "  delivery: {retry: 1, backoffPolicy: linear, backoffDelay: PT0.01S}\n"));
   ASSERT_EQ(publish(server_, "d-1", "t", R"({"q":"why"})"), 202);
   ASSERT_TRUE(dead_letters.wait_for(3, std::chrono::seconds(15)));
   EXPECT_EQ(subscriber.count(), 2u) << "the first attempt and one retry";
@@ -120,9 +128,10 @@ TEST_F(TriggerDelivery, RepliesReenterTheBrokerUntilTheHopLimit) {
                          {"Content-Type", "application/json"}},
                         {}};
   });
-  apply_yaml(server_, broker_yaml("default", "ingress: {ttl: 3}") + "---\n" +
-                     trigger_yaml("loop", looping.url(), "  filter: {attributes: {type: com.example.loop}}\n") +
-                     "---\n" + trigger_yaml("observer", observer.url()));
+  apply_yaml(server_,
+             broker_yaml("default", "ingress: {ttl: 3}") + "---\n" +
+                 trigger_yaml("loop", looping.url(), "  filter: {attributes: {type: com.example.loop}}\n") +
+                 "---\n" + trigger_yaml("observer", observer.url()));
   ASSERT_EQ(publish(server_, "h", "com.example.loop"), 202);
   ASSERT_TRUE(looping.wait_for(3));
   ASSERT_TRUE(wait_until([&] { return trigger_status(server_, "loop")["delivery"]["repliesDropped"] == 1; }));
@@ -151,12 +160,13 @@ TEST_F(TriggerDelivery, OrderedTriggersDeliverOneKeyAtATimeInOrder) {
     return SinkResponse{};
   });
   apply_yaml(server_, broker_yaml() + "---\n" +
-                     trigger_yaml("ordered", sink.url(), "  delivery: {maxInFlight: 8}\n", "default",
-                                  "kafka.eventing.knative.dev/delivery.order: ordered"));
+                          trigger_yaml("ordered", sink.url(), "  delivery: {maxInFlight: 8}\n", "default",
+                                       "kafka.eventing.knative.dev/delivery.order: ordered"));
   const int per_key = 15;
   for (int i = 0; i < per_key; ++i)
     for (const char* key : {"a", "b", "c"})
-      ASSERT_EQ(publish(server_, std::string(key) + std::to_string(i), "t", "{}", {{"partitionkey", key}}), 202);
+      ASSERT_EQ(publish(server_, std::string(key) + std::to_string(i), "t", "{}", {{"partitionkey", key}}),
+                202);
   ASSERT_TRUE(sink.wait_for(3 * per_key, std::chrono::seconds(20)));
   EXPECT_EQ(max_same_key.load(), 0) << "two deliveries of one key overlapped";
   std::map<std::string, std::vector<std::string>> by_key;
@@ -181,19 +191,20 @@ TEST_F(TriggerDelivery, NewTriggersStartAtTheEndOfTheLog) {
 
 TEST_F(TriggerDelivery, EveryFilterDialect) {
   HttpSink prefix, suffix, any, negated, all;
-  apply_yaml(server_,
-             broker_yaml() + "---\n" +
-                 trigger_yaml("prefix", prefix.url(), "  filters: [{prefix: {type: com.example.}}]\n") +
-                 "---\n" + trigger_yaml("suffix", suffix.url(), "  filters: [{suffix: {source: /eu}}]\n") +
-                 "---\n" +
-                 trigger_yaml("any", any.url(),
-                              "  filters: [{any: [{exact: {type: org.a}}, {exact: {tenant: acme}}]}]\n") +
-                 "---\n" + trigger_yaml("not", negated.url(), "  filters: [{not: {exact: {type: org.a}}}]\n") +
-                 "---\n" + trigger_yaml("all", all.url()));
+  apply_yaml(
+      server_,
+      broker_yaml() + "---\n" +
+          trigger_yaml("prefix", prefix.url(), "  filters: [{prefix: {type: com.example.}}]\n") + "---\n" +
+          trigger_yaml("suffix", suffix.url(), "  filters: [{suffix: {source: /eu}}]\n") + "---\n" +
+          trigger_yaml("any", any.url(),
+                       "  filters: [{any: [{exact: {type: org.a}}, {exact: {tenant: acme}}]}]\n") +
+          "---\n" + trigger_yaml("not", negated.url(), "  filters: [{not: {exact: {type: org.a}}}]\n") +
+          "---\n" + trigger_yaml("all", all.url()));
   auto send = [&](const std::string& id, const std::string& type, const std::string& source,
                   std::map<std::string, std::string> ext = {}) {
     httplib::Client client("127.0.0.1", server_.port());
-    httplib::Headers headers{{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", type}, {"ce-source", source}};
+    httplib::Headers headers{
+        {"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", type}, {"ce-source", source}};
     for (auto& [k, v] : ext) headers.emplace("ce-" + k, v);
     auto res = client.Post("/brokers/default", headers, "{}", "application/json");
     ASSERT_TRUE(res);
@@ -216,15 +227,16 @@ TEST_F(TriggerDelivery, ExponentialBackoffTiming) {
   sink.respond([](const ReceivedRequest&, std::size_t index) {
     return index < 3 ? SinkResponse{500, "", {}, {}} : SinkResponse{};
   });
-  apply_yaml(server_, broker_yaml() + "---\n" +
-                          trigger_yaml("t", sink.url(),
-                                       "  delivery: {retry: 5, backoffPolicy: exponential, backoffDelay: PT0.1S}\n"));
+  apply_yaml(server_,
+             broker_yaml() + "---\n" +
+                 trigger_yaml("t", sink.url(),
+                              "  delivery: {retry: 5, backoffPolicy: exponential, backoffDelay: PT0.1S}\n"));
   ASSERT_EQ(publish(server_, "x", "t"), 202);
   ASSERT_TRUE(sink.wait_for(4));
   auto r = sink.requests();
   // Waits of 0.1 s, 0.2 s, 0.4 s before the retries (a little scheduling slack above).
-  const std::chrono::milliseconds expected[] = {std::chrono::milliseconds(100), std::chrono::milliseconds(200),
-                                                std::chrono::milliseconds(400)};
+  const std::chrono::milliseconds expected[] = {
+      std::chrono::milliseconds(100), std::chrono::milliseconds(200), std::chrono::milliseconds(400)};
   for (int i = 0; i < 3; ++i) {
     auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(r[i + 1].at - r[i].at);
     EXPECT_GE(gap, expected[i]) << "retry " << i + 1;
@@ -237,12 +249,14 @@ TEST_F(TriggerDelivery, AHangingSubscriberTimesOutAndBlocksNoOtherTrigger) {
   hanging.respond([](const ReceivedRequest&, std::size_t) {
     return SinkResponse{200, "", {}, std::chrono::milliseconds(3000)};
   });
-  apply_yaml(server_, broker_yaml() + "---\n" +
-                          trigger_yaml("hanging", hanging.url(),
-                                       "  delivery: {timeout: PT0.3S, retry: 1, backoffDelay: PT0.01S, deadLetterSink: "
-                                       "{uri: \"" +
-                                           dead_letters.url() + "\"}}\n") +
-                          "---\n" + trigger_yaml("healthy", healthy.url()));
+  apply_yaml(
+      server_,
+      broker_yaml() + "---\n" +
+          trigger_yaml("hanging", hanging.url(),
+                       "  delivery: {timeout: PT0.3S, retry: 1, backoffDelay: PT0.01S, deadLetterSink: "
+                       "{uri: \"" +
+                           dead_letters.url() + "\"}}\n") +
+          "---\n" + trigger_yaml("healthy", healthy.url()));
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 5; ++i) ASSERT_EQ(publish(server_, "h" + std::to_string(i), "t"), 202);
   ASSERT_TRUE(healthy.wait_for(5, std::chrono::seconds(2)));
@@ -250,7 +264,8 @@ TEST_F(TriggerDelivery, AHangingSubscriberTimesOutAndBlocksNoOtherTrigger) {
   // Each event: two attempts of 0.3 s, then the dead-letter sink, with code 0 for a timeout.
   ASSERT_TRUE(dead_letters.wait_for(5, std::chrono::seconds(10)));
   EXPECT_FALSE(dead_letters.requests()[0].header("ce-knativeerrordest").empty());
-  ASSERT_TRUE(wait_until([&] { return trigger_status(server_, "hanging")["delivery"]["deadLettered"] == 5; }));
+  ASSERT_TRUE(
+      wait_until([&] { return trigger_status(server_, "hanging")["delivery"]["deadLettered"] == 5; }));
   EXPECT_EQ(trigger_status(server_, "hanging")["delivery"]["failedAttempts"], 10);
 }
 

@@ -61,14 +61,17 @@ class AuthTest : public ::testing::Test {
     rsa_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
     ec_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
     ASSERT_TRUE(rsa_ && ec_);
-    nlohmann::json jwks = {
-        {"keys",
-         {{{"kty", "RSA"}, {"kid", "rsa-1"}, {"n", base64url_encode(bn_param(rsa_, OSSL_PKEY_PARAM_RSA_N))},
-           {"e", base64url_encode(bn_param(rsa_, OSSL_PKEY_PARAM_RSA_E))}},
-          {{"kty", "EC"}, {"kid", "ec-1"}, {"crv", "P-256"},
-           {"x", base64url_encode(bn_param(ec_, OSSL_PKEY_PARAM_EC_PUB_X, 32))},
-           {"y", base64url_encode(bn_param(ec_, OSSL_PKEY_PARAM_EC_PUB_Y, 32))}},
-          {{"kty", "oct"}, {"kid", "hs-1"}, {"k", base64url_encode(secret_)}}}}};
+    nlohmann::json jwks = {{"keys",
+                            {{{"kty", "RSA"},
+                              {"kid", "rsa-1"},
+                              {"n", base64url_encode(bn_param(rsa_, OSSL_PKEY_PARAM_RSA_N))},
+                              {"e", base64url_encode(bn_param(rsa_, OSSL_PKEY_PARAM_RSA_E))}},
+                             {{"kty", "EC"},
+                              {"kid", "ec-1"},
+                              {"crv", "P-256"},
+                              {"x", base64url_encode(bn_param(ec_, OSSL_PKEY_PARAM_EC_PUB_X, 32))},
+                              {"y", base64url_encode(bn_param(ec_, OSSL_PKEY_PARAM_EC_PUB_Y, 32))}},
+                             {{"kty", "oct"}, {"kid", "hs-1"}, {"k", base64url_encode(secret_)}}}}};
     std::ofstream(dir_.path() + "/jwks.json") << jwks.dump();
     std::ofstream(dir_.path() + "/tokens") << "static-token-0123456789 robot builders,admin\n";
   }
@@ -89,13 +92,17 @@ class AuthTest : public ::testing::Test {
     return std::chrono::duration_cast<std::chrono::seconds>(clock_.wall().time_since_epoch()).count();
   }
   nlohmann::json claims() const {
-    return {{"sub", "alice"}, {"iss", "https://issuer.example"}, {"aud", {"other", "sluice"}},
-            {"exp", now() + 300}, {"groups", {"admin", "publishers"}}};
+    return {{"sub", "alice"},
+            {"iss", "https://issuer.example"},
+            {"aud", {"other", "sluice"}},
+            {"exp", now() + 300},
+            {"groups", {"admin", "publishers"}}};
   }
 
   std::string jwt(const std::string& alg, const std::string& kid, const nlohmann::json& payload) {
-    const std::string signing = base64url_encode(nlohmann::json{{"alg", alg}, {"kid", kid}, {"typ", "JWT"}}.dump()) +
-                                "." + base64url_encode(payload.dump());
+    const std::string signing =
+        base64url_encode(nlohmann::json{{"alg", alg}, {"kid", kid}, {"typ", "JWT"}}.dump()) + "." +
+        base64url_encode(payload.dump());
     std::string sig;
     if (alg == "RS256") sig = digest_sign(rsa_, signing);
     if (alg == "ES256") sig = der_to_raw(digest_sign(ec_, signing));
@@ -173,8 +180,8 @@ TEST_F(AuthTest, JwtChecks) {
   auto token = jwt("RS256", "rsa-1", claims());
   auto other = jwt("RS256", "rsa-1", nlohmann::json{{"sub", "mallory"}, {"exp", now() + 300}});
   auto first_dot = token.find('.'), second_dot = token.rfind('.');
-  auto forged = token.substr(0, first_dot) + other.substr(other.find('.'), other.rfind('.') - other.find('.')) +
-                token.substr(second_dot);
+  auto forged = token.substr(0, first_dot) +
+                other.substr(other.find('.'), other.rfind('.') - other.find('.')) + token.substr(second_dot);
   (void)first_dot;
   expect_refused(forged, "signature");
   expect_refused(jwt("RS256", "unknown-kid", claims()), "no key");
