@@ -154,19 +154,23 @@ const HttpHandler* HttpServer::find_route(std::string_view path) const {
   return nullptr;
 }
 
-Status HttpServer::start() {
+Status open_acceptor(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+                     const std::string& option) {
   beast::error_code ec;
-  auto address = asio::ip::make_address(options_.host, ec);
-  if (ec) return make_error("--listen", "not an IP address: " + options_.host);
-  asio::ip::tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return make_error("--listen", "cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
-                                      ": " + ec.message());
-  }
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return make_error(option, "not an IP address: " + host);
+  asio::ip::tcp::endpoint endpoint(address, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(option, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  return ok();
+}
+
+Status HttpServer::start() {
+  if (auto st = open_acceptor(acceptor_, options_.host, options_.port, "--listen"); !st) return st;
   port_ = acceptor_.local_endpoint().port();
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   return ok();

@@ -88,6 +88,10 @@ using HttpHandler = std::function<asio::awaitable<HttpServerResponse>(HttpServer
 /// (after filling ctx.principal). Synchronous: it must not block.
 using HttpGuard = std::function<std::optional<HttpServerResponse>(HttpServerRequest&, RequestContext&)>;
 
+/// Opens, binds and listens (with SO_REUSEADDR). `option` names the setting in errors ("--listen").
+Status open_acceptor(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+                     const std::string& option);
+
 /// Builds a response with a body and content type, keep-alive matching the request.
 HttpServerResponse make_response(const HttpServerRequest& req, http::status status, std::string body = "",
                                  std::string_view content_type = "text/plain; charset=utf-8");

@@ -10,23 +10,34 @@
 namespace sluice {
 namespace {
 
+/// HOST:PORT (HOST may be [IPv6]).
+void parse_listen(const std::string& option, const std::string& value, std::string& host,
+                  std::uint16_t& port) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error(option + " expects HOST:PORT, got " + value);
+  host = value.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  try {
+    int number = std::stoi(value.substr(colon + 1));
+    if (number < 0 || number > 65535) throw std::out_of_range("port");
+    port = static_cast<std::uint16_t>(number);
+  } catch (const std::exception&) {
+    throw std::runtime_error(option + " expects HOST:PORT with a port 0-65535, got " + value);
+  }
+}
+
 int run_serve(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   ServerOptions options;
-  if (auto listen = cli::take_option(args, "listen")) {
-    auto colon = listen->rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("--listen expects HOST:PORT, got " + *listen);
-    options.host = listen->substr(0, colon);
-    if (options.host.size() > 2 && options.host.front() == '[')
-      options.host = options.host.substr(1, options.host.size() - 2);
-    try {
-      int port = std::stoi(listen->substr(colon + 1));
-      if (port < 0 || port > 65535) throw std::out_of_range("port");
-      options.port = static_cast<std::uint16_t>(port);
-    } catch (const std::exception&) {
-      throw std::runtime_error("--listen expects HOST:PORT with a port 0-65535, got " + *listen);
-    }
-  }
+  if (auto listen = cli::take_option(args, "listen"))
+    parse_listen("--listen", *listen, options.host, options.port);
+  if (auto listen = cli::take_option(args, "tls-listen"))
+    parse_listen("--tls-listen", *listen, options.tls_host, options.tls_port);
+  if (auto file = cli::take_option(args, "tls-cert")) options.tls_cert_file = *file;
+  if (auto file = cli::take_option(args, "tls-key")) options.tls_key_file = *file;
+  if (options.tls_host.empty() != options.tls_cert_file.empty() ||
+      options.tls_cert_file.empty() != options.tls_key_file.empty())
+    throw std::runtime_error("--tls-listen, --tls-cert and --tls-key go together");
   if (auto dir = cli::take_option(args, "data-dir")) options.data_dir = *dir;
   while (auto file = cli::take_option(args, "apply")) options.apply_files.push_back(*file);
   if (auto threads = cli::take_option(args, "threads")) options.threads = std::stoul(*threads);
@@ -51,7 +62,8 @@ int run_serve(const std::vector<std::string>& argv) {
 
 SLUICE_COMMAND("serve",
                "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
-               "[--log-level info] [--access-log] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
+               "[--log-level info] [--access-log] [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE] "
+               "[--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
                "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated]  run the server",
                run_serve);
 

@@ -100,6 +100,23 @@ int Server::run() {
   }
   SLUICE_LOG(server, info, "listening on http://{}:{} (data dir {})", options_.host, http_->port(),
              options_.data_dir);
+  if (!options_.tls_host.empty()) {
+    TlsListenerOptions topts;
+    topts.host = options_.tls_host;
+    topts.port = options_.tls_port;
+    topts.cert_file = options_.tls_cert_file;
+    topts.key_file = options_.tls_key_file;
+    topts.upstream_host = options_.host == "0.0.0.0" ? "127.0.0.1"
+                          : options_.host == "::"    ? "::1"
+                                                     : options_.host;
+    topts.upstream_port = http_->port();
+    tls_ = std::make_unique<TlsListener>(io_, topts);
+    if (auto st = tls_->start(); !st) {
+      std::cerr << "sluice serve: " << st.error().to_string() << "\n";
+      return 1;
+    }
+    SLUICE_LOG(server, info, "listening on https://{}:{}", options_.tls_host, tls_->port());
+  }
 
   signals_.async_wait([this](beast::error_code ec, int sig) {
     if (!ec) {
@@ -144,6 +161,7 @@ int Server::run() {
 void Server::stop() {
   if (stopping_.exchange(true)) return;
   http_->stop();
+  if (tls_) tls_->stop();
   if (housekeeping_timer_) asio::post(io_.at(0), [this] { housekeeping_timer_->cancel(); });
   signals_.cancel();
   // Dispatchers finish in-flight deliveries, logs are flushed; then in-flight requests drain.

@@ -14,6 +14,7 @@
 #include "core/clock.hpp"
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
+#include "core/tls_listener.hpp"
 #include "server/control_api.hpp"
 #include "server/controller.hpp"
 #include "server/wiring.hpp"
@@ -37,6 +38,11 @@ struct ServerOptions {
   std::string jwt_audience;
   std::string admin_group = "admin";   // may change resources through /apis/v1
   bool allow_unauthenticated = false;  // serve a non-loopback address without authentication
+  // A TLS listener in front of the HTTP one (see core/tls_listener.hpp); off when tls_host is empty.
+  std::string tls_host;
+  std::uint16_t tls_port = 8443;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {
@@ -62,6 +68,7 @@ class Server {
   BrokerRegistry brokers_;
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<TlsListener> tls_;
   std::unique_ptr<Ingress> ingress_;
   std::unique_ptr<ControlApi> control_;
   std::unique_ptr<ServerParts> parts_;

@@ -19,7 +19,8 @@ TEST(BrokerSoak, RepeatedKillsUnderLoadLoseNothing) {
   HttpSink sink;
   SluiceServer server;
   ASSERT_TRUE(server.wait_ready());
-  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("t", sink.url(), "  delivery: {maxInFlight: 64}\n"));
+  apply_yaml(server,
+             broker_yaml() + "---\n" + trigger_yaml("t", sink.url(), "  delivery: {maxInFlight: 64}\n"));
 
   std::mutex mu;
   std::set<std::string> acknowledged;
@@ -30,7 +31,8 @@ TEST(BrokerSoak, RepeatedKillsUnderLoadLoseNothing) {
     for (int p = 0; p < 8; ++p) {
       publishers.emplace_back([&, p] {
         for (int i = 0; !stop; ++i) {
-          const std::string id = "r" + std::to_string(round) + "-p" + std::to_string(p) + "-" + std::to_string(i);
+          const std::string id =
+              "r" + std::to_string(round) + "-p" + std::to_string(p) + "-" + std::to_string(i);
           int status = publish(server, id, "t");
           if (status == 202) {
             std::lock_guard lock(mu);
