@@ -47,6 +47,11 @@ std::size_t IdempotencyCache::size() const {
 }
 
 void BrokerRegistry::put(std::shared_ptr<Broker> broker) {
+  // Series that may stay at zero for long are there from the start (dashboards and alerts see 0, not
+  // "no data").
+  MetricsRegistry::global().counter("sluice_broker_events_dropped_total",
+                                    "Events dropped by a broker, by reason.",
+                                    {{"broker", broker->spec.name}, {"reason", "ttl"}});
   std::unique_lock lock(mu_);
   brokers_[broker->spec.name] = std::move(broker);
 }

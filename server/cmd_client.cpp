@@ -1,12 +1,16 @@
 // CLI verbs that talk to a running server: apply, get, delete, publish.
 
+#include <chrono>
 #include <iostream>
+#include <map>
+#include <thread>
 #include <random>
 #include <sstream>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "core/duration.hpp"
 #include "core/http_binding.hpp"
 #include "core/json_format.hpp"
 #include "core/manifest.hpp"
@@ -64,9 +68,54 @@ void ensure_no_extra(const std::vector<std::string>& args, std::size_t expected)
   if (args.size() > expected) throw std::runtime_error("unexpected argument " + args[expected]);
 }
 
+std::chrono::milliseconds parse_timeout(const std::string& text) {
+  auto d = parse_duration(text);
+  if (!d) throw std::runtime_error("--timeout: " + d.error().message);
+  return d.value();
+}
+
+std::string ready_column(const nlohmann::json& resource);
+std::string reason_column(const nlohmann::json& resource);
+
+/// Polls every applied resource until all are Ready, printing each change of state as it happens.
+int wait_until_ready(httplib::Client& client, const Target& target, const nlohmann::json& applied,
+                     std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::map<std::string, std::string> last;  // "kind/name" → "Ready (reason)"
+  for (;;) {
+    std::vector<std::string> waiting;
+    for (const auto& item : applied) {
+      const KindInfo* kind = find_kind(item.value("kind", ""));
+      if (!kind) continue;
+      const std::string label = kind->plural + "/" + item.value("name", "");
+      auto res = client.Get("/apis/v1/" + kind->plural + "/" + item.value("name", ""));
+      if (!res || res->status != 200) return report_failure(target, res);
+      auto resource = nlohmann::json::parse(res->body, nullptr, false);
+      const std::string ready = ready_column(resource);
+      const std::string state =
+          ready + (reason_column(resource).empty() ? "" : " (" + reason_column(resource) + ")");
+      if (last[label] != state) {
+        std::cout << label << ": Ready=" << state << std::endl;
+        last[label] = state;
+      }
+      if (ready != "True") waiting.push_back(label + " " + state);
+    }
+    if (waiting.empty()) return 0;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::cerr << "error: not ready after " << timeout.count() / 1000 << "s:";
+      for (const auto& w : waiting) std::cerr << "\n  " << w;
+      std::cerr << "\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 int run_apply(const std::vector<std::string>& argv) {
   auto args = argv;
   auto target = server_of(args);
+  const bool wait = cli::take_flag(args, "wait");
+  const auto timeout = parse_timeout(cli::take_option(args, "timeout").value_or("120s"));
   std::vector<std::string> files;
   while (auto f = cli::take_option(args, "f")) files.push_back(*f);
   while (auto f = cli::take_option(args, "filename")) files.push_back(*f);
@@ -93,7 +142,7 @@ int run_apply(const std::vector<std::string>& argv) {
     std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
     std::cout << kind << "/" << item.value("name", "") << " " << item.value("action", "") << "\n";
   }
-  return 0;
+  return wait ? wait_until_ready(client, target, body.value("applied", nlohmann::json::array()), timeout) : 0;
 }
 
 std::string ready_column(const nlohmann::json& resource) {
@@ -108,8 +157,8 @@ std::string reason_column(const nlohmann::json& resource) {
   return "";
 }
 
-void print_table(const KindInfo& kind, const std::vector<nlohmann::json>& items) {
-  std::vector<std::vector<std::string>> rows{{"NAME", "READY", "AGE/GENERATION", "REASON"}};
+void print_table(std::ostream& out, const KindInfo& kind, const std::vector<nlohmann::json>& items) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "READY", "GENERATION", "REASON"}};
   if (kind.kind == "Trigger") rows[0] = {"NAME", "BROKER", "SUBSCRIBER", "READY", "REASON"};
   for (const auto& r : items) {
     std::string name = r["metadata"].value("name", "");
@@ -133,10 +182,10 @@ void print_table(const KindInfo& kind, const std::vector<nlohmann::json>& items)
     for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size(); ++i) {
-      std::cout << row[i];
-      if (i + 1 < row.size()) std::cout << std::string(widths[i] - row[i].size() + 3, ' ');
+      out << row[i];
+      if (i + 1 < row.size()) out << std::string(widths[i] - row[i].size() + 3, ' ');
     }
-    std::cout << "\n";
+    out << "\n";
   }
 }
 
@@ -147,32 +196,42 @@ int run_get(const std::vector<std::string>& argv) {
       cli::take_option(args, "o").value_or(cli::take_option(args, "output").value_or("table"));
   if (output != "table" && output != "json" && output != "yaml")
     throw std::runtime_error("-o must be json or yaml, got " + output);
+  const bool watch = cli::take_flag(args, "w") || cli::take_flag(args, "watch");
   if (args.empty()) throw std::runtime_error("get needs a KIND (brokers, triggers, agents, …)");
   const KindInfo* kind = find_kind(args[0]);
   if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
   ensure_no_extra(args, 2);
   std::string path = "/apis/v1/" + kind->plural + (args.size() > 1 ? "/" + args[1] : "");
   auto client = client_for(target);
-  auto res = client.Get(path);
-  if (!res || res->status != 200) return report_failure(target, res);
-  auto body = nlohmann::json::parse(res->body, nullptr, false);
-  if (output == "json") {
-    std::cout << body.dump(2) << "\n";
-  } else if (output == "yaml") {
-    std::cout << to_yaml(body);
-  } else {
-    std::vector<nlohmann::json> items;
-    if (args.size() > 1)
-      items.push_back(body);
-    else
-      for (const auto& i : body.value("items", nlohmann::json::array())) items.push_back(i);
-    if (items.empty()) {
-      std::cout << "No " << kind->plural << " found.\n";
-      return 0;
+  std::string shown;
+  for (;;) {
+    auto res = client.Get(path);
+    if (!res || res->status != 200) return report_failure(target, res);
+    auto body = nlohmann::json::parse(res->body, nullptr, false);
+    std::ostringstream out;
+    if (output == "json") {
+      out << body.dump(2) << "\n";
+    } else if (output == "yaml") {
+      out << to_yaml(body);
+    } else {
+      std::vector<nlohmann::json> items;
+      if (args.size() > 1)
+        items.push_back(body);
+      else
+        for (const auto& i : body.value("items", nlohmann::json::array())) items.push_back(i);
+      if (items.empty())
+        out << "No " << kind->plural << " found.\n";
+      else
+        print_table(out, *kind, items);
     }
-    print_table(*kind, items);
+    if (out.str() != shown) {
+      if (!shown.empty()) std::cout << "\n";
+      std::cout << out.str() << std::flush;
+      shown = out.str();
+    }
+    if (!watch) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  return 0;
 }
 
 int run_delete(const std::vector<std::string>& argv) {
@@ -247,8 +306,14 @@ int run_publish(const std::vector<std::string>& argv) {
   return 0;
 }
 
-SLUICE_COMMAND("apply", "-f FILE|- [--server URL]  create or update resources from YAML/JSON", run_apply);
-SLUICE_COMMAND("get", "KIND [NAME] [-o json|yaml] [--server URL]  show resources with status", run_get);
+SLUICE_COMMAND(
+    "apply",
+    "-f FILE|- [--wait [--timeout 120s]] [--server URL]  create or update resources from YAML/JSON "
+    "(--wait: until every one is Ready)",
+    run_apply);
+SLUICE_COMMAND("get",
+               "KIND [NAME] [-o json|yaml] [-w] [--server URL]  show resources with status (-w: watch)",
+               run_get);
 SLUICE_COMMAND("delete", "KIND NAME [--server URL]  delete a resource", run_delete);
 SLUICE_COMMAND("publish",
                "BROKER --type T --source S [--id I] [--subject S] [--data JSON|@file] [--ext k=v]... "

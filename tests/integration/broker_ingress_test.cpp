@@ -1,6 +1,10 @@
 // The control plane and the publish endpoint of a real `sluice serve`: manifests through the CLI and the
 // REST API, every content mode and every error status of ingress.
 
+#include <fstream>
+#include <regex>
+#include <set>
+
 #include "tests/integration/broker_support.hpp"
 
 namespace sluice::testing {
@@ -161,12 +165,13 @@ TEST_F(BrokerIngress, PublishVerbOfTheCli) {
 
 TEST_F(BrokerIngress, RateLimitAnswers429WithRetryAfter) {
   apply_yaml(server_, broker_yaml("limited", "ingress: {rateLimit: {eventsPerSecond: 5, burst: 5}}"));
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(publish(server_, "r" + std::to_string(i), "t", "{}", {}, "limited"), 202);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(publish(server_, "r" + std::to_string(i), "t", "{}", {}, "limited"), 202);
   httplib::Client client("127.0.0.1", server_.port());
-  auto res = client.Post("/brokers/limited",
-                         httplib::Headers{{"ce-specversion", "1.0"}, {"ce-id", "over"}, {"ce-type", "t"},
-                                          {"ce-source", "/t"}},
-                         "{}", "application/json");
+  auto res = client.Post(
+      "/brokers/limited",
+      httplib::Headers{{"ce-specversion", "1.0"}, {"ce-id", "over"}, {"ce-type", "t"}, {"ce-source", "/t"}},
+      "{}", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 429);
   EXPECT_EQ(res->get_header_value("Retry-After"), "1");
@@ -176,9 +181,58 @@ TEST_F(BrokerIngress, RateLimitAnswers429WithRetryAfter) {
   EXPECT_TRUE(wait_until([&] { return publish(server_, "later", "t", "{}", {}, "limited") == 202; },
                          std::chrono::seconds(3)));
   std::string out;
-  EXPECT_NE(server_.cli({"apply", "-f", "-"}, &out, broker_yaml("bad", "ingress: {rateLimit: {eventsPerSecond: 0}}")),
+  EXPECT_NE(server_.cli({"apply", "-f", "-"}, &out,
+                        broker_yaml("bad", "ingress: {rateLimit: {eventsPerSecond: 0}}")),
             0);
   EXPECT_NE(out.find("spec.ingress.rateLimit.eventsPerSecond"), std::string::npos) << out;
+}
+
+TEST_F(BrokerIngress, ApplyWaitsForReadinessAndGetWatches) {
+  std::string out;
+  EXPECT_NE(server_.cli({"apply", "-f", "-", "--wait", "--timeout", "1s"}, &out,
+                        trigger_yaml("orphan", "http://127.0.0.1:9/", "", "missing")),
+            0);
+  EXPECT_NE(out.find("triggers/orphan: Ready=False"), std::string::npos) << out;
+  EXPECT_NE(out.find("not ready after 1s"), std::string::npos) << out;
+  EXPECT_NE(out.find("broker \"missing\" does not exist"), std::string::npos) << out;
+
+  Process watch(built_program("sluice"), {"get", "triggers", "-w", "--server", server_.url()});
+  ASSERT_TRUE(wait_until([&] { return watch.output().find("orphan") != std::string::npos; }));
+  EXPECT_EQ(server_.cli({"apply", "-f", "-", "--wait"}, &out, broker_yaml("missing")), 0) << out;
+  EXPECT_NE(out.find("brokers/missing: Ready=True"), std::string::npos) << out;
+  // The watch prints the table again once the trigger turns ready.
+  ASSERT_TRUE(wait_until([&] {
+    auto text = watch.output();
+    auto second = text.find("NAME", text.find("NAME") + 1);
+    return second != std::string::npos && text.find("True", second) != std::string::npos;
+  })) << watch.output();
+  watch.signal(SIGTERM);
+}
+
+TEST_F(BrokerIngress, TheGrafanaDashboardUsesMetricsTheServerExports) {
+  HttpSink sink;
+  apply_yaml(server_, trigger_yaml("t", sink.url()));
+  ASSERT_EQ(publish(server_, "m", "t"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/examples/grafana-dashboard.json");
+  auto dashboard = nlohmann::json::parse(in);
+  std::set<std::string> used;
+  const std::regex name(R"(sluice_[a-z_]+)");
+  for (const auto& panel : dashboard["panels"])
+    for (const auto& target : panel["targets"]) {
+      const std::string expr = target["expr"];
+      for (std::sregex_iterator it(expr.begin(), expr.end(), name), end; it != end; ++it)
+        used.insert(it->str());
+    }
+  ASSERT_GE(used.size(), 10u);
+  httplib::Client client("127.0.0.1", server_.port());
+  const std::string exported = client.Get("/metrics")->body;
+  for (std::string metric : used) {
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (metric.size() > strlen(suffix) && metric.ends_with(suffix))
+        metric.resize(metric.size() - strlen(suffix));
+    EXPECT_NE(exported.find("# TYPE " + metric + " "), std::string::npos) << metric << " is not exported";
+  }
 }
 
 }  // namespace
