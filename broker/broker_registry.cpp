@@ -1,5 +1,7 @@
 #include "broker/broker_registry.hpp"
 
+#include "core/trace.hpp"
+
 #include <charconv>
 
 #include "core/log.hpp"
@@ -116,6 +118,8 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count();
   const std::string arrival = format_rfc3339(now_ms);
+  const std::int64_t start_ns = unix_now_ns();
+  std::vector<Span> spans;
   std::vector<std::string> payloads;
   payloads.reserve(events.size());
   std::vector<std::pair<std::string, std::string>> claimed;
@@ -140,6 +144,24 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
     }
     if (!ttl) event.extensions["knativebrokerttl"] = AttributeValue::of_int(broker->spec.ttl);
     event.extensions["knativearrivaltime"] = AttributeValue::of_string(arrival);
+    // Distributed tracing: every stored event carries a traceparent (a new root when the publisher gave
+    // none); the broker's "publish" span is its child.
+    std::optional<TraceParent> parent;
+    if (auto it = event.extensions.find("traceparent"); it != event.extensions.end())
+      parent = TraceParent::parse(it->second.to_header_string());
+    if (!parent) {
+      parent = TraceParent::make_root();
+      event.extensions["traceparent"] = AttributeValue::of_string(parent->to_string());
+    }
+    Span span;
+    span.trace_id = parent->trace_id;
+    span.span_id = random_hex_id(8);
+    span.parent_span_id = parent->span_id;
+    span.name = "publish";
+    span.event_id = event.id;
+    span.start_unix_ns = start_ns;
+    span.attributes = {{"broker", name}, {"event.type", event.type}, {"event.source", event.source}};
+    spans.push_back(std::move(span));
     if (broker->idempotency && broker->idempotency->enabled()) {
       if (!broker->idempotency->claim(event.source, event.id, now_ms)) continue;  // seen: acknowledge only
       claimed.emplace_back(event.source, event.id);
@@ -165,21 +187,29 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
     return;
   }
   const auto count = payloads.size();
-  broker->log->append(std::move(payloads), [broker, name, claimed = std::move(claimed), count, bytes,
-                                            done = std::move(done)](Result<std::uint64_t> result) {
-    auto& m = MetricsRegistry::global();
-    if (result) {
-      m.counter("sluice_broker_events_appended_total", "Events durably appended to a broker's log.",
-                {{"broker", name}})
-          .inc(static_cast<double>(count));
-      m.counter("sluice_broker_appended_bytes_total", "Bytes of events appended to a broker's log.",
-                {{"broker", name}})
-          .inc(static_cast<double>(bytes));
-    } else if (broker->idempotency) {
-      for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
-    }
-    done(std::move(result));
-  });
+  broker->log->append(std::move(payloads),
+                      [broker, name, claimed = std::move(claimed), count, bytes, spans = std::move(spans),
+                       done = std::move(done)](Result<std::uint64_t> result) mutable {
+                        auto& m = MetricsRegistry::global();
+                        const auto end_ns = unix_now_ns();
+                        for (auto& span : spans) {
+                          span.end_unix_ns = end_ns;
+                          span.error = !result;
+                          if (!result) span.attributes["error"] = result.error().message;
+                          Tracer::global().record(std::move(span));
+                        }
+                        if (result) {
+                          m.counter("sluice_broker_events_appended_total",
+                                    "Events durably appended to a broker's log.", {{"broker", name}})
+                              .inc(static_cast<double>(count));
+                          m.counter("sluice_broker_appended_bytes_total",
+                                    "Bytes of events appended to a broker's log.", {{"broker", name}})
+                              .inc(static_cast<double>(bytes));
+                        } else if (broker->idempotency) {
+                          for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
+                        }
+                        done(std::move(result));
+                      });
 }
 
 }  // namespace sluice

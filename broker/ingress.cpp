@@ -1,5 +1,7 @@
 #include "broker/ingress.hpp"
 
+#include "core/trace.hpp"
+
 #include "core/async.hpp"
 #include "core/http_binding.hpp"
 #include "core/metrics.hpp"
@@ -62,6 +64,13 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
   if (events.value().empty()) {
     count(broker, 400);
     co_return make_error_response(request, http::status::bad_request, "the batch holds no events");
+  }
+  // The W3C traceparent header of the publish request names the publisher's span for events that carry
+  // no traceparent extension of their own.
+  if (auto header = request["traceparent"]; !header.empty() && TraceParent::parse(header)) {
+    for (auto& event : events.value())
+      if (!event.extensions.count("traceparent"))
+        event.extensions["traceparent"] = AttributeValue::of_string(std::string(header));
   }
   if (authorize_) {
     if (auto allowed = authorize_(broker, events.value(), ctx.principal); !allowed) {

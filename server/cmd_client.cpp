@@ -15,54 +15,16 @@
 #include "core/json_format.hpp"
 #include "core/manifest.hpp"
 #include "server/command.hpp"
+#include "server/cli_client.hpp"
 #include "server/resource_store.hpp"
 
 namespace sluice {
 namespace {
 
-struct Target {
-  std::string base;   // http://host:port
-  std::string token;  // --token or SLUICE_TOKEN: sent as "Authorization: Bearer …"
-};
-
-Target server_of(std::vector<std::string>& args) {
-  Target t;
-  t.base = cli::take_option(args, "server").value_or("");
-  if (t.base.empty()) {
-    const char* env = std::getenv("SLUICE_SERVER");
-    t.base = env ? env : "http://127.0.0.1:8080";
-  }
-  while (!t.base.empty() && t.base.back() == '/') t.base.pop_back();
-  t.token = cli::take_option(args, "token").value_or("");
-  if (t.token.empty()) {
-    const char* env = std::getenv("SLUICE_TOKEN");
-    t.token = env ? env : "";
-  }
-  return t;
-}
-
-httplib::Client client_for(const Target& t) {
-  httplib::Client client(t.base);
-  client.set_connection_timeout(std::chrono::seconds(5));
-  client.set_read_timeout(std::chrono::seconds(60));
-  if (!t.token.empty()) client.set_bearer_token_auth(t.token);
-  return client;
-}
-
-// Prints the server's error body ({"error": …}) or the transport error; returns exit code 1.
-int report_failure(const Target& t, const httplib::Result& res) {
-  if (!res) {
-    std::cerr << "error: cannot reach sluice at " << t.base << ": " << httplib::to_string(res.error())
-              << " (is `sluice serve` running? set --server or SLUICE_SERVER)\n";
-    return 1;
-  }
-  auto body = nlohmann::json::parse(res->body, nullptr, false);
-  if (!body.is_discarded() && body.contains("error"))
-    std::cerr << "error: " << body["error"].get<std::string>() << "\n";
-  else
-    std::cerr << "error: HTTP " << res->status << ": " << res->body << "\n";
-  return 1;
-}
+using cli::client_for;
+using cli::report_failure;
+using cli::server_of;
+using cli::Target;
 
 void ensure_no_extra(const std::vector<std::string>& args, std::size_t expected) {
   if (args.size() > expected) throw std::runtime_error("unexpected argument " + args[expected]);

@@ -35,6 +35,7 @@ int run_serve(const std::vector<std::string>& argv) {
     parse_listen("--tls-listen", *listen, options.tls_host, options.tls_port);
   if (auto file = cli::take_option(args, "tls-cert")) options.tls_cert_file = *file;
   if (auto file = cli::take_option(args, "tls-key")) options.tls_key_file = *file;
+  if (auto url = cli::take_option(args, "otlp-endpoint")) options.otlp_endpoint = *url;
   if (options.tls_host.empty() != options.tls_cert_file.empty() ||
       options.tls_cert_file.empty() != options.tls_key_file.empty())
     throw std::runtime_error("--tls-listen, --tls-cert and --tls-key go together");
@@ -63,7 +64,7 @@ int run_serve(const std::vector<std::string>& argv) {
 SLUICE_COMMAND("serve",
                "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
                "[--log-level info] [--access-log] [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE] "
-               "[--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
+               "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
                "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated]  run the server",
                run_serve);
 

@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "core/manifest.hpp"
 #include "core/metrics.hpp"
+#include "core/trace.hpp"
 
 namespace sluice {
 
@@ -44,6 +45,22 @@ void Server::wire_routes() {
                                                  "recovering; retry shortly");
                  co_return co_await ingress_->handle(req, ctx);
                });
+  http_->route(
+      "/apis/v1/traces/", [](HttpServerRequest& req, RequestContext&) -> asio::awaitable<HttpServerResponse> {
+        auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
+        auto id = url_decode(path.substr(std::string_view("/apis/v1/traces/").size()));
+        if (!id || id->empty())
+          co_return make_error_response(req, http::status::not_found, "use /apis/v1/traces/{event id}");
+        auto spans = Tracer::global().spans_of_event(*id);
+        if (spans.empty())
+          co_return make_error_response(
+              req, http::status::not_found,
+              "no spans recorded for event \"" + *id + "\" (recent events only, kept in memory)");
+        auto out = nlohmann::json::array();
+        for (const auto& span : spans) out.push_back(Tracer::to_json(span));
+        co_return make_response(req, http::status::ok,
+                                nlohmann::json{{"eventId", *id}, {"spans", out}}.dump(), "application/json");
+      });
   http_->route("/apis/v1/",
                [this](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
                  if (!ready_)
@@ -150,11 +167,13 @@ int Server::run() {
     ready_ = true;
     SLUICE_LOG(server, info, "ready");
   });
+  if (!options_.otlp_endpoint.empty()) Tracer::global().export_to(options_.otlp_endpoint);
   housekeeping_timer_ = std::make_unique<asio::steady_timer>(io_.at(0));
   schedule_housekeeping();
 
   io_.run();
   blocking_.join();
+  Tracer::global().stop_export();
   return exit_code.load();
 }
 

@@ -43,6 +43,7 @@ struct ServerOptions {
   std::uint16_t tls_port = 8443;
   std::string tls_cert_file;
   std::string tls_key_file;
+  std::string otlp_endpoint;  // OTLP/HTTP collector base URL for spans; empty: spans stay in memory only
 };
 
 class Server {

@@ -1,5 +1,7 @@
 #include "trigger/dispatcher.hpp"
 
+#include "core/trace.hpp"
+
 #include <algorithm>
 #include <deque>
 #include <future>
@@ -566,7 +568,38 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     return request;
   }
 
+  /// One attempt, traced: the subscriber gets a `traceparent` naming a "deliver" span that is a child of
+  /// the event's traceparent, and replies without a traceparent of their own continue that span.
   asio::awaitable<Attempt> attempt(const TriggerSpec& current, const CloudEvent& event) {
+    std::optional<TraceParent> parent;
+    if (auto it = event.extensions.find("traceparent"); it != event.extensions.end())
+      parent = TraceParent::parse(it->second.to_header_string());
+    const TraceParent span_context = parent ? parent->child() : TraceParent::make_root();
+    Span span;
+    span.trace_id = span_context.trace_id;
+    span.span_id = span_context.span_id;
+    span.parent_span_id = parent ? parent->span_id : "";
+    span.name = "deliver";
+    span.event_id = event.id;
+    span.start_unix_ns = unix_now_ns();
+    const std::string traceparent = span_context.to_string();
+    Attempt a = co_await attempt_once(current, event, traceparent);
+    span.end_unix_ns = unix_now_ns();
+    span.error = !a.ok;
+    span.attributes = {{"broker", broker},
+                       {"trigger", name},
+                       {"subscriber", a.dest},
+                       {"http.status_code", std::to_string(a.status)}};
+    if (!a.ok) span.attributes["error"] = a.error;
+    for (auto& reply : a.replies)
+      if (!reply.extensions.count("traceparent"))
+        reply.extensions["traceparent"] = AttributeValue::of_string(traceparent);
+    Tracer::global().record(std::move(span));
+    co_return a;
+  }
+
+  asio::awaitable<Attempt> attempt_once(const TriggerSpec& current, const CloudEvent& event,
+                                        const std::string& traceparent) {
     Attempt a;
     auto target = resolve(current.subscriber);
     if (!target) {
@@ -578,6 +611,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     HttpRequest request = make_request(event, current.delivery, target.value().url);
     // Knative asks for a reply event this way; subscribers that have none answer with an empty body.
     request.headers.emplace_back("Prefer", "reply");
+    request.headers.emplace_back("traceparent", traceparent);
     const SteadyTime started_at = clock.now();
     auto response = co_await send(target.value(), std::move(request));
     if (!stopped) metrics.duration.observe(std::chrono::duration<double>(clock.now() - started_at).count());

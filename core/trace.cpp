@@ -1,0 +1,187 @@
+#include "core/trace.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "core/log.hpp"
+
+namespace sluice {
+namespace {
+
+bool is_lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool all_zero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
+}
+
+nlohmann::json otlp_attribute(const std::string& key, const std::string& value) {
+  return {{"key", key}, {"value", {{"stringValue", value}}}};
+}
+
+}  // namespace
+
+std::string random_hex_id(std::size_t bytes) {
+  thread_local std::mt19937_64 gen(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  while (out.size() < bytes * 2) {
+    std::uint64_t v = gen();
+    for (int i = 0; i < 16 && out.size() < bytes * 2; ++i, v >>= 4) out += kHex[v & 0xf];
+  }
+  if (all_zero(out)) out.back() = '1';
+  return out;
+}
+
+std::optional<TraceParent> TraceParent::parse(std::string_view value) {
+  // version "-" trace-id "-" parent-id "-" flags
+  if (value.size() < 55 || value[2] != '-' || value[35] != '-' || value[52] != '-') return std::nullopt;
+  const auto version = value.substr(0, 2);
+  if (!is_lower_hex(version) || version == "ff") return std::nullopt;
+  if (version == "00" && value.size() != 55) return std::nullopt;
+  if (version != "00" && value.size() > 55 && value[55] != '-') return std::nullopt;
+  TraceParent tp;
+  tp.trace_id = std::string(value.substr(3, 32));
+  tp.span_id = std::string(value.substr(36, 16));
+  const auto flags = value.substr(53, 2);
+  if (!is_lower_hex(tp.trace_id) || !is_lower_hex(tp.span_id) || !is_lower_hex(flags)) return std::nullopt;
+  if (all_zero(tp.trace_id) || all_zero(tp.span_id)) return std::nullopt;
+  tp.flags = static_cast<std::uint8_t>(std::stoi(std::string(flags), nullptr, 16));
+  return tp;
+}
+
+std::string TraceParent::to_string() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "00-" + trace_id + "-" + span_id + "-";
+  out += kHex[flags >> 4];
+  out += kHex[flags & 0xf];
+  return out;
+}
+
+TraceParent TraceParent::make_root() {
+  return TraceParent{random_hex_id(16), random_hex_id(8), 1};
+}
+
+TraceParent TraceParent::child() const {
+  return TraceParent{trace_id, random_hex_id(8), flags};
+}
+
+std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Tracer& Tracer::global() {
+  static Tracer tracer;
+  return tracer;
+}
+
+Tracer::~Tracer() {
+  stop_export();
+}
+
+void Tracer::record(Span span) {
+  std::lock_guard lock(mu_);
+  if (!endpoint_.empty() && pending_export_.size() < capacity_) pending_export_.push_back(span);
+  spans_.push_back(std::move(span));
+  if (spans_.size() > capacity_) spans_.pop_front();
+}
+
+std::vector<Span> Tracer::spans_of_event(const std::string& event_id) const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> traces;
+  for (const auto& s : spans_)
+    if (s.event_id == event_id) traces.insert(s.trace_id);
+  std::vector<Span> out;
+  for (const auto& s : spans_)
+    if (s.event_id == event_id || traces.count(s.trace_id)) out.push_back(s);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Span& a, const Span& b) { return a.start_unix_ns < b.start_unix_ns; });
+  return out;
+}
+
+nlohmann::json Tracer::to_json(const Span& span) {
+  return {{"traceId", span.trace_id},
+          {"spanId", span.span_id},
+          {"parentSpanId", span.parent_span_id},
+          {"name", span.name},
+          {"eventId", span.event_id},
+          {"startUnixNano", span.start_unix_ns},
+          {"endUnixNano", span.end_unix_ns},
+          {"error", span.error},
+          {"attributes", span.attributes}};
+}
+
+nlohmann::json Tracer::to_otlp(const std::vector<Span>& spans) {
+  auto out = nlohmann::json::array();
+  for (const auto& s : spans) {
+    auto attributes = nlohmann::json::array({otlp_attribute("cloudevents.event_id", s.event_id)});
+    for (const auto& [k, v] : s.attributes) attributes.push_back(otlp_attribute(k, v));
+    nlohmann::json span = {{"traceId", s.trace_id},
+                           {"spanId", s.span_id},
+                           {"name", s.name},
+                           {"kind", s.name == "deliver" ? 3 : 5},  // CLIENT for deliveries, else CONSUMER
+                           {"startTimeUnixNano", std::to_string(s.start_unix_ns)},
+                           {"endTimeUnixNano", std::to_string(s.end_unix_ns)},
+                           {"attributes", attributes},
+                           {"status", {{"code", s.error ? 2 : 1}}}};
+    if (!s.parent_span_id.empty()) span["parentSpanId"] = s.parent_span_id;
+    out.push_back(std::move(span));
+  }
+  return {{"resourceSpans",
+           {{{"resource", {{"attributes", {otlp_attribute("service.name", "sluice")}}}},
+             {"scopeSpans", {{{"scope", {{"name", "sluice"}}}, {"spans", out}}}}}}}};
+}
+
+void Tracer::export_to(std::string endpoint, std::chrono::milliseconds interval) {
+  std::lock_guard lock(mu_);
+  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+  endpoint_ = std::move(endpoint);
+  interval_ = interval;
+  stop_ = false;
+  exporter_ = std::thread([this] { export_loop(); });
+}
+
+void Tracer::stop_export() {
+  {
+    std::lock_guard lock(mu_);
+    if (!exporter_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  exporter_.join();
+}
+
+void Tracer::export_loop() {
+  httplib::Client client(endpoint_);
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(5));
+  for (;;) {
+    std::vector<Span> batch;
+    bool last = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, interval_, [this] { return stop_; });
+      batch.swap(pending_export_);
+      last = stop_;
+      if (pending_export_.capacity() > 100000) pending_export_.shrink_to_fit();
+    }
+    if (!batch.empty()) {
+      // A collector that is down loses these spans (they stay queryable in memory); never the events.
+      auto res = client.Post("/v1/traces", to_otlp(batch).dump(), "application/json");
+      if (!res || res->status / 100 != 2)
+        SLUICE_LOG(server, warn, "OTLP export of {} spans to {} failed: {}", batch.size(), endpoint_,
+                   res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error()));
+    }
+    if (last) return;
+  }
+}
+
+}  // namespace sluice

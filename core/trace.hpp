@@ -1,0 +1,99 @@
+#pragma once
+// Tracing: W3C Trace Context (`traceparent`) carried by events as the CloudEvents distributed tracing
+// extension, spans recorded for what Sluice does with an event (publish, each delivery attempt, each
+// reply), kept in memory for `sluice trace EVENT_ID`, and exported in OTLP/HTTP JSON when a collector is
+// configured.
+//
+// Sluice's spans: "publish" (an event stored by a broker; its parent is the publisher's span named by
+// the event's traceparent), "deliver" (one attempt of a trigger, with the subscriber, status and
+// attempt number; the subscriber receives a `traceparent` header naming this span), and "reply" (a
+// reply published by a subscriber's answer). All carry the event id, so one event's path is one query.
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+/// A parsed `traceparent`: version 00, 16-byte trace id, 8-byte parent span id, flags.
+struct TraceParent {
+  std::string trace_id;  // 32 lowercase hex digits, not all zero
+  std::string span_id;   // 16 lowercase hex digits, not all zero
+  std::uint8_t flags = 1;
+
+  /// nullopt unless the value follows W3C Trace Context (version 00; other versions are read by their
+  /// first four fields as the recommendation says).
+  static std::optional<TraceParent> parse(std::string_view value);
+  std::string to_string() const;
+  /// A new root: random trace and span ids, sampled.
+  static TraceParent make_root();
+  /// The same trace with a new span id (a child of this one).
+  TraceParent child() const;
+};
+
+/// Random lowercase hex of `bytes` bytes.
+std::string random_hex_id(std::size_t bytes);
+
+struct Span {
+  std::string trace_id;
+  std::string span_id;
+  std::string parent_span_id;  // may be empty
+  std::string name;            // publish | deliver | reply
+  std::string event_id;
+  std::int64_t start_unix_ns = 0;
+  std::int64_t end_unix_ns = 0;
+  bool error = false;
+  std::map<std::string, std::string> attributes;
+};
+
+/// Keeps the most recent spans in memory and hands them to an OTLP exporter. Thread-safe.
+class Tracer {
+ public:
+  static Tracer& global();
+  explicit Tracer(std::size_t capacity = 100000) : capacity_(capacity) {}
+  ~Tracer();
+
+  void record(Span span);
+  /// Every recorded span of an event (and of its trace), oldest first.
+  std::vector<Span> spans_of_event(const std::string& event_id) const;
+
+  /// Starts exporting batches to `endpoint` (an OTLP/HTTP collector base URL; spans go to
+  /// endpoint + "/v1/traces" as JSON) every `interval`. Call once, before traffic.
+  void export_to(std::string endpoint, std::chrono::milliseconds interval = std::chrono::milliseconds(1000));
+  /// Stops the exporter after one last batch.
+  void stop_export();
+
+  /// An OTLP ExportTraceServiceRequest (JSON encoding) for these spans.
+  static nlohmann::json to_otlp(const std::vector<Span>& spans);
+  static nlohmann::json to_json(const Span& span);
+
+ private:
+  void export_loop();
+
+  const std::size_t capacity_;
+  mutable std::mutex mu_;
+  std::deque<Span> spans_;
+  std::vector<Span> pending_export_;
+  std::string endpoint_;
+  std::chrono::milliseconds interval_{1000};
+  bool stop_ = false;
+  std::thread exporter_;
+  std::condition_variable cv_;
+};
+
+/// Nanoseconds since the Unix epoch, now.
+std::int64_t unix_now_ns();
+
+}  // namespace sluice

@@ -1,0 +1,66 @@
+#include "server/cli_client.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "server/command.hpp"
+
+namespace sluice::cli {
+
+Target server_of(std::vector<std::string>& args) {
+  Target t;
+  t.base = take_option(args, "server").value_or("");
+  if (t.base.empty()) {
+    const char* env = std::getenv("SLUICE_SERVER");
+    t.base = env ? env : "http://127.0.0.1:8080";
+  }
+  while (!t.base.empty() && t.base.back() == '/') t.base.pop_back();
+  t.token = take_option(args, "token").value_or("");
+  if (t.token.empty()) {
+    const char* env = std::getenv("SLUICE_TOKEN");
+    t.token = env ? env : "";
+  }
+  return t;
+}
+
+httplib::Client client_for(const Target& t) {
+  httplib::Client client(t.base);
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::seconds(60));
+  if (!t.token.empty()) client.set_bearer_token_auth(t.token);
+  return client;
+}
+
+int report_failure(const Target& t, const httplib::Result& res) {
+  if (!res) {
+    std::cerr << "error: cannot reach sluice at " << t.base << ": " << httplib::to_string(res.error())
+              << " (is `sluice serve` running? set --server or SLUICE_SERVER)\n";
+    return 1;
+  }
+  auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (!body.is_discarded() && body.contains("error"))
+    std::cerr << "error: " << body["error"].get<std::string>() << "\n";
+  else
+    std::cerr << "error: HTTP " << res->status << ": " << res->body << "\n";
+  return 1;
+}
+
+std::string escape_path_segment(const std::string& segment) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+}  // namespace sluice::cli
