@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
+#include "core/request_log.hpp"
 
 namespace sluice {
 
@@ -38,20 +39,23 @@ void watch_disconnect(beast::tcp_stream& stream, std::shared_ptr<RequestContext>
   });
 }
 
-void log_access(const HttpServerRequest& request, unsigned status, std::size_t response_bytes,
-                std::chrono::steady_clock::time_point started, const std::string& remote, bool cancelled) {
+void log_access(const HttpServerRequest& request, unsigned status, std::size_t request_bytes,
+                std::size_t response_bytes, std::chrono::steady_clock::time_point started,
+                const std::string& remote, bool cancelled) {
   auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started)
           .count();
-  nlohmann::json line{{"method", std::string(request.method_string())},
+  nlohmann::json line{{"kind", "http"},
+                      {"method", std::string(request.method_string())},
                       {"path", std::string(request.target())},
                       {"status", status},
                       {"latency_ms", static_cast<double>(micros) / 1000.0},
-                      {"request_bytes", request.body().size()},
+                      {"request_bytes", request_bytes},
                       {"response_bytes", response_bytes},
                       {"remote", remote}};
+  if (auto tp = request["traceparent"]; !tp.empty()) line["trace_id"] = request_log::trace_id_of(tp);
   if (cancelled) line["cancelled"] = true;
-  SLUICE_LOG(access, info, "{}", line.dump());
+  request_log::write(std::move(line));
 }
 
 }  // namespace
@@ -260,6 +264,7 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     } else {
       HttpServerRequest request = parser.release();
       const auto started = std::chrono::steady_clock::now();
+      const std::size_t request_bytes = request.body().size();  // handlers may move the body out
       auto ctx = std::make_shared<RequestContext>(stream, remote);
       stream.expires_never();
       watch_disconnect(stream, ctx);
@@ -281,9 +286,9 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
       }
       beast::error_code cancel_ec;
       stream.socket().cancel(cancel_ec);  // ends the disconnect watch
-      if (options_.access_log)
-        log_access(request, ctx->streamed() ? 200 : response.result_int(), response.body().size(), started,
-                   remote, ctx->cancelled());
+      if (options_.access_log || request_log::enabled())
+        log_access(request, ctx->streamed() ? 200 : response.result_int(), request_bytes,
+                   response.body().size(), started, remote, ctx->cancelled());
       if (ctx->cancelled()) {
         --in_flight_;
         break;

@@ -1,9 +1,11 @@
 // sluice serve: runs the broker, triggers, agents and gateways in one process.
 
 #include <iostream>
+#include <sstream>
 
 #include "core/log.hpp"
 #include "core/quantity.hpp"
+#include "core/request_log.hpp"
 #include "server/command.hpp"
 #include "server/server.hpp"
 
@@ -48,7 +50,14 @@ int run_serve(const std::vector<std::string>& argv) {
     options.max_body = static_cast<std::size_t>(bytes.value());
   }
   if (auto level = cli::take_option(args, "log-level")) log::set_level(*level);
-  options.access_log = cli::take_flag(args, "access-log");
+  options.access_log = cli::take_flag(args, "access-log") || cli::take_flag(args, "request-log");
+  std::vector<std::string> request_log_fields;
+  if (auto fields = cli::take_option(args, "request-log-fields")) {
+    std::istringstream in(*fields);
+    for (std::string f; std::getline(in, f, ',');)
+      if (!f.empty()) request_log_fields.push_back(f);
+  }
+  request_log::configure(options.access_log, std::move(request_log_fields));
   if (cli::take_flag(args, "no-fsync")) options.fsync = false;
   if (auto file = cli::take_option(args, "auth-tokens")) options.auth_tokens_file = *file;
   if (auto file = cli::take_option(args, "jwks")) options.jwks_file = *file;
@@ -63,7 +72,7 @@ int run_serve(const std::vector<std::string>& argv) {
 
 SLUICE_COMMAND("serve",
                "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
-               "[--log-level info] [--access-log] [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE] "
+               "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE] "
                "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
                "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated]  run the server",
                run_serve);

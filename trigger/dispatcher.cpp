@@ -1,5 +1,6 @@
 #include "trigger/dispatcher.hpp"
 
+#include "core/request_log.hpp"
 #include "core/trace.hpp"
 
 #include <algorithm>
@@ -585,6 +586,17 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     const std::string traceparent = span_context.to_string();
     Attempt a = co_await attempt_once(current, event, traceparent);
     span.end_unix_ns = unix_now_ns();
+    if (request_log::enabled())
+      request_log::write({{"kind", "dispatch"},
+                          {"method", "POST"},
+                          {"url", a.dest},
+                          {"status", a.status},
+                          {"latency_ms", static_cast<double>(span.end_unix_ns - span.start_unix_ns) / 1e6},
+                          {"trace_id", span.trace_id},
+                          {"event_id", event.id},
+                          {"broker", broker},
+                          {"trigger", name},
+                          {"error", a.ok ? "" : a.error}});
     span.error = !a.ok;
     span.attributes = {{"broker", broker},
                        {"trigger", name},

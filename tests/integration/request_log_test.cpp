@@ -1,0 +1,72 @@
+// Request logs of a real `sluice serve`: one JSON line per request served and per delivery attempt.
+
+#include <sstream>
+
+#include "tests/integration/broker_support.hpp"
+
+namespace sluice::testing {
+namespace {
+
+/// The JSON objects of the server's "request" log lines.
+std::vector<nlohmann::json> request_lines(SluiceServer& server) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(server.process().output());
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("[request]") == std::string::npos) continue;
+    auto brace = line.find('{');
+    if (brace == std::string::npos) continue;
+    auto j = nlohmann::json::parse(line.substr(brace), nullptr, false);
+    if (!j.is_discarded()) out.push_back(j);
+  }
+  return out;
+}
+
+std::optional<nlohmann::json> find_line(SluiceServer& server, const std::string& kind) {
+  for (auto& line : request_lines(server))
+    if (line.value("kind", "") == kind) return line;
+  return std::nullopt;
+}
+
+TEST(RequestLog, OneLinePerRequestAndPerDeliveryAttempt) {
+  HttpSink sink;
+  SluiceServer server({"--request-log"});
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("t", sink.url()));
+  ASSERT_EQ(publish(server, "logged", "t", R"({"k":1})"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(wait_until([&] { return find_line(server, "dispatch").has_value(); }));
+
+  std::optional<nlohmann::json> publish_line;
+  for (auto& line : request_lines(server))
+    if (line.value("path", "") == "/brokers/default") publish_line = line;
+  ASSERT_TRUE(publish_line);
+  EXPECT_EQ((*publish_line)["method"], "POST");
+  EXPECT_EQ((*publish_line)["status"], 202);
+  EXPECT_EQ((*publish_line)["request_bytes"], 7);
+  EXPECT_TRUE((*publish_line)["latency_ms"].is_number());
+
+  auto dispatch = *find_line(server, "dispatch");
+  EXPECT_EQ(dispatch["trigger"], "t");
+  EXPECT_EQ(dispatch["event_id"], "logged");
+  EXPECT_EQ(dispatch["status"], 200);
+  EXPECT_EQ(dispatch["url"], sink.url());
+  EXPECT_EQ(dispatch["trace_id"].get<std::string>().size(), 32u);
+}
+
+TEST(RequestLog, FieldsCanBeChosenAndTheLogIsOffByDefault) {
+  SluiceServer quiet;
+  ASSERT_TRUE(quiet.wait_ready());
+  apply_yaml(quiet, broker_yaml());
+  EXPECT_TRUE(request_lines(quiet).empty());
+
+  SluiceServer server({"--request-log", "--request-log-fields", "kind,status"});
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml());
+  ASSERT_TRUE(wait_until([&] { return find_line(server, "http").has_value(); }));
+  auto line = *find_line(server, "http");
+  EXPECT_EQ(line.size(), 2u) << line.dump();
+  EXPECT_TRUE(line.contains("status"));
+}
+
+}  // namespace
+}  // namespace sluice::testing
