@@ -1,8 +1,83 @@
+#include <csignal>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/log.hpp"
+#include "mcp/a2a_gateway.hpp"
+#include "mcp/gateway.hpp"
 #include "server/wiring.hpp"
 
 namespace sluice {
 
-// The MCP gateway (/mcp) and the A2A endpoints (/a2a/{agent}) are wired here.
-void wire_gateways(ServerParts&) {}
+namespace {
+
+// Comma-separated origins (SLUICE_MCP_ALLOWED_ORIGINS) allowed besides loopback and the server's own.
+std::vector<std::string> allowed_origins_from_env() {
+  std::vector<std::string> out;
+  const char* env = std::getenv("SLUICE_MCP_ALLOWED_ORIGINS");
+  if (!env) return out;
+  std::stringstream in(env);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// Timers and signals the gateways own; handlers hold weak references so that the wiring's shutdown
+// hook alone decides their lifetime.
+struct GatewayTimers {
+  GatewayTimers(asio::io_context& io) : expiry(io), signals(io, SIGINT, SIGTERM) {}
+  asio::steady_timer expiry;
+  asio::signal_set signals;  // a second set: Asio notifies every set registered for a signal
+};
+
+void schedule_expiry(std::weak_ptr<GatewayTimers> weak, std::shared_ptr<mcp::McpGateway> gateway) {
+  auto timers = weak.lock();
+  if (!timers) return;
+  timers->expiry.expires_after(std::chrono::seconds(60));
+  timers->expiry.async_wait([weak, gateway](beast::error_code ec) {
+    if (ec) return;
+    if (auto n = gateway->expire_sessions(); n > 0) SLUICE_LOG(mcp, info, "{} idle MCP sessions expired", n);
+    schedule_expiry(weak, gateway);
+  });
+}
+
+}  // namespace
+
+void wire_gateways(ServerParts& parts) {
+  mcp::GatewayHooks hooks;
+  hooks.relay = parts.relay_to_agent;
+  hooks.describe_agents = parts.describe_agents;
+  hooks.publish = parts.publish;
+  hooks.authorize = parts.authorize_agent;
+  mcp::GatewayOptions options;
+  options.allowed_origins = allowed_origins_from_env();
+  auto gateway = std::make_shared<mcp::McpGateway>(hooks, options);
+  auto a2a = std::make_shared<mcp::A2aGateway>(
+      mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents, parts.authorize_agent});
+  if (!parts.relay_to_agent)
+    SLUICE_LOG(mcp, info, "no agents runtime: the MCP gateway serves built-in tools only");
+
+  parts.http.route(
+      "/mcp", [gateway](HttpServerRequest& req, RequestContext& ctx) { return gateway->handle(req, ctx); });
+  parts.http.route("/a2a/",
+                   [a2a](HttpServerRequest& req, RequestContext& ctx) { return a2a->handle(req, ctx); });
+
+  asio::io_context& io = parts.io.at(0);
+  parts.on_revision_change.push_back(
+      [gateway, a2a, &io](const std::string& agent, const std::string& revision, bool ready) {
+        gateway->on_revision_change(io.get_executor(), agent, revision, ready);
+        a2a->on_revision_change(io.get_executor(), agent, revision, ready);
+      });
+
+  // Open GET streams would hold shutdown for its grace period: end them as soon as a signal arrives.
+  auto timers = std::make_shared<GatewayTimers>(io);
+  std::weak_ptr<GatewayTimers> weak = timers;
+  timers->signals.async_wait([gateway](beast::error_code ec, int) {
+    if (!ec) gateway->stop();
+  });
+  schedule_expiry(weak, gateway);
+  parts.on_shutdown.push_back([gateway, timers] { gateway->stop(); });
+}
 
 }  // namespace sluice

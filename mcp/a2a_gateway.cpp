@@ -1,0 +1,356 @@
+#include "mcp/a2a_gateway.hpp"
+
+#include <strings.h>
+
+#include "core/http_binding.hpp"
+#include "core/log.hpp"
+#include "mcp/a2a_events.hpp"
+#include "mcp/json_rpc.hpp"
+
+namespace sluice::mcp {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// A2A §5.4: the requested protocol version is not supported.
+constexpr int version_not_supported = -32009;
+constexpr std::size_t max_card_bytes = 1 << 20;
+
+asio::awaitable<void> discard(asio::awaitable<Status> op) {
+  co_await std::move(op);
+}
+
+std::string header(const HttpServerRequest& req, std::string_view name) {
+  auto it = req.find(beast::string_view(name.data(), name.size()));
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+HttpServerResponse json_reply(const HttpServerRequest& req, http::status status, const json& body) {
+  return make_response(req, status, body.dump(), "application/json");
+}
+
+// The interface URL's path ("http://host:1/a/b?x" → "/a/b?x").
+std::string path_of_url(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url.empty() || url.front() != '/' ? "/" : url;
+  auto slash = url.find('/', scheme + 3);
+  return slash == std::string::npos ? "/" : url.substr(slash);
+}
+
+bool supported_version(const std::string& v) {
+  return v.empty() || v == "0.3" || v.rfind("0.3.", 0) == 0 || v == "1" || v == "1.0" ||
+         v.rfind("1.0.", 0) == 0;
+}
+
+// Relays one request and keeps the whole body (cards, SendMessage answers to events).
+struct Collected {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  bool too_large = false;
+};
+
+asio::awaitable<Result<Collected>> collect(const RelayFn& relay, const std::string& agent,
+                                           HttpRequest request, std::size_t limit) {
+  auto out = std::make_shared<Collected>();
+  std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers =
+      [out](int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
+    out->status = status;
+    for (const auto& [k, v] : headers)
+      if (strcasecmp(k.c_str(), "content-type") == 0) out->content_type = v;
+    co_return true;
+  };
+  std::function<asio::awaitable<bool>(std::string_view)> on_chunk =
+      [out, limit](std::string_view c) -> asio::awaitable<bool> {
+    if (out->body.size() + c.size() > limit) {
+      out->too_large = true;
+      co_return false;
+    }
+    out->body.append(c);
+    co_return true;
+  };
+  auto op = relay(agent, std::move(request), on_headers, on_chunk);
+  auto result = co_await std::move(op);
+  if (!result && out->status == 0) co_return result.error();
+  if (out->too_large)
+    co_return make_error(agent, "response exceeds " + std::to_string(limit) + " bytes", 502);
+  co_return std::move(*out);
+}
+
+}  // namespace
+
+json rewrite_agent_card(json card, const std::string& base_url) {
+  if (!card.is_object()) return card;
+  if (card.contains("supportedInterfaces") && card["supportedInterfaces"].is_array()) {
+    json kept = json::array();
+    for (auto iface : card["supportedInterfaces"]) {
+      if (!iface.is_object()) continue;
+      auto binding = iface.value("protocolBinding", "");
+      if (strcasecmp(binding.c_str(), "GRPC") == 0) continue;
+      iface["url"] = base_url;
+      kept.push_back(std::move(iface));
+    }
+    card["supportedInterfaces"] = std::move(kept);
+  }
+  if (card.contains("url")) card["url"] = base_url;
+  if (card.contains("additionalInterfaces") && card["additionalInterfaces"].is_array()) {
+    json kept = json::array();
+    for (auto iface : card["additionalInterfaces"]) {
+      if (!iface.is_object() || strcasecmp(iface.value("transport", "").c_str(), "GRPC") == 0) continue;
+      iface["url"] = base_url;
+      kept.push_back(std::move(iface));
+    }
+    card["additionalInterfaces"] = std::move(kept);
+  }
+  return card;
+}
+
+std::string jsonrpc_path_of(const json& card) {
+  if (!card.is_object()) return "/";
+  if (card.contains("supportedInterfaces") && card["supportedInterfaces"].is_array())
+    for (const auto& iface : card["supportedInterfaces"])
+      if (iface.is_object() && strcasecmp(iface.value("protocolBinding", "").c_str(), "JSONRPC") == 0)
+        return path_of_url(iface.value("url", ""));
+  if (card.contains("url") && card["url"].is_string()) return path_of_url(card["url"].get<std::string>());
+  return "/";
+}
+
+A2aGateway::A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout)
+    : hooks_(std::move(hooks)), timeout_(timeout) {}
+
+bool A2aGateway::is_a2a_agent(const std::string& agent) const {
+  if (!hooks_.describe_agents) return false;
+  auto agents = hooks_.describe_agents();
+  if (!agents.is_array()) return false;
+  for (const auto& a : agents)
+    if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "a2a") return true;
+  return false;
+}
+
+asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, RequestContext& ctx) {
+  auto path = std::string(split_target(std::string_view(req.target().data(), req.target().size())).first);
+  // /a2a/{agent}[/rest]
+  std::string rest = path.substr(5);
+  auto slash = rest.find('/');
+  auto raw_agent = rest.substr(0, slash);
+  std::string tail = slash == std::string::npos ? std::string() : rest.substr(slash);
+  auto agent = url_decode(raw_agent);
+  if (!agent || agent->empty())
+    co_return make_error_response(req, http::status::not_found,
+                                  "no agent in " + path + " (use /a2a/{agent})");
+  if (!hooks_.relay || !is_a2a_agent(*agent))
+    co_return json_reply(
+        req, http::status::not_found,
+        make_rpc_error(nullptr, rpc_error::invalid_request,
+                       "no A2A agent named " + *agent + " (an Agent with sluice.dev/protocol: a2a)"));
+  if (hooks_.authorize) {
+    auto allowed = hooks_.authorize(*agent, "", ctx.principal);
+    if (!allowed)
+      co_return json_reply(
+          req, http::status::forbidden,
+          make_rpc_error(nullptr, rpc_error::forbidden, "Forbidden: " + allowed.error().to_string()));
+  }
+  if (req.method() == http::verb::get &&
+      (tail == "/.well-known/agent-card.json" || tail == "/.well-known/agent.json")) {
+    auto op = serve_card(req, *agent);
+    co_return co_await std::move(op);
+  }
+  if (req.method() == http::verb::post && (tail.empty() || tail == "/")) {
+    auto op = relay_rpc(req, ctx, *agent);
+    co_return co_await std::move(op);
+  }
+  if (req.method() == http::verb::post && tail == "/events") {
+    auto op = deliver_event(req, ctx, *agent);
+    co_return co_await std::move(op);
+  }
+  co_return make_error_response(req, http::status::not_found,
+                                "no route for " + path +
+                                    " (A2A: POST /a2a/{agent}, GET /a2a/{agent}/.well-known/agent-card.json, "
+                                    "POST /a2a/{agent}/events)");
+}
+
+asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent) {
+  for (const char* path : {"/.well-known/agent-card.json", "/.well-known/agent.json"}) {
+    HttpRequest request;
+    request.method = "GET";
+    request.url = path;
+    request.headers = {{"Accept", "application/json"}};
+    request.timeout = std::chrono::seconds(30);
+    auto op = collect(hooks_.relay, agent, std::move(request), max_card_bytes);
+    auto got = co_await std::move(op);
+    if (!got) co_return got.error();
+    if (got.value().status == 404) continue;
+    if (got.value().status != 200)
+      co_return make_error(agent, "the agent card answered HTTP " + std::to_string(got.value().status), 502);
+    auto card = json::parse(got.value().body, nullptr, false);
+    if (!card.is_object()) co_return make_error(agent, "the agent card is not a JSON object", 502);
+    std::lock_guard lock(mu_);
+    cards_[agent] = card;
+    co_return card;
+  }
+  co_return make_error(agent, "the agent serves no agent card at /.well-known/agent-card.json", 404);
+}
+
+asio::awaitable<Result<json>> A2aGateway::card_of(const std::string& agent) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cards_.find(agent); it != cards_.end()) co_return it->second;
+  }
+  auto op = fetch_card(agent);
+  co_return co_await std::move(op);
+}
+
+asio::awaitable<Status> A2aGateway::refresh_card(std::string agent) {
+  if (!hooks_.relay || !is_a2a_agent(agent)) co_return ok();
+  auto op = fetch_card(agent);
+  auto card = co_await std::move(op);
+  if (!card) {
+    SLUICE_LOG(mcp, warn, "[agent={}] cannot fetch the agent card: {}", agent, card.error().to_string());
+    co_return card.error();
+  }
+  co_return ok();
+}
+
+void A2aGateway::on_revision_change(asio::any_io_executor executor, const std::string& agent,
+                                    const std::string&, bool ready) {
+  if (!ready) return;
+  auto refresh = shared_from_this()->refresh_card(agent);
+  asio::co_spawn(executor, discard(std::move(refresh)), asio::detached);
+}
+
+asio::awaitable<HttpServerResponse> A2aGateway::serve_card(HttpServerRequest& req, const std::string& agent) {
+  auto op = card_of(agent);
+  auto card = co_await std::move(op);
+  if (!card) {
+    int code = card.error().code >= 400 ? card.error().code : 502;
+    co_return make_error_response(req, static_cast<http::status>(code), card.error().to_string());
+  }
+  auto host = header(req, "Host");
+  auto proto = header(req, "X-Forwarded-Proto");
+  std::string base = (proto.empty() ? std::string("http") : proto) + "://" + host + "/a2a/" + agent;
+  auto res = json_reply(req, http::status::ok, rewrite_agent_card(card.value(), base));
+  res.set(http::field::cache_control, "max-age=60");
+  co_return res;
+}
+
+asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req, RequestContext& ctx,
+                                                          const std::string& agent) {
+  auto version = header(req, "A2A-Version");
+  json id = nullptr;
+  auto body = json::parse(req.body(), nullptr, false);
+  if (body.is_object() && body.contains("id")) id = body["id"];
+  if (body.is_discarded())
+    co_return json_reply(req, http::status::ok,
+                         make_rpc_error(nullptr, rpc_error::parse_error, "Parse error"));
+  if (!supported_version(version))
+    co_return json_reply(req, http::status::ok,
+                         make_rpc_error(id, version_not_supported,
+                                        "A2A version " + version + " is not supported (1.0 and 0.3 are)"));
+  std::string path = "/";
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cards_.find(agent); it != cards_.end()) path = jsonrpc_path_of(it->second);
+  }
+  HttpRequest request;
+  request.method = "POST";
+  request.url = path;
+  for (const char* name : {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions"}) {
+    auto value = header(req, name);
+    if (!value.empty()) request.headers.emplace_back(name, value);
+  }
+  request.body = req.body();
+  request.timeout = timeout_;
+  auto cancel = std::make_shared<CancelSignal>();
+  request.cancel = cancel;
+  ctx.on_cancel([cancel] { cancel->cancel(); });
+
+  bool started = false;
+  std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers =
+      [&](int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
+    HttpServerResponse head{static_cast<http::status>(status), req.version()};
+    head.set(http::field::server, "sluice");
+    for (const auto& [k, v] : headers)
+      if (strcasecmp(k.c_str(), "content-type") == 0 || strcasecmp(k.c_str(), "cache-control") == 0 ||
+          strcasecmp(k.c_str(), "a2a-version") == 0)
+        head.set(k, v);
+    head.keep_alive(req.keep_alive());
+    started = true;
+    auto op = ctx.start_stream(std::move(head));
+    co_return co_await std::move(op);
+  };
+  std::function<asio::awaitable<bool>(std::string_view)> on_chunk =
+      [&](std::string_view c) -> asio::awaitable<bool> {
+    auto op = ctx.write_chunk(c);
+    co_return co_await std::move(op);
+  };
+  auto op = hooks_.relay(agent, std::move(request), on_headers, on_chunk);
+  auto result = co_await std::move(op);
+  if (started) co_return HttpServerResponse{};
+  Error error = result ? make_error(agent, "no response") : result.error();
+  SLUICE_LOG(mcp, warn, "[agent={}] A2A request failed: {}", agent, error.to_string());
+  co_return json_reply(req,
+                       is_timeout_error(error) ? http::status::gateway_timeout : http::status::bad_gateway,
+                       make_rpc_error(id, rpc_error::internal_error,
+                                      "agent " + agent + " is unavailable: " + error.to_string()));
+}
+
+asio::awaitable<HttpServerResponse> A2aGateway::deliver_event(HttpServerRequest& req, RequestContext& ctx,
+                                                              const std::string& agent) {
+  HttpMessage message;
+  for (const auto& field : req)
+    message.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  message.body = req.body();
+  auto events = decode_http(message);
+  if (!events || events.value().size() != 1) {
+    std::string why =
+        events ? "send exactly one event (binary or structured mode)" : events.error().to_string();
+    co_return make_error_response(req, http::status::bad_request, why);
+  }
+  const CloudEvent& event = events.value().front();
+  std::string path = "/";
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cards_.find(agent); it != cards_.end()) path = jsonrpc_path_of(it->second);
+  }
+  HttpRequest request;
+  request.method = "POST";
+  request.url = path;
+  request.headers = {
+      {"Content-Type", "application/json"}, {"Accept", "application/json"}, {"A2A-Version", "1.0"}};
+  json id = next_id_++;
+  request.body = send_message_request(event, id).dump();
+  request.timeout = timeout_;
+  auto cancel = std::make_shared<CancelSignal>();
+  request.cancel = cancel;
+  ctx.on_cancel([cancel] { cancel->cancel(); });
+  auto op = collect(hooks_.relay, agent, std::move(request), 16 << 20);
+  auto got = co_await std::move(op);
+  if (!got)
+    co_return make_error_response(req, http::status::bad_gateway,
+                                  "agent " + agent + ": " + got.error().to_string());
+  if (got.value().status / 100 != 2)
+    co_return make_error_response(
+        req, static_cast<http::status>(got.value().status >= 400 ? got.value().status : 502),
+        "agent " + agent + " answered HTTP " + std::to_string(got.value().status));
+  auto response = json::parse(got.value().body, nullptr, false);
+  if (!response.is_object() || response.contains("error") || !response.contains("result")) {
+    std::string why = response.is_object() && response.contains("error")
+                          ? response["error"].dump()
+                          : std::string("not a JSON-RPC response");
+    co_return make_error_response(req, http::status::bad_gateway,
+                                  "agent " + agent + " failed SendMessage: " + why);
+  }
+  auto reply = reply_from_result(response["result"], event, agent);
+  if (!reply) co_return make_error_response(req, http::status::bad_gateway, reply.error().to_string());
+  auto encoded = encode_http(reply.value(), HttpMode::Binary);
+  HttpServerResponse res{http::status::ok, req.version()};
+  res.set(http::field::server, "sluice");
+  for (const auto& [k, v] : encoded.headers) res.set(k, v);
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(encoded.body);
+  res.prepare_payload();
+  co_return res;
+}
+
+}  // namespace sluice::mcp

@@ -1,0 +1,70 @@
+#pragma once
+// A2A endpoints of agents with protocol a2a, through the activator:
+//
+//   GET  /a2a/{agent}/.well-known/agent-card.json   the agent's card, its interface URLs rewritten to
+//                                                  this gateway (v0.3's agent.json too)
+//   POST /a2a/{agent}                                JSON-RPC (SendMessage, SendStreamingMessage as SSE,
+//                                                  GetTask, CancelTask, … and the v0.3 names) relayed to
+//                                                  the agent's JSON-RPC endpoint, streamed back as it comes
+//   POST /a2a/{agent}/events                         a CloudEvent (any HTTP content mode) delivered as a
+//                                                  SendMessage; the answer comes back as a reply CloudEvent
+//                                                  (the subscriber URL of triggers that target the agent)
+//
+// Cards are cached per agent when a revision becomes ready, so fetching one does not wake an agent at
+// zero once it has been seen.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/asio.hpp"
+#include "core/http_server.hpp"
+#include "mcp/builtin_tools.hpp"
+#include "mcp/upstream_client.hpp"
+
+namespace sluice::mcp {
+
+struct A2aHooks {
+  RelayFn relay;
+  DescribeAgentsFn describe_agents;
+  std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)> authorize;
+};
+
+/// The card with every interface URL (v1 supportedInterfaces[].url, v0.3 url and
+/// additionalInterfaces[].url) pointing at `base_url`; gRPC interfaces are dropped (not proxied).
+nlohmann::json rewrite_agent_card(nlohmann::json card, const std::string& base_url);
+/// The path of the card's JSON-RPC interface on the agent ("/" when the card names none).
+std::string jsonrpc_path_of(const nlohmann::json& card);
+
+class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
+ public:
+  explicit A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
+  /// The /a2a/ route.
+  asio::awaitable<HttpServerResponse> handle(HttpServerRequest& req, RequestContext& ctx);
+  /// Caches the agent's card when one of its revisions becomes ready. Thread-safe.
+  void on_revision_change(asio::any_io_executor executor, const std::string& agent,
+                          const std::string& revision, bool ready);
+  asio::awaitable<Status> refresh_card(std::string agent);
+
+ private:
+  asio::awaitable<Result<nlohmann::json>> card_of(const std::string& agent);
+  asio::awaitable<Result<nlohmann::json>> fetch_card(const std::string& agent);
+  asio::awaitable<HttpServerResponse> serve_card(HttpServerRequest& req, const std::string& agent);
+  asio::awaitable<HttpServerResponse> relay_rpc(HttpServerRequest& req, RequestContext& ctx,
+                                                const std::string& agent);
+  asio::awaitable<HttpServerResponse> deliver_event(HttpServerRequest& req, RequestContext& ctx,
+                                                    const std::string& agent);
+  bool is_a2a_agent(const std::string& agent) const;
+
+  A2aHooks hooks_;
+  std::chrono::milliseconds timeout_;
+  std::mutex mu_;
+  std::map<std::string, nlohmann::json> cards_;  // as the agents serve them
+  std::atomic<std::int64_t> next_id_{1};
+};
+
+}  // namespace sluice::mcp

@@ -1,0 +1,638 @@
+#include "mcp/gateway.hpp"
+
+#include <strings.h>
+
+#include "core/base64.hpp"
+#include "core/log.hpp"
+#include "mcp/sse.hpp"
+
+namespace sluice::mcp {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* session_header = "Mcp-Session-Id";
+constexpr const char* version_header = "MCP-Protocol-Version";
+constexpr const char* stateless_meta_version = "io.modelcontextprotocol/protocolVersion";
+
+std::string header(const HttpServerRequest& req, std::string_view name) {
+  auto it = req.find(beast::string_view(name.data(), name.size()));
+  if (it == req.end()) return {};
+  return std::string(it->value());
+}
+
+bool has_header(const HttpServerRequest& req, std::string_view name) {
+  return req.find(beast::string_view(name.data(), name.size())) != req.end();
+}
+
+bool contains_icase(std::string_view haystack, std::string_view needle) {
+  if (needle.size() > haystack.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i)
+    if (strncasecmp(haystack.data() + i, needle.data(), needle.size()) == 0) return true;
+  return false;
+}
+
+bool accepts(const HttpServerRequest& req, std::string_view type) {
+  auto accept = header(req, "Accept");
+  if (accept.empty()) return false;
+  return contains_icase(accept, type) || contains_icase(accept, "*/*") ||
+         (type.rfind("application/", 0) == 0 && contains_icase(accept, "application/*"));
+}
+
+HttpServerResponse json_reply(const HttpServerRequest& req, http::status status, const json& body) {
+  return make_response(req, status, body.dump(), "application/json");
+}
+
+HttpServerResponse rpc_error_reply(const HttpServerRequest& req, http::status status, const json& id,
+                                   int code, std::string message) {
+  return json_reply(req, status, make_rpc_error(id, code, std::move(message)));
+}
+
+HttpServerResponse sse_head(const HttpServerRequest& req) {
+  HttpServerResponse head{http::status::ok, req.version()};
+  head.set(http::field::server, "sluice");
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.keep_alive(req.keep_alive());
+  return head;
+}
+
+// RFC 2047-style sentinel of MCP 2026-07-28 ("=?base64?…?=") for header values that are not plain ASCII.
+std::string decode_header_value(const std::string& value) {
+  if (value.size() > 12 && value.rfind("=?base64?", 0) == 0 &&
+      value.compare(value.size() - 2, 2, "?=") == 0) {
+    auto decoded = base64_decode(std::string_view(value).substr(9, value.size() - 11));
+    if (decoded) return *decoded;
+  }
+  return value;
+}
+
+std::string host_of_origin(std::string_view origin) {
+  auto scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return {};
+  auto rest = origin.substr(scheme + 3);
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    return close == std::string_view::npos ? std::string() : std::string(rest.substr(0, close + 1));
+  }
+  return std::string(rest.substr(0, rest.find_first_of(":/")));
+}
+
+json server_info(const GatewayOptions& options) {
+  return {{"name", "sluice"}, {"title", "Sluice MCP gateway"}, {"version", options.server_version}};
+}
+
+// co_spawn's detached completion needs a default-constructible value.
+asio::awaitable<void> discard(asio::awaitable<Status> op) {
+  co_await std::move(op);
+}
+
+json capabilities() {
+  return {{"tools", {{"listChanged", true}}}};
+}
+
+}  // namespace
+
+const std::vector<std::string>& session_protocol_versions() {
+  static const std::vector<std::string> versions{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+  return versions;
+}
+
+McpGateway::McpGateway(GatewayHooks hooks, GatewayOptions options)
+    : hooks_(std::move(hooks)),
+      options_(std::move(options)),
+      upstream_(hooks_.relay, options_.upstream_path, options_.call_timeout) {
+  catalog_.set_builtins(builtin_tool_definitions());
+}
+
+bool McpGateway::origin_allowed(const HttpServerRequest& req) const {
+  if (!has_header(req, "Origin")) return true;
+  auto origin = header(req, "Origin");
+  for (const auto& allowed : options_.allowed_origins)
+    if (allowed == "*" || allowed == origin) return true;
+  auto host = host_of_origin(origin);
+  if (host == "localhost" || host == "127.0.0.1" || host == "[::1]") return true;
+  auto own = header(req, "Host");
+  return !own.empty() && (origin == "http://" + own || origin == "https://" + own);
+}
+
+bool McpGateway::agent_known(const std::string& agent) const {
+  if (catalog_.has_agent(agent)) return true;
+  if (!hooks_.describe_agents) return false;
+  auto agents = hooks_.describe_agents();
+  if (!agents.is_array()) return false;
+  for (const auto& a : agents)
+    if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "mcp") return true;
+  return false;
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::handle(HttpServerRequest& req, RequestContext& ctx) {
+  auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
+  if (path != "/mcp" && path != "/mcp/")
+    co_return make_error_response(req, http::status::not_found, "no route for " + std::string(path));
+  if (!origin_allowed(req)) {
+    SLUICE_LOG(mcp, warn, "rejected a request from origin {}", header(req, "Origin"));
+    co_return rpc_error_reply(req, http::status::forbidden, nullptr, rpc_error::invalid_request,
+                              "Forbidden: origin " + header(req, "Origin") + " is not allowed");
+  }
+  if (req.method() == http::verb::post) {
+    auto op = handle_post(req, ctx);
+    co_return co_await std::move(op);
+  }
+  if (req.method() == http::verb::get) {
+    auto op = handle_get(req, ctx);
+    co_return co_await std::move(op);
+  }
+  if (req.method() == http::verb::delete_) {
+    auto op = handle_delete(req, ctx);
+    co_return co_await std::move(op);
+  }
+  auto res = rpc_error_reply(req, http::status::method_not_allowed, nullptr, rpc_error::invalid_request,
+                             "Method Not Allowed: use POST, GET or DELETE");
+  res.set(http::field::allow, "GET, POST, DELETE");
+  co_return res;
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& req, RequestContext& ctx) {
+  auto content_type = header(req, "Content-Type");
+  if (!contains_icase(content_type, "application/json"))
+    co_return rpc_error_reply(req, http::status::unsupported_media_type, nullptr, rpc_error::invalid_request,
+                              "Unsupported Media Type: the body must be application/json");
+  if (!accepts(req, "application/json") && !accepts(req, "text/event-stream"))
+    co_return rpc_error_reply(req, http::status::not_acceptable, nullptr, rpc_error::invalid_request,
+                              "Not Acceptable: Accept must list application/json and text/event-stream");
+  auto parsed = parse_message(req.body());
+  if (auto* failure = std::get_if<RpcFailure>(&parsed))
+    co_return json_reply(req, http::status::bad_request, make_rpc_failure(*failure));
+  Message msg = std::get<Message>(std::move(parsed));
+
+  const bool has_session = has_header(req, session_header);
+  const auto header_version = header(req, version_header);
+  bool meta_stateless = msg.params.is_object() && msg.params.contains("_meta") &&
+                        msg.params["_meta"].is_object() &&
+                        msg.params["_meta"].contains(stateless_meta_version);
+  if (!has_session && msg.method != "initialize" &&
+      (header_version == stateless_protocol_version || meta_stateless)) {
+    auto op = handle_stateless(req, ctx, std::move(msg));
+    co_return co_await std::move(op);
+  }
+  if (msg.is_request() && msg.method == "initialize") co_return initialize(req, msg);
+
+  if (!has_session)
+    co_return rpc_error_reply(req, http::status::bad_request, msg.id, rpc_error::invalid_request,
+                              "Bad Request: Mcp-Session-Id header is required (send initialize first)");
+  auto session_id = header(req, session_header);
+  if (!SessionStore::valid_id(session_id))
+    co_return rpc_error_reply(req, http::status::bad_request, msg.id, rpc_error::invalid_request,
+                              "Bad Request: Mcp-Session-Id must be visible ASCII");
+  auto session = sessions_.find(session_id);
+  if (!session)
+    co_return rpc_error_reply(req, http::status::not_found, msg.id, -32001,
+                              "Session not found: start a new one with initialize");
+  if (!header_version.empty()) {
+    const auto& known = session_protocol_versions();
+    if (std::find(known.begin(), known.end(), header_version) == known.end())
+      co_return rpc_error_reply(req, http::status::bad_request, msg.id, rpc_error::invalid_request,
+                                "Bad Request: unsupported MCP-Protocol-Version " + header_version);
+  }
+  session->touch(std::chrono::steady_clock::now());
+
+  if (msg.is_notification()) {
+    handle_notification(*session, msg);
+    co_return make_response(req, http::status::accepted);
+  }
+  if (!msg.is_request()) co_return make_response(req, http::status::accepted);  // responses: we ask nothing
+  auto op = dispatch(req, ctx, session, msg, false);
+  co_return co_await std::move(op);
+}
+
+HttpServerResponse McpGateway::initialize(HttpServerRequest& req, const Message& msg) {
+  std::string requested = msg.params.is_object() ? msg.params.value("protocolVersion", "") : "";
+  const auto& known = session_protocol_versions();
+  std::string version =
+      std::find(known.begin(), known.end(), requested) != known.end() ? requested : known.front();
+  json client_info = msg.params.is_object() ? msg.params.value("clientInfo", json::object()) : json::object();
+  auto session = sessions_.create(version, client_info, std::chrono::steady_clock::now());
+  if (!session)
+    return rpc_error_reply(req, http::status::service_unavailable, msg.id, rpc_error::internal_error,
+                           "too many sessions: try again later");
+  SLUICE_LOG(mcp, info, "[session={}] initialize: version {} client {}", session->id(), version,
+             client_info.dump());
+  json result = {{"protocolVersion", version},
+                 {"capabilities", capabilities()},
+                 {"serverInfo", server_info(options_)},
+                 {"instructions",
+                  "Tools are named <agent>.<tool>: they run on Sluice's MCP agents (started on demand). "
+                  "publish_event publishes a CloudEvent to a broker; list_agents lists the agents."}};
+  auto res = json_reply(req, http::status::ok, make_rpc_result(msg.id, std::move(result)));
+  res.set(session_header, session->id());
+  return res;
+}
+
+void McpGateway::handle_notification(Session& session, const Message& msg) {
+  if (msg.method == "notifications/initialized") {
+    session.mark_initialized();
+  } else if (msg.method == "notifications/cancelled") {
+    if (msg.params.is_object() && msg.params.contains("requestId")) {
+      bool found = session.cancel_call(msg.params["requestId"]);
+      SLUICE_LOG(mcp, debug, "[session={}] cancelled request {} ({})", session.id(),
+                 msg.params["requestId"].dump(), found ? "in flight" : "not in flight");
+    }
+  }
+}
+
+json McpGateway::list_tools(const Message& msg, bool stateless, int& error_code, std::string& error_message) {
+  std::string cursor;
+  if (msg.params.is_object() && msg.params.contains("cursor")) {
+    if (!msg.params["cursor"].is_string()) {
+      error_code = rpc_error::invalid_params;
+      error_message = "Invalid params: cursor must be a string";
+      return nullptr;
+    }
+    cursor = msg.params["cursor"].get<std::string>();
+  }
+  auto page = catalog_.page(cursor, options_.page_size);
+  if (!page) {
+    error_code = rpc_error::invalid_params;
+    error_message = "Invalid params: " + page.error().to_string();
+    return nullptr;
+  }
+  json result = {{"tools", std::move(page.value().tools)}};
+  if (!page.value().next_cursor.empty()) result["nextCursor"] = page.value().next_cursor;
+  if (stateless) {
+    result["ttlMs"] = 60000;
+    result["cacheScope"] = "public";
+  }
+  return result;
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::dispatch(HttpServerRequest& req, RequestContext& ctx,
+                                                         std::shared_ptr<Session> session, const Message& msg,
+                                                         bool stateless) {
+  auto reply = [&](json result) {
+    if (stateless && result.is_object()) result["resultType"] = "complete";
+    return json_reply(req, http::status::ok, make_rpc_result(msg.id, std::move(result)));
+  };
+  if (msg.method == "ping" && !stateless) co_return reply(json::object());
+  if (msg.method == "server/discover") {
+    json versions = session_protocol_versions();
+    versions.insert(versions.begin(), stateless_protocol_version);
+    co_return reply({{"supportedVersions", versions},
+                     {"capabilities", capabilities()},
+                     {"_meta", {{"io.modelcontextprotocol/serverInfo", server_info(options_)}}},
+                     {"ttlMs", 60000},
+                     {"cacheScope", "public"}});
+  }
+  if (msg.method == "tools/list") {
+    int code = 0;
+    std::string message;
+    auto result = list_tools(msg, stateless, code, message);
+    if (code != 0) co_return rpc_error_reply(req, http::status::ok, msg.id, code, message);
+    co_return reply(std::move(result));
+  }
+  if (msg.method == "tools/call") {
+    auto op = call_tool(req, ctx, std::move(session), msg, stateless);
+    co_return co_await std::move(op);
+  }
+  co_return rpc_error_reply(req, stateless ? http::status::not_found : http::status::ok, msg.id,
+                            rpc_error::method_not_found, "Method not found: " + msg.method);
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req, RequestContext& ctx,
+                                                          std::shared_ptr<Session> session,
+                                                          const Message& msg, bool stateless) {
+  auto fail = [&](int code, std::string message) {
+    return rpc_error_reply(req, http::status::ok, msg.id, code, std::move(message));
+  };
+  const json& params = msg.params;
+  if (!params.is_object() || !params.contains("name") || !params["name"].is_string())
+    co_return fail(rpc_error::invalid_params, "Invalid params: tools/call needs a string \"name\"");
+  std::string name = params["name"].get<std::string>();
+  json arguments = params.value("arguments", json::object());
+  auto stamp = [stateless](json result) {
+    if (stateless && result.is_object()) result["resultType"] = "complete";
+    return result;
+  };
+
+  if (is_builtin_tool(name)) {
+    auto op = call_builtin_tool(name, arguments, hooks_.publish, hooks_.describe_agents);
+    auto result = co_await std::move(op);
+    if (!result) co_return fail(rpc_error::invalid_params, "Invalid params: " + result.error().to_string());
+    co_return json_reply(req, http::status::ok, make_rpc_result(msg.id, stamp(std::move(result).value())));
+  }
+  auto split = ToolCatalog::split_name(name);
+  if (!split || !agent_known(split->first) ||
+      (catalog_.has_agent(split->first) && !catalog_.has_tool(split->first, split->second)))
+    co_return fail(rpc_error::invalid_params, "Unknown tool: " + name);
+  const std::string agent = split->first;
+  const std::string tool = split->second;
+  if (!hooks_.relay) co_return fail(rpc_error::internal_error, "agents are not available in this server");
+  if (hooks_.authorize) {
+    auto allowed = hooks_.authorize(agent, tool, ctx.principal);
+    if (!allowed) co_return fail(rpc_error::forbidden, "Forbidden: " + allowed.error().to_string());
+  }
+
+  auto cancel = std::make_shared<CancelSignal>();
+  if (!session->begin_call(msg.id, cancel))
+    co_return fail(rpc_error::invalid_request,
+                   "Invalid Request: a request with this id is already in flight");
+  ctx.on_cancel([cancel] { cancel->cancel(); });
+  const bool want_sse = accepts(req, "text/event-stream");
+  bool streaming = false;
+  bool client_gone = false;
+  auto self = shared_from_this();
+  auto executor = co_await asio::this_coro::executor;
+
+  UpstreamMessageFn on_message = [&](const json& m) -> asio::awaitable<void> {
+    std::string method = m.value("method", "");
+    if (method == "notifications/tools/list_changed") {
+      auto refresh = self->refresh_agent(agent, catalog_.revision_of(agent).value_or(""));
+      asio::co_spawn(executor, discard(std::move(refresh)), asio::detached);
+      co_return;
+    }
+    if (!want_sse || client_gone || (method != "notifications/progress" && method != "notifications/message"))
+      co_return;
+    if (!streaming) {
+      streaming = true;
+      auto head = sse_head(req);
+      if (!session->id().empty()) head.set(session_header, session->id());
+      auto start = ctx.start_stream(std::move(head));
+      if (!co_await std::move(start)) client_gone = true;
+    }
+    if (client_gone) co_return;
+    auto event = format_sse(m.dump());
+    auto write = ctx.write_chunk(event);
+    if (!co_await std::move(write)) client_gone = true;
+  };
+
+  json forwarded = params;
+  forwarded["name"] = tool;
+  std::int64_t upstream_id = 0;
+  std::optional<UpstreamSession> upstream;
+  Result<UpstreamReply> reply = sluice::make_error(agent, "not called");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    upstream = session->upstream(agent);
+    if (!upstream) {
+      auto open = upstream_.open_session(agent, cancel);
+      auto opened = co_await std::move(open);
+      if (!opened) {
+        reply = opened.error();
+        break;
+      }
+      upstream = opened.value();
+      session->set_upstream(agent, *upstream);
+    }
+    upstream_id = upstream_.next_id();
+    auto request = make_rpc_request(upstream_id, "tools/call", forwarded);
+    auto post = upstream_.post(agent, &*upstream, request, on_message, cancel);
+    reply = co_await std::move(post);
+    // An agent's replica that does not know the session (another replica, or a restart) answers 404:
+    // open a new one, once.
+    if (reply && reply.value().status == 404 && !upstream->id.empty() && !cancel->cancelled()) {
+      session->drop_upstream(agent, upstream->id);
+      continue;
+    }
+    break;
+  }
+  session->end_call(msg.id);
+
+  if (cancel->cancelled()) {
+    // The client cancelled (notifications/cancelled or a closed connection): tell the agent, and send
+    // no response (MCP cancellation: the receiver does not answer a cancelled request).
+    if (upstream && upstream_id != 0) {
+      auto note = make_rpc_notification("notifications/cancelled",
+                                        {{"requestId", upstream_id}, {"reason", "cancelled by the client"}});
+      auto post = upstream_.post(agent, &*upstream, note, nullptr, nullptr);
+      auto sent = co_await std::move(post);
+      SLUICE_LOG(mcp, info, "[session={} agent={}] tools/call {} cancelled; upstream told: {}", session->id(),
+                 agent, tool, sent ? "yes" : sent.error().to_string());
+    }
+    if (stateless && upstream) {
+      auto close = upstream_.close_session(agent, *upstream);
+      co_await std::move(close);
+    }
+    if (!streaming && !ctx.cancelled()) {
+      auto head = sse_head(req);
+      auto start = ctx.start_stream(std::move(head));
+      co_await std::move(start);
+    }
+    co_return HttpServerResponse{};
+  }
+  if (stateless && upstream) {
+    auto close = upstream_.close_session(agent, *upstream);
+    co_await std::move(close);
+  }
+
+  json response;
+  if (!reply) {
+    SLUICE_LOG(mcp, warn, "[agent={}] tools/call {} failed: {}", agent, tool, reply.error().to_string());
+    response = make_rpc_error(msg.id, rpc_error::upstream_unavailable,
+                              "agent " + agent + " is unavailable: " + reply.error().to_string(),
+                              json{{"agent", agent}});
+  } else if (reply.value().status / 100 != 2) {
+    const auto& r = reply.value();
+    response = make_rpc_error(msg.id, rpc_error::upstream_unavailable,
+                              "agent " + agent + " answered HTTP " + std::to_string(r.status) +
+                                  (r.body.empty() ? std::string() : ": " + r.body),
+                              json{{"agent", agent}, {"status", r.status}});
+  } else if (!reply.value().response) {
+    response =
+        make_rpc_error(msg.id, rpc_error::internal_error,
+                       "agent " + agent + " ended the call without a response", json{{"agent", agent}});
+  } else {
+    response = std::move(*reply.value().response);
+    response["id"] = msg.id;
+    if (response.contains("result")) response["result"] = stamp(std::move(response["result"]));
+  }
+  if (streaming) {
+    if (!client_gone) {
+      auto event = format_sse(response.dump());
+      auto write = ctx.write_chunk(event);
+      co_await std::move(write);
+    }
+    co_return HttpServerResponse{};
+  }
+  co_return json_reply(req, http::status::ok, response);
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::handle_stateless(HttpServerRequest& req, RequestContext& ctx,
+                                                                 Message msg) {
+  auto mismatch = [&](std::string why) {
+    return rpc_error_reply(req, http::status::bad_request, msg.id, rpc_error::header_mismatch,
+                           "Header mismatch: " + why);
+  };
+  std::string body_version;
+  if (msg.params.is_object() && msg.params.contains("_meta") && msg.params["_meta"].is_object())
+    body_version = msg.params["_meta"].value(stateless_meta_version, "");
+  auto header_version = header(req, version_header);
+  if (header_version.empty()) co_return mismatch("the MCP-Protocol-Version header is required");
+  if (body_version != header_version)
+    co_return mismatch("MCP-Protocol-Version header value '" + header_version +
+                       "' does not match body value '" + body_version + "'");
+  if (header_version != stateless_protocol_version) {
+    json versions = session_protocol_versions();
+    versions.insert(versions.begin(), stateless_protocol_version);
+    co_return json_reply(
+        req, http::status::bad_request,
+        make_rpc_error(msg.id, rpc_error::invalid_params, "Unsupported protocol version: " + header_version,
+                       json{{"supported", versions}, {"requested", header_version}}));
+  }
+  if (msg.is_notification() || !msg.is_request()) co_return make_response(req, http::status::accepted);
+  if (!has_header(req, "Mcp-Method")) co_return mismatch("the Mcp-Method header is required");
+  if (auto m = header(req, "Mcp-Method"); m != msg.method)
+    co_return mismatch("Mcp-Method header value '" + m + "' does not match body value '" + msg.method + "'");
+  if (msg.method == "tools/call") {
+    std::string body_name = msg.params.is_object() ? msg.params.value("name", "") : "";
+    if (!has_header(req, "Mcp-Name")) co_return mismatch("the Mcp-Name header is required for tools/call");
+    auto name = decode_header_value(header(req, "Mcp-Name"));
+    if (name != body_name)
+      co_return mismatch("Mcp-Name header value '" + name + "' does not match body value '" + body_name +
+                         "'");
+  }
+  json client_info = msg.params["_meta"].value("io.modelcontextprotocol/clientInfo", json::object());
+  auto session = std::make_shared<Session>(std::string(), stateless_protocol_version, client_info,
+                                           std::chrono::steady_clock::now());
+  auto op = dispatch(req, ctx, session, msg, true);
+  co_return co_await std::move(op);
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& req, RequestContext& ctx) {
+  if (!accepts(req, "text/event-stream"))
+    co_return rpc_error_reply(req, http::status::not_acceptable, nullptr, rpc_error::invalid_request,
+                              "Not Acceptable: the GET stream is text/event-stream");
+  if (!has_header(req, session_header)) {
+    auto res =
+        rpc_error_reply(req, http::status::method_not_allowed, nullptr, rpc_error::invalid_request,
+                        "Method Not Allowed: GET needs an Mcp-Session-Id (there is no sessionless stream)");
+    res.set(http::field::allow, "POST");
+    co_return res;
+  }
+  auto session = sessions_.find(header(req, session_header));
+  if (!session)
+    co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001,
+                              "Session not found: start a new one with initialize");
+  auto mailbox = session->open_stream();
+  if (!mailbox)
+    co_return rpc_error_reply(req, http::status::conflict, nullptr, rpc_error::invalid_request,
+                              "Conflict: this session already has a GET stream open");
+  session->touch(std::chrono::steady_clock::now());
+  auto head = sse_head(req);
+  head.set(session_header, session->id());
+  auto start = ctx.start_stream(std::move(head));
+  bool open = co_await std::move(start);
+  ctx.on_cancel([mailbox] { mailbox->wake(); });
+  if (open) {
+    std::string retry = "retry: 1000\n\n";
+    auto write = ctx.write_chunk(retry);
+    open = co_await std::move(write);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + options_.stream_lifetime;
+  while (open && !ctx.cancelled() && !stopping_ && std::chrono::steady_clock::now() < deadline) {
+    auto wait = mailbox->wait(options_.stream_keepalive);
+    auto messages = co_await std::move(wait);
+    if (!messages) break;
+    if (ctx.cancelled()) break;
+    if (messages->empty()) {
+      std::string keepalive = ": keepalive\n\n";
+      auto write = ctx.write_chunk(keepalive);
+      open = co_await std::move(write);
+      continue;
+    }
+    for (const auto& message : *messages) {
+      auto event = format_sse(message);
+      auto write = ctx.write_chunk(event);
+      open = co_await std::move(write);
+      if (!open) break;
+    }
+  }
+  session->close_stream();
+  co_return HttpServerResponse{};
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::handle_delete(HttpServerRequest& req, RequestContext&) {
+  if (!has_header(req, session_header))
+    co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
+                              "Bad Request: DELETE needs an Mcp-Session-Id header");
+  auto session = sessions_.remove(header(req, session_header));
+  if (!session) co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001, "Session not found");
+  SLUICE_LOG(mcp, info, "[session={}] ended by the client", session->id());
+  for (const auto& [agent, upstream] : session->upstreams()) {
+    auto close = upstream_.close_session(agent, upstream);
+    co_await std::move(close);
+  }
+  co_return make_response(req, http::status::ok);
+}
+
+void McpGateway::notify_tools_changed() {
+  auto note = make_rpc_notification("notifications/tools/list_changed");
+  for (auto& session : sessions_.all())
+    if (session->initialized()) session->notify(note);
+}
+
+void McpGateway::on_revision_change(asio::any_io_executor executor, const std::string& agent,
+                                    const std::string& revision, bool ready) {
+  if (stopping_) return;
+  if (ready) {
+    auto refresh = shared_from_this()->refresh_agent(agent, revision);
+    asio::co_spawn(executor, discard(std::move(refresh)), asio::detached);
+    return;
+  }
+  // A revision went away: the agent's tools stay listed while the agent exists (at zero replicas it is
+  // still callable); they go when the agent is deleted.
+  if (!hooks_.describe_agents) return;
+  auto agents = hooks_.describe_agents();
+  bool exists = false;
+  if (agents.is_array())
+    for (const auto& a : agents)
+      if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "mcp") exists = true;
+  if (!exists && catalog_.remove_agent(agent)) {
+    SLUICE_LOG(mcp, info, "[agent={}] tools removed from the catalog", agent);
+    notify_tools_changed();
+  }
+}
+
+asio::awaitable<Status> McpGateway::refresh_agent(std::string agent, std::string revision) {
+  if (!hooks_.relay) co_return sluice::make_error(agent, "no relay to agents");
+  if (hooks_.describe_agents) {
+    auto agents = hooks_.describe_agents();
+    bool mcp_agent = false;
+    if (agents.is_array())
+      for (const auto& a : agents)
+        if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "mcp")
+          mcp_agent = true;
+    if (!mcp_agent) co_return ok();
+  }
+  auto open = upstream_.open_session(agent, nullptr);
+  auto session = co_await std::move(open);
+  if (!session) {
+    SLUICE_LOG(mcp, warn, "[agent={} rev={}] cannot list tools: {}", agent, revision,
+               session.error().to_string());
+    co_return session.error();
+  }
+  auto list = upstream_.list_tools(agent, session.value());
+  auto tools = co_await std::move(list);
+  auto close = upstream_.close_session(agent, session.value());
+  co_await std::move(close);
+  if (!tools) {
+    SLUICE_LOG(mcp, warn, "[agent={} rev={}] cannot list tools: {}", agent, revision,
+               tools.error().to_string());
+    co_return tools.error();
+  }
+  bool changed = catalog_.set_agent(agent, revision, tools.value());
+  SLUICE_LOG(mcp, info, "[agent={} rev={}] {} tools cached{}", agent, revision, tools.value().size(),
+             changed ? " (changed)" : "");
+  if (changed) notify_tools_changed();
+  co_return ok();
+}
+
+void McpGateway::stop() {
+  stopping_ = true;
+  for (auto& session : sessions_.all()) sessions_.remove(session->id());
+}
+
+std::size_t McpGateway::expire_sessions() {
+  return sessions_.expire(options_.session_idle, std::chrono::steady_clock::now());
+}
+
+}  // namespace sluice::mcp

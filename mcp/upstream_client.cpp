@@ -1,0 +1,190 @@
+#include "mcp/upstream_client.hpp"
+
+#include <strings.h>
+
+#include "mcp/json_rpc.hpp"
+#include "mcp/sse.hpp"
+
+namespace sluice::mcp {
+
+namespace {
+
+const std::string* find_header(const HttpHeaders& headers, std::string_view name) {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return &v;
+  return nullptr;
+}
+
+constexpr std::size_t max_error_body = 4096;
+constexpr std::size_t max_json_body = 16 << 20;
+
+// What one POST's response body turns into, fed chunk by chunk.
+struct ReplyReader {
+  const nlohmann::json* request_id = nullptr;  // null for notifications
+  UpstreamMessageFn on_message;
+  UpstreamReply reply;
+  bool sse = false;
+  bool json = false;
+  SseParser parser;
+  std::string body;
+
+  asio::awaitable<bool> handle(const nlohmann::json& message) {
+    bool is_response = !message.contains("method") && message.contains("id");
+    if (is_response && request_id && message["id"] == *request_id) {
+      reply.response = message;
+      co_return false;  // the response ends this exchange
+    }
+    if (!is_response && on_message) co_await on_message(message);
+    co_return true;
+  }
+
+  asio::awaitable<bool> chunk(std::string_view bytes) {
+    if (sse) {
+      auto events = parser.feed(bytes);
+      if (parser.failed()) co_return false;
+      for (auto& event : events) {
+        if (event.data.empty() || (!event.event.empty() && event.event != "message")) continue;
+        auto value = nlohmann::json::parse(event.data, nullptr, false);
+        if (value.is_discarded() || !value.is_object()) continue;
+        bool more = co_await handle(value);
+        if (!more) co_return false;
+      }
+      co_return true;
+    }
+    std::size_t limit = json ? max_json_body : max_error_body;
+    body.append(bytes.substr(0, limit > body.size() ? limit - body.size() : 0));
+    co_return body.size() < limit || !json;
+  }
+};
+
+}  // namespace
+
+std::int64_t UpstreamClient::next_id() {
+  return next_id_++;
+}
+
+asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(const std::string& agent,
+                                                            const UpstreamSession* session,
+                                                            const nlohmann::json& message,
+                                                            UpstreamMessageFn on_message,
+                                                            std::shared_ptr<CancelSignal> cancel) {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = path_;
+  request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+  if (session && !session->id.empty()) request.headers.emplace_back("Mcp-Session-Id", session->id);
+  if (session && !session->protocol_version.empty())
+    request.headers.emplace_back("MCP-Protocol-Version", session->protocol_version);
+  request.body = message.dump();
+  request.timeout = timeout_;
+  request.cancel = std::move(cancel);
+
+  auto reader = std::make_shared<ReplyReader>();
+  if (message.contains("id") && message.contains("method")) reader->request_id = &message["id"];
+  reader->on_message = std::move(on_message);
+  std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers =
+      [reader](int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
+    reader->reply.status = status;
+    if (auto* sid = find_header(headers, "mcp-session-id")) reader->reply.session_id = *sid;
+    const std::string* type = find_header(headers, "content-type");
+    std::string_view content_type = type ? std::string_view(*type) : std::string_view{};
+    reader->sse = status / 100 == 2 && content_type.rfind("text/event-stream", 0) == 0;
+    reader->json = status / 100 == 2 && content_type.rfind("application/json", 0) == 0;
+    co_return true;
+  };
+  std::function<asio::awaitable<bool>(std::string_view)> on_chunk =
+      [reader](std::string_view bytes) -> asio::awaitable<bool> {
+    bool more = co_await reader->chunk(bytes);
+    co_return more;
+  };
+  auto op = relay_(agent, std::move(request), on_headers, on_chunk);
+  auto result = co_await std::move(op);
+  if (!result && !reader->reply.response) co_return result.error();
+  if (reader->json) {
+    auto value = nlohmann::json::parse(reader->body, nullptr, false);
+    if (value.is_object()) {
+      auto handled = reader->handle(value);
+      co_await std::move(handled);
+    }
+  } else if (!reader->sse) {
+    reader->reply.body = std::move(reader->body);
+  }
+  co_return std::move(reader->reply);
+}
+
+asio::awaitable<Result<UpstreamSession>> UpstreamClient::open_session(const std::string& agent,
+                                                                      std::shared_ptr<CancelSignal> cancel) {
+  auto init = make_rpc_request(next_id(), "initialize",
+                               {{"protocolVersion", upstream_protocol_version},
+                                {"capabilities", nlohmann::json::object()},
+                                {"clientInfo", {{"name", "sluice-gateway"}, {"version", "0.1.0"}}}});
+  auto op = post(agent, nullptr, init, nullptr, cancel);
+  auto reply = co_await std::move(op);
+  if (!reply) co_return reply.error();
+  auto& r = reply.value();
+  if (r.status / 100 != 2)
+    co_return sluice::make_error(
+        agent, "initialize answered HTTP " + std::to_string(r.status) + ": " + r.body, r.status);
+  if (!r.response || !r.response->contains("result")) {
+    std::string why =
+        r.response && r.response->contains("error") ? (*r.response)["error"].dump() : "no response";
+    co_return sluice::make_error(agent, "initialize failed: " + why, rpc_error::internal_error);
+  }
+  UpstreamSession session;
+  session.id = r.session_id;
+  session.protocol_version =
+      (*r.response)["result"].value("protocolVersion", std::string(upstream_protocol_version));
+  auto initialized = make_rpc_notification("notifications/initialized");
+  auto op2 = post(agent, &session, initialized, nullptr, cancel);
+  auto ack = co_await std::move(op2);
+  if (!ack) co_return ack.error();
+  co_return session;
+}
+
+asio::awaitable<Result<nlohmann::json>> UpstreamClient::list_tools(const std::string& agent,
+                                                                   const UpstreamSession& session) {
+  nlohmann::json tools = nlohmann::json::array();
+  std::string cursor;
+  for (int page = 0; page < 100; ++page) {
+    nlohmann::json params = nlohmann::json::object();
+    if (!cursor.empty()) params["cursor"] = cursor;
+    auto request = make_rpc_request(next_id(), "tools/list", params);
+    auto op = post(agent, &session, request, nullptr, nullptr);
+    auto reply = co_await std::move(op);
+    if (!reply) co_return reply.error();
+    auto& r = reply.value();
+    if (r.status / 100 != 2)
+      co_return sluice::make_error(agent, "tools/list answered HTTP " + std::to_string(r.status), r.status);
+    if (!r.response || !r.response->contains("result") || !(*r.response)["result"].contains("tools"))
+      co_return sluice::make_error(
+          agent, "tools/list failed: " + (r.response ? r.response->dump() : std::string("no response")),
+          rpc_error::internal_error);
+    const auto& result = (*r.response)["result"];
+    for (const auto& tool : result["tools"]) tools.push_back(tool);
+    cursor = result.contains("nextCursor") && result["nextCursor"].is_string()
+                 ? result["nextCursor"].get<std::string>()
+                 : std::string();
+    if (cursor.empty()) break;
+  }
+  co_return tools;
+}
+
+asio::awaitable<void> UpstreamClient::close_session(const std::string& agent,
+                                                    const UpstreamSession& session) {
+  if (session.id.empty()) co_return;
+  HttpRequest request;
+  request.method = "DELETE";
+  request.url = path_;
+  request.headers = {{"Mcp-Session-Id", session.id}};
+  if (!session.protocol_version.empty())
+    request.headers.emplace_back("MCP-Protocol-Version", session.protocol_version);
+  request.timeout = std::chrono::seconds(5);
+  std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers =
+      [](int, const HttpHeaders&) -> asio::awaitable<bool> { co_return true; };
+  std::function<asio::awaitable<bool>(std::string_view)> on_chunk =
+      [](std::string_view) -> asio::awaitable<bool> { co_return true; };
+  auto op = relay_(agent, std::move(request), on_headers, on_chunk);
+  co_await std::move(op);
+}
+
+}  // namespace sluice::mcp
