@@ -93,12 +93,7 @@ TEST(BrokerDurability, KillDuringAPublishBurstLosesNoAcknowledgedEvent) {
 
   server.restart();
   ASSERT_TRUE(server.wait_ready());
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto got = unique_ids(sink);
-        return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
-      },
-      std::chrono::seconds(20)))
+  ASSERT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(20)))
       << acknowledged.size() << " acknowledged, " << unique_ids(sink).size() << " delivered";
 }
 

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,18 @@ inline std::vector<std::string> received_ids(const HttpSink& sink) {
   std::vector<std::string> ids;
   for (const auto& r : sink.requests()) ids.push_back(r.header("ce-id"));
   return ids;
+}
+
+/// Waits until the sink has received every id in `acknowledged` (at least once).
+inline bool wait_all_delivered(const HttpSink& sink, const std::set<std::string>& acknowledged,
+                               std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        auto ids = received_ids(sink);
+        std::set<std::string> got(ids.begin(), ids.end());
+        return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
+      },
+      timeout);
 }
 
 }  // namespace sluice::testing

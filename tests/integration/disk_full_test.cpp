@@ -66,13 +66,7 @@ TEST(DiskFull, IngressAnswers503AndLosesNothingAcknowledged) {
   ASSERT_EQ(server.process().wait(std::chrono::seconds(15)), 0) << server.process().output();
   server.restart();
   ASSERT_TRUE(server.wait_ready());
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto ids = received_ids(sink);
-        std::set<std::string> got(ids.begin(), ids.end());
-        return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
-      },
-      std::chrono::seconds(20)))
+  ASSERT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(20)))
       << acknowledged.size() << " acknowledged, " << sink.count() << " delivered";
 }
 

@@ -56,13 +56,7 @@ TEST(BrokerSoak, RepeatedKillsUnderLoadLoseNothing) {
     server.restart();
     ASSERT_TRUE(server.wait_ready());
   }
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto ids = received_ids(sink);
-        std::set<std::string> got(ids.begin(), ids.end());
-        return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
-      },
-      std::chrono::seconds(60)));
+  ASSERT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(60)));
   auto ids = received_ids(sink);
   std::map<std::string, int> times;
   for (const auto& id : ids) ++times[id];
