@@ -3,6 +3,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "agents/gpu.hpp"
+#include "autoscaler/config.hpp"
+#include "core/duration.hpp"
 #include "core/log.hpp"
 #include "core/quantity.hpp"
 #include "core/request_log.hpp"
@@ -25,6 +28,30 @@ void parse_listen(const std::string& option, const std::string& value, std::stri
     port = static_cast<std::uint16_t>(number);
   } catch (const std::exception&) {
     throw std::runtime_error(option + " expects HOST:PORT with a port 0-65535, got " + value);
+  }
+}
+
+/// --gpus, --autoscaler KEY=VALUE (repeatable), --autoscaler-tick: checked here so that a typo stops
+/// the server before it starts.
+void take_agent_options(std::vector<std::string>& args, ServerOptions& options) {
+  if (auto gpus = cli::take_option(args, "gpus")) {
+    if (*gpus != "auto" && *gpus != "none") {
+      if (auto inventory = agents::parse_gpu_inventory(*gpus); !inventory)
+        throw std::runtime_error(inventory.error().to_string() + " (expected e.g. A100:80Gi,T4:16Gi, auto or none)");
+    }
+    options.gpus = *gpus;
+  }
+  while (auto setting = cli::take_option(args, "autoscaler")) {
+    auto eq = setting->find('=');
+    if (eq == std::string::npos) throw std::runtime_error("--autoscaler expects KEY=VALUE, got " + *setting);
+    options.autoscaler_config[setting->substr(0, eq)] = setting->substr(eq + 1);
+  }
+  if (auto config = autoscaler::parse_autoscaler_config(options.autoscaler_config); !config)
+    throw std::runtime_error("--autoscaler " + config.error().to_string());
+  if (auto tick = cli::take_option(args, "autoscaler-tick")) {
+    auto d = parse_duration(*tick);
+    if (!d || d.value().count() <= 0) throw std::runtime_error("--autoscaler-tick expects a duration such as 2s");
+    options.autoscaler_tick = d.value();
   }
 }
 
@@ -65,6 +92,7 @@ int run_serve(const std::vector<std::string>& argv) {
   if (auto audience = cli::take_option(args, "jwt-audience")) options.jwt_audience = *audience;
   if (auto group = cli::take_option(args, "admin-group")) options.admin_group = *group;
   options.allow_unauthenticated = cli::take_flag(args, "allow-unauthenticated");
+  take_agent_options(args, options);
   if (!args.empty()) throw std::runtime_error("unknown argument " + args.front() + " (see sluice help)");
   Server server(options);
   return server.run();
@@ -74,7 +102,8 @@ SLUICE_COMMAND("serve",
                "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
                "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE] "
                "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
-               "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated]  run the server",
+               "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
+               "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s]  run the server",
                run_serve);
 
 }  // namespace

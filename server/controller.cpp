@@ -35,6 +35,11 @@ void Controller::handle_kind(const std::string& kind, KindHandler handler) {
   handlers_[kind] = std::move(handler);
 }
 
+void Controller::redact_kind(const std::string& kind, std::function<nlohmann::json(nlohmann::json)> redact) {
+  std::lock_guard lock(mu_);
+  redactors_[kind] = std::move(redact);
+}
+
 Status Controller::validate_broker(const nlohmann::json& manifest) {
   auto spec = parse_broker(manifest);
   if (!spec) return spec.error();
@@ -229,6 +234,7 @@ nlohmann::json Controller::describe_locked(const StoredResource& r) {
   status["observedGeneration"] = r.generation;
   status["conditions"] = nlohmann::json::array({ready});
   out["status"] = status;
+  if (auto redact = redactors_.find(r.kind); redact != redactors_.end()) out = redact->second(std::move(out));
   return out;
 }
 

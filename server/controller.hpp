@@ -50,6 +50,9 @@ class Controller {
   /// Registers how a kind is validated and realised (the server wires triggers and agents).
   void handle_kind(const std::string& kind, KindHandler handler);
 
+  /// Rewrites what `describe` and `list` show of a kind (secret values are replaced).
+  void redact_kind(const std::string& kind, std::function<nlohmann::json(nlohmann::json)> redact);
+
   /// Loads stored resources and realises them (brokers first). Errors only for an unreadable store.
   Status recover();
 
@@ -91,6 +94,7 @@ class Controller {
   std::unique_ptr<CursorStore> cursors_;
   std::recursive_mutex mu_;
   std::map<std::string, KindHandler> handlers_;
+  std::map<std::string, std::function<nlohmann::json(nlohmann::json)>> redactors_;
   std::map<std::pair<std::string, std::string>, std::string> not_ready_;  // (kind, name) → reason
   std::map<std::string, std::int64_t> broker_generation_;
 };

@@ -3,6 +3,7 @@
 // the triggers' dispatchers and the agents, on one io_context run by a thread per core.
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,6 +44,11 @@ struct ServerOptions {
   std::uint16_t tls_port = 8443;
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Agents: GPU inventory ("A100:80Gi,T4:16Gi", "auto" = nvidia-smi, "none"), config-autoscaler keys
+  // ("stable-window" → "60s", …) and how often the autoscaler decides.
+  std::string gpus = "auto";
+  std::map<std::string, std::string> autoscaler_config;
+  std::chrono::milliseconds autoscaler_tick{2000};
   std::string otlp_endpoint;  // OTLP/HTTP collector base URL for spans; empty: spans stay in memory only
 };
 

@@ -1,8 +1,151 @@
+// Agent resources: the AgentRuntime (revisions, replicas, autoscaler, GPUs) and the AgentProxy (the
+// activator's data path) behind `/agents/`, trigger refs, and the gateways' relay hook.
+
+#include <memory>
+
+#include "agents/agent_proxy.hpp"
+#include "agents/agent_runtime.hpp"
+#include "core/async.hpp"
+#include "core/log.hpp"
+#include "server/server.hpp"
 #include "server/wiring.hpp"
 
 namespace sluice {
+namespace {
 
-// Agents (revisions, activator, replicas) are wired here.
-void wire_agents(ServerParts&) {}
+using agents::AgentProxy;
+using agents::AgentRuntime;
+
+/// Events waiting per agent: the backlog of every Trigger whose subscriber is `ref: {kind: Agent|Service}`.
+std::map<std::string, double> trigger_backlog(Controller& controller) {
+  std::map<std::string, double> out;
+  auto list = controller.list("Trigger");
+  for (const auto& item : list.value("items", nlohmann::json::array())) {
+    const auto ref = item.value("/spec/subscriber/ref"_json_pointer, nlohmann::json());
+    if (!ref.is_object()) continue;
+    const std::string kind = ref.value("kind", "");
+    if (kind != "Agent" && kind != "Service") continue;
+    const auto backlog = item.value("/status/delivery/backlog"_json_pointer, nlohmann::json());
+    if (backlog.is_number()) out[ref.value("name", "")] += backlog.get<double>();
+  }
+  return out;
+}
+
+agents::GpuInventory gpu_inventory(const std::string& spec) {
+  if (spec == "none") return {};
+  if (spec.empty() || spec == "auto") {
+    auto detected = agents::detect_gpus();
+    if (!detected) {
+      SLUICE_LOG(agents, warn, "nvidia-smi: {}; running without GPUs", detected.error().to_string());
+      return {};
+    }
+    if (!detected.value().empty())
+      SLUICE_LOG(agents, info, "GPUs detected by nvidia-smi: {}", detected.value().to_string());
+    return detected.value();
+  }
+  auto parsed = agents::parse_gpu_inventory(spec);
+  if (!parsed) {
+    SLUICE_LOG(agents, err, "--gpus: {}; running without GPUs", parsed.error().to_string());
+    return {};
+  }
+  return parsed.value();
+}
+
+/// Strips the `/agents/NAME` prefix a trigger's request URL carries, leaving the path on the replica.
+std::string replica_target(const std::string& url, const std::string& base) {
+  if (url.rfind(base, 0) == 0) {
+    std::string rest = url.substr(base.size());
+    return rest.empty() ? "/" : rest;
+  }
+  auto parsed = HttpClient::parse_url(url);
+  return parsed ? parsed.value().target : "/";
+}
+
+asio::awaitable<Result<HttpResponse>> send_to_agent(std::shared_ptr<AgentProxy> proxy, std::string agent,
+                                                    std::string base, HttpRequest request) {
+  request.url = replica_target(request.url, base);
+  co_return co_await proxy->send(std::move(agent), std::move(request));
+}
+
+asio::awaitable<HttpServerResponse> serve_logs(ServerParts& parts, std::shared_ptr<AgentRuntime> runtime,
+                                               HttpServerRequest& req) {
+  const auto target = split_target(std::string_view(req.target().data(), req.target().size()));
+  const std::string_view path = target.first;
+  const std::string query(target.second);
+  const std::string name =
+      url_decode(path.substr(std::min(path.size(), std::string_view("/apis/v1/logs/").size()))).value_or("");
+  if (name.empty() || name.find('/') != std::string::npos)
+    co_return make_error_response(req, http::status::not_found,
+                                  "use /apis/v1/logs/{agent}?revision=R&tail=BYTES");
+  const std::string revision = query_param(query, "revision").value_or("");
+  const std::string tail_text = query_param(query, "tail").value_or("0");
+  const std::size_t tail = static_cast<std::size_t>(std::strtoull(tail_text.c_str(), nullptr, 10));
+  // By reference only: offload() must be given a trivially destructible function (see core/async.hpp).
+  AgentRuntime* logs_of = runtime.get();
+  auto read = [&] { return logs_of->logs(name, revision, tail); };
+  Result<std::string> text = co_await offload(parts.blocking, read);
+  if (!text) {
+    const auto status = static_cast<http::status>(agents::http_status_of(text.error()));
+    const std::string message = text.error().to_string();
+    co_return make_error_response(req, status, message);
+  }
+  std::string body = std::move(text).value();
+  co_return make_response(req, http::status::ok, std::move(body));
+}
+
+}  // namespace
+
+void wire_agents(ServerParts& parts) {
+  agents::AgentRuntimeOptions options;
+  options.data_dir = parts.options.data_dir;
+  options.gpus = gpu_inventory(parts.options.gpus);
+  if (auto config = autoscaler::parse_autoscaler_config(parts.options.autoscaler_config); config) {
+    options.autoscaler = config.value();
+  } else {
+    SLUICE_LOG(agents, err, "--autoscaler: {}; using the defaults", config.error().to_string());
+  }
+  options.autoscaler_tick = parts.options.autoscaler_tick;
+  auto runtime = std::make_shared<AgentRuntime>(options, parts.clock);
+  auto proxy = std::make_shared<AgentProxy>(*runtime, parts.io);
+
+  runtime->set_revision_listener([&parts](const std::string& agent, const std::string& revision, bool ready) {
+    for (const auto& listener : parts.on_revision_change) listener(agent, revision, ready);
+  });
+  runtime->set_backlog_source([&parts] { return trigger_backlog(parts.controller); });
+  runtime->start();
+
+  parts.controller.handle_kind(
+      "Agent", KindHandler{[runtime](const nlohmann::json& m) { return runtime->validate(m); },
+                           [runtime](const StoredResource& r) { return runtime->apply(r.manifest); },
+                           [runtime](const std::string& name) { runtime->remove(name); },
+                           [runtime](const StoredResource& r) { return runtime->status(r.name); },
+                           // Replicas stop in on_shutdown, after the triggers that deliver to them.
+                           [] {}});
+
+  parts.http.route("/agents/",
+                   [proxy](HttpServerRequest& req, RequestContext& ctx) { return proxy->handle(req, ctx); });
+  parts.http.route("/apis/v1/logs/", [&parts, runtime](HttpServerRequest& req, RequestContext&) {
+    return serve_logs(parts, runtime, req);
+  });
+
+  parts.resolve_agent = [&parts, runtime, proxy](const SubscriberRef& ref) -> Result<ResolvedDestination> {
+    auto route = runtime->route(ref.name, "", 0);
+    if (!route) return route.error();
+    const std::string host = parts.options.host == "0.0.0.0" ? "127.0.0.1" : parts.options.host;
+    ResolvedDestination destination;
+    destination.url = "http://" + host + ":" + std::to_string(parts.http.port()) + "/agents/" + ref.name;
+    destination.send = [proxy, name = ref.name, base = destination.url](HttpRequest request) {
+      return send_to_agent(proxy, name, base, std::move(request));
+    };
+    return destination;
+  };
+  parts.relay_to_agent = [proxy](const std::string& agent, HttpRequest request,
+                                 std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers,
+                                 std::function<asio::awaitable<bool>(std::string_view)> on_chunk) {
+    return proxy->relay(agent, std::move(request), std::move(on_headers), std::move(on_chunk));
+  };
+  parts.describe_agents = [runtime] { return runtime->describe(); };
+  parts.on_shutdown.push_back([runtime, proxy] { runtime->stop(); });
+}
 
 }  // namespace sluice

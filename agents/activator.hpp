@@ -1,0 +1,134 @@
+#pragma once
+// The activator: in the path of every agent request, between choosing a revision and calling a replica.
+//
+// Per revision it keeps the routable replicas and a bounded FIFO of requests waiting for one:
+//   - a replica takes a request while its in-flight count is below containerConcurrency (the breaker;
+//     0 = unlimited); among the replicas with room, the one with fewer requests in flight of two picked
+//     at random (power of two choices);
+//   - reserve replicas take requests only while the revision has no standard replica routable;
+//   - with no replica able to take it, the request waits in the revision's queue (bounded; over the
+//     bound: 503) and `on_demand` fires so that the runtime scales the revision up at once; waiting
+//     requests are handed replicas strictly in arrival order as slots free up or replicas become ready;
+//     one still waiting at its deadline gets 504, one whose client went away is dropped at once.
+//
+// The runtime adds replicas when their readiness probe passes (`set_routable`) and closes them before
+// draining (`close_replica`: no new request, in-flight ones finish); `in_flight()` tells it when a
+// closed replica is idle. `collect()` returns, per revision, the time-weighted average of requests in
+// flight plus waiting, and the number of requests that arrived, since the previous call (the
+// autoscaler's per-second sample).
+//
+// Thread-safe: one mutex per revision (a leaf: no callback runs under it). Waiting requests are
+// coroutines on any single-threaded executor; they are woken by posting to their own executor.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "core/asio.hpp"
+#include "core/http_client.hpp"
+#include "core/result.hpp"
+
+namespace sluice::agents {
+
+struct ActivatorOptions {
+  /// Requests waiting per revision; one more gets 503.
+  std::size_t max_buffer = 10000;
+};
+
+namespace detail {
+struct ActivatorEndpoint;
+struct ActivatorRevision;
+}  // namespace detail
+
+/// One request's slot on one replica; destroying (or release()) frees it and hands the slot to the
+/// next waiting request. Movable, not copyable.
+class ReplicaLease {
+ public:
+  ReplicaLease() = default;
+  ReplicaLease(std::shared_ptr<detail::ActivatorRevision> revision,
+               std::shared_ptr<detail::ActivatorEndpoint> endpoint);
+  ReplicaLease(ReplicaLease&& other) noexcept;
+  ReplicaLease& operator=(ReplicaLease&& other) noexcept;
+  ReplicaLease(const ReplicaLease&) = delete;
+  ReplicaLease& operator=(const ReplicaLease&) = delete;
+  ~ReplicaLease();
+
+  /// "host:port" of the replica.
+  const std::string& address() const;
+  /// The replica id within its revision.
+  const std::string& replica() const;
+  bool reserve() const;
+  explicit operator bool() const { return endpoint_ != nullptr; }
+  void release();
+
+ private:
+  std::shared_ptr<detail::ActivatorRevision> revision_;
+  std::shared_ptr<detail::ActivatorEndpoint> endpoint_;
+};
+
+/// Per-revision load since the previous collect().
+struct RevisionLoad {
+  std::string revision;
+  double concurrency = 0;  // time-weighted average of requests in flight plus waiting
+  double requests = 0;     // requests that arrived
+  std::size_t waiting = 0;
+  std::size_t in_flight = 0;
+};
+
+/// Error codes of acquire().
+inline constexpr int kActivatorBufferFull = 503;
+inline constexpr int kActivatorTimeout = 504;
+inline constexpr int kActivatorUnknownRevision = 404;
+inline constexpr int kActivatorCancelled = 499;
+
+class Activator {
+ public:
+  /// `on_demand(revision)` runs (outside any lock, on the requesting thread) when a request starts
+  /// waiting, or is served by a reserve replica: the revision needs standard capacity now.
+  explicit Activator(ActivatorOptions options = {}, std::function<void(const std::string&)> on_demand = {});
+
+  /// Adds a revision, or updates its breaker size (0 = unlimited).
+  void add_revision(const std::string& revision, int container_concurrency);
+  /// Removes a revision: waiting requests fail with 503; leases in flight finish normally.
+  void remove_revision(const std::string& revision);
+
+  /// Makes a replica routable (its probe passed) or not (it stopped passing). A closed replica stays
+  /// closed. `reserve`: used only while no standard replica is routable.
+  void set_routable(const std::string& revision, const std::string& replica, const std::string& address,
+                    bool reserve, bool routable);
+  /// Stops routing to a replica for good (before draining it); requests in flight finish.
+  void close_replica(const std::string& revision, const std::string& replica);
+  /// Forgets a closed replica once it stopped.
+  void forget_replica(const std::string& revision, const std::string& replica);
+  /// Requests in flight on a replica (0 for an unknown one).
+  std::size_t in_flight(const std::string& revision, const std::string& replica) const;
+  /// Routable standard replicas of a revision.
+  std::size_t routable_replicas(const std::string& revision) const;
+
+  /// Waits (in the calling coroutine) for a slot on a replica of `revision`, until `deadline` (504)
+  /// or `cancel` (499). Error 503 when the buffer is full or the revision goes away, 404 for an
+  /// unknown revision. Never throws.
+  asio::awaitable<Result<ReplicaLease>> acquire(std::string revision,
+                                                std::chrono::steady_clock::time_point deadline,
+                                                std::shared_ptr<CancelSignal> cancel);
+
+  /// Load per revision since the previous call.
+  std::vector<RevisionLoad> collect();
+
+ private:
+  std::shared_ptr<detail::ActivatorRevision> find(const std::string& revision) const;
+
+  ActivatorOptions options_;
+  std::function<void(const std::string&)> on_demand_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<detail::ActivatorRevision>, std::less<>> revisions_;
+};
+
+}  // namespace sluice::agents

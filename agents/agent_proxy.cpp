@@ -1,0 +1,188 @@
+#include "agents/agent_proxy.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "agents/traffic.hpp"
+
+namespace sluice::agents {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and those the client or server computes itself.
+bool hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"connection", "keep-alive", "proxy-connection",
+                                                "te",         "trailer",    "transfer-encoding",
+                                                "upgrade",    "host",       "content-length"};
+  for (auto n : kNames)
+    if (iequals(name, n)) return true;
+  return false;
+}
+
+const std::string* find_header(const HttpHeaders& headers, std::string_view name) {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return &v;
+  return nullptr;
+}
+
+}  // namespace
+
+int http_status_of(const Error& error) {
+  if (error.code >= 400 && error.code < 600) return error.code;
+  if (error.code == kActivatorCancelled) return 499;
+  return is_timeout_error(error) ? 504 : 502;
+}
+
+AgentProxy::AgentProxy(AgentRuntime& runtime, IoPool& io, HttpClientOptions client_options)
+    : runtime_(runtime) {
+  for (std::size_t i = 0; i < io.size(); ++i)
+    clients_.emplace(&io.at(i), std::make_unique<HttpClient>(io.at(i).get_executor(), client_options));
+}
+
+AgentProxy::~AgentProxy() = default;
+
+HttpClient* AgentProxy::client_for(const asio::any_io_executor& executor) const {
+  const auto* io = executor.target<asio::io_context::executor_type>();
+  if (!io) return nullptr;
+  auto it = clients_.find(&io->context());
+  return it == clients_.end() ? nullptr : it->second.get();
+}
+
+std::optional<std::string> AgentProxy::sticky_key(const HttpHeaders& headers) {
+  for (std::string_view name : {"ce-partitionkey", "x-sluice-session-key", "mcp-session-id"})
+    if (const auto* v = find_header(headers, name); v && !v->empty()) return *v;
+  return std::nullopt;
+}
+
+asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest request,
+                                               HeadersHandler on_headers, ChunkHandler on_chunk) {
+  std::string tag;
+  if (auto at = agent.find('@'); at != std::string::npos) {
+    tag = agent.substr(at + 1);
+    agent.resize(at);
+  }
+  const auto key = sticky_key(request.headers);
+  std::optional<std::uint64_t> hash;
+  if (key) hash = traffic_key_hash(*key);
+  auto choice = runtime_.route(agent, tag, hash);
+  if (!choice) co_return choice.error();
+  auto executor = co_await asio::this_coro::executor;
+  HttpClient* client = client_for(executor);
+  if (!client) co_return make_error("agent " + agent, "called from outside the server's I/O contexts", 500);
+
+  const auto deadline = std::chrono::steady_clock::now() + choice.value().timeout;
+  std::string revision = choice.value().revision;
+  std::shared_ptr<CancelSignal> cancel = request.cancel;
+  auto acquired = co_await runtime_.activator().acquire(std::move(revision), deadline, std::move(cancel));
+  if (!acquired) co_return acquired.error();
+  ReplicaLease lease = std::move(acquired).value();
+
+  std::string target = request.url.empty() ? "/" : request.url;
+  if (target.front() != '/') target.insert(target.begin(), '/');
+  request.url = "http://" + lease.address() + target;
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  request.timeout = std::max(left, std::chrono::milliseconds(1));
+  std::erase_if(request.headers, [](const auto& h) { return hop_by_hop(h.first); });
+  auto result = co_await client->relay(std::move(request), std::move(on_headers), std::move(on_chunk));
+  lease.release();
+  co_return result;
+}
+
+asio::awaitable<Result<HttpResponse>> AgentProxy::send(std::string agent, HttpRequest request) {
+  auto response = std::make_shared<HttpResponse>();
+  HeadersHandler on_headers = [response](int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
+    response->status = status;
+    response->headers = headers;
+    co_return true;
+  };
+  ChunkHandler on_chunk = [response](std::string_view chunk) -> asio::awaitable<bool> {
+    response->body.append(chunk);
+    co_return true;
+  };
+  auto status =
+      co_await relay(std::move(agent), std::move(request), std::move(on_headers), std::move(on_chunk));
+  if (!status) co_return status.error();
+  co_return std::move(*response);
+}
+
+asio::awaitable<HttpServerResponse> AgentProxy::handle(HttpServerRequest& req, RequestContext& ctx) {
+  const std::string_view whole(req.target().data(), req.target().size());
+  const auto split = split_target(whole);
+  const std::string_view path = split.first;
+  const std::string_view query = split.second;
+  constexpr std::string_view kPrefix = "/agents/";
+  std::string_view rest = path.substr(std::min(path.size(), kPrefix.size()));
+  const auto slash = rest.find('/');
+  auto name = url_decode(rest.substr(0, slash));
+  if (!name || name->empty())
+    co_return make_error_response(req, http::status::not_found, "use /agents/{name}[@{tag}]/{path}");
+  std::string target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (!query.empty()) target += "?" + std::string(query);
+
+  HttpRequest request;
+  request.method = std::string(req.method_string());
+  request.url = std::move(target);
+  for (const auto& field : req) {
+    const std::string_view field_name(field.name_string().data(), field.name_string().size());
+    if (hop_by_hop(field_name)) continue;
+    request.headers.emplace_back(std::string(field_name), std::string(field.value()));
+  }
+  request.body = std::move(req.body());
+  auto signal = std::make_shared<CancelSignal>();
+  ctx.on_cancel([signal] { signal->cancel(); });
+  request.cancel = signal;
+
+  struct State {
+    int status = 0;
+    HttpHeaders headers;
+    std::string body;
+    bool streaming = false;
+  };
+  auto state = std::make_shared<State>();
+  const unsigned version = req.version();
+  const bool keep_alive = req.keep_alive();
+  HeadersHandler on_headers = [state, &ctx, version, keep_alive](
+                                  int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
+    state->status = status;
+    for (const auto& h : headers)
+      if (!hop_by_hop(h.first)) state->headers.push_back(h);
+    const auto* type = find_header(headers, "content-type");
+    const bool event_stream = type && type->rfind("text/event-stream", 0) == 0;
+    if (!event_stream && find_header(headers, "content-length")) co_return true;
+    state->streaming = true;
+    HttpServerResponse head{static_cast<http::status>(status), version};
+    for (const auto& [k, v] : state->headers) head.set(k, v);
+    head.keep_alive(keep_alive);
+    co_return co_await ctx.start_stream(std::move(head));
+  };
+  ChunkHandler on_chunk = [state, &ctx](std::string_view chunk) -> asio::awaitable<bool> {
+    if (!state->streaming) {
+      state->body.append(chunk);
+      co_return true;
+    }
+    co_return co_await ctx.write_chunk(chunk);
+  };
+  auto result = co_await relay(*name, std::move(request), std::move(on_headers), std::move(on_chunk));
+  if (state->streaming) {
+    if (!ctx.cancelled()) co_await ctx.end_stream();
+    co_return make_response(req, http::status::ok);
+  }
+  if (!result) {
+    const int status = http_status_of(result.error());
+    co_return make_error_response(req, static_cast<http::status>(status), result.error().to_string());
+  }
+  HttpServerResponse res{static_cast<http::status>(state->status), version};
+  for (const auto& [k, v] : state->headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(state->body);
+  res.prepare_payload();
+  co_return res;
+}
+
+}  // namespace sluice::agents

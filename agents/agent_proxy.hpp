@@ -1,0 +1,70 @@
+#pragma once
+// The data path to agents: pick the revision (AgentRuntime::route: tag, sticky key or split), take a
+// slot on a replica from the activator (waiting while the revision scales up), then relay the request
+// to the replica with the I/O context's own HttpClient, releasing the slot when the exchange ends.
+//
+// Used by `/agents/{name}[@{tag}]/{path}` (handle()), by triggers with `ref: {kind: Agent}` (send())
+// and by the MCP/A2A gateways (relay()).
+//
+// Sticky key: the first of the headers `ce-partitionkey`, `x-sluice-session-key`, `mcp-session-id`
+// keeps a key on one revision while the split is unchanged.
+//
+// Errors (Error.code): 404 unknown agent or tag, 503 no routable revision or the activator's buffer is
+// full, 504 no replica before the revision's timeoutSeconds, 499 the caller cancelled; transport
+// failures towards the replica keep HttpClient's code 0 (the HTTP route answers 502, or 504 on a
+// timeout).
+//
+// Threading: call from coroutines on the IoPool's contexts (each has its HttpClient).
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agents/agent_runtime.hpp"
+#include "core/asio.hpp"
+#include "core/http_client.hpp"
+#include "core/http_server.hpp"
+#include "core/io_pool.hpp"
+#include "core/result.hpp"
+
+namespace sluice::agents {
+
+class AgentProxy {
+ public:
+  AgentProxy(AgentRuntime& runtime, IoPool& io, HttpClientOptions client_options = {});
+  ~AgentProxy();
+
+  using HeadersHandler = std::function<asio::awaitable<bool>(int status, const HttpHeaders&)>;
+  using ChunkHandler = std::function<asio::awaitable<bool>(std::string_view chunk)>;
+
+  /// Streams one request to `agent` ("name" or "name@tag"); request.url is the path (and query) on
+  /// the replica. Same contract as HttpClient::relay().
+  asio::awaitable<Result<int>> relay(std::string agent, HttpRequest request, HeadersHandler on_headers,
+                                     ChunkHandler on_chunk);
+
+  /// One whole exchange (for trigger deliveries); request.url is the path on the replica.
+  asio::awaitable<Result<HttpResponse>> send(std::string agent, HttpRequest request);
+
+  /// The `/agents/` route: `/agents/{name}[@{tag}]/{path}` to `{path}` on a replica; streams SSE and
+  /// chunked responses, buffers the others. The client's disconnect cancels the upstream request.
+  /// (Who may call which agent is decided before, by the server's guard.)
+  asio::awaitable<HttpServerResponse> handle(HttpServerRequest& req, RequestContext& ctx);
+
+  /// The sticky key of a request's headers, if any.
+  static std::optional<std::string> sticky_key(const HttpHeaders& headers);
+
+ private:
+  HttpClient* client_for(const asio::any_io_executor& executor) const;
+
+  AgentRuntime& runtime_;
+  std::map<const asio::io_context*, std::unique_ptr<HttpClient>> clients_;
+};
+
+/// HTTP status for an error of relay()/send().
+int http_status_of(const Error& error);
+
+}  // namespace sluice::agents

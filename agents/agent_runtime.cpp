@@ -1,0 +1,751 @@
+#include "agents/agent_runtime.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/log.hpp"
+
+namespace sluice::agents {
+
+using std::chrono::milliseconds;
+
+struct AgentRuntime::Replica {
+  std::string id;   // "3", or "r4" for a reserve replica
+  std::string key;  // "REV/ID": the GPU holder id
+  bool reserve = false;
+  std::unique_ptr<ReplicaProcess> process;
+  std::optional<GpuPlacement> gpu;
+  bool draining = false;
+  bool stop_sent = false;
+  std::string drain_reason;
+  SteadyTime drain_started{};
+};
+
+struct AgentRuntime::Revision {
+  RevisionRecord record;
+  const std::string& name() const { return record.name; }
+  const AgentTemplate& tmpl() const { return record.revision_template; }
+  std::vector<std::unique_ptr<Replica>> replicas;
+  int next_replica = 1;
+  int desired = 0;
+  bool ever_ready = false;
+  bool routed = false;
+  std::string unschedulable;  // the placement failure, while one lasts
+  std::string config_error;   // autoscaler annotations the autoscaler refused
+};
+
+struct AgentRuntime::Agent {
+  AgentSpec spec;
+  RevisionHistory history;
+  std::vector<std::unique_ptr<Revision>> revisions;  // oldest first
+  RolloutState rollout;
+  std::vector<ResolvedTarget> effective;
+  bool has_table = false;
+  std::string route_error;
+  double backlog = 0;
+};
+
+struct AgentRuntime::Route {
+  TrafficTable table;
+  std::map<std::string, milliseconds, std::less<>> timeouts;
+  AgentProtocol protocol = AgentProtocol::Http;
+  std::string error;
+};
+
+struct AgentRuntime::Pass {
+  std::vector<std::pair<std::string, std::string>> became_ready;
+};
+
+namespace {
+
+std::string replica_state_name(const ReplicaProcess& p) {
+  return std::string(to_string(p.state()));
+}
+
+}  // namespace
+
+AgentRuntime::AgentRuntime(AgentRuntimeOptions options, Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      activator_(options_.activator, [this](const std::string& revision) { poke(revision); }),
+      autoscaler_(clock, options_.autoscaler),
+      gpus_(options_.gpus) {}
+
+AgentRuntime::~AgentRuntime() {
+  stop();
+}
+
+void AgentRuntime::set_revision_listener(RevisionListener listener) {
+  listener_ = std::move(listener);
+}
+void AgentRuntime::set_backlog_source(BacklogSource source) {
+  backlog_source_ = std::move(source);
+}
+
+void AgentRuntime::start() {
+  next_tick_ = clock_.now() + options_.autoscaler_tick;
+  next_metrics_ = clock_.now() + options_.metrics_interval;
+  thread_ = std::thread([this] { run(); });
+}
+
+void AgentRuntime::wake() {
+  {
+    std::lock_guard lock(wake_mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void AgentRuntime::poke(const std::string& revision) {
+  {
+    std::lock_guard lock(wake_mu_);
+    pokes_.insert(revision);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void AgentRuntime::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(wake_mu_);
+      wake_cv_.wait_for(lock, milliseconds(50), [&] { return woken_ || stopping_; });
+      if (stopping_) return;
+      woken_ = false;
+    }
+    pass();
+  }
+}
+
+void AgentRuntime::stop() {
+  {
+    std::lock_guard lock(wake_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+
+  // Close everything, let requests in flight finish, then stop the processes.
+  std::vector<std::pair<std::string, Replica*>> all;
+  milliseconds grace{0};
+  std::unique_lock lock(mu_);
+  for (auto& [name, agent] : agents_)
+    for (auto& revision : agent->revisions) {
+      grace = std::max(grace, drain_grace(revision->tmpl()));
+      for (auto& replica : revision->replicas) {
+        activator_.close_replica(revision->name(), replica->id);
+        replica->process->begin_drain();
+        all.emplace_back(revision->name(), replica.get());
+      }
+    }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& [revision, replica] : all) {
+    while (activator_.in_flight(revision, replica->id) > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(5));
+    replica->process->stop(std::chrono::duration_cast<milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(),
+                 std::chrono::steady_clock::duration(milliseconds(100)))));
+  }
+  for (auto& [revision, replica] : all) replica->process->wait_stopped(grace + milliseconds(2000));
+  agents_.clear();
+  graveyard_.clear();
+}
+
+Status AgentRuntime::validate(const nlohmann::json& manifest) const {
+  auto spec = parse_agent(manifest);
+  if (!spec) return spec.error();
+  autoscaler::Autoscaler probe(clock_, options_.autoscaler);
+  if (auto st = probe.add_revision("probe", spec.value().revision_template.annotations,
+                                   spec.value().revision_template.container_concurrency);
+      !st)
+    return make_error("spec.template.metadata.annotations[" + st.error().subject + "]", st.error().message,
+                      400);
+  if (spec.value().revision_template.container.gpu.any() && gpus_.inventory().empty())
+    SLUICE_LOG(agents, warn, "[agent={}] asks for GPUs but this server has none (--gpus or nvidia-smi)",
+               spec.value().name);
+  return ok();
+}
+
+AgentRuntime::Revision* AgentRuntime::add_revision_locked(Agent& agent, const RevisionRecord& record) {
+  for (auto& r : agent.revisions)
+    if (r->name() == record.name) return r.get();
+  auto revision = std::make_unique<Revision>();
+  revision->record = record;
+  const auto& tmpl = revision->tmpl();
+  if (auto st = autoscaler_.add_revision(record.name, tmpl.annotations, tmpl.container_concurrency); !st)
+    revision->config_error = st.error().to_string();
+  if (auto spec = autoscaler_.revision_spec(record.name))
+    revision->desired = std::max(spec->initial_scale, spec->min_scale);
+  activator_.add_revision(record.name, tmpl.container_concurrency);
+  agent.revisions.push_back(std::move(revision));
+  return agent.revisions.back().get();
+}
+
+Status AgentRuntime::apply(const nlohmann::json& manifest) {
+  auto parsed = parse_agent(manifest);
+  if (!parsed) return parsed.error();
+  AgentSpec spec = std::move(parsed).value();
+  std::unique_lock lock(mu_);
+  auto it = agents_.find(spec.name);
+  if (it == agents_.end()) {
+    auto history = RevisionHistory::load(options_.data_dir, spec.name);
+    if (!history) return history.error();
+    auto agent = std::make_unique<Agent>();
+    agent->history = std::move(history).value();
+    it = agents_.emplace(spec.name, std::move(agent)).first;
+    // Earlier revisions run again when traffic names them.
+    for (const auto& record : it->second->history.revisions()) add_revision_locked(*it->second, record);
+  }
+  Agent& agent = *it->second;
+  bool created = false;
+  auto record = agent.history.record(spec, manifest, &created);
+  if (!record) return record.error();
+  Revision* revision = add_revision_locked(agent, *record.value());
+  if (created) SLUICE_LOG(agents, info, "[agent={} rev={}] created", spec.name, revision->name());
+  agent.spec = std::move(spec);
+  agent.has_table = false;  // spec.traffic may have changed
+  lock.unlock();
+  wake();
+  return ok();
+}
+
+void AgentRuntime::remove(const std::string& name) {
+  std::unique_lock lock(mu_);
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return;
+  auto agent = std::move(it->second);
+  agents_.erase(it);
+  {
+    std::unique_lock routes(route_mu_);
+    routes_.erase(name);
+  }
+  const auto now = clock_.now();
+  for (auto& revision : agent->revisions) {
+    for (auto& replica : revision->replicas)
+      if (!replica->draining) drain(*revision, *replica, "agent deleted", now);
+  }
+  // The replicas finish draining on the reconciler thread, from a holder agent kept aside.
+  auto holder = std::make_unique<Agent>();
+  holder->spec.name = "";
+  for (auto& revision : agent->revisions) {
+    autoscaler_.remove_revision(revision->name());
+    removed_revisions_.emplace_back(name, revision->name());
+    holder->revisions.push_back(std::move(revision));
+  }
+  agents_.emplace(std::string("\x01") + name, std::move(holder));
+  RevisionHistory::erase(options_.data_dir, name);
+  lock.unlock();
+  wake();
+}
+
+void AgentRuntime::drain(Revision& revision, Replica& replica, std::string why, SteadyTime now) {
+  if (replica.draining) return;
+  replica.draining = true;
+  replica.drain_reason = std::move(why);
+  replica.drain_started = now;
+  activator_.close_replica(revision.name(), replica.id);
+  replica.process->begin_drain();
+  SLUICE_LOG(agents, info, "[rev={} replica={}] draining: {}", revision.name(), replica.id,
+             replica.drain_reason);
+}
+
+void AgentRuntime::preempt(const std::string& replica_key, SteadyTime now) {
+  for (auto& [name, agent] : agents_)
+    for (auto& revision : agent->revisions)
+      for (auto& replica : revision->replicas)
+        if (replica->key == replica_key) drain(*revision, *replica, "preempted by a higher priority", now);
+}
+
+bool AgentRuntime::start_replica(Agent& agent, Revision& revision, bool reserve, Pass&) {
+  const Container& container = reserve ? *revision.tmpl().reserve : revision.tmpl().container;
+  const int number = revision.next_replica;
+  auto replica = std::make_unique<Replica>();
+  replica->id = (reserve ? "r" : "") + std::to_string(number);
+  replica->key = revision.name() + "/" + replica->id;
+  replica->reserve = reserve;
+  std::map<std::string, std::string> env;
+  if (container.gpu.any()) {
+    GpuRequest request;
+    request.replica_id = replica->key;
+    request.whole_gpus = container.gpu.whole_gpus;
+    request.memory_bytes = container.gpu.memory_bytes;
+    request.classes = container.gpu.classes;
+    request.priority = revision.tmpl().priority;
+    auto placed = gpus_.place(request);
+    if (!placed) {
+      auto plan = gpus_.plan_preemption(request);
+      if (plan.feasible && !plan.victims.empty()) {
+        const auto now = clock_.now();
+        std::string names;
+        for (const auto& victim : plan.victims) {
+          preempt(victim, now);
+          names += (names.empty() ? "" : ", ") + victim;
+        }
+        revision.unschedulable = "waiting for preempted replicas to drain: " + names;
+      } else {
+        if (revision.unschedulable != placed.error().message)
+          SLUICE_LOG(agents, warn, "[rev={}] unschedulable: {}", revision.name(), placed.error().message);
+        revision.unschedulable = placed.error().message;
+      }
+      return false;
+    }
+    replica->gpu = placed.value();
+    env = gpu_environment(placed.value());
+  } else if (!gpus_.inventory().empty()) {
+    env["CUDA_VISIBLE_DEVICES"] = "";  // hide the GPUs from a replica that asked for none
+  }
+  revision.unschedulable.clear();
+  auto port = pick_free_port(options_.host);
+  if (!port) {
+    if (replica->gpu) gpus_.release(replica->key);
+    revision.unschedulable = "no free port: " + port.error().to_string();
+    return false;
+  }
+  ++revision.next_replica;
+  ReplicaConfig config;
+  config.agent = agent.spec.name;
+  config.revision = revision.name();
+  config.replica = replica->id;
+  config.container = container;
+  config.extra_env = std::move(env);
+  config.host = options_.host;
+  config.port = port.value();
+  config.log_path = replica_log_path(options_.data_dir, agent.spec.name, revision.name(), replica->id);
+  config.progress_deadline = progress_deadline(revision.tmpl());
+  config.restart = options_.restart;
+  const std::string revision_name = revision.name();
+  const std::string id = replica->id;
+  const std::string address = options_.host + ":" + std::to_string(port.value());
+  replica->process = std::make_unique<ReplicaProcess>(
+      std::move(config), clock_,
+      [this, revision_name, id, address, reserve](ReplicaState state, const std::string& reason) {
+        activator_.set_routable(revision_name, id, address, reserve, state == ReplicaState::Ready);
+        SLUICE_LOG(agents, debug, "[rev={} replica={}] {}: {}", revision_name, id, to_string(state), reason);
+        wake();
+      });
+  replica->process->start();
+  SLUICE_LOG(agents, info, "[agent={} rev={} replica={}] starting on port {}{}{}", agent.spec.name,
+             revision_name, id, port.value(), reserve ? " (reserve)" : "",
+             replica->gpu ? " gpus " + gpu_environment(*replica->gpu)["CUDA_VISIBLE_DEVICES"] : "");
+  revision.replicas.push_back(std::move(replica));
+  return true;
+}
+
+void AgentRuntime::reconcile_revision(Agent& agent, Revision& revision, bool routed, SteadyTime now,
+                                      Pass& out) {
+  const int desired = routed ? revision.desired : 0;
+  auto is_ready = [](const Replica& r) { return r.process->state() == ReplicaState::Ready; };
+  auto count = [&](bool reserve, bool ready_only) {
+    int n = 0;
+    for (const auto& r : revision.replicas)
+      if (r->reserve == reserve && !r->draining && (!ready_only || is_ready(*r))) ++n;
+    return n;
+  };
+
+  // Scale up.
+  int standard = count(false, false);
+  while (standard < desired) {
+    if (!start_replica(agent, revision, false, out)) break;
+    ++standard;
+  }
+  if (standard >= desired && desired > 0) revision.unschedulable.clear();
+  if (desired == 0) revision.unschedulable.clear();
+
+  // Reserve: one while the revision is at zero, drained once a standard replica is ready.
+  const bool reserve_enabled = revision.tmpl().reserve.has_value();
+  const bool reserve_wanted = reserve_enabled && routed && desired == 0 && revision.ever_ready;
+  const int ready_standard = count(false, true);
+  if (reserve_wanted && count(true, false) == 0) start_replica(agent, revision, true, out);
+  if (!reserve_wanted && (ready_standard > 0 || !routed || !reserve_enabled)) {
+    for (auto& r : revision.replicas)
+      if (r->reserve && !r->draining) drain(revision, *r, "a standard replica is ready", now);
+  }
+  const bool reserve_ready = [&] {
+    for (const auto& r : revision.replicas)
+      if (r->reserve && !r->draining && is_ready(*r)) return true;
+    return false;
+  }();
+
+  // Scale down: not-ready replicas first, then the newest; keep one until the reserve is ready.
+  int excess = standard - desired;
+  if (reserve_wanted && !reserve_ready && excess == standard && excess > 0) --excess;
+  if (excess > 0) {
+    std::vector<Replica*> candidates;
+    for (auto& r : revision.replicas)
+      if (!r->reserve && !r->draining) candidates.push_back(r.get());
+    std::stable_sort(candidates.begin(), candidates.end(), [&](Replica* a, Replica* b) {
+      if (is_ready(*a) != is_ready(*b)) return !is_ready(*a);
+      return a->id.size() != b->id.size() ? a->id.size() > b->id.size() : a->id > b->id;
+    });
+    for (int i = 0; i < excess && i < static_cast<int>(candidates.size()); ++i)
+      drain(revision, *candidates[i], "scale down", now);
+  }
+
+  // Draining replicas: SIGTERM once idle (or after the grace), gone once exited.
+  const milliseconds grace = drain_grace(revision.tmpl());
+  for (auto it = revision.replicas.begin(); it != revision.replicas.end();) {
+    Replica& r = **it;
+    if (!r.draining) {
+      ++it;
+      continue;
+    }
+    if (!r.stop_sent &&
+        (activator_.in_flight(revision.name(), r.id) == 0 || now - r.drain_started >= grace)) {
+      r.process->stop(grace);
+      r.stop_sent = true;
+    }
+    if (r.stop_sent && r.process->wait_stopped(milliseconds(0))) {
+      if (r.gpu) gpus_.release(r.key);
+      activator_.forget_replica(revision.name(), r.id);
+      SLUICE_LOG(agents, info, "[rev={} replica={}] stopped ({})", revision.name(), r.id, r.drain_reason);
+      graveyard_.push_back(std::move(*it));
+      it = revision.replicas.erase(it);
+      continue;
+    }
+    ++it;
+  }
+
+  const int ready_now = count(false, true);
+  autoscaler_.set_ready_pods(revision.name(), ready_now);
+  if (ready_now > 0 && !revision.ever_ready) {
+    revision.ever_ready = true;
+    out.became_ready.emplace_back(agent.spec.name, revision.name());
+    SLUICE_LOG(agents, info, "[agent={} rev={}] ready", agent.spec.name, revision.name());
+  }
+}
+
+void AgentRuntime::publish_route_locked(Agent& agent) {
+  auto route = std::make_shared<Route>();
+  std::vector<RevisionInfo> infos;
+  for (const auto& r : agent.revisions) {
+    infos.push_back({r->name(), r->ever_ready});
+    route->timeouts[r->name()] = milliseconds(r->tmpl().timeout_seconds * 1000LL);
+  }
+  route->protocol = agent.spec.revision_template.protocol;
+  auto table = TrafficTable::from_resolved(agent.effective, infos);
+  if (table) {
+    route->table = std::move(table).value();
+    agent.route_error.clear();
+  } else {
+    agent.route_error = table.error().to_string();
+    route->error = agent.route_error;
+  }
+  std::unique_lock lock(route_mu_);
+  routes_[agent.spec.name] = std::move(route);
+}
+
+void AgentRuntime::reconcile_agent(Agent& agent, SteadyTime now, Pass&) {
+  std::vector<RevisionInfo> infos;
+  for (const auto& r : agent.revisions) infos.push_back({r->name(), r->ever_ready});
+  const std::string latest = latest_ready_revision(infos);
+  if (latest != agent.rollout.latest) {
+    agent.rollout = begin_rollout(agent.rollout, latest, agent.spec.rollout_duration, now);
+    SLUICE_LOG(agents, info, "[agent={}] latest revision {}", agent.spec.name, latest);
+  }
+  auto effective = effective_traffic(agent.spec.traffic, agent.rollout, now);
+  if (!agent.has_table || effective != agent.effective) {
+    // spec.traffic naming a revision that does not exist is reported by build().
+    auto check = TrafficTable::build(agent.spec.traffic, infos);
+    agent.effective = std::move(effective);
+    publish_route_locked(agent);
+    if (!check) {
+      agent.route_error = check.error().to_string();
+      std::unique_lock lock(route_mu_);
+      routes_[agent.spec.name] =
+          std::make_shared<Route>(Route{{}, {}, AgentProtocol::Http, agent.route_error});
+    }
+    agent.has_table = true;
+  }
+}
+
+void AgentRuntime::pass() {
+  const auto now = clock_.now();
+  const bool do_metrics = now >= next_metrics_;
+  const bool do_tick = now >= next_tick_;
+  std::map<std::string, std::size_t> waiting;
+  if (do_metrics) {
+    next_metrics_ = now + options_.metrics_interval;
+    for (const auto& load : activator_.collect()) {
+      autoscaler_.record(load.revision, {load.concurrency, load.requests});
+      waiting[load.revision] = load.waiting;
+    }
+  }
+  std::map<std::string, double> backlog;
+  if (do_metrics && backlog_source_) backlog = backlog_source_();
+  std::set<std::string> pokes;
+  {
+    std::lock_guard lock(wake_mu_);
+    pokes.swap(pokes_);
+  }
+
+  Pass out;
+  std::vector<std::unique_ptr<Replica>> dead;
+  std::vector<std::pair<std::string, std::string>> removed;
+  {
+    std::lock_guard lock(mu_);
+    std::map<std::string, Revision*> by_name;
+    for (auto& [name, agent] : agents_)
+      for (auto& r : agent->revisions) by_name[r->name()] = r.get();
+
+    if (do_metrics) {
+      for (auto& [name, agent] : agents_) {
+        if (agent->spec.name.empty()) continue;
+        auto b = backlog.find(name);
+        agent->backlog = b == backlog.end() ? 0 : b->second;
+        // Split the backlog over the revisions by traffic share.
+        std::map<std::string, int> share;
+        for (const auto& t : agent->effective) share[t.revision] += t.percent;
+        for (auto& r : agent->revisions) {
+          const double part = agent->backlog * share[r->name()] / 100.0;
+          autoscaler_.set_backlog(r->name(), part);
+          if (part > 0 && r->desired == 0) pokes.insert(r->name());
+        }
+      }
+    }
+    if (do_tick) {
+      next_tick_ = now + options_.autoscaler_tick;
+      for (const auto& d : autoscaler_.tick()) {
+        auto it = by_name.find(d.revision);
+        if (it != by_name.end()) it->second->desired = d.desired_replicas;
+      }
+    }
+    for (const auto& name : pokes) {
+      auto it = by_name.find(name);
+      if (it == by_name.end()) continue;
+      autoscaler_.record(name, {1, 0});
+      auto d = autoscaler_.poke(name);
+      it->second->desired = std::max({it->second->desired, d ? d->desired_replicas : 0, 1});
+    }
+    for (const auto& [name, n] : waiting) {
+      auto it = by_name.find(name);
+      if (it != by_name.end() && n > 0) it->second->desired = std::max(it->second->desired, 1);
+    }
+
+    // Traffic first (which revisions are routed), then replicas, highest priority first.
+    std::vector<std::pair<Agent*, Revision*>> order;
+    for (auto& [name, agent] : agents_) {
+      if (!agent->spec.name.empty()) reconcile_agent(*agent, now, out);
+      std::shared_ptr<const Route> route;
+      {
+        std::shared_lock routes(route_mu_);
+        auto it = routes_.find(agent->spec.name);
+        if (it != routes_.end()) route = it->second;
+      }
+      const std::string newest = agent->revisions.empty() ? "" : agent->revisions.back()->name();
+      for (auto& r : agent->revisions) {
+        r->routed = !agent->spec.name.empty() &&
+                    (r->name() == newest || (route && route->table.routes_to(r->name())));
+        autoscaler_.set_reachable(r->name(), r->routed);
+        order.emplace_back(agent.get(), r.get());
+      }
+    }
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+      return a.second->tmpl().priority > b.second->tmpl().priority;
+    });
+    for (auto& [agent, revision] : order) reconcile_revision(*agent, *revision, revision->routed, now, out);
+
+    // Deleted agents whose replicas all stopped are gone.
+    for (auto it = agents_.begin(); it != agents_.end();) {
+      bool empty = it->second->spec.name.empty();
+      if (empty)
+        for (const auto& r : it->second->revisions)
+          if (!r->replicas.empty()) empty = false;
+      if (empty) {
+        for (const auto& r : it->second->revisions) activator_.remove_revision(r->name());
+        it = agents_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    dead.swap(graveyard_);
+    removed.swap(removed_revisions_);
+  }
+  dead.clear();
+  if (listener_) {
+    for (const auto& [agent, revision] : out.became_ready) listener_(agent, revision, true);
+    for (const auto& [agent, revision] : removed) listener_(agent, revision, false);
+  }
+}
+
+Result<RouteChoice> AgentRuntime::route(std::string_view agent, std::string_view tag,
+                                        std::optional<std::uint64_t> key_hash) const {
+  std::shared_ptr<const Route> route;
+  {
+    std::shared_lock lock(route_mu_);
+    auto it = routes_.find(agent);
+    if (it != routes_.end()) route = it->second;
+  }
+  if (!route) return make_error("agent " + std::string(agent), "no such agent", kUnknownAgent);
+  if (!route->error.empty())
+    return make_error("agent " + std::string(agent), "no routable revision: " + route->error, 503);
+  const std::string* revision = nullptr;
+  if (!tag.empty()) {
+    revision = route->table.by_tag(tag);
+    if (!revision)
+      return make_error("agent " + std::string(agent),
+                        "no traffic target has tag \"" + std::string(tag) + "\"", kUnknownAgent);
+  } else {
+    thread_local std::mt19937_64 random(std::random_device{}());
+    revision = route->table.pick(key_hash ? *key_hash : random());
+    if (!revision) return make_error("agent " + std::string(agent), "no revision yet", 503);
+  }
+  RouteChoice choice;
+  choice.revision = *revision;
+  choice.protocol = route->protocol;
+  auto timeout = route->timeouts.find(*revision);
+  if (timeout != route->timeouts.end()) choice.timeout = timeout->second;
+  return choice;
+}
+
+nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
+  nlohmann::json out;
+  out["url"] = "/agents/" + agent.spec.name;
+  out["protocol"] = std::string(to_string(agent.spec.revision_template.protocol));
+  std::string latest_ready;
+  for (const auto& r : agent.revisions)
+    if (r->ever_ready) latest_ready = r->name();
+  out["latestCreatedRevisionName"] = agent.revisions.empty() ? "" : agent.revisions.back()->name();
+  out["latestReadyRevisionName"] = latest_ready;
+  auto traffic = nlohmann::json::array();
+  std::map<std::string, int> share;
+  for (const auto& t : agent.effective) {
+    nlohmann::json entry = {
+        {"revisionName", t.revision}, {"percent", t.percent}, {"latestRevision", t.latest}};
+    if (!t.tag.empty()) entry["tag"] = t.tag;
+    traffic.push_back(entry);
+    share[t.revision] += t.percent;
+  }
+  out["traffic"] = traffic;
+  auto revisions = nlohmann::json::array();
+  std::string newest_reason;
+  for (const auto& r : agent.revisions) {
+    int replicas = 0, ready = 0, reserve = 0;
+    auto details = nlohmann::json::array();
+    std::string replica_reason;
+    for (const auto& rep : r->replicas) {
+      const auto state = rep->process->state();
+      if (rep->reserve) {
+        if (!rep->draining) ++reserve;
+      } else if (!rep->draining) {
+        ++replicas;
+        if (state == ReplicaState::Ready) ++ready;
+      }
+      nlohmann::json d = {
+          {"id", rep->id},
+          {"state",
+           rep->draining && state != ReplicaState::Stopped ? "Draining" : replica_state_name(*rep->process)},
+          {"reason", rep->draining ? rep->drain_reason : rep->process->reason()},
+          {"pid", rep->process->pid()},
+          {"address", rep->process->address()},
+          {"restarts", rep->process->restarts()},
+          {"reserve", rep->reserve}};
+      if (rep->gpu) {
+        d["gpus"] = rep->gpu->gpu_indices;
+        d["gpuClass"] = rep->gpu->gpu_class;
+        if (rep->gpu->memory_bytes > 0) d["gpuMemory"] = rep->gpu->memory_bytes;
+      }
+      if (!rep->draining && state != ReplicaState::Ready && replica_reason.empty())
+        replica_reason = std::string(to_string(state)) + ": " + rep->process->reason();
+      details.push_back(d);
+    }
+    nlohmann::json rev = {{"name", r->name()},
+                          {"generation", r->record.generation},
+                          {"ready", r->ever_ready},
+                          {"replicas", replicas},
+                          {"readyReplicas", ready},
+                          {"reserveReplicas", reserve},
+                          {"desiredReplicas", r->routed ? r->desired : 0},
+                          {"traffic", share[r->name()]},
+                          {"priority", r->tmpl().priority},
+                          {"replicaStatus", details}};
+    std::string reason;
+    if (!r->config_error.empty()) {
+      reason = "InvalidAutoscaling: " + r->config_error;
+    } else if (!r->unschedulable.empty()) {
+      reason = "Unschedulable: " + r->unschedulable;
+    } else if (ready < (r->routed ? r->desired : 0) && !replica_reason.empty()) {
+      reason = replica_reason;
+    }
+    if (!reason.empty()) rev["reason"] = reason;
+    if (!r->unschedulable.empty()) rev["unschedulable"] = true;
+    if (r.get() == agent.revisions.back().get()) newest_reason = reason;
+    revisions.push_back(rev);
+  }
+  out["revisions"] = revisions;
+  if (!agent.route_error.empty()) {
+    out["notReady"] = {{"reason", "TrafficNotRoutable"}, {"message", agent.route_error}};
+  } else if (latest_ready.empty()) {
+    out["notReady"] = {
+        {"reason", newest_reason.rfind("Unschedulable", 0) == 0 ? "Unschedulable" : "RevisionNotReady"},
+        {"message", newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason}};
+  }
+  return out;
+}
+
+nlohmann::json AgentRuntime::status(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return nlohmann::json::object();
+  return status_locked(*it->second);
+}
+
+nlohmann::json AgentRuntime::describe() const {
+  std::lock_guard lock(mu_);
+  auto out = nlohmann::json::array();
+  for (const auto& [name, agent] : agents_) {
+    if (agent->spec.name.empty()) continue;
+    auto s = status_locked(*agent);
+    auto revisions = nlohmann::json::array();
+    for (const auto& r : s["revisions"])
+      revisions.push_back({{"name", r["name"]},
+                           {"ready", r["ready"]},
+                           {"replicas", r["replicas"]},
+                           {"readyReplicas", r["readyReplicas"]},
+                           {"traffic", r["traffic"]}});
+    out.push_back({{"name", name},
+                   {"protocol", s["protocol"]},
+                   {"revisions", revisions},
+                   {"latestReadyRevision", s["latestReadyRevisionName"]}});
+  }
+  return out;
+}
+
+Result<std::string> AgentRuntime::logs(const std::string& agent, const std::string& revision,
+                                       std::size_t tail_bytes) const {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(options_.data_dir) / "logs" / agent;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec))
+    return make_error("agent " + agent, "no replica logs (no such agent, or never started)", 404);
+  std::vector<fs::path> dirs;
+  if (!revision.empty()) {
+    if (!fs::is_directory(root / revision, ec))
+      return make_error("revision " + revision, "no replica logs for this revision", 404);
+    dirs.push_back(root / revision);
+  } else {
+    for (const auto& entry : fs::directory_iterator(root, ec))
+      if (entry.is_directory()) dirs.push_back(entry.path());
+    std::sort(dirs.begin(), dirs.end());
+  }
+  std::string out;
+  for (const auto& dir : dirs) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.path().extension() == ".log") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      std::ifstream in(file, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (tail_bytes > 0 && text.size() > tail_bytes) text = text.substr(text.size() - tail_bytes);
+      out += "==> " + dir.filename().string() + "/" + file.stem().string() + " <==\n" + text;
+      if (!text.empty() && text.back() != '\n') out += "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace sluice::agents

@@ -1,0 +1,51 @@
+#pragma once
+// The revisions of one Agent, kept on disk so that numbering and old templates survive restarts.
+//
+// `<data_dir>/agents/<agent>/revisions.json` holds, oldest first, every revision created for the agent:
+// its name (NAME-00001 …), generation, template hash and the manifest it was created from (so that an
+// old revision named in spec.traffic runs its own template). A revision is immutable: applying a
+// manifest whose template hash differs from the newest revision's creates the next generation; the same
+// hash (a restart, or a change outside spec.template) creates nothing.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agents/agent_spec.hpp"
+#include "core/result.hpp"
+
+namespace sluice::agents {
+
+struct RevisionRecord {
+  std::string name;
+  int generation = 0;
+  std::string template_hash;
+  nlohmann::json manifest;  // the Agent manifest this revision was created from
+  AgentTemplate revision_template;
+};
+
+class RevisionHistory {
+ public:
+  /// Loads the history of `agent` under `data_dir` (empty when there is none yet).
+  static Result<RevisionHistory> load(const std::string& data_dir, const std::string& agent);
+  /// The file that holds the history.
+  static std::string path_of(const std::string& data_dir, const std::string& agent);
+  /// Removes the agent's history (the Agent was deleted).
+  static void erase(const std::string& data_dir, const std::string& agent);
+
+  /// Returns the revision for `spec`'s template: the newest one when its hash matches, else a new
+  /// generation, written to disk (atomically) before it is returned. `created` tells which.
+  Result<const RevisionRecord*> record(const AgentSpec& spec, const nlohmann::json& manifest, bool* created);
+
+  const std::vector<RevisionRecord>& revisions() const { return revisions_; }
+
+ private:
+  Status save() const;
+
+  std::string data_dir_;
+  std::string agent_;
+  std::vector<RevisionRecord> revisions_;
+};
+
+}  // namespace sluice::agents
