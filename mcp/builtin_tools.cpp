@@ -129,8 +129,7 @@ asio::awaitable<Result<nlohmann::json>> call_builtin_tool(const std::string& nam
   std::string broker = arguments["broker"].get<std::string>();
   std::string id = event.value().id;
   std::vector<CloudEvent> events{std::move(event).value()};
-  auto start = [&publish, &broker,
-                events = std::move(events)](std::function<void(Result<std::uint64_t>)> done) mutable {
+  auto start = [&publish, &broker, &events](std::function<void(Result<std::uint64_t>)> done) {
     publish(broker, std::move(events), std::move(done));
   };
   auto published = co_await await_callback<Result<std::uint64_t>>(start);

@@ -41,6 +41,7 @@ bool ToolCatalog::set_agent(const std::string& agent, const std::string& revisio
   if (tools.is_array())
     for (const auto& tool : tools)
       if (tool.is_object() && tool.contains("name") && tool["name"].is_string() &&
+          valid_tool_name(tool["name"].get<std::string>()) &&
           valid_tool_name(agent + "." + tool["name"].get<std::string>()))
         kept.push_back(tool);
   std::lock_guard lock(mu_);

@@ -36,6 +36,7 @@ nlohmann::json generation_input(const nlohmann::json& manifest) {
 
 const std::vector<KindInfo>& known_kinds() {
   static const std::vector<KindInfo> kinds{
+      {"Secret", "secrets", {"v1", "sluice.dev/v1"}},
       {"Broker", "brokers", {"eventing.knative.dev/v1", "sluice.dev/v1"}},
       {"Agent", "agents", {"sluice.dev/v1", "serving.knative.dev/v1"}},
       {"Trigger", "triggers", {"eventing.knative.dev/v1", "sluice.dev/v1"}},
@@ -63,7 +64,7 @@ const KindInfo* find_kind(std::string_view spelling) {
 Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
   if (!manifest.is_object()) return make_error("manifest", "must be an object", 400);
   if (!manifest.contains("kind") || !manifest["kind"].is_string())
-    return make_error("kind", "is required (Broker, Trigger, Agent, KafkaSource, PingSource or EventPolicy)", 400);
+    return make_error("kind", "is required (Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy or Secret)", 400);
   std::string kind = manifest["kind"].get<std::string>();
   std::string api_version = manifest.value("apiVersion", "");
   const KindInfo* info = nullptr;
@@ -75,7 +76,7 @@ Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
   }
   if (!info)
     return make_error(
-        "kind", "unknown kind \"" + kind + "\" (known: Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy)",
+        "kind", "unknown kind \"" + kind + "\" (known: Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy, Secret)",
         400);
   if (api_version.empty()) return make_error("apiVersion", "is required for kind " + kind, 400);
   if (std::find(info->api_versions.begin(), info->api_versions.end(), api_version) ==

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "core/async.hpp"
@@ -80,6 +82,8 @@ void Server::schedule_housekeeping() {
 }
 
 int Server::run() {
+  // Everything under the data dir (resources, secrets, logs) is private to the server's user.
+  ::umask(077);
   if (auto st = make_dirs(options_.data_dir); !st) {
     std::cerr << "sluice serve: --data-dir " << options_.data_dir << ": " << st.error().to_string() << "\n";
     return 1;
@@ -105,6 +109,7 @@ int Server::run() {
     std::cerr << "sluice serve: " << st.error().to_string() << "\n";
     return 1;
   }
+  wire_secrets(*parts_);
   // Agents first: triggers resolve `ref: {kind: Agent}` through them.
   wire_agents(*parts_);
   wire_triggers(*parts_);

@@ -68,6 +68,8 @@ struct ServerParts {
   /// gateways' wiring call it with RequestContext::principal.
   std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)>
       authorize_agent;
+  /// Set by the secrets' wiring: the value of `key` in the Secret `name` (secretKeyRef), read when used.
+  std::function<Result<std::string>(const std::string& name, const std::string& key)> resolve_secret;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.
   std::vector<std::function<void()>> on_shutdown;
 };
@@ -76,6 +78,7 @@ void wire_triggers(ServerParts& parts);
 void wire_agents(ServerParts& parts);
 void wire_sources(ServerParts& parts);
 void wire_gateways(ServerParts& parts);  // /mcp and /a2a
+void wire_secrets(ServerParts& parts);
 /// Authentication and EventPolicy authorization; an error (bad credentials file, or a non-loopback
 /// listener without authentication) stops the server.
 Status wire_security(ServerParts& parts, Ingress& ingress);
