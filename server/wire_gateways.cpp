@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "mcp/a2a_gateway.hpp"
 #include "mcp/gateway.hpp"
+#include "server/server.hpp"
 #include "server/wiring.hpp"
 
 namespace sluice {
@@ -62,6 +63,25 @@ void wire_gateways(ServerParts& parts) {
       "/mcp", [gateway](HttpServerRequest& req, RequestContext& ctx) { return gateway->handle(req, ctx); });
   parts.http.route("/a2a/",
                    [a2a](HttpServerRequest& req, RequestContext& ctx) { return a2a->handle(req, ctx); });
+
+  // Triggers whose subscriber is an A2A agent deliver through the CloudEvent → SendMessage adapter.
+  if (parts.resolve_agent && parts.describe_agents) {
+    auto inner = parts.resolve_agent;
+    parts.resolve_agent = [inner, &parts](const SubscriberRef& ref) -> Result<ResolvedDestination> {
+      bool a2a_agent = false;
+      auto agents = parts.describe_agents();
+      if (agents.is_array())
+        for (const auto& a : agents)
+          if (a.is_object() && a.value("name", "") == ref.name && a.value("protocol", "") == "a2a")
+            a2a_agent = true;
+      if (!a2a_agent) return inner(ref);
+      const std::string host = parts.options.host == "0.0.0.0" ? "127.0.0.1" : parts.options.host;
+      ResolvedDestination destination;
+      destination.url =
+          "http://" + host + ":" + std::to_string(parts.http.port()) + "/a2a/" + ref.name + "/events";
+      return destination;
+    };
+  }
 
   asio::io_context& io = parts.io.at(0);
   parts.on_revision_change.push_back(
