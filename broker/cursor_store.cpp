@@ -166,10 +166,23 @@ Status CursorStore::append_record(char op, const std::string& trigger, std::uint
   return ok();
 }
 
+std::unique_ptr<CursorStore> CursorStore::in_memory(
+    std::function<void(const std::string& trigger, std::uint64_t offset)> on_commit) {
+  auto store = std::unique_ptr<CursorStore>(new CursorStore("", CursorStoreOptions{}));
+  store->on_commit_ = std::move(on_commit);
+  return store;
+}
+
 Status CursorStore::commit(const std::string& trigger, std::uint64_t offset) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto it = cursors_.find(trigger);
   if (it != cursors_.end() && it->second == offset) return ok();
+  if (path_.empty()) {
+    cursors_[trigger] = offset;
+    lock.unlock();
+    if (on_commit_) on_commit_(trigger, offset);
+    return ok();
+  }
   if (auto st = append_record(kCommit, trigger, offset); !st) return st;
   cursors_[trigger] = offset;
   return ok();
@@ -185,6 +198,10 @@ std::optional<std::uint64_t> CursorStore::load(const std::string& trigger) const
 Status CursorStore::erase(const std::string& trigger) {
   std::lock_guard lock(mu_);
   if (cursors_.count(trigger) == 0) return ok();
+  if (path_.empty()) {
+    cursors_.erase(trigger);
+    return ok();
+  }
   if (auto st = append_record(kErase, trigger, 0); !st) return st;
   cursors_.erase(trigger);
   return ok();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,11 @@ class CursorStore {
   /// (parent directories are created).
   static Result<std::unique_ptr<CursorStore>> open(const std::string& path_or_dir,
                                                    CursorStoreOptions options = {});
+  /// A store without a journal: cursors live in memory and every changed commit() is handed to
+  /// `on_commit` (called on the committing thread, without the store's lock held). For cursors kept
+  /// elsewhere, such as a Kafka consumer group's committed offsets.
+  static std::unique_ptr<CursorStore> in_memory(
+      std::function<void(const std::string& trigger, std::uint64_t offset)> on_commit);
   ~CursorStore();
   CursorStore(const CursorStore&) = delete;
   CursorStore& operator=(const CursorStore&) = delete;
@@ -81,6 +87,7 @@ class CursorStore {
   bool stopping_ = false;
   bool sync_requested_ = false;
   std::thread syncer_;
+  std::function<void(const std::string&, std::uint64_t)> on_commit_;  // in_memory() stores only
 };
 
 }  // namespace sluice

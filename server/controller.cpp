@@ -4,6 +4,7 @@
 #include <set>
 
 #include "broker/broker_spec.hpp"
+#include "broker/kafka_log.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
@@ -40,11 +41,18 @@ void Controller::redact_kind(const std::string& kind, std::function<nlohmann::js
   redactors_[kind] = std::move(redact);
 }
 
+KindHandler Controller::handler(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  auto it = handlers_.find(kind);
+  return it != handlers_.end() ? it->second : KindHandler{};
+}
+
 Status Controller::validate_broker(const nlohmann::json& manifest) {
   auto spec = parse_broker(manifest);
   if (!spec) return spec.error();
-  if (spec.value().storage == "kafka")
-    return make_error("spec.storage", "kafka storage needs a build with the Kafka log; use \"file\"", 400);
+  if (spec.value().storage == "kafka") {
+    if (auto settings = parse_kafka_broker_settings(spec.value()); !settings) return settings.error();
+  }
   if (auto it = handlers_.find("Broker.delivery"); it != handlers_.end())
     return it->second.validate(manifest);
   return ok();
@@ -58,8 +66,18 @@ Status Controller::realize_broker(const StoredResource& resource) {
   if (existing && generation != broker_generation_.end() && generation->second == resource.generation)
     return ok();
   std::shared_ptr<EventLog> log;
-  if (existing) {
+  if (existing && existing->spec.storage == spec.value().storage && existing->spec.kafka == spec.value().kafka) {
     log = existing->log;  // settings change: keep the log, apply the new spec
+  } else if (spec.value().storage == "kafka") {
+    auto settings = parse_kafka_broker_settings(spec.value());
+    if (!settings) return settings.error();
+    KafkaLogOptions options;
+    options.settings = settings.value();
+    options.name = resource.name;
+    options.max_pending_records = options_.max_pending_appends;
+    auto opened = KafkaLog::open(std::move(options));
+    if (!opened) return opened.error();
+    log = std::shared_ptr<EventLog>(std::move(opened).value());
   } else {
     FileLogOptions options;
     options.name = resource.name;

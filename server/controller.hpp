@@ -52,6 +52,8 @@ class Controller {
 
   /// Rewrites what `describe` and `list` show of a kind (secret values are replaced).
   void redact_kind(const std::string& kind, std::function<nlohmann::json(nlohmann::json)> redact);
+  /// The handler registered for a kind (empty functions when none), so that a wiring can extend another's.
+  KindHandler handler(const std::string& kind);
 
   /// Loads stored resources and realises them (brokers first). Errors only for an unreadable store.
   Status recover();

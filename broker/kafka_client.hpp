@@ -1,0 +1,57 @@
+#pragma once
+// Small pieces shared by everything in Sluice that talks to Kafka through librdkafka: owning handles,
+// client configuration from a map, conversion between librdkafka messages and KafkaRecord (the codec's
+// view, core/kafka_binding.hpp), and topic creation.
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/kafka_binding.hpp"
+#include "core/result.hpp"
+
+namespace sluice {
+
+struct KafkaHandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+/// An rd_kafka_t destroyed with rd_kafka_destroy (which, for a consumer, must follow
+/// rd_kafka_consumer_close).
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaHandleDeleter>;
+
+struct KafkaPartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+};
+using KafkaPartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, KafkaPartitionListDeleter>;
+
+/// Builds a configuration from librdkafka property names and values. Error (code 400) names the property.
+Result<rd_kafka_conf_t*> make_kafka_conf(const std::map<std::string, std::string>& properties);
+
+/// The record a consumed message carries (key, headers, value, timestamp). Does not take ownership.
+KafkaRecord record_of(const rd_kafka_message_t& message);
+
+/// Produces `record` to `topic` (partition chosen by the partitioner from the key), with `opaque`
+/// handed to the delivery report. Returns the librdkafka error (RD_KAFKA_RESP_ERR_NO_ERROR when queued).
+rd_kafka_resp_err_t produce_record(rd_kafka_t* producer, const std::string& topic, const KafkaRecord& record,
+                                   void* opaque);
+
+/// Creates `topic` unless it exists (CreateTopics, waiting up to `timeout`). Blocking: call from a thread
+/// that may block. An existing topic is fine whatever its partition count.
+Status ensure_kafka_topic(rd_kafka_t* client, const std::string& topic, int partitions,
+                          int replication_factor, std::chrono::milliseconds timeout);
+
+/// Number of partitions of `topic` (0 when it does not exist or the cluster does not answer). Blocking.
+int kafka_partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout);
+
+/// Comma-separated bootstrap servers from a string or a list of strings; Error names `field`.
+Result<std::string> bootstrap_servers_of(const nlohmann::json& value, const std::string& field);
+
+}  // namespace sluice

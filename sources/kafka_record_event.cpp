@@ -1,0 +1,52 @@
+#include "sources/kafka_record_event.hpp"
+
+#include <cctype>
+#include <ctime>
+
+#include "core/http_binding.hpp"
+
+namespace sluice {
+
+std::string rfc3339_from_ms(std::int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Result<CloudEvent> kafka_record_to_event(const KafkaRecord& record, const std::string& source_name,
+                                         const std::string& topic, std::int32_t partition,
+                                         std::int64_t offset) {
+  if (is_cloudevent_record(record)) return decode_kafka(record);
+  CloudEvent event;
+  const std::string p = std::to_string(partition);
+  const std::string o = std::to_string(offset);
+  event.id = "partition:" + p + "/offset:" + o;
+  event.type = kKafkaEventType;
+  event.source = "/apis/v1/namespaces/default/kafkasources/" + source_name + "#" + topic;
+  event.subject = "partition:" + p + "#" + o;
+  if (record.timestamp_ms >= 0) event.time = rfc3339_from_ms(record.timestamp_ms);
+  if (record.key) {
+    event.extensions["key"] = AttributeValue::of_string(*record.key);
+    event.extensions["partitionkey"] = AttributeValue::of_string(*record.key);
+  }
+  for (const auto& [name, value] : record.headers) {
+    if (iequals(name, "content-type")) {
+      event.datacontenttype = value;
+      continue;
+    }
+    std::string extension = "kafkaheader";
+    for (char c : name) {
+      const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9')) extension += lower;
+    }
+    event.extensions[extension] = AttributeValue::of_string(value);
+  }
+  event.data = record.value;
+  return event;
+}
+
+}  // namespace sluice
