@@ -316,7 +316,19 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
   };
 
   if (is_builtin_tool(name)) {
-    auto op = call_builtin_tool(name, arguments, hooks_.publish, hooks_.describe_agents);
+    // publish_event obeys the same EventPolicies as the publish endpoint.
+    PublishFn publish = hooks_.publish;
+    if (hooks_.publish && hooks_.authorize_publish) {
+      publish = [this, who = ctx.principal](const std::string& broker, std::vector<CloudEvent> events,
+                                            std::function<void(Result<std::uint64_t>)> done) {
+        if (auto allowed = hooks_.authorize_publish(broker, events, who); !allowed) {
+          done(allowed.error());
+          return;
+        }
+        hooks_.publish(broker, std::move(events), std::move(done));
+      };
+    }
+    auto op = call_builtin_tool(name, arguments, publish, hooks_.describe_agents);
     auto result = co_await std::move(op);
     if (!result) co_return fail(rpc_error::invalid_params, "Invalid params: " + result.error().to_string());
     co_return json_reply(req, http::status::ok, make_rpc_result(msg.id, stamp(std::move(result).value())));

@@ -51,6 +51,7 @@ void wire_gateways(ServerParts& parts) {
   hooks.describe_agents = parts.describe_agents;
   hooks.publish = parts.publish;
   hooks.authorize = parts.authorize_agent;
+  hooks.authorize_publish = parts.authorize_publish;
   mcp::GatewayOptions options;
   options.allowed_origins = allowed_origins_from_env();
   auto gateway = std::make_shared<mcp::McpGateway>(hooks, options);

@@ -101,6 +101,10 @@ Status wire_security(ServerParts& parts, Ingress& ingress) {
       [security](const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who) {
         return security->auth->enabled() ? security->policies.authorize_publish(broker, events, who) : ok();
       });
+  parts.authorize_publish = [security](const std::string& broker, const std::vector<CloudEvent>& events,
+                                       const Principal& who) {
+    return security->auth->enabled() ? security->policies.authorize_publish(broker, events, who) : ok();
+  };
   parts.authorize_agent = [security](const std::string& agent, const std::string& tool,
                                      const Principal& who) {
     return security->auth->enabled() ? security->policies.authorize_agent(agent, tool, who) : ok();

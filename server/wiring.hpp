@@ -68,6 +68,10 @@ struct ServerParts {
   /// gateways' wiring call it with RequestContext::principal.
   std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)>
       authorize_agent;
+  /// Set by the security wiring: whether a caller may publish these events to a broker (the MCP
+  /// gateway's publish_event asks; the publish endpoint asks through Ingress). Empty: everyone may.
+  std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who)>
+      authorize_publish;
   /// Set by the secrets' wiring: the value of `key` in the Secret `name` (secretKeyRef), read when used.
   std::function<Result<std::string>(const std::string& name, const std::string& key)> resolve_secret;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.

@@ -109,6 +109,65 @@ TEST_F(Security, EventPoliciesDecideWhoPublishesWhat) {
   EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 3) << "refused events were not stored";
 }
 
+/// One JSON-RPC exchange with the MCP gateway; returns the JSON-RPC message (JSON or SSE answer).
+nlohmann::json mcp_call(int port, const std::string& token, std::string& session,
+                        const nlohmann::json& message) {
+  httplib::Client client("127.0.0.1", port);
+  httplib::Headers headers{{"Authorization", "Bearer " + token},
+                           {"Accept", "application/json, text/event-stream"},
+                           {"MCP-Protocol-Version", "2025-06-18"}};
+  if (!session.empty()) headers.emplace("Mcp-Session-Id", session);
+  auto res = client.Post("/mcp", headers, message.dump(), "application/json");
+  if (!res) return nullptr;
+  if (session.empty()) session = res->get_header_value("Mcp-Session-Id");
+  std::string body = res->body;
+  if (res->get_header_value("Content-Type").rfind("text/event-stream", 0) == 0) {
+    auto data = body.rfind("data: ");
+    body = data == std::string::npos ? "" : body.substr(data + 6);
+  }
+  return nlohmann::json::parse(body, nullptr, false);
+}
+
+TEST_F(Security, McpPublishEventObeysEventPolicies) {
+  std::string out;
+  ASSERT_EQ(
+      cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+             broker_yaml() +
+                 "---\napiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata: {name: ci}\n"
+                 "spec:\n  to: [{ref: {kind: Broker, name: default}}]\n  from: [{group: publishers}]\n"),
+      0)
+      << out;
+  auto publish_as_mcp = [&](const std::string& token) {
+    std::string session;
+    mcp_call(server_.port(), token, session,
+             {{"jsonrpc", "2.0"},
+              {"id", 1},
+              {"method", "initialize"},
+              {"params",
+               {{"protocolVersion", "2025-06-18"},
+                {"capabilities", nlohmann::json::object()},
+                {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}});
+    mcp_call(server_.port(), token, session, {{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+    return mcp_call(
+        server_.port(), token, session,
+        {{"jsonrpc", "2.0"},
+         {"id", 2},
+         {"method", "tools/call"},
+         {"params",
+          {{"name", "publish_event"},
+           {"arguments", {{"broker", "default"}, {"type", "com.example.mcp"}, {"source", "/mcp"}}}}}});
+  };
+  auto refused = publish_as_mcp(kOtherToken);
+  ASSERT_TRUE(refused.is_object()) << refused;
+  EXPECT_TRUE(refused.contains("error") || refused["result"].value("isError", false)) << refused;
+  EXPECT_NE(refused.dump().find("mallory"), std::string::npos) << refused;
+  auto allowed = publish_as_mcp(kCiToken);
+  EXPECT_TRUE(allowed.contains("result") && !allowed["result"].value("isError", false)) << allowed;
+  EXPECT_EQ(cli_as(kAdminToken, {"get", "brokers", "default", "-o", "json"}, &out), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 1)
+      << "only the allowed event was stored";
+}
+
 TEST_F(Security, InvalidPoliciesAreRejectedWithTheField) {
   std::string out;
   EXPECT_NE(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
