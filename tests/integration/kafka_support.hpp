@@ -1,0 +1,77 @@
+#pragma once
+// Shared steps of the Kafka integration tests: a mock Kafka cluster in its own process
+// (tests/helpers/kafka_mock_cluster.cpp) and kcat as an independent producer and consumer.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/broker_support.hpp"
+
+namespace sluice::testing {
+
+/// A mock Kafka cluster process; topics are given as NAME:PARTITIONS.
+class MockKafka {
+ public:
+  explicit MockKafka(const std::vector<std::string>& topics) {
+    std::vector<std::string> args;
+    for (const auto& topic : topics) {
+      args.push_back("--topic");
+      args.push_back(topic);
+    }
+    process_ = std::make_unique<Process>(built_program("kafka_mock_cluster"), args);
+    const bool up =
+        wait_until([&] { return process_->output().find('\n') != std::string::npos || !process_->running(); },
+                   std::chrono::seconds(10));
+    const std::string out = process_->output();
+    const auto at = out.find("bootstrap=");
+    if (!up || at == std::string::npos) {
+      ADD_FAILURE() << "the mock cluster did not start: " << out;
+      return;
+    }
+    bootstrap_ = out.substr(at + 10, out.find('\n', at) - at - 10);
+  }
+  const std::string& bootstrap() const { return bootstrap_; }
+
+  /// Produces `lines` with kcat (-K: splits key and value at the first ':'; extra kcat flags such as
+  /// -H name=value go in `flags`). Returns kcat's exit status.
+  int produce(const std::string& topic, const std::string& lines, const std::string& flags = "") const {
+    std::string out;
+    const int rc = run_command("kcat -b " + bootstrap_ + " -t " + topic + " -P " + flags, &out, lines);
+    if (rc != 0) ADD_FAILURE() << "kcat: " << out;
+    return rc;
+  }
+
+  /// Every record of `topic` as kcat prints it with `format` (kcat -f), read to the end.
+  std::string consume(const std::string& topic, const std::string& format) const {
+    std::string out;
+    run_command("kcat -b " + bootstrap_ + " -t " + topic + " -C -e -q -f '" + format + "' 2>/dev/null", &out);
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Process> process_;
+  std::string bootstrap_;
+};
+
+/// The status of any resource (empty when absent).
+inline nlohmann::json resource_status(SluiceServer& server, const std::string& kind_path,
+                                      const std::string& name) {
+  httplib::Client client("127.0.0.1", server.port());
+  auto res = client.Get("/apis/v1/" + kind_path + "/" + name);
+  if (!res || res->status != 200) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (j.is_discarded() || !j.contains("status")) return nlohmann::json::object();
+  return j["status"];
+}
+
+/// Partitions a consumer group holds on this node, from the resource's status.
+inline std::size_t assigned_partitions(SluiceServer& server, const std::string& kind_path,
+                                       const std::string& name) {
+  auto status = resource_status(server, kind_path, name);
+  return status.contains("partitions") ? status["partitions"].size() : 0;
+}
+
+}  // namespace sluice::testing

@@ -1,0 +1,166 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/kafka_binding.hpp"
+#include "sources/kafka_record_event.hpp"
+#include "sources/kafka_source_spec.hpp"
+
+namespace sluice {
+namespace {
+
+nlohmann::json source_manifest() {
+  return nlohmann::json::parse(R"({
+    "apiVersion": "sources.knative.dev/v1beta1", "kind": "KafkaSource",
+    "metadata": {"name": "orders"},
+    "spec": {"bootstrapServers": ["k1:9092", "k2:9092"], "topics": ["orders"],
+             "sink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"}}}})");
+}
+
+TEST(KafkaSourceSpec, DefaultsFollowKnative) {
+  auto spec = parse_kafka_source(source_manifest());
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  EXPECT_EQ(spec.value().bootstrap_servers, "k1:9092,k2:9092");
+  EXPECT_EQ(spec.value().topics, std::vector<std::string>{"orders"});
+  EXPECT_EQ(spec.value().consumer_group, "sluice-kafkasource-orders");
+  EXPECT_FALSE(spec.value().start_at_earliest);
+  EXPECT_EQ(spec.value().order, DeliveryOrder::Ordered);
+  ASSERT_TRUE(spec.value().sink_broker);
+  EXPECT_EQ(*spec.value().sink_broker, "default");
+}
+
+TEST(KafkaSourceSpec, ReadsEveryField) {
+  auto m = source_manifest();
+  m["metadata"]["annotations"] = {{"kafka.eventing.knative.dev/delivery.order", "unordered"}};
+  m["spec"]["consumerGroup"] = "g1";
+  m["spec"]["initialOffset"] = "earliest";
+  m["spec"]["sink"] = {{"uri", "http://127.0.0.1:9/x"}};
+  m["spec"]["delivery"] = {{"retry", 3}};
+  m["spec"]["config"] = {{"session.timeout.ms", 6000}};
+  auto spec = parse_kafka_source(m);
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  EXPECT_EQ(spec.value().consumer_group, "g1");
+  EXPECT_TRUE(spec.value().start_at_earliest);
+  EXPECT_EQ(spec.value().order, DeliveryOrder::Unordered);
+  EXPECT_FALSE(spec.value().sink_broker);
+  EXPECT_EQ(spec.value().sink.uri, "http://127.0.0.1:9/x");
+  EXPECT_EQ(spec.value().delivery.retries(), 3);
+  EXPECT_EQ(spec.value().config.at("session.timeout.ms"), "6000");
+}
+
+TEST(KafkaSourceSpec, ErrorsNameTheField) {
+  struct Case {
+    std::function<void(nlohmann::json&)> edit;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](nlohmann::json& m) { m["spec"].erase("bootstrapServers"); }, "spec.bootstrapServers"},
+      {[](nlohmann::json& m) { m["spec"]["bootstrapServers"] = 5; }, "spec.bootstrapServers"},
+      {[](nlohmann::json& m) { m["spec"].erase("topics"); }, "spec.topics"},
+      {[](nlohmann::json& m) { m["spec"]["topics"] = nlohmann::json::array(); }, "spec.topics"},
+      {[](nlohmann::json& m) { m["spec"]["initialOffset"] = "middle"; }, "spec.initialOffset"},
+      {[](nlohmann::json& m) { m["spec"].erase("sink"); }, "spec.sink"},
+      {[](nlohmann::json& m) { m["spec"]["sink"]["ref"].erase("name"); }, "spec.sink.ref.name"},
+      {[](nlohmann::json& m) {
+         m["spec"]["sink"] = {{"ref", {{"kind", "Pod"}, {"name", "x"}}}};
+       },
+       "spec.sink.ref.kind"},
+      {[](nlohmann::json& m) {
+         m["spec"]["delivery"] = {{"retry", "many"}};
+       },
+       "spec.delivery.retry"},
+      {[](nlohmann::json& m) {
+         m["spec"]["config"] = {{"no.such.property", "1"}};
+       },
+       "spec.config.no.such.property"},
+      {[](nlohmann::json& m) { m["spec"]["net"] = nlohmann::json::object(); }, "spec.net"},
+      {[](nlohmann::json& m) { m["spec"]["consumers"] = 0; }, "spec.consumers"},
+      {[](nlohmann::json& m) {
+         m["metadata"]["annotations"] = {{kDeliveryOrderAnnotation, "random"}};
+       },
+       std::string("metadata.annotations[") + kDeliveryOrderAnnotation + "]"},
+  };
+  for (const auto& c : cases) {
+    auto m = source_manifest();
+    c.edit(m);
+    auto spec = parse_kafka_source(m);
+    ASSERT_FALSE(spec) << c.field;
+    EXPECT_EQ(spec.error().subject, c.field) << spec.error().to_string();
+    EXPECT_EQ(spec.error().code, 400);
+  }
+}
+
+TEST(KafkaRecordEvent, ConvertsAPlainRecordAsKnativeDoes) {
+  KafkaRecord record;
+  record.key = "customer-7";
+  record.value = R"({"total":12})";
+  record.timestamp_ms = 1714564800123;  // 2024-05-01T12:00:00.123Z
+  record.headers = {{"content-type", "application/json"}, {"Trace-ID", "abc"}, {"x_retry.count", "2"}};
+  auto event = kafka_record_to_event(record, "orders", "shop.orders", 3, 42);
+  ASSERT_TRUE(event) << event.error().to_string();
+  const CloudEvent& e = event.value();
+  EXPECT_EQ(e.id, "partition:3/offset:42");
+  EXPECT_EQ(e.type, "dev.knative.kafka.event");
+  EXPECT_EQ(e.source, "/apis/v1/namespaces/default/kafkasources/orders#shop.orders");
+  EXPECT_EQ(e.subject, "partition:3#42");
+  EXPECT_EQ(e.time, "2024-05-01T12:00:00.123Z");
+  EXPECT_EQ(e.datacontenttype, "application/json");
+  EXPECT_EQ(e.data, R"({"total":12})");
+  ASSERT_NE(e.attribute_text("key"), nullptr);
+  EXPECT_EQ(*e.attribute_text("key"), "customer-7");
+  EXPECT_EQ(*e.attribute_text("partitionkey"), "customer-7");
+  EXPECT_EQ(*e.attribute_text("kafkaheadertraceid"), "abc");
+  EXPECT_EQ(*e.attribute_text("kafkaheaderxretrycount"), "2");
+  EXPECT_EQ(e.attribute_text("kafkaheadercontenttype"), nullptr);
+  EXPECT_TRUE(validate(e).empty());
+}
+
+TEST(KafkaRecordEvent, NullKeyAndValueAndNoTimestamp) {
+  KafkaRecord record;
+  auto event = kafka_record_to_event(record, "s", "t", 0, 0);
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event.value().attribute_text("key"), nullptr);
+  EXPECT_EQ(event.value().attribute_text("partitionkey"), nullptr);
+  EXPECT_FALSE(event.value().time);
+  EXPECT_FALSE(event.value().data);
+  EXPECT_FALSE(event.value().datacontenttype);
+}
+
+CloudEvent sample_event() {
+  CloudEvent e;
+  e.id = "evt-1";
+  e.source = "/orders";
+  e.type = "order.created";
+  e.subject = "o-1";
+  e.time = "2024-05-01T12:00:00Z";
+  e.datacontenttype = "application/json";
+  e.data = R"({"a":1})";
+  e.extensions["partitionkey"] = AttributeValue::of_string("cust-1");
+  e.extensions["tenant"] = AttributeValue::of_string("acme");
+  return e;
+}
+
+TEST(KafkaRecordEvent, BinaryCloudEventsPassThroughUnchanged) {
+  const CloudEvent e = sample_event();
+  auto event = kafka_record_to_event(encode_kafka(e, KafkaMode::Binary), "s", "t", 1, 9);
+  ASSERT_TRUE(event) << event.error().to_string();
+  EXPECT_EQ(event.value(), e);
+}
+
+TEST(KafkaRecordEvent, StructuredCloudEventsPassThroughUnchanged) {
+  const CloudEvent e = sample_event();
+  auto event = kafka_record_to_event(encode_kafka(e, KafkaMode::Structured), "s", "t", 1, 9);
+  ASSERT_TRUE(event) << event.error().to_string();
+  EXPECT_EQ(event.value(), e);
+}
+
+TEST(KafkaRecordEvent, AnInvalidCloudEventRecordIsAnError) {
+  KafkaRecord record;
+  record.headers = {{"ce_specversion", "1.0"}, {"ce_type", "t"}};  // no id, no source
+  auto event = kafka_record_to_event(record, "s", "t", 0, 0);
+  ASSERT_FALSE(event);
+  EXPECT_EQ(event.error().code, 400);
+}
+
+}  // namespace
+}  // namespace sluice
