@@ -547,6 +547,10 @@ void AgentRuntime::pass() {
       return a.second->tmpl().priority > b.second->tmpl().priority;
     });
     for (auto& [agent, revision] : order) reconcile_revision(*agent, *revision, revision->routed, now, out);
+    // A revision that just became ready takes its traffic in this pass, not the next.
+    if (!out.became_ready.empty())
+      for (auto& [name, agent] : agents_)
+        if (!agent->spec.name.empty()) reconcile_agent(*agent, now, out);
 
     // Deleted agents whose replicas all stopped are gone.
     for (auto it = agents_.begin(); it != agents_.end();) {

@@ -90,6 +90,7 @@ int main() {
   std::mutex out_mu;
 
   httplib::Server server;
+  server.set_tcp_nodelay(true);  // headers and body go out as separate writes
   server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-sluice-revision", revision);
     res.set_header("x-sluice-replica", replica);

@@ -60,6 +60,7 @@ int main() {
   const int port = port_env ? std::atoi(port_env) : 8080;
 
   httplib::Server server;
+  server.set_tcp_nodelay(true);  // headers and body go out as separate writes
   server.Get("/healthz",
              [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {

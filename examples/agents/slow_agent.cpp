@@ -49,6 +49,7 @@ int main() {
   std::this_thread::sleep_for(std::chrono::milliseconds(startup_ms));
 
   httplib::Server server;
+  server.set_tcp_nodelay(true);  // headers and body go out as separate writes
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-sluice-revision", revision);

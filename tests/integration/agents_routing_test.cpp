@@ -1,0 +1,141 @@
+// Agents of a real `sluice serve` with real replica processes: revisions, traffic split, tags,
+// sticky keys, numbering across restarts, readiness gating, crash restart, timeouts, cancellation.
+
+#include <signal.h>
+
+#include <thread>
+
+#include "tests/integration/agents_support.hpp"
+
+namespace sluice::testing {
+namespace {
+
+class AgentsRouting : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.wait_ready()); }
+  SluiceServer server_{{"--gpus", "none"}};
+};
+
+AgentYaml echo(const std::string& version) {
+  AgentYaml a;
+  a.name = "echo";
+  a.env = {{"VERSION", version}};
+  return a;
+}
+
+TEST_F(AgentsRouting, RevisionsSplitTagsAndStickyKeys) {
+  apply_agent(server_, agent_yaml(echo("a")));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  auto v2 = echo("b");
+  v2.traffic =
+      "  traffic:\n  - {revisionName: echo-00001, percent: 30, tag: stable}\n"
+      "  - {latestRevision: true, percent: 70, tag: candidate}\n";
+  apply_agent(server_, agent_yaml(v2));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00002") == 1; }));
+
+  std::map<std::string, int> seen;
+  const int n = 600;
+  for (int i = 0; i < n; ++i) {
+    auto r = call_agent(server_, "/agents/echo/");
+    ASSERT_EQ(r.status, 200) << r.body;
+    ++seen[r.revision];
+  }
+  EXPECT_NEAR(seen["echo-00001"] / double(n), 0.30, 0.07) << seen["echo-00001"];
+  EXPECT_NEAR(seen["echo-00002"] / double(n), 0.70, 0.07) << seen["echo-00002"];
+
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(call_agent(server_, "/agents/echo@stable/").revision, "echo-00001");
+    EXPECT_EQ(call_agent(server_, "/agents/echo@candidate/").revision, "echo-00002");
+  }
+  EXPECT_EQ(call_agent(server_, "/agents/echo@nope/").status, 404);
+  EXPECT_EQ(call_agent(server_, "/agents/nobody/").status, 404);
+
+  // A key keeps going to one revision.
+  for (const std::string key : {"k1", "k2", "k3", "k4"}) {
+    const auto first = call_agent(server_, "/agents/echo/", {{"ce-partitionkey", key}}).revision;
+    for (int i = 0; i < 15; ++i)
+      EXPECT_EQ(call_agent(server_, "/agents/echo/", {{"ce-partitionkey", key}}).revision, first) << key;
+  }
+
+  auto status = agent_status(server_, "echo");
+  EXPECT_EQ(status["latestCreatedRevisionName"], "echo-00002");
+  EXPECT_EQ(status["revisions"].size(), 2u);
+  EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 30);
+}
+
+TEST_F(AgentsRouting, RevisionNumbersSurviveRestarts) {
+  apply_agent(server_, agent_yaml(echo("a")));
+  apply_agent(server_, agent_yaml(echo("b")));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00002") == 1; }));
+  server_.process().signal(SIGTERM);
+  ASSERT_EQ(server_.process().wait(std::chrono::seconds(15)), 0);
+  server_.restart();
+  ASSERT_TRUE(server_.wait_ready());
+  apply_agent(server_, agent_yaml(echo("b")));  // unchanged template: no new revision
+  EXPECT_EQ(agent_status(server_, "echo")["latestCreatedRevisionName"], "echo-00002");
+  apply_agent(server_, agent_yaml(echo("c")));
+  EXPECT_TRUE(
+      wait_until([&] { return agent_status(server_, "echo")["latestReadyRevisionName"] == "echo-00003"; }));
+  EXPECT_EQ(call_agent(server_, "/agents/echo/").revision, "echo-00003");
+}
+
+TEST_F(AgentsRouting, FirstRequestWaitsForReadinessThenTimesOut) {
+  AgentYaml slow;
+  slow.name = "slow";
+  slow.program = "slow_agent";
+  slow.env = {{"STARTUP_MS", "1500"}, {"LATENCY_MS", "10"}};
+  apply_agent(server_, agent_yaml(slow));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call_agent(server_, "/agents/slow/infer");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_GE(waited, std::chrono::milliseconds(1000)) << "served before the replica was ready";
+
+  // A revision that takes longer to start than its timeout answers 504.
+  AgentYaml late = slow;
+  late.name = "late";
+  late.env = {{"STARTUP_MS", "4000"}};
+  late.template_spec = "      timeoutSeconds: 1\n";
+  apply_agent(server_, agent_yaml(late));
+  auto t = call_agent(server_, "/agents/late/infer");
+  EXPECT_EQ(t.status, 504) << t.body;
+}
+
+TEST_F(AgentsRouting, CrashedReplicaIsRestarted) {
+  apply_agent(server_, agent_yaml(echo("a")));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  const int pid = revision_status(server_, "echo", "echo-00001")["replicaStatus"][0]["pid"];
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGKILL);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = revision_status(server_, "echo", "echo-00001")["replicaStatus"][0];
+        return r.value("restarts", 0) >= 1 && r.value("state", "") == "Ready";
+      },
+      std::chrono::seconds(10)));
+  EXPECT_EQ(call_agent(server_, "/agents/echo/").status, 200);
+  std::string logs;
+  ASSERT_EQ(server_.cli({"logs", "echo", "--revision", "echo-00001"}, &logs), 0) << logs;
+  EXPECT_NE(logs.find("==> echo-00001/1 <=="), std::string::npos) << logs;
+  EXPECT_NE(logs.find("attempt 2"), std::string::npos) << logs;
+}
+
+TEST_F(AgentsRouting, ClientCancellationFreesTheSlot) {
+  AgentYaml slow;
+  slow.name = "slow";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "10"}};
+  slow.template_spec = "      containerConcurrency: 1\n";
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 1; }));
+  // The client gives up after 300 ms on an 8 s request: the one slot must come back at once.
+  auto gave_up = call_agent(server_, "/agents/slow/x?latency_ms=8000", {}, std::chrono::milliseconds(300));
+  EXPECT_EQ(gave_up.status, 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto next = call_agent(server_, "/agents/slow/x?latency_ms=10");
+  EXPECT_EQ(next.status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+}  // namespace
+}  // namespace sluice::testing

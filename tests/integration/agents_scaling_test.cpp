@@ -1,0 +1,178 @@
+// The autoscaler driving real replicas of a real `sluice serve`: scale to zero after the grace period
+// and a cold start from zero, a load ramp followed by replicas, graceful drain under load with no
+// failed request, reserve instance handover, and a trigger delivering to `ref: {kind: Agent}`.
+
+#include <atomic>
+#include <thread>
+
+#include "tests/integration/agents_support.hpp"
+#include "tests/integration/broker_support.hpp"
+
+namespace sluice::testing {
+namespace {
+
+class AgentsScaling : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.wait_ready()); }
+  SluiceServer server_{
+      {"--gpus", "none", "--autoscaler-tick", "200ms", "--autoscaler", "scale-to-zero-grace-period=1s"}};
+};
+
+/// Runs `clients` threads calling `path` until stopped; counts answers by status.
+class Load {
+ public:
+  Load(SluiceServer& server, std::string path, int clients) {
+    for (int i = 0; i < clients; ++i)
+      threads_.emplace_back([this, &server, path] {
+        httplib::Client client("127.0.0.1", server.port());
+        client.set_read_timeout(30, 0);
+        while (!stop_) {
+          auto res = client.Get(path);
+          if (res && res->status == 200) {
+            ++ok_;
+          } else {
+            ++failed_;
+          }
+        }
+      });
+  }
+  ~Load() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0}, failed_{0};
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(AgentsScaling, ScalesToZeroAfterGraceAndColdStartsOnTheFirstRequest) {
+  AgentYaml slow;
+  slow.name = "slow";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "5"}, {"STARTUP_MS", "300"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"}};
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 1; }));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = revision_status(server_, "slow", "slow-00001");
+        return r.value("replicas", -1) == 0 && r.value("replicaStatus", nlohmann::json::array()).empty();
+      },
+      std::chrono::seconds(15)))
+      << agent_status(server_, "slow").dump();
+  EXPECT_EQ(agent_status(server_, "slow")["latestReadyRevisionName"], "slow-00001") << "still Ready at zero";
+
+  const auto start = std::chrono::steady_clock::now();
+  auto r = call_agent(server_, "/agents/slow/infer");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(ready_replicas(server_, "slow", "slow-00001"), 1);
+}
+
+TEST_F(AgentsScaling, ReplicasFollowALoadRamp) {
+  AgentYaml slow;
+  slow.name = "slow";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "200"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"}, {"autoscaling.knative.dev/target", "2"}};
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 1; }));
+  Load load(server_, "/agents/slow/infer", 12);
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") >= 4; },
+                         std::chrono::seconds(10)))
+      << agent_status(server_, "slow").dump();
+  load.stop();
+  EXPECT_EQ(load.failed(), 0);
+  EXPECT_GT(load.ok(), 0);
+}
+
+TEST_F(AgentsScaling, NewRevisionUnderLoadDrainsTheOldOneWithoutFailures) {
+  AgentYaml slow;
+  slow.name = "slow";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "300"}, {"VERSION", "1"}};
+  slow.annotations = {{"autoscaling.knative.dev/min-scale", "2"}};
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 2; }));
+  Load load(server_, "/agents/slow/infer", 8);
+  ASSERT_TRUE(wait_until([&] { return load.ok() >= 16; }));
+  slow.env["VERSION"] = "2";
+  apply_agent(server_, agent_yaml(slow));
+  // The old revision's replicas drain: routing moves, requests in flight finish, then they exit.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return revision_status(server_, "slow", "slow-00001")
+                   .value("replicaStatus", nlohmann::json::array())
+                   .empty() &&
+               ready_replicas(server_, "slow", "slow-00002") == 2;
+      },
+      std::chrono::seconds(15)));
+  const int before = load.ok();
+  ASSERT_TRUE(wait_until([&] { return load.ok() >= before + 8; }));
+  load.stop();
+  EXPECT_EQ(load.failed(), 0) << "a request was cut off by the drain";
+}
+
+TEST_F(AgentsScaling, ReserveInstanceTakesTheFirstRequestAndHandsOver) {
+  AgentYaml slow;
+  slow.name = "res";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "5"}, {"STARTUP_MS", "1500"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"}, {"sluice.dev/reserve-instance", "enable"}};
+  slow.template_spec = "      reserve:\n        env: [{name: STARTUP_MS, value: \"0\"}]\n";
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "res", "res-00001") == 1; }));
+  // At zero, one reserve replica runs instead.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = revision_status(server_, "res", "res-00001");
+        if (r.value("replicas", -1) != 0 || r.value("reserveReplicas", -1) != 1) return false;
+        for (const auto& rep : r["replicaStatus"])
+          if (rep["reserve"] == true && rep["state"] == "Ready") return true;
+        return false;
+      },
+      std::chrono::seconds(15)))
+      << agent_status(server_, "res").dump();
+  // The first request goes to the reserve at once (the standard replica takes 1.5 s to start).
+  const auto start = std::chrono::steady_clock::now();
+  auto first = call_agent(server_, "/agents/res/infer");
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.replica.rfind("r", 0), 0u) << first.replica;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+  // A standard replica starts meanwhile; the reserve is drained once it is ready.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = revision_status(server_, "res", "res-00001");
+        return r.value("readyReplicas", 0) >= 1 && r.value("reserveReplicas", -1) == 0;
+      },
+      std::chrono::seconds(10)))
+      << agent_status(server_, "res").dump();
+  auto next = call_agent(server_, "/agents/res/infer");
+  EXPECT_EQ(next.status, 200);
+  EXPECT_NE(next.replica.rfind("r", 0), 0u) << next.replica;
+}
+
+TEST_F(AgentsScaling, TriggerDeliversToAnAgentRef) {
+  AgentYaml echo;
+  echo.name = "echo";
+  apply_agent(server_, agent_yaml(echo));
+  apply_yaml(server_, broker_yaml() +
+                          "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: "
+                          "to-echo}\nspec:\n  broker: default\n  subscriber:\n    ref: {apiVersion: "
+                          "sluice.dev/v1, kind: Agent, name: echo}\n");
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(publish(server_, "e-" + std::to_string(i), "com.example.t"), 202);
+  ASSERT_TRUE(wait_until([&] {
+    return trigger_status(server_, "to-echo")["delivery"].value("delivered", 0) == 5;
+  })) << trigger_status(server_, "to-echo").dump();
+  auto info = nlohmann::json::parse(call_agent(server_, "/agents/echo/").body, nullptr, false);
+  EXPECT_EQ(info.value("events", 0), 5) << info.dump();
+}
+
+}  // namespace
+}  // namespace sluice::testing

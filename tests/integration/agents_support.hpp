@@ -1,0 +1,95 @@
+#pragma once
+// Shared steps of the agents integration tests: Agent manifests for the example agents, requests
+// through /agents/, and the agent's status.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.hpp"
+#include "tests/support/wait.hpp"
+
+namespace sluice::testing {
+
+struct AgentYaml {
+  std::string name;
+  std::string program = "echo_agent";
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> annotations;  // spec.template.metadata.annotations
+  std::string template_spec;                       // extra lines under spec.template.spec (4 spaces)
+  std::string container;                           // extra lines under the container (8 spaces)
+  std::string traffic;                             // lines under spec (2 spaces), e.g. "  traffic: […]\n"
+};
+
+inline std::string agent_yaml(const AgentYaml& a) {
+  std::string y =
+      "apiVersion: sluice.dev/v1\nkind: Agent\nmetadata: {name: " + a.name + "}\nspec:\n  template:\n";
+  if (!a.annotations.empty()) {
+    y += "    metadata:\n      annotations:\n";
+    for (const auto& [k, v] : a.annotations) y += "        " + k + ": \"" + v + "\"\n";
+  }
+  y += "    spec:\n" + a.template_spec + "      containers:\n      - command: [\"" +
+       built_program(a.program) + "\"]\n";
+  y += "        readinessProbe: {httpGet: {path: /healthz}}\n";
+  if (!a.env.empty()) {
+    y += "        env:\n";
+    for (const auto& [k, v] : a.env) y += "        - {name: " + k + ", value: \"" + v + "\"}\n";
+  }
+  y += a.container;
+  y += a.traffic;
+  return y;
+}
+
+inline void apply_agent(SluiceServer& server, const std::string& yaml) {
+  std::string out;
+  ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out, yaml), 0) << out;
+}
+
+inline nlohmann::json agent_status(SluiceServer& server, const std::string& name) {
+  httplib::Client client("127.0.0.1", server.port());
+  auto res = client.Get("/apis/v1/agents/" + name);
+  if (!res || res->status != 200) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  return j.is_discarded() ? nlohmann::json::object() : j.value("status", nlohmann::json::object());
+}
+
+/// The status entry of one revision (empty when absent).
+inline nlohmann::json revision_status(SluiceServer& server, const std::string& agent,
+                                      const std::string& revision) {
+  for (const auto& r : agent_status(server, agent).value("revisions", nlohmann::json::array()))
+    if (r.value("name", "") == revision) return r;
+  return nlohmann::json::object();
+}
+
+inline int ready_replicas(SluiceServer& server, const std::string& agent, const std::string& revision) {
+  return revision_status(server, agent, revision).value("readyReplicas", -1);
+}
+
+struct AgentReply {
+  int status = 0;  // 0: transport error
+  std::string body;
+  std::string revision;  // x-sluice-revision
+  std::string replica;   // x-sluice-replica
+};
+
+inline AgentReply call_agent(SluiceServer& server, const std::string& path, httplib::Headers headers = {},
+                             std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                          (timeout.count() % 1000) * 1000);
+  auto res = client.Get(path, headers);
+  AgentReply r;
+  if (!res) return r;
+  r.status = res->status;
+  r.body = res->body;
+  r.revision = res->get_header_value("x-sluice-revision");
+  r.replica = res->get_header_value("x-sluice-replica");
+  return r;
+}
+
+}  // namespace sluice::testing
