@@ -1,0 +1,144 @@
+// The activator on a real io_context: breaker, FIFO buffer, bounds, timeouts, cancellation, reserve
+// replicas and load reports.
+
+#include "agents/activator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <vector>
+
+namespace sluice::agents {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Harness {
+  asio::io_context io;
+  std::vector<std::string> demand;
+  Activator activator;
+  explicit Harness(std::size_t max_buffer = 10000)
+      : activator(ActivatorOptions{max_buffer}, [this](const std::string& r) { demand.push_back(r); }) {}
+
+  /// Starts an acquire; its result lands in `out` (and its lease is kept there).
+  void acquire(std::optional<Result<ReplicaLease>>& out, std::chrono::milliseconds timeout = 5000ms,
+               std::shared_ptr<CancelSignal> cancel = nullptr) {
+    asio::co_spawn(
+        io,
+        [this, &out, timeout, cancel]() -> asio::awaitable<void> {
+          out = co_await activator.acquire("rev", std::chrono::steady_clock::now() + timeout, cancel);
+        },
+        asio::detached);
+  }
+  void run_for(std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  }
+};
+
+TEST(Activator, BreakerHandsSlotsToWaitersInArrivalOrder) {
+  Harness h;
+  h.activator.add_revision("rev", 1);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  std::optional<Result<ReplicaLease>> a, b, c;
+  h.acquire(a);
+  h.run_for(10ms);
+  ASSERT_TRUE(a && *a);
+  h.acquire(b);
+  h.run_for(5ms);
+  h.acquire(c);
+  h.run_for(10ms);
+  EXPECT_FALSE(b);
+  EXPECT_FALSE(c);
+  EXPECT_EQ(h.demand.size(), 2u) << "each buffered request asks for capacity";
+  a->value().release();
+  h.run_for(10ms);
+  ASSERT_TRUE(b && *b);
+  EXPECT_FALSE(c) << "the second waiter still waits for the only slot";
+  EXPECT_EQ(h.activator.in_flight("rev", "1"), 1u);
+  b->value().release();
+  h.run_for(10ms);
+  ASSERT_TRUE(c && *c);
+}
+
+TEST(Activator, NewReplicaServesTheBufferAndUnlimitedSpreadsLoad) {
+  Harness h;
+  h.activator.add_revision("rev", 0);
+  std::vector<std::optional<Result<ReplicaLease>>> buffered(5);
+  for (auto& o : buffered) h.acquire(o);
+  h.run_for(10ms);
+  for (auto& o : buffered) EXPECT_FALSE(o);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  h.run_for(20ms);
+  for (auto& o : buffered) ASSERT_TRUE(o && *o);
+  // With two replicas and no limit, power of two choices evens out what is in flight.
+  h.activator.set_routable("rev", "2", "127.0.0.1:2", false, true);
+  std::vector<std::optional<Result<ReplicaLease>>> out(25);
+  for (auto& o : out) h.acquire(o);
+  h.run_for(20ms);
+  for (auto& o : out) ASSERT_TRUE(o && *o);
+  const auto one = h.activator.in_flight("rev", "1"), two = h.activator.in_flight("rev", "2");
+  EXPECT_EQ(one + two, 30u);
+  EXPECT_LE(one > two ? one - two : two - one, 2u) << one << " vs " << two;
+}
+
+TEST(Activator, FullBufferTimeoutAndCancellation) {
+  Harness h(1);
+  h.activator.add_revision("rev", 1);
+  std::optional<Result<ReplicaLease>> waiting, rejected, timed_out;
+  auto cancel = std::make_shared<CancelSignal>();
+  h.acquire(waiting, 5000ms, cancel);
+  h.run_for(5ms);
+  h.acquire(rejected);
+  h.run_for(5ms);
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->error().code, kActivatorBufferFull);
+  cancel->cancel();
+  h.run_for(10ms);
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->error().code, kActivatorCancelled);
+  h.acquire(timed_out, 50ms);  // the cancelled request left the buffer: room again
+  h.run_for(200ms);
+  ASSERT_TRUE(timed_out);
+  EXPECT_EQ(timed_out->error().code, kActivatorTimeout);
+}
+
+TEST(Activator, ReserveOnlyWhileNoStandardReplicaAndClosedReplicasTakeNothing) {
+  Harness h;
+  h.activator.add_revision("rev", 0);
+  h.activator.set_routable("rev", "r1", "127.0.0.1:9", true, true);
+  std::optional<Result<ReplicaLease>> a, b;
+  h.acquire(a);
+  h.run_for(10ms);
+  ASSERT_TRUE(a && *a);
+  EXPECT_TRUE(a->value().reserve());
+  EXPECT_EQ(h.demand.size(), 1u) << "a request served by the reserve asks for standard capacity";
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  h.acquire(b);
+  h.run_for(10ms);
+  ASSERT_TRUE(b && *b);
+  EXPECT_EQ(b->value().replica(), "1");
+  h.activator.close_replica("rev", "1");
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);  // a late probe does not reopen it
+  EXPECT_EQ(h.activator.routable_replicas("rev"), 0u);
+}
+
+TEST(Activator, CollectReportsArrivalsAndTimeWeightedConcurrency) {
+  Harness h;
+  h.activator.add_revision("rev", 0);
+  h.activator.collect();
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  std::optional<Result<ReplicaLease>> a, b;
+  h.acquire(a);
+  h.acquire(b);
+  h.run_for(10ms);
+  std::this_thread::sleep_for(50ms);  // two requests in flight over the whole period
+  auto loads = h.activator.collect();
+  ASSERT_EQ(loads.size(), 1u);
+  EXPECT_EQ(loads[0].requests, 2);
+  EXPECT_GT(loads[0].concurrency, 1.5);
+  EXPECT_LE(loads[0].concurrency, 2.0);
+}
+
+}  // namespace
+}  // namespace sluice::agents
