@@ -65,7 +65,7 @@ class GatewayTest : public ::testing::Test {
     GatewayOptions options;
     options.page_size = 3;
     options.stream_keepalive = 200ms;
-    gateway_ = std::make_shared<McpGateway>(GatewayHooks{relay, describe, publish, nullptr}, options);
+    gateway_ = std::make_shared<McpGateway>(GatewayHooks{relay, describe, publish, nullptr, nullptr}, options);
     a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr});
     HttpServerOptions server_options;
     server_options.port = 0;
