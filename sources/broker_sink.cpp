@@ -1,6 +1,8 @@
 #include "sources/broker_sink.hpp"
 
-#include "core/async.hpp"
+#include <optional>
+
+#include "core/asio.hpp"
 #include "core/http_binding.hpp"
 
 namespace sluice {
@@ -18,11 +20,28 @@ asio::awaitable<Result<HttpResponse>> publish_request(std::string broker, Broker
     bad.body = events.error().to_string();
     co_return bad;
   }
-  auto start = [broker, publish,
-                events = std::move(events).value()](std::function<void(Result<std::uint64_t>)> done) mutable {
-    publish(broker, std::move(events), std::move(done));
+  // The publish completes on a log thread: its result is posted back here and wakes the timer. (A timer
+  // and redirect_error rather than async_initiate, whose temporaries GCC 12 destroys twice.)
+  struct Pending {
+    explicit Pending(asio::any_io_executor executor)
+        : wake(executor, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer wake;
+    std::optional<Result<std::uint64_t>> result;
   };
-  Result<std::uint64_t> published = co_await await_callback<Result<std::uint64_t>>(start);
+  auto executor = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<Pending>(executor);
+  publish(broker, std::move(events).value(), [pending, executor](Result<std::uint64_t> r) {
+    asio::post(executor, [pending, r = std::move(r)]() mutable {
+      pending->result = std::move(r);
+      pending->wake.cancel();
+    });
+  });
+  while (!pending->result) {
+    boost::system::error_code ec;
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    co_await pending->wake.async_wait(token);
+  }
+  const Result<std::uint64_t>& published = *pending->result;
   HttpResponse response;
   if (published) {
     response.status = 202;
