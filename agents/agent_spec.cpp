@@ -46,8 +46,8 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 /// Rejects keys outside `allowed` and `ignored` (ignored ones are Knative fields without local meaning).
 Status check_keys(const json& obj, const std::string& path, std::initializer_list<std::string_view> allowed,
                   std::initializer_list<std::string_view> ignored = {}) {
-  for (const auto& [key, value] : obj.items()) {
-    (void)value;
+  for (const auto& item : obj.items()) {
+    const std::string& key = item.key();  // a named reference: clang 14 cannot capture structured bindings
     auto in = [&](std::initializer_list<std::string_view> list) {
       return std::find(list.begin(), list.end(), key) != list.end();
     };
