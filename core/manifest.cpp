@@ -31,7 +31,19 @@ nlohmann::json scalar_to_json(const YAML::Node& node) {
   return text;
 }
 
-nlohmann::json yaml_to_json(const YAML::Node& node) {
+/// Bounds on one manifest file: aliases can make a small YAML text expand exponentially ("billion
+/// laughs"), and deep nesting exhausts the stack.
+constexpr std::size_t kMaxNodes = 200000;
+constexpr int kMaxDepth = 64;
+
+struct TooLarge {
+  std::string why;
+};
+
+nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget, int depth) {
+  if (budget == 0) throw TooLarge{"more than " + std::to_string(kMaxNodes) + " values (aliases expand)"};
+  --budget;
+  if (depth > kMaxDepth) throw TooLarge{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -40,12 +52,13 @@ nlohmann::json yaml_to_json(const YAML::Node& node) {
       return scalar_to_json(node);
     case YAML::NodeType::Sequence: {
       auto array = nlohmann::json::array();
-      for (const auto& item : node) array.push_back(yaml_to_json(item));
+      for (const auto& item : node) array.push_back(yaml_to_json(item, budget, depth + 1));
       return array;
     }
     case YAML::NodeType::Map: {
       auto object = nlohmann::json::object();
-      for (const auto& kv : node) object[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : node)
+        object[kv.first.as<std::string>()] = yaml_to_json(kv.second, budget, depth + 1);
       return object;
     }
   }
@@ -66,9 +79,17 @@ void emit(YAML::Emitter& out, const nlohmann::json& value) {
     out << YAML::EndSeq;
   } else if (value.is_string()) {
     const auto& s = value.get_ref<const std::string&>();
-    // Quote strings that would otherwise read back as another type.
-    auto reread = scalar_to_json(YAML::Load(s.empty() ? "''" : s));
-    if (s.empty() || !reread.is_string() || reread.get<std::string>() != s)
+    // Quote strings that would otherwise read back as another type (or not read back at all).
+    bool plain = !s.empty();
+    if (plain) {
+      try {
+        auto reread = scalar_to_json(YAML::Load(s));
+        plain = reread.is_string() && reread.get<std::string>() == s;
+      } catch (const YAML::Exception&) {
+        plain = false;
+      }
+    }
+    if (!plain)
       out << YAML::DoubleQuoted << s;
     else
       out << s;
@@ -87,7 +108,8 @@ void add_document(std::vector<nlohmann::json>& out, nlohmann::json doc, std::siz
     for (auto& item : doc) add_document(out, std::move(item), index);
     return;
   }
-  if (doc.is_object() && doc.value("kind", "") == "List" && doc.contains("items")) {
+  if (doc.is_object() && doc.contains("kind") && doc["kind"] == "List" && doc.contains("items") &&
+      doc["items"].is_array()) {
     for (auto& item : doc["items"]) add_document(out, std::move(item), index);
     return;
   }
@@ -101,7 +123,19 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
   std::vector<nlohmann::json> out;
   std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && (text[first] == '{' || text[first] == '[')) {
-    auto parsed = nlohmann::json::parse(text, nullptr, false);
+    nlohmann::json parsed;
+    try {
+      parsed = nlohmann::json::parse(
+          text,
+          [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+            if (depth > kMaxDepth)
+              throw TooLarge{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+            return true;
+          },
+          false);
+    } catch (const TooLarge& e) {
+      return make_error("manifest", "too large: " + e.why, 400);
+    }
     if (!parsed.is_discarded()) {
       add_document(out, std::move(parsed), 1);
       return out;
@@ -110,7 +144,10 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
   }
   try {
     auto docs = YAML::LoadAll(std::string(text));
-    for (std::size_t i = 0; i < docs.size(); ++i) add_document(out, yaml_to_json(docs[i]), i + 1);
+    std::size_t budget = kMaxNodes;
+    for (std::size_t i = 0; i < docs.size(); ++i) add_document(out, yaml_to_json(docs[i], budget, 0), i + 1);
+  } catch (const TooLarge& e) {
+    return make_error("manifest", "too large: " + e.why, 400);
   } catch (const YAML::Exception& e) {
     return make_error("manifest",
                       "invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
