@@ -71,21 +71,7 @@ class TriggerRuntime {
     if (running == running_.end()) return nlohmann::json::object();
     const auto& r = running->second;
     const auto s = r.dispatcher->stats();
-    nlohmann::json out = {{"subscriberUri", r.subscriber},
-                          {"delivery",
-                           {{"delivered", s.delivered},
-                            {"failedAttempts", s.failed},
-                            {"retried", s.retried},
-                            {"deadLettered", s.dead_lettered},
-                            {"deadLetterPending", s.dlq_pending},
-                            {"dropped", s.dropped},
-                            {"filtered", s.filtered},
-                            {"filterErrors", s.filter_errors},
-                            {"replies", s.replies},
-                            {"repliesDropped", s.replies_dropped},
-                            {"inFlight", s.in_flight},
-                            {"backlog", s.backlog},
-                            {"committedOffset", s.committed_offset}}}};
+    nlohmann::json out = {{"subscriberUri", r.subscriber}, {"delivery", to_status_json(s)}};
     if (!r.dead_letter.empty()) out["deadLetterSinkUri"] = r.dead_letter;
     return out;
   }

@@ -889,6 +889,22 @@ Status TriggerDispatcher::update(TriggerSpec spec) {
   return ok();
 }
 
+nlohmann::json to_status_json(const TriggerStats& s) {
+  return {{"delivered", s.delivered},
+          {"failedAttempts", s.failed},
+          {"retried", s.retried},
+          {"deadLettered", s.dead_lettered},
+          {"deadLetterPending", s.dlq_pending},
+          {"dropped", s.dropped},
+          {"filtered", s.filtered},
+          {"filterErrors", s.filter_errors},
+          {"replies", s.replies},
+          {"repliesDropped", s.replies_dropped},
+          {"inFlight", s.in_flight},
+          {"backlog", s.backlog},
+          {"committedOffset", s.committed_offset}};
+}
+
 TriggerStats TriggerDispatcher::stats() const {
   const State& s = *state_;
   TriggerStats out;

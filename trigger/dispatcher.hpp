@@ -55,6 +55,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "broker/cursor_store.hpp"
 #include "broker/event_log.hpp"
 #include "core/asio.hpp"
@@ -129,6 +131,9 @@ struct TriggerStats {
   std::uint64_t low_water_mark = 0;    // what the next commit will write
   std::uint64_t backlog = 0;           // log end − low-water mark
 };
+
+/// The counters as a trigger's `status.delivery` shows them (camelCase keys).
+nlohmann::json to_status_json(const TriggerStats& stats);
 
 class TriggerDispatcher {
  public:

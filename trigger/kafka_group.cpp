@@ -418,15 +418,7 @@ nlohmann::json KafkaGroupDispatcher::status() const {
   nlohmann::json out = {{"consumerGroup", options_.group_id},
                         {"partitions", partitions},
                         {"lag", total_lag},
-                        {"delivery",
-                         {{"delivered", s.delivered},
-                          {"failedAttempts", s.failed},
-                          {"retried", s.retried},
-                          {"deadLettered", s.dead_lettered},
-                          {"deadLetterPending", s.dlq_pending},
-                          {"dropped", s.dropped},
-                          {"replies", s.replies},
-                          {"inFlight", s.in_flight}}}};
+                        {"delivery", to_status_json(s)}};
   if (!last_error.empty()) out["lastError"] = last_error;
   return out;
 }
