@@ -86,7 +86,7 @@ TEST(KafkaBroker, TwoNodesSplitPartitionsAndAKilledNodeLosesNothing) {
   b.kill();  // SIGKILL: its partitions move to a after the session timeout
   publish_to(a, 100, 200);
   EXPECT_EQ(acknowledged.size(), 200u);
-  EXPECT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(20)))
+  EXPECT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(60)))
       << "delivered " << sink.count() << " of " << acknowledged.size() << "\n"
       << a.process().output();
   EXPECT_TRUE(wait_until([&] { return assigned_partitions(a, "triggers", "t1") == 4; }));
