@@ -10,8 +10,8 @@
 namespace sluice {
 
 /// Decides whether the request's principal may publish these events to the broker (403 otherwise).
-using PublishAuthorizer =
-    std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who)>;
+using PublishAuthorizer = std::function<Status(const std::string& broker,
+                                               const std::vector<CloudEvent>& events, const Principal& who)>;
 
 class Ingress {
  public:

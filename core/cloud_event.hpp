@@ -82,6 +82,28 @@ struct CloudEvent {
   bool operator==(const CloudEvent&) const = default;
 };
 
+/// Calls `fn(name, text)` for every attribute a binary-mode binding carries as a header (HTTP `ce-`,
+/// Kafka `ce_`): the context attributes but datacontenttype, in spec order, then the extensions.
+template <class Fn>
+void for_each_header_attribute(const CloudEvent& e, Fn&& fn) {
+  fn("specversion", e.specversion);
+  fn("id", e.id);
+  fn("source", e.source);
+  fn("type", e.type);
+  if (e.dataschema) fn("dataschema", *e.dataschema);
+  if (e.subject) fn("subject", *e.subject);
+  if (e.time) fn("time", *e.time);
+  for (const auto& [name, value] : e.extensions) fn(name, value.to_header_string());
+}
+
+/// The content type a binary-mode message carries: datacontenttype, else application/json when there
+/// is data, else none.
+inline std::optional<std::string> binary_content_type(const CloudEvent& e) {
+  if (e.datacontenttype) return e.datacontenttype;
+  if (e.data) return std::string("application/json");
+  return std::nullopt;
+}
+
 /// One broken validation rule, naming the attribute.
 struct Violation {
   std::string attribute;

@@ -221,22 +221,10 @@ HttpMessage encode_http(const CloudEvent& e, HttpMode mode) {
     return msg;
   }
   msg.headers.reserve(8 + e.extensions.size());
-  auto add = [&](std::string_view name, std::string_view value) {
+  for_each_header_attribute(e, [&](std::string_view name, std::string_view value) {
     msg.headers.emplace_back(std::string("ce-").append(name), percent_encode_header(value));
-  };
-  add("specversion", e.specversion);
-  add("id", e.id);
-  add("source", e.source);
-  add("type", e.type);
-  if (e.dataschema) add("dataschema", *e.dataschema);
-  if (e.subject) add("subject", *e.subject);
-  if (e.time) add("time", *e.time);
-  for (const auto& [name, value] : e.extensions) add(name, value.to_header_string());
-  if (e.datacontenttype) {
-    msg.headers.emplace_back("Content-Type", *e.datacontenttype);
-  } else if (e.data) {
-    msg.headers.emplace_back("Content-Type", "application/json");
-  }
+  });
+  if (auto content_type = binary_content_type(e)) msg.headers.emplace_back("Content-Type", *content_type);
   if (e.data) msg.body = *e.data;
   return msg;
 }

@@ -71,22 +71,10 @@ KafkaRecord encode_kafka(const CloudEvent& e, KafkaMode mode) {
     return r;
   }
   r.headers.reserve(8 + e.extensions.size());
-  auto add = [&](std::string_view name, std::string value) {
-    r.headers.emplace_back(std::string("ce_").append(name), std::move(value));
-  };
-  add("specversion", e.specversion);
-  add("id", e.id);
-  add("source", e.source);
-  add("type", e.type);
-  if (e.dataschema) add("dataschema", *e.dataschema);
-  if (e.subject) add("subject", *e.subject);
-  if (e.time) add("time", *e.time);
-  for (const auto& [name, value] : e.extensions) add(name, value.to_header_string());
-  if (e.datacontenttype) {
-    r.headers.emplace_back("content-type", *e.datacontenttype);
-  } else if (e.data) {
-    r.headers.emplace_back("content-type", "application/json");
-  }
+  for_each_header_attribute(e, [&](std::string_view name, std::string_view value) {
+    r.headers.emplace_back(std::string("ce_").append(name), std::string(value));
+  });
+  if (auto content_type = binary_content_type(e)) r.headers.emplace_back("content-type", *content_type);
   if (e.data) r.value = *e.data;
   return r;
 }

@@ -42,7 +42,8 @@ struct GatewayHooks {
   /// Empty: every caller may call every tool; an Error says why not.
   std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)> authorize;
   /// Empty: every caller may publish_event anywhere; an Error (403) says why not.
-  std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who)>
+  std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events,
+                       const Principal& who)>
       authorize_publish;
 };
 

@@ -37,7 +37,8 @@ void take_agent_options(std::vector<std::string>& args, ServerOptions& options) 
   if (auto gpus = cli::take_option(args, "gpus")) {
     if (*gpus != "auto" && *gpus != "none") {
       if (auto inventory = agents::parse_gpu_inventory(*gpus); !inventory)
-        throw std::runtime_error(inventory.error().to_string() + " (expected e.g. A100:80Gi,T4:16Gi, auto or none)");
+        throw std::runtime_error(inventory.error().to_string() +
+                                 " (expected e.g. A100:80Gi,T4:16Gi, auto or none)");
     }
     options.gpus = *gpus;
   }
@@ -50,7 +51,8 @@ void take_agent_options(std::vector<std::string>& args, ServerOptions& options) 
     throw std::runtime_error("--autoscaler " + config.error().to_string());
   if (auto tick = cli::take_option(args, "autoscaler-tick")) {
     auto d = parse_duration(*tick);
-    if (!d || d.value().count() <= 0) throw std::runtime_error("--autoscaler-tick expects a duration such as 2s");
+    if (!d || d.value().count() <= 0)
+      throw std::runtime_error("--autoscaler-tick expects a duration such as 2s");
     options.autoscaler_tick = d.value();
   }
 }
@@ -98,13 +100,15 @@ int run_serve(const std::vector<std::string>& argv) {
   return server.run();
 }
 
-SLUICE_COMMAND("serve",
-               "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
-               "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE] "
-               "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
-               "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
-               "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s]  run the server",
-               run_serve);
+SLUICE_COMMAND(
+    "serve",
+    "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
+    "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert "
+    "FILE --tls-key FILE] "
+    "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
+    "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
+    "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s]  run the server",
+    run_serve);
 
 }  // namespace
 }  // namespace sluice

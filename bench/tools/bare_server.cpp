@@ -33,10 +33,11 @@ int main(int argc, char** argv) {
   options.host = host;
   options.port = port;
   sluice::HttpServer server(io, options);
-  server.route("/", [](sluice::HttpServerRequest& req, sluice::RequestContext&)
-                        -> sluice::asio::awaitable<sluice::HttpServerResponse> {
-    co_return sluice::make_response(req, sluice::http::status::accepted, "");
-  });
+  server.route("/",
+               [](sluice::HttpServerRequest& req,
+                  sluice::RequestContext&) -> sluice::asio::awaitable<sluice::HttpServerResponse> {
+                 co_return sluice::make_response(req, sluice::http::status::accepted, "");
+               });
   if (auto st = server.start(); !st) {
     std::cerr << "bare_server: " << st.error().to_string() << "\n";
     return 1;

@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
           std::lock_guard lock(mu);
           sent[id] = Clock::now();
         }
-        httplib::Headers headers{{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", "bench.latency"},
-                                 {"ce-source", "/bench"}};
+        httplib::Headers headers{
+            {"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-type", "bench.latency"}, {"ce-source", "/bench"}};
         auto res = client.Post(path, headers, R"({"bench":true})", "application/json");
         if (!res || res->status != 202) ++failed;
       }
@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   const double publish_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (received + static_cast<std::size_t>(failed) < static_cast<std::size_t>(total) && Clock::now() < deadline)
+  while (received + static_cast<std::size_t>(failed) < static_cast<std::size_t>(total) &&
+         Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   sink.stop();
   sink_thread.join();

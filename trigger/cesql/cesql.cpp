@@ -1,5 +1,7 @@
 #include "trigger/cesql/cesql.hpp"
 
+#include "core/json_format.hpp"
+
 #include <cstdio>
 
 #include "trigger/cesql/eval.hpp"
@@ -67,38 +69,8 @@ std::string Value::to_json() const {
     case Type::String:
       break;
   }
-  // RFC 8259 section 7: escape the quote, the backslash and control characters; other bytes
-  // (UTF-8 included) pass through.
-  std::string out = "\"";
-  for (const char c : string_) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x",
-                        static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buffer;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += "\"";
+  std::string out;
+  append_json_string(out, string_);  // invalid UTF-8 becomes U+FFFD, so the text stays JSON
   return out;
 }
 
