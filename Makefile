@@ -1,27 +1,24 @@
 # The two commands: `make run` and `make test`. Everything else is a helper for them.
 JOBS ?= $(shell nproc)
+# `build`: the release build (`make run`, `make bench`). `build-test`: the test configuration, ASan+UBSan at
+# -O0 (compiles about as fast as -O2 and catches more), where `make test` builds and runs every test.
 BUILD ?= build
-ASAN_BUILD ?= build-asan
+TEST_BUILD ?= build-test
 FUZZ_BUILD ?= build-fuzz
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./sluice-data
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
-# The sanitizer configuration runs the unit tests of these binaries (see README "Testing"), except the
-# suites in ASAN_EXCLUDE, which have not been through a sanitizer run yet.
-ASAN_TARGETS ?= test_core test_broker test_trigger test_autoscaler test_agents example_agents
-ASAN_EXCLUDE ?= Kafka|Activator|RevisionHistory
 
-.PHONY: run test deps build build-asan unit-asan integration e2e fuzz fuzz-short soak bench format clean
+.PHONY: run test deps build build-test e2e e2e-run fuzz soak bench format clean
 
 run: deps build
 	./$(BUILD)/sluice serve --listen $(LISTEN) --data-dir $(DATA_DIR) --apply examples/demo.yaml
 
-test: deps build build-asan
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
-	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600 -L unit -E '$(ASAN_EXCLUDE)'
-	$(MAKE) fuzz-short
-	$(MAKE) e2e
+# Unit and integration tests, fuzz corpus replays (ctest), then the Node e2e tests, all on the sanitizer build.
+test: deps build-test
+	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+	$(MAKE) e2e-run E2E_BUILD=$(TEST_BUILD)
 
 deps:
 	@scripts/install-deps.sh
@@ -32,26 +29,27 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS)
 
-$(ASAN_BUILD)/build.ninja:
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSLUICE_SANITIZE=ON -DSLUICE_BENCH=OFF $(CMAKE_FLAGS)
+$(TEST_BUILD)/build.ninja:
+	cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DSLUICE_SANITIZE=ON -DSLUICE_BENCH=OFF $(CMAKE_FLAGS)
 
-# The sanitizer build runs the unit tests (see README "Testing"): only they are built there.
-build-asan: $(ASAN_BUILD)/build.ninja
-	cmake --build $(ASAN_BUILD) -j$(JOBS) --target $(ASAN_TARGETS)
+build-test: $(TEST_BUILD)/build.ninja
+	cmake --build $(TEST_BUILD) -j$(JOBS)
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_BENCH=OFF -DSLUICE_WERROR=OFF
 
-# Every fuzz target for FUZZ_SECONDS each (`make fuzz`); `fuzz-short` is the 10-second pass in `make test`.
+# Every libFuzzer target for FUZZ_SECONDS each, seeded from fuzz/corpus/ (clang; `make test` only replays
+# the corpus).
 fuzz: $(FUZZ_BUILD)/build.ninja
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets
 	scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-fuzz-short:
-	$(MAKE) fuzz FUZZ_SECONDS=10
+# The Node e2e tests (MCP and A2A SDK clients) against the release build, or E2E_BUILD.
+E2E_BUILD ?= $(BUILD)
+e2e: build e2e-run
 
-e2e: build
-	@if [ -f tests/e2e/package.json ]; then cd tests/e2e && SLUICE_BIN=$(CURDIR)/$(BUILD)/sluice SLUICE_BUILD=$(CURDIR)/$(BUILD) node --test; fi
+e2e-run:
+	@if [ -f tests/e2e/package.json ]; then cd tests/e2e && SLUICE_BIN=$(CURDIR)/$(E2E_BUILD)/sluice SLUICE_BUILD=$(CURDIR)/$(E2E_BUILD) node --test; fi
 
 soak: build
 	SLUICE_SOAK=1 ./$(BUILD)/test_integration --gtest_filter='*Soak*'
@@ -63,4 +61,4 @@ format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

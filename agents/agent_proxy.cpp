@@ -4,15 +4,10 @@
 #include <cctype>
 
 #include "agents/traffic.hpp"
+#include "core/text.hpp"
 
 namespace sluice::agents {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the client or server computes itself.
 bool hop_by_hop(std::string_view name) {

@@ -12,6 +12,7 @@
 
 #include "core/duration.hpp"
 #include "core/quantity.hpp"
+#include "core/text.hpp"
 
 namespace sluice::agents {
 
@@ -167,12 +168,6 @@ bool is_gpu_class(std::string_view s) {
   });
 }
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
 /// "A100, L4" or ["A100", "L4"].
 Result<std::vector<std::string>> gpu_class_list(const json& v, const std::string& path) {
   std::vector<std::string> raw;
@@ -182,13 +177,13 @@ Result<std::vector<std::string>> gpu_class_list(const json& v, const std::string
     while (start <= s.size()) {
       auto comma = s.find(',', start);
       if (comma == std::string_view::npos) comma = s.size();
-      raw.push_back(trim(s.substr(start, comma - start)));
+      raw.push_back(std::string(trim_space(s.substr(start, comma - start))));
       start = comma + 1;
     }
   } else if (v.is_array()) {
     auto list = string_list(v, path);
     if (!list) return list.error();
-    for (auto& item : list.value()) raw.push_back(trim(item));
+    for (auto& item : list.value()) raw.push_back(std::string(trim_space(item)));
   } else {
     return field_error(path,
                        "must be a comma-separated string or a list of GPU classes, got " + type_name(v));

@@ -11,22 +11,11 @@
 
 #include "core/log.hpp"
 #include "core/quantity.hpp"
+#include "core/text.hpp"
 
 namespace sluice::agents {
 
 namespace {
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -68,17 +57,17 @@ std::string GpuInventory::to_string() const {
 
 Result<GpuInventory> parse_gpu_inventory(std::string_view spec) {
   GpuInventory inv;
-  if (trim(spec).empty()) return inv;
+  if (trim_space(spec).empty()) return inv;
   auto entries = split(spec, ',');
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    std::string entry = trim(entries[i]);
+    std::string entry(trim_space(entries[i]));
     auto where = "entry " + std::to_string(i + 1) + " \"" + entry + "\"";
     auto colon = entry.find(':');
     if (colon == std::string::npos) {
       return make_error("--gpus", where + ": expected CLASS:MEMORY, e.g. A100:80Gi");
     }
-    std::string cls = trim(std::string_view(entry).substr(0, colon));
-    std::string mem = trim(std::string_view(entry).substr(colon + 1));
+    std::string cls = std::string(trim_space(std::string_view(entry).substr(0, colon)));
+    std::string mem = std::string(trim_space(std::string_view(entry).substr(colon + 1)));
     bool valid_class = !cls.empty() && std::all_of(cls.begin(), cls.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
     });
@@ -96,14 +85,14 @@ Result<GpuInventory> parse_gpu_inventory(std::string_view spec) {
 
 std::string gpu_class_from_name(std::string_view name) {
   std::vector<std::string> words;
-  const std::string trimmed = trim(name);
+  const std::string trimmed = std::string(trim_space(name));
   for (auto w : split(trimmed, ' ')) {
     if (w.empty()) continue;
     if (iequals(w, "NVIDIA") || iequals(w, "Tesla") || iequals(w, "GeForce") || iequals(w, "Quadro"))
       continue;
     words.emplace_back(w);
   }
-  if (words.empty()) return trim(name);
+  if (words.empty()) return std::string(trim_space(name));
   std::string cls = words[0];
   if ((iequals(cls, "RTX") || iequals(cls, "GTX")) && words.size() > 1) cls += words[1];
   auto dash = cls.find('-');
@@ -116,7 +105,7 @@ Result<GpuInventory> parse_nvidia_smi(std::string_view csv) {
   std::size_t line_no = 0;
   for (auto line : split(csv, '\n')) {
     ++line_no;
-    std::string text = trim(line);
+    std::string text = std::string(trim_space(line));
     if (text.empty()) continue;
     auto first = text.find(',');
     auto last = text.rfind(',');
@@ -124,9 +113,9 @@ Result<GpuInventory> parse_nvidia_smi(std::string_view csv) {
       return make_error("nvidia-smi", "line " + std::to_string(line_no) + " \"" + text +
                                           "\": expected index, name, memory.total");
     }
-    std::string idx = trim(std::string_view(text).substr(0, first));
-    std::string name = trim(std::string_view(text).substr(first + 1, last - first - 1));
-    std::string mem = trim(std::string_view(text).substr(last + 1));
+    std::string idx = std::string(trim_space(std::string_view(text).substr(0, first)));
+    std::string name = std::string(trim_space(std::string_view(text).substr(first + 1, last - first - 1)));
+    std::string mem = std::string(trim_space(std::string_view(text).substr(last + 1)));
     int index = 0;
     std::int64_t mib = 0;
     auto r1 = std::from_chars(idx.data(), idx.data() + idx.size(), index);

@@ -14,7 +14,6 @@ namespace sluice::autoscaler {
 namespace {
 
 // Bounds from Knative's pkg/apis/autoscaling.
-constexpr double kTargetMin = 0.01;
 constexpr Millis kWindowMin = std::chrono::seconds(6);
 constexpr Millis kWindowMax = std::chrono::hours(1);
 constexpr double kPanicWindowPercentageMin = 1;

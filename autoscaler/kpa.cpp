@@ -7,9 +7,6 @@
 namespace sluice::autoscaler {
 namespace {
 
-// Knative's autoscaling.TargetMin.
-constexpr double kTargetMin = 0.01;
-
 // Metrics come from outside: a NaN or infinite value counts as no load rather than poisoning the answer.
 double finite_or_zero(double v) {
   return std::isfinite(v) ? v : 0.0;

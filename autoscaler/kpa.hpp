@@ -21,6 +21,9 @@
 
 namespace sluice::autoscaler {
 
+/// The smallest per-replica target (Knative's autoscaling.TargetMin).
+inline constexpr double kTargetMin = 0.01;
+
 enum class ScalingMetric { concurrency, rps };
 
 /// Knative's DeciderSpec: everything Scale() reads. Values are per pod unless named total.

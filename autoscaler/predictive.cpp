@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "autoscaler/window.hpp"
 #include "core/fs.hpp"
 
 namespace sluice::autoscaler {
@@ -13,12 +14,6 @@ namespace {
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr std::int64_t kWeekMs = 7 * kDayMs;
 constexpr std::string_view kFormat = "sluice.predictive/v1";
-
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  std::int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
 
 std::int64_t positive_mod(std::int64_t a, std::int64_t b) {
   return ((a % b) + b) % b;

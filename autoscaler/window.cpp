@@ -6,12 +6,6 @@
 namespace sluice::autoscaler {
 namespace {
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  std::int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
 // Knative's roundToNDigits(6, f): floors to 6 decimal places.
 double floor_6_digits(double f) {
   constexpr double kScale = 1e6;

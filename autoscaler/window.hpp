@@ -16,6 +16,13 @@
 
 namespace sluice::autoscaler {
 
+/// Integer division rounding toward negative infinity (times before the epoch land in earlier buckets).
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
 /// Per-bucket sums over a trailing window (Knative's TimedFloat64Buckets).
 ///
 /// Contract, as Knative's:

@@ -52,6 +52,8 @@ function(sluice_compile_options target)
     target_compile_options(${target} PRIVATE -fcoroutines)
     # GCC 12 reports false -Wrestrict positives inside libstdc++'s std::string at -O3 (GCC bug 105329).
     target_compile_options(${target} PRIVATE -Wno-restrict)
+    # ...and false -Wmismatched-new-delete positives on Asio's coroutine frame allocator at -O2 and under ASan.
+    target_compile_options(${target} PRIVATE -Wno-mismatched-new-delete)
   endif()
   if(SLUICE_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
@@ -60,10 +62,6 @@ endfunction()
 
 if(SLUICE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
-  # GCC 12 reports Asio's coroutine frame allocator as mismatched new/delete under ASan (a false positive).
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    add_compile_options(-Wno-mismatched-new-delete)
-  endif()
   add_link_options(-fsanitize=address,undefined)
 endif()
 

@@ -13,10 +13,6 @@ constexpr int kUnsupportedMediaType = 415;
 constexpr std::string_view kStructuredJson = "application/cloudevents+json";
 constexpr std::string_view kBatchJson = "application/cloudevents-batch+json";
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
@@ -36,7 +32,7 @@ int hex_value(char c) {
 
 std::string lowercase(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = lower(c);
+  for (auto& c : out) c = ascii_lower(c);
   return out;
 }
 
@@ -86,13 +82,6 @@ Result<CloudEvent> decode_binary(const HttpMessage& msg) {
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 const std::string* HttpMessage::header(std::string_view name) const {
   for (const auto& [k, v] : headers)

@@ -20,6 +20,7 @@
 
 #include "core/cloud_event.hpp"
 #include "core/result.hpp"
+#include "core/text.hpp"
 
 namespace sluice {
 
@@ -65,8 +66,5 @@ std::string media_type_essence(std::string_view content_type);
 /// Checks a structured or batched Content-Type: the format must be `+json` (`expected` is the full
 /// media type) and a charset parameter, when present, must be UTF-8. Error code 415 otherwise.
 Status check_event_format(std::string_view content_type, std::string_view expected);
-
-/// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace sluice

@@ -9,6 +9,8 @@
 #include <limits>
 #include <optional>
 
+#include "core/text.hpp"
+
 namespace sluice {
 
 namespace {
@@ -20,10 +22,6 @@ using asio::use_awaitable;
 
 // Body bytes handed to a sink per read at most.
 constexpr std::size_t kChunkSize = 64 << 10;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return beast::iequals(a, b);
-}
 
 // RFC 9110 §5.6.2 token characters, for header names and methods.
 bool is_token(std::string_view s) {

@@ -6,7 +6,9 @@
 //   THREADS     requests handled at once, default 64
 //
 // Any request except GET /stats and GET /healthz is "inference": it waits the latency and answers
-// {"replica", "revision", "latency_ms", "served"}. GET /stats answers {"in_flight", "served"}.
+// {"replica", "revision", "latency_ms", "served"}, except a CloudEvent in binary mode (a trigger's
+// delivery, with a ce-specversion header), which is accepted with 202 and no body: a reply body
+// that is not an event would count as a failed delivery. GET /stats answers {"in_flight", "served"}.
 // SIGTERM: stop accepting, let every request in flight finish, then exit 0 (graceful drain).
 
 #include <signal.h>
@@ -67,6 +69,11 @@ int main() {
     if (req.has_param("latency_ms")) latency = std::atol(req.get_param_value("latency_ms").c_str());
     std::this_thread::sleep_for(std::chrono::milliseconds(latency));
     long n = ++served;
+    if (req.has_header("ce-specversion")) {
+      res.status = 202;
+      --in_flight;
+      return;
+    }
     nlohmann::json body = {
         {"replica", replica}, {"revision", revision}, {"latency_ms", latency}, {"served", n}};
     res.set_content(body.dump(), "application/json");

@@ -1,6 +1,7 @@
 // The autoscaler driving real replicas of a real `sluice serve`: scale to zero after the grace period
 // and a cold start from zero, a load ramp followed by replicas, graceful drain under load with no
-// failed request, reserve instance handover, and a trigger delivering to `ref: {kind: Agent}`.
+// failed request, reserve instance handover, a trigger delivering to `ref: {kind: Agent}`, and a trigger
+// backlog scaling an agent from zero.
 
 #include <atomic>
 #include <thread>
@@ -156,6 +157,40 @@ TEST_F(AgentsScaling, ReserveInstanceTakesTheFirstRequestAndHandsOver) {
   auto next = call_agent(server_, "/agents/res/infer");
   EXPECT_EQ(next.status, 200);
   EXPECT_NE(next.replica.rfind("r", 0), 0u) << next.replica;
+}
+
+TEST_F(AgentsScaling, TriggerBacklogScalesFromZeroPastWhatConcurrencyAsks) {
+  AgentYaml slow;
+  slow.name = "backlog";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "300"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"},
+                      {"autoscaling.knative.dev/max-scale", "4"},
+                      {"sluice.dev/target-backlog", "5"}};
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = revision_status(server_, "backlog", "backlog-00001");
+        return r.value("replicas", -1) == 0 && r.value("replicaStatus", nlohmann::json::array()).empty();
+      },
+      std::chrono::seconds(15)))
+      << agent_status(server_, "backlog").dump();
+  // One event in flight at a time: the concurrency signal alone never asks for a second replica.
+  apply_yaml(server_,
+             broker_yaml() +
+                 "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: "
+                 "to-backlog}\nspec:\n  broker: default\n  delivery: {maxInFlight: 1}\n  subscriber:\n"
+                 "    ref: {apiVersion: sluice.dev/v1, kind: Agent, name: backlog}\n");
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(publish(server_, "b-" + std::to_string(i), "com.example.t"), 202);
+  // 20 waiting events over a target of 5 per replica: scaled out to max-scale.
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "backlog", "backlog-00001") >= 3; },
+                         std::chrono::seconds(10)))
+      << agent_status(server_, "backlog").dump() << trigger_status(server_, "to-backlog").dump();
+  EXPECT_LE(revision_status(server_, "backlog", "backlog-00001").value("replicas", 0), 4);
+  EXPECT_TRUE(wait_until(
+      [&] { return trigger_status(server_, "to-backlog")["delivery"].value("delivered", 0) == 20; },
+      std::chrono::seconds(30)))
+      << trigger_status(server_, "to-backlog").dump();
 }
 
 TEST_F(AgentsScaling, TriggerDeliversToAnAgentRef) {
