@@ -27,6 +27,7 @@ struct ActivatorRevision {
   std::mutex mu;
   std::string name;
   int container_concurrency = 0;
+  std::size_t max_buffer = 0;  // 0: ActivatorOptions::max_buffer
   bool removed = false;
   std::vector<std::shared_ptr<ActivatorEndpoint>> endpoints;
   std::deque<std::shared_ptr<ActivatorWaiter>> queue;
@@ -36,6 +37,11 @@ struct ActivatorRevision {
   SteadyClock::time_point last_change = SteadyClock::now();
   SteadyClock::time_point period_start = SteadyClock::now();
   double arrivals = 0;
+  // Totals since the revision was added, for status and `sluice top`.
+  std::uint64_t completed = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t timed_out = 0;
+  double service_seconds = 0;  // leases held, summed
 
   std::size_t load() const { return leased + queue.size(); }
 
@@ -92,9 +98,12 @@ struct ActivatorRevision {
     }
   }
 
-  void release(const std::shared_ptr<ActivatorEndpoint>& endpoint) {
+  void release(const std::shared_ptr<ActivatorEndpoint>& endpoint, SteadyClock::time_point acquired_at) {
     std::lock_guard lock(mu);
-    account_locked(SteadyClock::now());
+    const auto now = SteadyClock::now();
+    account_locked(now);
+    ++completed;
+    service_seconds += std::chrono::duration<double>(now - acquired_at).count();
     --endpoint->in_flight;
     --leased;
     dispatch_locked();
@@ -109,16 +118,21 @@ using detail::ActivatorWaiter;
 
 ReplicaLease::ReplicaLease(std::shared_ptr<ActivatorRevision> revision,
                            std::shared_ptr<ActivatorEndpoint> endpoint)
-    : revision_(std::move(revision)), endpoint_(std::move(endpoint)) {}
+    : revision_(std::move(revision)),
+      endpoint_(std::move(endpoint)),
+      acquired_at_(detail::SteadyClock::now()) {}
 
 ReplicaLease::ReplicaLease(ReplicaLease&& other) noexcept
-    : revision_(std::move(other.revision_)), endpoint_(std::move(other.endpoint_)) {}
+    : revision_(std::move(other.revision_)),
+      endpoint_(std::move(other.endpoint_)),
+      acquired_at_(other.acquired_at_) {}
 
 ReplicaLease& ReplicaLease::operator=(ReplicaLease&& other) noexcept {
   if (this != &other) {
     release();
     revision_ = std::move(other.revision_);
     endpoint_ = std::move(other.endpoint_);
+    acquired_at_ = other.acquired_at_;
   }
   return *this;
 }
@@ -128,7 +142,7 @@ ReplicaLease::~ReplicaLease() {
 }
 
 void ReplicaLease::release() {
-  if (endpoint_ && revision_) revision_->release(endpoint_);
+  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_);
   endpoint_.reset();
   revision_.reset();
 }
@@ -152,7 +166,7 @@ std::shared_ptr<ActivatorRevision> Activator::find(const std::string& revision) 
   return it == revisions_.end() ? nullptr : it->second;
 }
 
-void Activator::add_revision(const std::string& revision, int container_concurrency) {
+void Activator::add_revision(const std::string& revision, int container_concurrency, std::size_t max_buffer) {
   std::shared_ptr<ActivatorRevision> r;
   {
     std::unique_lock lock(mu_);
@@ -165,6 +179,7 @@ void Activator::add_revision(const std::string& revision, int container_concurre
   }
   std::lock_guard lock(r->mu);
   r->container_concurrency = container_concurrency;
+  r->max_buffer = max_buffer;
   r->dispatch_locked();
 }
 
@@ -262,6 +277,7 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
   std::shared_ptr<ActivatorEndpoint> immediate;
   bool removed = false;
   bool full = false;
+  std::size_t max_buffer = options_.max_buffer;
   {
     std::lock_guard lock(r->mu);
     removed = r->removed;
@@ -272,8 +288,9 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
       if (immediate) {
         ++immediate->in_flight;
         ++r->leased;
-      } else if (r->queue.size() >= options_.max_buffer) {
+      } else if (r->queue.size() >= (max_buffer = r->max_buffer ? r->max_buffer : options_.max_buffer)) {
         full = true;
+        ++r->rejected;
       } else {
         waiter->wake = [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); };
         r->queue.push_back(waiter);
@@ -283,8 +300,8 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
   if (removed) co_return make_error(revision, "revision removed", kActivatorBufferFull);
   if (full)
     co_return make_error(revision,
-                         "the activator's buffer for this revision is full (" +
-                             std::to_string(options_.max_buffer) + " requests waiting)",
+                         "the activator's buffer for this revision is full (" + std::to_string(max_buffer) +
+                             " requests waiting)",
                          kActivatorBufferFull);
   if (immediate) {
     const bool reserve = immediate->reserve;
@@ -319,6 +336,7 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
     if (cancelled || now >= deadline) {
       r->account_locked(now);
       std::erase(r->queue, waiter);
+      if (!cancelled) ++r->timed_out;
       result = cancelled ? make_error(revision, "cancelled while waiting for a replica", kActivatorCancelled)
                          : make_error(revision, "no replica became available before the request's timeout",
                                       kActivatorTimeout);
@@ -327,6 +345,14 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
   }
   if (cancel) cancel->unsubscribe(subscription);
   co_return result;
+}
+
+std::optional<RevisionCounters> Activator::counters(const std::string& revision) const {
+  auto r = find(revision);
+  if (!r) return std::nullopt;
+  std::lock_guard lock(r->mu);
+  return RevisionCounters{r->leased,   r->queue.size(), r->completed,
+                          r->rejected, r->timed_out,    r->service_seconds};
 }
 
 std::vector<RevisionLoad> Activator::collect() {

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -38,7 +39,8 @@
 namespace sluice::agents {
 
 struct ActivatorOptions {
-  /// Requests waiting per revision; one more gets 503.
+  /// Requests waiting per revision unless the revision sets its own (sluice.dev/max-buffered-requests);
+  /// one more gets 503.
   std::size_t max_buffer = 10000;
 };
 
@@ -71,6 +73,7 @@ class ReplicaLease {
  private:
   std::shared_ptr<detail::ActivatorRevision> revision_;
   std::shared_ptr<detail::ActivatorEndpoint> endpoint_;
+  std::chrono::steady_clock::time_point acquired_at_;
 };
 
 /// Per-revision load since the previous collect().
@@ -80,6 +83,16 @@ struct RevisionLoad {
   double requests = 0;     // requests that arrived
   std::size_t waiting = 0;
   std::size_t in_flight = 0;
+};
+
+/// A revision's requests now and since it was added.
+struct RevisionCounters {
+  std::size_t in_flight = 0;
+  std::size_t waiting = 0;
+  std::uint64_t completed = 0;  // leases released: requests that reached a replica and finished
+  std::uint64_t rejected = 0;   // 503: the buffer was full
+  std::uint64_t timed_out = 0;  // 504: no replica before the request's deadline
+  double service_seconds = 0;   // time replicas spent on the completed requests
 };
 
 /// Error codes of acquire().
@@ -94,8 +107,9 @@ class Activator {
   /// waiting, or is served by a reserve replica: the revision needs standard capacity now.
   explicit Activator(ActivatorOptions options = {}, std::function<void(const std::string&)> on_demand = {});
 
-  /// Adds a revision, or updates its breaker size (0 = unlimited).
-  void add_revision(const std::string& revision, int container_concurrency);
+  /// Adds a revision, or updates its breaker size (0 = unlimited) and the requests it lets wait
+  /// (`max_buffer`; 0 = ActivatorOptions::max_buffer).
+  void add_revision(const std::string& revision, int container_concurrency, std::size_t max_buffer = 0);
   /// Removes a revision: waiting requests fail with 503; leases in flight finish normally.
   void remove_revision(const std::string& revision);
 
@@ -121,6 +135,8 @@ class Activator {
 
   /// Load per revision since the previous call.
   std::vector<RevisionLoad> collect();
+  /// A revision's counters (nullopt for an unknown one); unlike collect(), changes nothing.
+  std::optional<RevisionCounters> counters(const std::string& revision) const;
 
  private:
   std::shared_ptr<detail::ActivatorRevision> find(const std::string& revision) const;

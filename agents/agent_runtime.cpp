@@ -70,8 +70,10 @@ AgentRuntime::AgentRuntime(AgentRuntimeOptions options, Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
       activator_(options_.activator, [this](const std::string& revision) { poke(revision); }),
-      autoscaler_(clock, options_.autoscaler),
-      gpus_(options_.gpus) {}
+      autoscaler_(clock, options_.autoscaler,
+                  options_.data_dir.empty() ? "" : options_.data_dir + "/autoscaler"),
+      gpus_(options_.gpus),
+      metrics_(options_.metrics ? std::make_unique<AgentMetrics>(*options_.metrics) : nullptr) {}
 
 AgentRuntime::~AgentRuntime() {
   stop();
@@ -116,7 +118,16 @@ void AgentRuntime::run() {
       woken_ = false;
     }
     pass();
+    if (const auto now = clock_.now(); now >= next_profile_save_) {
+      next_profile_save_ = now + options_.profile_save_interval;
+      save_profiles();
+    }
   }
+}
+
+void AgentRuntime::save_profiles() {
+  if (auto st = autoscaler_.save_profiles(); !st)
+    SLUICE_LOG(agents, warn, "predictive profiles not saved: {}", st.error().to_string());
 }
 
 void AgentRuntime::stop() {
@@ -128,6 +139,7 @@ void AgentRuntime::stop() {
   }
   wake_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  save_profiles();
 
   // Close everything, let requests in flight finish, then stop the processes.
   std::vector<std::pair<std::string, Replica*>> all;
@@ -180,7 +192,7 @@ AgentRuntime::Revision* AgentRuntime::add_revision_locked(Agent& agent, const Re
     revision->config_error = st.error().to_string();
   if (auto spec = autoscaler_.revision_spec(record.name))
     revision->desired = std::max(spec->initial_scale, spec->min_scale);
-  activator_.add_revision(record.name, tmpl.container_concurrency);
+  activator_.add_revision(record.name, tmpl.container_concurrency, tmpl.max_buffered);
   agent.revisions.push_back(std::move(revision));
   return agent.revisions.back().get();
 }
@@ -552,6 +564,13 @@ void AgentRuntime::pass() {
       for (auto& [name, agent] : agents_)
         if (!agent->spec.name.empty()) reconcile_agent(*agent, now, out);
 
+    if (do_metrics && metrics_) {
+      for (auto& [name, agent] : agents_) {
+        if (agent->spec.name.empty()) continue;
+        for (const auto& r : agent->revisions) metrics_->update(name, r->name(), sample_locked(*r));
+      }
+    }
+
     // Deleted agents whose replicas all stopped are gone.
     for (auto it = agents_.begin(); it != agents_.end();) {
       bool empty = it->second->spec.name.empty();
@@ -569,6 +588,8 @@ void AgentRuntime::pass() {
     removed.swap(removed_revisions_);
   }
   dead.clear();
+  if (metrics_)
+    for (const auto& [agent, revision] : removed) metrics_->remove(agent, revision);
   if (listener_) {
     for (const auto& [agent, revision] : out.became_ready) listener_(agent, revision, true);
     for (const auto& [agent, revision] : removed) listener_(agent, revision, false);
@@ -666,6 +687,18 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
                           {"traffic", share[r->name()]},
                           {"priority", r->tmpl().priority},
                           {"replicaStatus", details}};
+    const auto sample = sample_locked(*r);
+    const auto& c = sample.requests;
+    rev["requests"] = {{"inFlight", c.in_flight},  {"waiting", c.waiting},
+                       {"completed", c.completed}, {"rejected", c.rejected},
+                       {"timedOut", c.timed_out},  {"serviceSecondsTotal", c.service_seconds}};
+    if (const auto& d = sample.decision) {
+      rev["autoscaler"] = {{"observedStableConcurrency", d->observed_stable},
+                           {"observedPanicConcurrency", d->observed_panic},
+                           {"panic", d->in_panic},
+                           {"concurrencyDesired", d->kpa_desired},
+                           {"backlogDesired", d->backlog_desired}};
+    }
     std::string reason;
     if (!r->config_error.empty()) {
       reason = "InvalidAutoscaling: " + r->config_error;
@@ -688,6 +721,21 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
         {"message", newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason}};
   }
   return out;
+}
+
+RevisionSample AgentRuntime::sample_locked(const Revision& r) const {
+  RevisionSample s;
+  for (const auto& rep : r.replicas) {
+    if (rep->draining) continue;
+    if (rep->reserve)
+      ++s.reserve;
+    else if (rep->process->state() == ReplicaState::Ready)
+      ++s.ready;
+  }
+  s.desired = r.routed ? r.desired : 0;
+  if (auto c = activator_.counters(r.name())) s.requests = *c;
+  s.decision = autoscaler_.last_decision(r.name());
+  return s;
 }
 
 nlohmann::json AgentRuntime::status(const std::string& name) const {

@@ -49,6 +49,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/activator.hpp"
+#include "agents/agent_metrics.hpp"
 #include "agents/agent_spec.hpp"
 #include "agents/gpu.hpp"
 #include "agents/replica_process.hpp"
@@ -67,8 +68,13 @@ struct AgentRuntimeOptions {
   autoscaler::AutoscalerConfig autoscaler;
   std::chrono::milliseconds autoscaler_tick{2000};
   std::chrono::milliseconds metrics_interval{1000};
+  /// How often the predictive profiles (sluice.dev/predictive) are written under
+  /// DATA_DIR/autoscaler/, besides at stop.
+  std::chrono::milliseconds profile_save_interval{60000};
   ActivatorOptions activator;
   RestartPolicy restart;
+  /// Where the revisions' series go (agents/agent_metrics.hpp); null: none.
+  MetricsRegistry* metrics = nullptr;
 };
 
 /// Where one request goes.
@@ -145,6 +151,7 @@ class AgentRuntime {
   void wake();
   void poke(const std::string& revision);
   void pass();
+  void save_profiles();
   void reconcile_agent(Agent& agent, SteadyTime now, Pass& out);
   void reconcile_revision(Agent& agent, Revision& revision, bool routed, SteadyTime now, Pass& out);
   bool start_replica(Agent& agent, Revision& revision, bool reserve, Pass& out);
@@ -153,12 +160,14 @@ class AgentRuntime {
   Revision* add_revision_locked(Agent& agent, const RevisionRecord& record);
   void publish_route_locked(Agent& agent);
   nlohmann::json status_locked(const Agent& agent) const;
+  RevisionSample sample_locked(const Revision& revision) const;
 
   AgentRuntimeOptions options_;
   Clock& clock_;
   Activator activator_;
   autoscaler::Autoscaler autoscaler_;
   GpuAllocator gpus_;
+  std::unique_ptr<AgentMetrics> metrics_;  // used by the reconciler thread only
 
   RevisionListener listener_;
   BacklogSource backlog_source_;
@@ -180,6 +189,7 @@ class AgentRuntime {
   bool stopped_ = false;
   SteadyTime next_tick_{};
   SteadyTime next_metrics_{};
+  SteadyTime next_profile_save_{};  // reconciler thread only
 };
 
 }  // namespace sluice::agents

@@ -546,6 +546,12 @@ Result<AgentTemplate> parse_template(const json& tmpl, const std::string& path, 
     if (!n) return n.error();
     out.priority = n.value();
   }
+  if (auto it = ann.find(std::string(kMaxBufferedAnnotation)); it != ann.end()) {
+    auto n = int_in_range(json(it->second), key_path(kMaxBufferedAnnotation), 1, 10000000,
+                          "a number of requests between 1 and 10000000");
+    if (!n) return n.error();
+    out.max_buffered = static_cast<std::size_t>(n.value());
+  }
   if (auto it = ann.find(std::string(kGpuClassesAnnotation)); it != ann.end()) {
     auto classes = gpu_class_list(json(it->second), key_path(kGpuClassesAnnotation));
     if (!classes) return classes.error();

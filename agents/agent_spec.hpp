@@ -121,6 +121,7 @@ struct AgentTemplate {
   Container container;
   AgentProtocol protocol = AgentProtocol::Http;  // sluice.dev/protocol
   int priority = 0;                              // sluice.dev/priority
+  std::size_t max_buffered = 0;                  // sluice.dev/max-buffered-requests; 0 = the server's
   /// The reserve replica's container when `sluice.dev/reserve-instance: enable`: the main container
   /// with `spec.template.spec.reserve` applied (no GPU unless the reserve asks for one).
   std::optional<Container> reserve;
@@ -177,6 +178,7 @@ std::chrono::milliseconds progress_deadline(const AgentTemplate& revision_templa
 inline constexpr std::string_view kProtocolAnnotation = "sluice.dev/protocol";
 inline constexpr std::string_view kPriorityAnnotation = "sluice.dev/priority";
 inline constexpr std::string_view kGpuClassesAnnotation = "sluice.dev/gpu-classes";
+inline constexpr std::string_view kMaxBufferedAnnotation = "sluice.dev/max-buffered-requests";
 inline constexpr std::string_view kReserveInstanceAnnotation = "sluice.dev/reserve-instance";
 inline constexpr std::string_view kRolloutDurationAnnotation = "serving.knative.dev/rollout-duration";
 inline constexpr std::string_view kProgressDeadlineAnnotation = "serving.knative.dev/progress-deadline";

@@ -9,6 +9,10 @@
 #include <limits>
 #include <optional>
 
+#include <boost/asio/ssl.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "core/text.hpp"
 
 namespace sluice {
@@ -56,6 +60,9 @@ std::string describe(const beast::error_code& ec, bool body_started) {
   }
   if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable)
     return "host unreachable";
+  if (ec == asio::ssl::error::stream_truncated)
+    return body_started ? "connection closed during the response body (TLS stream truncated)"
+                        : "connection closed before the response (TLS stream truncated)";
   if (ec.category() == beast::error_code(http::error::end_of_stream).category())
     return "invalid response: " + ec.message();
   return ec.message();
@@ -64,7 +71,17 @@ std::string describe(const beast::error_code& ec, bool body_started) {
 // Errors that a pooled connection closed by the server gives on its first use.
 bool is_stale_connection_error(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::connection_aborted || ec == asio::error::broken_pipe;
+         ec == asio::error::connection_aborted || ec == asio::error::broken_pipe ||
+         ec == asio::ssl::error::stream_truncated;
+}
+
+// OpenSSL's reason for a failed handshake ("certificate verify failed", "wrong version number", …).
+std::string describe_tls(const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+    if (reason != nullptr) return reason;
+  }
+  return describe(ec, false);
 }
 
 }  // namespace
@@ -116,19 +133,53 @@ const std::string* HttpResponse::header(std::string_view name) const {
 
 std::string ParsedUrl::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return port == 80 ? h : h + ":" + std::to_string(port);
+  return port == (tls() ? 443 : 80) ? h : h + ":" + std::to_string(port);
+}
+
+Result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const ClientTlsOptions& options) {
+  if (options.cert_file.empty() != options.key_file.empty())
+    return make_error(options.cert_file.empty() ? options.key_file : options.cert_file,
+                      "a client certificate and its key go together", 400);
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+  context->set_verify_mode(asio::ssl::verify_peer);
+  beast::error_code ec;
+  if (options.ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+    if (ec) return make_error("TLS", "cannot load the system's CA certificates: " + ec.message(), 500);
+  } else {
+    context->load_verify_file(options.ca_file, ec);
+    if (ec) return make_error(options.ca_file, "cannot load CA certificates: " + describe_tls(ec), 400);
+  }
+  if (!options.cert_file.empty()) {
+    context->use_certificate_chain_file(options.cert_file, ec);
+    if (ec)
+      return make_error(options.cert_file, "cannot load the client certificate: " + describe_tls(ec), 400);
+    context->use_private_key_file(options.key_file, asio::ssl::context::pem, ec);
+    if (ec) return make_error(options.key_file, "cannot load the client key: " + describe_tls(ec), 400);
+    if (::SSL_CTX_check_private_key(context->native_handle()) != 1)
+      return make_error(options.key_file,
+                        "the client key does not match the certificate " + options.cert_file, 400);
+  }
+  return context;
 }
 
 Result<ParsedUrl> HttpClient::parse_url(std::string_view url) {
   auto error = [&](const std::string& why) {
-    return make_error(std::string(url), "invalid URL: " + why + " (expected http://host[:port]/path)");
+    return make_error(std::string(url), "invalid URL: " + why + " (expected http[s]://host[:port]/path)");
   };
   auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return error("missing scheme");
   ParsedUrl out;
   std::string_view scheme = url.substr(0, scheme_end);
-  if (iequals(scheme, "https")) return error("https is not supported yet");
-  if (!iequals(scheme, "http")) return error("unsupported scheme \"" + std::string(scheme) + "\"");
+  if (iequals(scheme, "https")) {
+    out.scheme = "https";
+    out.port = 443;
+  } else if (!iequals(scheme, "http")) {
+    return error("unsupported scheme \"" + std::string(scheme) + "\"");
+  }
   std::string_view rest = url.substr(scheme_end + 3);
   auto authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
@@ -298,6 +349,9 @@ struct ExchangeState {
 struct HttpClient::Connection {
   explicit Connection(asio::any_io_executor executor) : socket(std::move(executor)) {}
   tcp::socket socket;
+  // https: the TLS session over `socket` (destroyed first), and the context it was made from.
+  std::shared_ptr<asio::ssl::context> tls_context;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   SteadyClock::time_point idle_since;
 };
 
@@ -356,6 +410,16 @@ HttpClient::HttpClient(asio::any_io_executor executor, HttpClientOptions options
 
 HttpClient::~HttpClient() {
   close_idle();
+}
+
+Result<std::shared_ptr<asio::ssl::context>> HttpClient::tls_context() {
+  std::lock_guard lock(mu_);
+  if (!options_.tls) {
+    auto made = make_client_tls_context({});
+    if (!made) return made.error();
+    options_.tls = std::move(made).value();
+  }
+  return options_.tls;
 }
 
 // ---- One exchange ----
@@ -505,6 +569,21 @@ struct HttpClient::Exchange {
     if (ec) co_return fail(describe(ec, false) + " (" + url.authority() + ")");
     beast::error_code ignored;
     connection->socket.set_option(tcp::no_delay(true), ignored);
+    if (url.tls()) {
+      auto context = client.tls_context();
+      if (!context) co_return fail("TLS: " + context.error().to_string());
+      connection->tls_context = std::move(context).value();
+      connection->tls =
+          std::make_unique<asio::ssl::stream<tcp::socket&>>(connection->socket, *connection->tls_context);
+      beast::error_code not_an_address;
+      asio::ip::make_address(url.host, not_an_address);
+      if (not_an_address) ::SSL_set_tlsext_host_name(connection->tls->native_handle(), url.host.c_str());
+      connection->tls->set_verify_callback(asio::ssl::host_name_verification(url.host));
+      co_await connection->tls->async_handshake(asio::ssl::stream_base::client,
+                                                redirect_error(use_awaitable, ec));
+      if (state->trip != Trip::None) co_return trip_error();
+      if (ec) co_return fail("TLS handshake failed: " + describe_tls(ec) + " (" + url.authority() + ")");
+    }
     {
       std::lock_guard lock(client.mu_);
       ++client.connections_opened_;
@@ -527,13 +606,18 @@ struct HttpClient::Exchange {
       if (!connected) co_return Attempt{connected.error()};
       connection = std::move(connected).value();
     }
-    tcp::socket& socket = connection->socket;
-    WatchSocket watch(*state, &socket);
+    WatchSocket watch(*state, &connection->socket);
     arm_exchange_deadline();
     if (state->trip != Trip::None) co_return Attempt{trip_error()};
+    if (connection->tls) co_return co_await talk(*connection->tls, connection, reused);
+    co_return co_await talk(connection->socket, connection, reused);
+  }
 
+  // Writes the request and reads the response on a connection's socket or TLS stream.
+  template <class Stream>
+  asio::awaitable<Attempt> talk(Stream& stream, std::unique_ptr<Connection>& connection, bool reused) {
     beast::error_code ec;
-    co_await http::async_write(socket, message, redirect_error(use_awaitable, ec));
+    co_await http::async_write(stream, message, redirect_error(use_awaitable, ec));
     if (ec) {
       if (state->trip != Trip::None) co_return Attempt{trip_error()};
       if (reused) co_return Attempt{};
@@ -553,7 +637,7 @@ struct HttpClient::Exchange {
     fresh_parser();
     bool interim_seen = false;
     while (true) {
-      co_await http::async_read_header(socket, buffer, *parser, redirect_error(use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, *parser, redirect_error(use_awaitable, ec));
       if (ec) {
         if (state->trip != Trip::None) co_return Attempt{trip_error()};
         bool nothing_received = !interim_seen && !parser->got_some() && buffer.size() == 0;
@@ -577,7 +661,7 @@ struct HttpClient::Exchange {
     while (!parser->is_done()) {
       response.body().data = chunk.get();
       response.body().size = kChunkSize;
-      co_await http::async_read_some(socket, buffer, *parser, redirect_error(use_awaitable, ec));
+      co_await http::async_read_some(stream, buffer, *parser, redirect_error(use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         if (state->trip != Trip::None) co_return Attempt{trip_error()};
@@ -589,7 +673,7 @@ struct HttpClient::Exchange {
     }
 
     bool reusable = parser->keep_alive() && !connection_close && buffer.size() == 0 && status != 101 &&
-                    state->trip == Trip::None && socket.is_open();
+                    state->trip == Trip::None && connection->socket.is_open();
     if (reusable) client.put_idle(pool_key, std::move(connection));
     co_return Attempt{Result<int>(status)};
   }
@@ -605,7 +689,7 @@ struct HttpClient::Exchange {
     if (auto error = watch_cancel()) co_return *error;
     has_deadline = request.timeout.count() > 0;
     deadline = SteadyClock::now() + request.timeout;
-    pool_key = url.host + ":" + std::to_string(url.port);
+    pool_key = url.scheme + "://" + url.host + ":" + std::to_string(url.port);
     // A stale pooled connection is retried once, on a fresh connection.
     auto first = co_await attempt(client.options_.max_idle_per_host > 0);
     if (first.result) co_return std::move(*first.result);

@@ -18,8 +18,13 @@
 //   request.cancel = signal;
 //   co_await client.relay(std::move(request), ...);
 //
+// TLS: https:// URLs are spoken over TLS 1.2 or 1.3 with the server's certificate verified against
+// HttpClientOptions::tls (the system's CAs by default) and its name checked against the URL's host
+// (SNI sent for names). Pooled connections are kept per scheme, host and port.
+//
 // Errors: every failure is an Error with `code` 0, `subject` the request URL, and a message that starts
 // with what happened: "connection refused", "connect timed out after N ms", "timed out after N ms",
+// "TLS handshake failed: …" (an untrusted certificate or a name mismatch among others),
 // "connection reset by peer", "connection closed before the response", "cancelled", "response body
 // exceeds N bytes", "cannot resolve HOST: …", "invalid URL …", "invalid response: …". Any HTTP status is a
 // success at this level. Nothing throws out of these coroutines.
@@ -37,6 +42,10 @@
 
 #include "core/asio.hpp"
 #include "core/result.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace sluice {
 
@@ -89,14 +98,29 @@ struct HttpResponse {
 };
 
 struct ParsedUrl {
-  std::string scheme = "http";
-  std::string host;  // without brackets for IPv6 literals
-  std::uint16_t port = 80;
-  std::string target = "/";  // path and query, never empty; the fragment is dropped
+  std::string scheme = "http";  // "http" or "https", lowercase
+  std::string host;             // without brackets for IPv6 literals
+  std::uint16_t port = 80;      // 443 for https unless given
+  std::string target = "/";     // path and query, never empty; the fragment is dropped
 
-  /// The Host header value: "host" when the port is 80, "host:port" otherwise ("[::1]:8080" for IPv6).
+  bool tls() const { return scheme == "https"; }
+  /// The Host header value: "host" for the scheme's default port, "host:port" otherwise ("[::1]:8080"
+  /// for IPv6).
   std::string authority() const;
 };
+
+/// TLS for https:// requests: whom to trust and what to present.
+struct ClientTlsOptions {
+  /// PEM CA certificates to trust; empty: the system's (/etc/ssl/certs).
+  std::string ca_file;
+  /// A client certificate chain and its key (PEM) for servers that ask for one; both or neither.
+  std::string cert_file;
+  std::string key_file;
+};
+
+/// A TLS 1.2+ client context that verifies the server's certificate chain (and, per request, its
+/// name). Errors name the file that cannot be used.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(const ClientTlsOptions& options);
 
 struct HttpClientOptions {
   /// Idle keep-alive connections kept per host:port; 0 disables pooling.
@@ -112,6 +136,8 @@ struct HttpClientOptions {
   std::chrono::milliseconds idle_timeout{4000};
   /// Sent when the request has no User-Agent header.
   std::string user_agent = "sluice";
+  /// For https:// URLs; null: make_client_tls_context({}) on first use (the system's CAs).
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class HttpClient {
@@ -144,7 +170,7 @@ class HttpClient {
   /// Closes every idle pooled connection (in-flight ones are unaffected).
   void close_idle();
 
-  /// Parses an http:// URL; the error names what is wrong ("https is not supported", "missing host"…).
+  /// Parses an http:// or https:// URL; the error names what is wrong ("missing host", …).
   static Result<ParsedUrl> parse_url(std::string_view url);
 
   /// Counters for tests and metrics: connections opened so far, idle connections now, and requests
@@ -161,6 +187,7 @@ class HttpClient {
   asio::awaitable<Result<int>> exchange(HttpRequest& request, ResponseSink& sink);
   std::unique_ptr<Connection> take_idle(const std::string& key);
   void put_idle(const std::string& key, std::unique_ptr<Connection> connection);
+  Result<std::shared_ptr<boost::asio::ssl::context>> tls_context();
 
   asio::any_io_executor executor_;
   HttpClientOptions options_;

@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ Target server_of(std::vector<std::string>& args);
 httplib::Client client_for(const Target& target);
 /// Percent-encodes everything but unreserved characters (RFC 3986), for one path segment.
 std::string escape_path_segment(const std::string& segment);
+/// Prints rows as left-aligned columns three spaces apart (the first row is the header).
+void print_columns(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
 /// Prints the server's error ({"error": …}) or the transport error; returns exit code 1.
 int report_failure(const Target& target, const httplib::Result& res);
 

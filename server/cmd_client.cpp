@@ -139,16 +139,7 @@ void print_table(std::ostream& out, const KindInfo& kind, const std::vector<nloh
           {name, ready_column(r), std::to_string(r["metadata"].value("generation", 1)), reason_column(r)});
     }
   }
-  std::vector<std::size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      out << row[i];
-      if (i + 1 < row.size()) out << std::string(widths[i] - row[i].size() + 3, ' ');
-    }
-    out << "\n";
-  }
+  cli::print_columns(out, rows);
 }
 
 int run_get(const std::vector<std::string>& argv) {

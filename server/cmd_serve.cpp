@@ -31,8 +31,8 @@ void parse_listen(const std::string& option, const std::string& value, std::stri
   }
 }
 
-/// --gpus, --autoscaler KEY=VALUE (repeatable), --autoscaler-tick: checked here so that a typo stops
-/// the server before it starts.
+/// --gpus, --autoscaler KEY=VALUE (repeatable), --autoscaler-tick, --agent-max-buffered: checked here
+/// so that a typo stops the server before it starts.
 void take_agent_options(std::vector<std::string>& args, ServerOptions& options) {
   if (auto gpus = cli::take_option(args, "gpus")) {
     if (*gpus != "auto" && *gpus != "none") {
@@ -55,6 +55,18 @@ void take_agent_options(std::vector<std::string>& args, ServerOptions& options) 
       throw std::runtime_error("--autoscaler-tick expects a duration such as 2s");
     options.autoscaler_tick = d.value();
   }
+  if (auto n = cli::take_option(args, "agent-max-buffered")) {
+    std::size_t used = 0;
+    long long value = -1;
+    try {
+      value = std::stoll(*n, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != n->size() || value < 1 || value > 10000000)
+      throw std::runtime_error(
+          "--agent-max-buffered expects a number of requests between 1 and 10000000, got " + *n);
+    options.agent_max_buffered = static_cast<std::size_t>(value);
+  }
 }
 
 int run_serve(const std::vector<std::string>& argv) {
@@ -67,6 +79,11 @@ int run_serve(const std::vector<std::string>& argv) {
   if (auto file = cli::take_option(args, "tls-cert")) options.tls_cert_file = *file;
   if (auto file = cli::take_option(args, "tls-key")) options.tls_key_file = *file;
   if (auto url = cli::take_option(args, "otlp-endpoint")) options.otlp_endpoint = *url;
+  if (auto file = cli::take_option(args, "outbound-ca")) options.outbound_ca_file = *file;
+  if (auto file = cli::take_option(args, "outbound-cert")) options.outbound_cert_file = *file;
+  if (auto file = cli::take_option(args, "outbound-key")) options.outbound_key_file = *file;
+  if (options.outbound_cert_file.empty() != options.outbound_key_file.empty())
+    throw std::runtime_error("--outbound-cert and --outbound-key go together");
   if (options.tls_host.empty() != options.tls_cert_file.empty() ||
       options.tls_cert_file.empty() != options.tls_key_file.empty())
     throw std::runtime_error("--tls-listen, --tls-cert and --tls-key go together");
@@ -104,10 +121,10 @@ SLUICE_COMMAND(
     "serve",
     "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
     "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert "
-    "FILE --tls-key FILE] "
+    "FILE --tls-key FILE] [--outbound-ca FILE] [--outbound-cert FILE --outbound-key FILE] "
     "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
     "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
-    "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s]  run the server",
+    "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s] [--agent-max-buffered 10000]  run the server",
     run_serve);
 
 }  // namespace

@@ -101,6 +101,15 @@ int Server::run() {
   hopts.access_log = options_.access_log;
   http_ = std::make_unique<HttpServer>(io_, hopts);
   parts_ = std::make_unique<ServerParts>(options_, io_, blocking_, clock_, brokers_, *controller_, *http_);
+  if (!options_.outbound_ca_file.empty() || !options_.outbound_cert_file.empty()) {
+    auto tls = make_client_tls_context(
+        {options_.outbound_ca_file, options_.outbound_cert_file, options_.outbound_key_file});
+    if (!tls) {
+      std::cerr << "sluice serve: outbound TLS: " << tls.error().to_string() << "\n";
+      return 1;
+    }
+    parts_->outbound.tls = std::move(tls).value();
+  }
   parts_->publish = [this](const std::string& broker, std::vector<CloudEvent> events,
                            std::function<void(Result<std::uint64_t>)> done) {
     brokers_.publish(broker, std::move(events), std::move(done));

@@ -44,11 +44,18 @@ struct ServerOptions {
   std::uint16_t tls_port = 8443;
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Outbound https (trigger subscribers, dead letter sinks): CAs to trust instead of the system's, and
+  // a client certificate for servers that ask for one.
+  std::string outbound_ca_file;
+  std::string outbound_cert_file;
+  std::string outbound_key_file;
   // Agents: GPU inventory ("A100:80Gi,T4:16Gi", "auto" = nvidia-smi, "none"), config-autoscaler keys
   // ("stable-window" → "60s", …) and how often the autoscaler decides.
   std::string gpus = "auto";
   std::map<std::string, std::string> autoscaler_config;
   std::chrono::milliseconds autoscaler_tick{2000};
+  /// Requests the activator lets wait per revision (sluice.dev/max-buffered-requests overrides it).
+  std::size_t agent_max_buffered = 10000;
   std::string otlp_endpoint;  // OTLP/HTTP collector base URL for spans; empty: spans stay in memory only
 };
 

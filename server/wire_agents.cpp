@@ -105,6 +105,8 @@ void wire_agents(ServerParts& parts) {
     SLUICE_LOG(agents, err, "--autoscaler: {}; using the defaults", config.error().to_string());
   }
   options.autoscaler_tick = parts.options.autoscaler_tick;
+  options.activator.max_buffer = parts.options.agent_max_buffered;
+  options.metrics = &MetricsRegistry::global();
   auto runtime = std::make_shared<AgentRuntime>(options, parts.clock);
   auto proxy = std::make_shared<AgentProxy>(*runtime, parts.io);
 

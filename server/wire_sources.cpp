@@ -27,9 +27,9 @@ namespace {
 /// The HttpClients of the I/O contexts (one each) and a round-robin choice among them.
 class DispatchSlots {
  public:
-  explicit DispatchSlots(IoPool& io) : io_(io) {
+  DispatchSlots(IoPool& io, const HttpClientOptions& options) : io_(io) {
     for (std::size_t i = 0; i < io_.size(); ++i)
-      clients_.push_back(std::make_unique<HttpClient>(io_.at(i).get_executor()));
+      clients_.push_back(std::make_unique<HttpClient>(io_.at(i).get_executor(), options));
   }
   DispatchSlot next() {
     std::lock_guard lock(mu_);
@@ -109,7 +109,7 @@ class GroupSet {
 
 class SourcesRuntime {
  public:
-  explicit SourcesRuntime(ServerParts& parts) : parts_(parts), slots_(parts.io) {}
+  explicit SourcesRuntime(ServerParts& parts) : parts_(parts), slots_(parts.io, parts.outbound) {}
 
   // ---- KafkaSource ----
   Status realize_source(const StoredResource& resource) {

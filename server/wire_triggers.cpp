@@ -18,7 +18,7 @@ class TriggerRuntime {
  public:
   explicit TriggerRuntime(ServerParts& parts) : parts_(parts) {
     for (std::size_t i = 0; i < parts_.io.size(); ++i)
-      clients_.push_back(std::make_unique<HttpClient>(parts_.io.at(i).get_executor()));
+      clients_.push_back(std::make_unique<HttpClient>(parts_.io.at(i).get_executor(), parts_.outbound));
   }
 
   Status validate(const nlohmann::json& manifest) const {

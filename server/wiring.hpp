@@ -14,6 +14,7 @@
 #include "broker/ingress.hpp"
 #include "core/asio.hpp"
 #include "core/clock.hpp"
+#include "core/http_client.hpp"
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
 #include "server/controller.hpp"
@@ -41,6 +42,9 @@ struct ServerParts {
   BrokerRegistry& brokers;
   Controller& controller;
   HttpServer& http;
+  /// For requests to URLs outside the process (trigger subscribers, dead letter sinks, sinks of
+  /// sources): the outbound TLS settings (--outbound-ca, --outbound-cert, --outbound-key).
+  HttpClientOptions outbound;
   /// Publishes events to a broker through the ingress path (normalisation, durability). Thread-safe.
   std::function<void(const std::string& broker, std::vector<CloudEvent>,
                      std::function<void(Result<std::uint64_t>)>)>
@@ -70,7 +74,8 @@ struct ServerParts {
       authorize_agent;
   /// Set by the security wiring: whether a caller may publish these events to a broker (the MCP
   /// gateway's publish_event asks; the publish endpoint asks through Ingress). Empty: everyone may.
-  std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events, const Principal& who)>
+  std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events,
+                       const Principal& who)>
       authorize_publish;
   /// Set by the secrets' wiring: the value of `key` in the Secret `name` (secretKeyRef), read when used.
   std::function<Result<std::string>(const std::string& name, const std::string& key)> resolve_secret;

@@ -3,7 +3,11 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
+#include <sstream>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/agents_support.hpp"
 
@@ -135,6 +139,97 @@ TEST_F(AgentsRouting, ClientCancellationFreesTheSlot) {
   auto next = call_agent(server_, "/agents/slow/x?latency_ms=10");
   EXPECT_EQ(next.status, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST_F(AgentsRouting, AnAgentsOwnBufferBoundAnswers503BeyondIt) {
+  AgentYaml slow;
+  slow.name = "bounded";
+  slow.program = "slow_agent";
+  slow.annotations = {{"autoscaling.knative.dev/min-scale", "1"},
+                      {"autoscaling.knative.dev/max-scale", "1"},
+                      {"sluice.dev/max-buffered-requests", "1"}};
+  slow.template_spec = "      containerConcurrency: 1\n";
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "bounded", "bounded-00001") == 1; }));
+  // One request on the only slot for 2 s, one waiting in the buffer, and no room for a third.
+  std::vector<AgentReply> replies(3);
+  std::vector<std::thread> clients;
+  for (auto& reply : replies)
+    clients.emplace_back([&] { reply = call_agent(server_, "/agents/bounded/x?latency_ms=2000"); });
+  for (auto& c : clients) c.join();
+  std::vector<int> statuses;
+  for (const auto& r : replies) statuses.push_back(r.status);
+  std::sort(statuses.begin(), statuses.end());
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200, 503}));
+  for (const auto& r : replies) {
+    if (r.status == 503) {
+      EXPECT_NE(r.body.find("1 requests waiting"), std::string::npos) << r.body;
+    }
+  }
+}
+
+TEST_F(AgentsRouting, StatusCountsRequestsAndTopShowsTheLoad) {
+  AgentYaml slow;
+  slow.name = "busy";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "100"}};
+  slow.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "busy", "busy-00001") == 1; }));
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(call_agent(server_, "/agents/busy/x").status, 200);
+  // The slot is released just after the reply goes out.
+  nlohmann::json requests;
+  EXPECT_TRUE(wait_until([&] {
+    requests = revision_status(server_, "busy", "busy-00001")["requests"];
+    return requests.value("completed", 0) == 4;
+  })) << requests.dump();
+  EXPECT_GE(requests.value("serviceSecondsTotal", 0.0), 0.4) << requests.dump();
+  EXPECT_EQ(requests.value("inFlight", -1), 0) << requests.dump();
+  // The same counters on /metrics, refreshed every second.
+  const std::string completed =
+      R"(sluice_activator_requests_total{agent="busy",outcome="completed",revision="busy-00001"} 4)";
+  std::string metrics;
+  EXPECT_TRUE(wait_until([&] {
+    httplib::Client client("127.0.0.1", server_.port());
+    auto res = client.Get("/metrics");
+    metrics = res ? res->body : "";
+    return metrics.find(completed) != std::string::npos;
+  })) << metrics;
+  EXPECT_NE(metrics.find(R"(sluice_agent_replicas{agent="busy",revision="busy-00001",state="ready"} 1)"),
+            std::string::npos)
+      << metrics;
+
+  // Requests keep coming while top takes two frames a second apart.
+  std::atomic<bool> stop{false};
+  std::thread load([&] {
+    while (!stop) call_agent(server_, "/agents/busy/x");
+  });
+  std::string out;
+  const int rc = server_.cli({"top", "--iterations", "2", "--interval", "1s"}, &out);
+  stop = true;
+  load.join();
+  ASSERT_EQ(rc, 0) << out;
+  const auto second = out.rfind("sluice top");
+  ASSERT_NE(second, std::string::npos) << out;
+  const std::string frame = out.substr(second);
+  EXPECT_NE(frame.find("RPS"), std::string::npos) << out;
+  const auto row = frame.find("busy-00001");
+  ASSERT_NE(row, std::string::npos) << out;
+  std::istringstream fields(frame.substr(frame.rfind('\n', row) + 1));
+  std::vector<std::string> cells(12);
+  for (auto& cell : cells) fields >> cell;
+  EXPECT_EQ(cells[0], "busy");
+  EXPECT_EQ(cells[2], "100%");
+  EXPECT_EQ(cells[3], "1/1");
+  // About 10 requests a second of 100 ms each.
+  EXPECT_GT(std::stod(cells[9]), 2.0) << out;
+  ASSERT_TRUE(cells[10].ends_with("ms")) << out;
+  EXPECT_GE(std::stoi(cells[10]), 100) << out;
+  EXPECT_EQ(cells[11], "0") << out;
+
+  std::string error;
+  EXPECT_EQ(server_.cli({"top", "--interval", "soon"}, &error), 2) << error;
+  EXPECT_NE(error.find("--interval expects a duration"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // The autoscaler driving real replicas of a real `sluice serve`: scale to zero after the grace period
 // and a cold start from zero, a load ramp followed by replicas, graceful drain under load with no
-// failed request, reserve instance handover, a trigger delivering to `ref: {kind: Agent}`, and a trigger
-// backlog scaling an agent from zero.
+// failed request, reserve instance handover, a trigger delivering to `ref: {kind: Agent}`, a trigger
+// backlog scaling an agent from zero, and predictive profiles kept across a restart.
+
+#include <signal.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/agents_support.hpp"
@@ -207,6 +211,27 @@ TEST_F(AgentsScaling, TriggerDeliversToAnAgentRef) {
   })) << trigger_status(server_, "to-echo").dump();
   auto info = nlohmann::json::parse(call_agent(server_, "/agents/echo/").body, nullptr, false);
   EXPECT_EQ(info.value("events", 0), 5) << info.dump();
+}
+
+TEST_F(AgentsScaling, PredictiveProfilesAreWrittenAtStopAndReadBack) {
+  AgentYaml a;
+  a.name = "pred";
+  a.annotations = {{"sluice.dev/predictive", "enable"}, {"autoscaling.knative.dev/min-scale", "1"}};
+  apply_agent(server_, agent_yaml(a));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "pred", "pred-00001") == 1; }));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(call_agent(server_, "/agents/pred/").status, 200);
+  server_.process().signal(SIGTERM);
+  ASSERT_EQ(server_.process().wait(std::chrono::seconds(30)), 0) << server_.process().output();
+  std::ifstream in(server_.data_dir() + "/autoscaler/pred-00001.predictive.json");
+  ASSERT_TRUE(in) << "no profile under " << server_.data_dir() << "/autoscaler";
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_FALSE(nlohmann::json::parse(text.str(), nullptr, false).is_discarded()) << text.str();
+  server_.restart();
+  ASSERT_TRUE(server_.wait_ready());
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "pred", "pred-00001") == 1; }))
+      << agent_status(server_, "pred").dump();
+  EXPECT_EQ(server_.process().output().find("predictive"), std::string::npos) << server_.process().output();
 }
 
 }  // namespace

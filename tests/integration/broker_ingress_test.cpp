@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
 
 namespace sluice::testing {
@@ -214,6 +215,10 @@ TEST_F(BrokerIngress, TheGrafanaDashboardUsesMetricsTheServerExports) {
   apply_yaml(server_, trigger_yaml("t", sink.url()));
   ASSERT_EQ(publish(server_, "m", "t"), 202);
   ASSERT_TRUE(sink.wait_for(1));
+  AgentYaml agent;  // the agent panels need a revision
+  agent.name = "echo";
+  apply_agent(server_, agent_yaml(agent));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
   std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/examples/grafana-dashboard.json");
   auto dashboard = nlohmann::json::parse(in);
   std::set<std::string> used;
@@ -226,7 +231,12 @@ TEST_F(BrokerIngress, TheGrafanaDashboardUsesMetricsTheServerExports) {
     }
   ASSERT_GE(used.size(), 10u);
   httplib::Client client("127.0.0.1", server_.port());
-  const std::string exported = client.Get("/metrics")->body;
+  std::string exported;
+  ASSERT_TRUE(wait_until([&] {  // the agents' series are refreshed every second
+    auto res = client.Get("/metrics");
+    exported = res ? res->body : "";
+    return exported.find("# TYPE sluice_agent_replicas ") != std::string::npos;
+  })) << exported;
   for (std::string metric : used) {
     for (const char* suffix : {"_bucket", "_sum", "_count"})
       if (metric.size() > strlen(suffix) && metric.ends_with(suffix))

@@ -1,5 +1,6 @@
-// The TLS listener of a real `sluice serve`: HTTPS publishing with certificates made by openssl for the
-// test, certificate reload without a restart, and clear errors for a bad certificate or key.
+// TLS of a real `sluice serve`: HTTPS publishing with certificates made by openssl for the test,
+// certificate reload without a restart, clear errors for a bad certificate or key, and triggers that
+// deliver to https:// subscribers (another sluice's TLS listener) they trust, and only those.
 
 #include <fstream>
 
@@ -78,6 +79,46 @@ TEST(Tls, AKeyThatDoesNotMatchTheCertificateStopsTheServer) {
   EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
   EXPECT_NE(serve.output().find("--tls-key " + dir.path() + "/b.key"), std::string::npos) << serve.output();
   EXPECT_NE(serve.output().find("mismatch"), std::string::npos) << serve.output();
+}
+
+TEST(Tls, TriggersDeliverToHttpsSubscribersTheyTrust) {
+  TempDir dir;
+  make_certificate(dir.path(), "receiver");
+  make_certificate(dir.path(), "other");
+  const int tls_port = free_port();
+  SluiceServer receiver({"--tls-listen", "127.0.0.1:" + std::to_string(tls_port), "--tls-cert",
+                         dir.path() + "/receiver.crt", "--tls-key", dir.path() + "/receiver.key"});
+  ASSERT_TRUE(receiver.wait_ready());
+  HttpSink sink;
+  apply_yaml(receiver, broker_yaml() + "---\n" + trigger_yaml("out", sink.url()));
+  const std::string https = "https://127.0.0.1:" + std::to_string(tls_port) + "/brokers/default";
+
+  SluiceServer sender({"--outbound-ca", dir.path() + "/receiver.crt"});
+  ASSERT_TRUE(sender.wait_ready());
+  apply_yaml(sender, broker_yaml() + "---\n" + trigger_yaml("forward", https));
+  ASSERT_EQ(publish(sender, "secure-1", "com.example.t"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  EXPECT_EQ(received_ids(sink), std::vector<std::string>{"secure-1"});
+  EXPECT_TRUE(
+      wait_until([&] { return trigger_status(sender, "forward")["delivery"].value("delivered", 0) == 1; }));
+
+  // Trusting another CA, a server refuses the receiver's certificate and says so.
+  SluiceServer doubter({"--outbound-ca", dir.path() + "/other.crt"});
+  ASSERT_TRUE(doubter.wait_ready());
+  apply_yaml(doubter, broker_yaml() + "---\n" + trigger_yaml("forward", https, "  delivery: {retry: 0}\n"));
+  ASSERT_EQ(publish(doubter, "doubted-1", "com.example.t"), 202);
+  EXPECT_TRUE(wait_until([&] {
+    return doubter.process().output().find("certificate verify failed") != std::string::npos;
+  })) << doubter.process().output();
+  EXPECT_EQ(trigger_status(doubter, "forward")["delivery"].value("delivered", -1), 0);
+  EXPECT_EQ(received_ids(sink), std::vector<std::string>{"secure-1"});
+
+  // A CA file that cannot be read stops the server with the file named.
+  Process bad(built_program("sluice"),
+              {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()), "--data-dir",
+               dir.path() + "/bad", "--outbound-ca", dir.path() + "/none.pem"});
+  EXPECT_EQ(bad.wait(std::chrono::seconds(10)), 1);
+  EXPECT_NE(bad.output().find(dir.path() + "/none.pem"), std::string::npos) << bad.output();
 }
 
 }  // namespace

@@ -82,6 +82,23 @@ TEST(Activator, NewReplicaServesTheBufferAndUnlimitedSpreadsLoad) {
   EXPECT_LE(one > two ? one - two : two - one, 2u) << one << " vs " << two;
 }
 
+TEST(Activator, ARevisionsOwnBufferBoundOverridesTheDefault) {
+  Harness h(1);
+  h.activator.add_revision("rev", 1, 3);
+  std::optional<Result<ReplicaLease>> waiting[3], rejected;
+  for (auto& w : waiting) h.acquire(w, 200ms);
+  h.run_for(5ms);
+  for (auto& w : waiting) EXPECT_FALSE(w) << "three may wait where the server default is one";
+  h.acquire(rejected);
+  h.run_for(5ms);
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->error().code, kActivatorBufferFull);
+  EXPECT_NE(rejected->error().message.find("3 requests waiting"), std::string::npos)
+      << rejected->error().message;
+  h.run_for(300ms);
+  for (auto& w : waiting) ASSERT_TRUE(w && w->error().code == kActivatorTimeout);
+}
+
 TEST(Activator, FullBufferTimeoutAndCancellation) {
   Harness h(1);
   h.activator.add_revision("rev", 1);

@@ -101,6 +101,7 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
   auto m = sluice_agent();
   m["spec"]["template"]["metadata"]["annotations"] = {{"sluice.dev/gpu-classes", "A100, L4"},
                                                       {"sluice.dev/priority", 10},
+                                                      {"sluice.dev/max-buffered-requests", "50"},
                                                       {"sluice.dev/reserve-instance", "enable"},
                                                       {"serving.knative.dev/progress-deadline", "2m"}};
   auto& c = m["spec"]["template"]["spec"]["containers"][0];
@@ -116,6 +117,7 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
   EXPECT_EQ(t.container.gpu.whole_gpus, 0);
   EXPECT_EQ(t.container.gpu.classes, (std::vector<std::string>{"A100", "L4"}));
   EXPECT_EQ(t.priority, 10);
+  EXPECT_EQ(t.max_buffered, 50u);
   EXPECT_EQ(progress_deadline(t), std::chrono::minutes(2));
   ASSERT_TRUE(t.reserve.has_value());
   EXPECT_EQ(t.reserve->command, t.container.command);
@@ -254,6 +256,11 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
          annotations(m) = {{"sluice.dev/priority", "high"}};
        },
        ann + "[sluice.dev/priority]", "integer"},
+      {"max buffered",
+       [&](json& m) {
+         annotations(m) = {{"sluice.dev/max-buffered-requests", "0"}};
+       },
+       ann + "[sluice.dev/max-buffered-requests]", "between 1 and 10000000"},
       {"classes without gpu",
        [&](json& m) {
          annotations(m) = {{"sluice.dev/gpu-classes", "A100"}};

@@ -784,9 +784,35 @@ TEST(HttpClient, RejectsHeaderInjectionAndBadUrls) {
   ASSERT_FALSE(response);
   EXPECT_NE(response.error().message.find("line break"), std::string::npos);
 
-  auto bad_url = run(io, client.send(get("https://example.com/")));
+  auto bad_url = run(io, client.send(get("ftp://example.com/")));
   ASSERT_FALSE(bad_url);
-  EXPECT_NE(bad_url.error().message.find("https is not supported"), std::string::npos);
+  EXPECT_NE(bad_url.error().message.find("unsupported scheme"), std::string::npos);
+}
+
+TEST(HttpClient, HttpsToAServerThatIsNotTlsFailsTheHandshake) {
+  // A plain HTTP answer where a TLS ServerHello belongs.
+  ScriptedServer server([](int fd, std::size_t) {
+    char buf[512];
+    (void)::read(fd, buf, sizeof buf);
+    const std::string reply = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+    (void)::write(fd, reply.data(), reply.size());
+  });
+  asio::io_context io;
+  HttpClient client(io.get_executor());
+  auto response = run(io, client.send(get("https://127.0.0.1:" + std::to_string(server.port()) + "/")));
+  ASSERT_FALSE(response);
+  EXPECT_TRUE(response.error().message.starts_with("TLS handshake failed")) << response.error().message;
+}
+
+TEST(HttpClient, ClientTlsContextErrorsNameTheFile) {
+  auto missing = make_client_tls_context({"/nonexistent/ca.pem", "", ""});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().subject, "/nonexistent/ca.pem");
+  EXPECT_NE(missing.error().message.find("CA certificates"), std::string::npos) << missing.error().message;
+  auto half = make_client_tls_context({"", "/tmp/client.crt", ""});
+  ASSERT_FALSE(half);
+  EXPECT_NE(half.error().message.find("go together"), std::string::npos);
+  EXPECT_TRUE(make_client_tls_context({}));
 }
 
 TEST(HttpClient, ParseUrl) {
@@ -804,6 +830,15 @@ TEST(HttpClient, ParseUrl) {
   EXPECT_EQ(u.value().target, "/");
   EXPECT_EQ(u.value().authority(), "example.com");
 
+  u = HttpClient::parse_url("HTTPS://example.com/a");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u.value().tls());
+  EXPECT_EQ(u.value().port, 443);
+  EXPECT_EQ(u.value().authority(), "example.com");
+  u = HttpClient::parse_url("https://example.com:8443/");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u.value().authority(), "example.com:8443");
+
   u = HttpClient::parse_url("http://[::1]:9000?q");
   ASSERT_TRUE(u);
   EXPECT_EQ(u.value().host, "::1");
@@ -812,8 +847,8 @@ TEST(HttpClient, ParseUrl) {
   EXPECT_EQ(u.value().authority(), "[::1]:9000");
 
   for (const char* bad :
-       {"", "127.0.0.1:80/x", "https://x/", "ftp://x/", "http://", "http://:80/", "http://h:0/",
-        "http://h:65536/", "http://h:x/", "http://u@h/", "http://[::1/", "http://h/a b", "http://h:/"}) {
+       {"", "127.0.0.1:80/x", "ftp://x/", "http://", "http://:80/", "http://h:0/", "http://h:65536/",
+        "http://h:x/", "http://u@h/", "http://[::1/", "http://h/a b", "http://h:/"}) {
     auto r = HttpClient::parse_url(bad);
     EXPECT_FALSE(r) << bad;
     if (!r) {
