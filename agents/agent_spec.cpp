@@ -321,49 +321,71 @@ Result<ReadinessProbe> parse_probe(const json& v, const std::string& path) {
   return probe;
 }
 
-/// resources.limits → GPU needs. cpu/memory are accepted and not enforced.
-Result<GpuResources> parse_resources(const json& v, const std::string& path) {
+/// A positive memory quantity ("8Gi", "512Mi", or a number of bytes).
+Result<std::int64_t> memory_quantity(const json& value, const std::string& p) {
+  std::string text;
+  if (value.is_string()) {
+    text = value.get<std::string>();
+  } else if (value.is_number_integer() || value.is_number_unsigned()) {
+    text = value.dump();
+  } else {
+    return field_error(p, "must be a memory quantity such as 8Gi, got " + type_name(value));
+  }
+  auto bytes = parse_quantity_bytes(text);
+  if (!bytes)
+    return field_error(p, bytes.error().message + "; expected a memory quantity such as 8Gi or 512Mi");
+  if (bytes.value() <= 0) return field_error(p, "must be more than 0 (omit it for no limit)");
+  return bytes.value();
+}
+
+struct Resources {
   GpuResources gpu;
+  ProcessLimits limits;
+};
+
+/// resources.limits → GPU needs and process limits. cpu is accepted and not enforced.
+Result<Resources> parse_resources(const json& v, const std::string& path) {
+  Resources out;
   if (!v.is_object()) return field_error(path, "must be an object, got " + type_name(v));
   if (auto st = check_keys(v, path, {"limits"}, {"requests", "claims"}); !st) return st.error();
   auto limits = optional_object(v, "limits", path + ".limits");
   if (!limits) return limits.error();
-  if (!limits.value()) return gpu;
+  if (!limits.value()) return out;
   const json& l = *limits.value();
   for (const auto& [key, value] : l.items()) {
     std::string p = path + ".limits[" + key + "]";
     if (key == kGpuLimit) {
       auto n = int_in_range(value, p, 0, 64, "a whole number of GPUs between 0 and 64");
       if (!n) return n.error();
-      gpu.whole_gpus = n.value();
+      out.gpu.whole_gpus = n.value();
     } else if (key == kGpuMemoryLimit) {
-      std::string text;
-      if (value.is_string()) {
-        text = value.get<std::string>();
-      } else if (value.is_number_integer() || value.is_number_unsigned()) {
-        text = value.dump();
-      } else {
-        return field_error(p, "must be a memory quantity such as 8Gi, got " + type_name(value));
-      }
-      auto bytes = parse_quantity_bytes(text);
-      if (!bytes)
-        return field_error(p, bytes.error().message + "; expected a memory quantity such as 8Gi or 512Mi");
-      if (bytes.value() <= 0) return field_error(p, "must be more than 0 (omit it for no GPU)");
-      gpu.memory_bytes = bytes.value();
-    } else if (key == "cpu" || key == "memory" || key == "ephemeral-storage") {
+      auto bytes = memory_quantity(value, p);
+      if (!bytes) return bytes.error();
+      out.gpu.memory_bytes = bytes.value();
+    } else if (key == "memory") {
+      auto bytes = memory_quantity(value, p);
+      if (!bytes) return bytes.error();
+      if (bytes.value() < (4 << 20)) return field_error(p, "must be at least 4Mi");
+      out.limits.memory_bytes = bytes.value();
+    } else if (key == kOpenFilesLimit) {
+      auto n = int_in_range(value, p, 16, 1048576, "a number of open files between 16 and 1048576");
+      if (!n) return n.error();
+      out.limits.open_files = n.value();
+    } else if (key == "cpu" || key == "ephemeral-storage") {
       continue;
     } else {
       return field_error(p,
-                         "unknown resource; expected nvidia.com/gpu (whole GPUs) or sluice.dev/gpu-memory "
-                         "(a share of one GPU, e.g. 8Gi); cpu and memory are accepted and not enforced");
+                         "unknown resource; expected nvidia.com/gpu (whole GPUs), sluice.dev/gpu-memory (a "
+                         "share of one GPU, e.g. 8Gi), memory or sluice.dev/open-files (cpu is accepted and "
+                         "not enforced)");
     }
   }
-  if (gpu.whole_gpus > 0 && gpu.memory_bytes > 0) {
+  if (out.gpu.whole_gpus > 0 && out.gpu.memory_bytes > 0) {
     return field_error(path + ".limits",
                        "set nvidia.com/gpu (whole GPUs) or sluice.dev/gpu-memory (a share of one "
                        "GPU), not both");
   }
-  return gpu;
+  return out;
 }
 
 Result<std::vector<std::string>> command_list(const json& v, const std::string& path) {
@@ -414,9 +436,10 @@ Result<Container> parse_container(const json& c, const std::string& path, bool k
     out.readiness_probe = std::move(probe).value();
   }
   if (auto it = c.find("resources"); it != c.end() && !it->is_null()) {
-    auto gpu = parse_resources(*it, path + ".resources");
-    if (!gpu) return gpu.error();
-    out.gpu = std::move(gpu).value();
+    auto resources = parse_resources(*it, path + ".resources");
+    if (!resources) return resources.error();
+    out.gpu = std::move(resources.value().gpu);
+    out.limits = resources.value().limits;
   }
   return out;
 }
@@ -455,9 +478,10 @@ Result<Container> parse_reserve(const json& r, const std::string& path, const Co
     }
   }
   if (auto it = r.find("resources"); it != r.end() && !it->is_null()) {
-    auto gpu = parse_resources(*it, path + ".resources");
-    if (!gpu) return gpu.error();
-    out.gpu = std::move(gpu).value();
+    auto resources = parse_resources(*it, path + ".resources");
+    if (!resources) return resources.error();
+    out.gpu = std::move(resources.value().gpu);
+    out.limits = resources.value().limits;
   }
   if (auto it = r.find("gpuClasses"); it != r.end() && !it->is_null()) {
     auto classes = gpu_class_list(*it, path + ".gpuClasses");
@@ -763,7 +787,7 @@ json container_to_json(const Container& c) {
                 {"failureThreshold", p.failure_threshold},
                 {"initialDelaySeconds", p.initial_delay_seconds},
                 {"timeoutSeconds", p.timeout_seconds}};
-  return {
+  json out = {
       {"command", c.command},
       {"args", c.args},
       {"env", env},
@@ -771,6 +795,10 @@ json container_to_json(const Container& c) {
       {"readinessProbe", probe},
       {"gpu",
        {{"wholeGpus", c.gpu.whole_gpus}, {"memoryBytes", c.gpu.memory_bytes}, {"classes", c.gpu.classes}}}};
+  // Only when set, so that the hashes of revisions made before limits existed stay the same.
+  if (c.limits.any())
+    out["limits"] = {{"memoryBytes", c.limits.memory_bytes}, {"openFiles", c.limits.open_files}};
+  return out;
 }
 
 }  // namespace

@@ -102,6 +102,15 @@ struct GpuResources {
   bool operator==(const GpuResources&) const = default;
 };
 
+/// Limits of a replica process (resources.limits): `memory` (a memory cgroup where the server may make
+/// one, else the address-space limit) and `sluice.dev/open-files`. 0 = none.
+struct ProcessLimits {
+  std::int64_t memory_bytes = 0;
+  std::int64_t open_files = 0;
+  bool any() const { return memory_bytes > 0 || open_files > 0; }
+  bool operator==(const ProcessLimits&) const = default;
+};
+
 /// The one container of a revision, as a local process.
 struct Container {
   std::vector<std::string> command;  // never empty after parse_agent
@@ -110,6 +119,7 @@ struct Container {
   std::string working_dir;  // empty = the sluice process's working directory
   ReadinessProbe readiness_probe;
   GpuResources gpu;
+  ProcessLimits limits;
   bool operator==(const Container&) const = default;
 };
 
@@ -184,5 +194,6 @@ inline constexpr std::string_view kRolloutDurationAnnotation = "serving.knative.
 inline constexpr std::string_view kProgressDeadlineAnnotation = "serving.knative.dev/progress-deadline";
 inline constexpr std::string_view kGpuLimit = "nvidia.com/gpu";
 inline constexpr std::string_view kGpuMemoryLimit = "sluice.dev/gpu-memory";
+inline constexpr std::string_view kOpenFilesLimit = "sluice.dev/open-files";
 
 }  // namespace sluice::agents

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/fs.hpp"
+#include "core/quantity.hpp"
 #include "core/log.hpp"
 
 extern char** environ;
@@ -194,6 +195,9 @@ Status probe_once(const ReadinessProbe& probe, const std::string& host, int port
 
 ReplicaProcess::ReplicaProcess(ReplicaConfig config, Clock& clock, StateCallback on_state)
     : config_(std::move(config)), clock_(clock), on_state_(std::move(on_state)), backoff_(config_.restart) {
+  if (config_.container.limits.any())
+    limits_ = std::make_unique<ReplicaLimits>(config_.container.limits,
+                                              config_.agent + "." + config_.revision + "." + config_.replica);
   worker_ = std::thread([this] { run(); });
 }
 
@@ -492,6 +496,15 @@ void ReplicaProcess::spawn_locked(std::unique_lock<std::mutex>& lock) {
   terminated_by_deadline_ = false;
   started_at_ = RealTime::now();
   next_probe_ = started_at_ + std::chrono::seconds(c.readiness_probe.initial_delay_seconds);
+  if (limits_) {
+    if (auto st = limits_->apply(pid); !st) {
+      exit_reason_override_ = "cannot apply the limits: " + st.error().to_string();
+      log_line(exit_reason_override_);
+      signal_group(SIGKILL);
+    } else {
+      log_line("limits: " + limits_->describe());
+    }
+  }
   set_state_locked(ReplicaState::Starting, "started pid " + std::to_string(pid), lock);
 }
 
@@ -516,6 +529,11 @@ void ReplicaProcess::on_exit_locked(int wait_status, std::unique_lock<std::mutex
   }
   std::string reason = exit_reason_override_.empty() ? what : exit_reason_override_;
   exit_reason_override_.clear();
+  if (limits_ && limits_->oom_killed()) {
+    reason = "OOMKilled: over its memory limit of " + format_bytes(config_.container.limits.memory_bytes) +
+             " (" + what + ")";
+    log_line(reason);
+  }
   fail_locked(reason, lock);
 }
 

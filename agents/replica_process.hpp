@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,6 +33,7 @@
 #include <thread>
 
 #include "agents/agent_spec.hpp"
+#include "agents/process_limits.hpp"
 #include "core/clock.hpp"
 #include "core/result.hpp"
 
@@ -178,6 +180,7 @@ class ReplicaProcess {
   std::chrono::steady_clock::time_point kill_at_{};
   bool killed_ = false;
   bool terminated_by_deadline_ = false;
+  std::unique_ptr<ReplicaLimits> limits_;  // null: the container sets no limit
 
   std::thread worker_;
 };

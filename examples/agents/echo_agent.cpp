@@ -6,11 +6,13 @@
 //   REPLY_SOURCE  the reply's source (default /agents/$SLUICE_AGENT)
 //
 // Accepts binary mode (ce-* headers, body = data) and structured mode
-// (Content-Type: application/cloudevents+json). GET /healthz answers 200; GET / describes the replica.
+// (Content-Type: application/cloudevents+json). GET /healthz answers 200; GET / describes the replica
+// (its ids, pid, events seen, and the open files limit it runs with).
 // Every response carries x-sluice-revision and x-sluice-replica so that tests can see who answered.
 // SIGTERM: stop accepting, finish requests in flight, exit 0.
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -98,8 +100,15 @@ int main() {
   server.Get("/healthz",
              [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
   server.Get("/", [&](const httplib::Request&, httplib::Response& res) {
-    nlohmann::json info = {{"agent", agent},    {"revision", revision},    {"replica", replica},
-                           {"pid", ::getpid()}, {"events", events.load()}, {"reply_type", reply_type}};
+    struct rlimit files {};
+    ::getrlimit(RLIMIT_NOFILE, &files);
+    nlohmann::json info = {{"agent", agent},
+                           {"revision", revision},
+                           {"replica", replica},
+                           {"pid", ::getpid()},
+                           {"events", events.load()},
+                           {"reply_type", reply_type},
+                           {"open_files_limit", static_cast<long long>(files.rlim_cur)}};
     res.set_content(info.dump(), "application/json");
   });
   server.Post(R"(/.*)", [&](const httplib::Request& req, httplib::Response& res) {

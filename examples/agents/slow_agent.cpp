@@ -3,6 +3,7 @@
 //   PORT        where to listen (sluice sets it; default 8080)
 //   STARTUP_MS  sleep this long before listening (model loading), default 0
 //   LATENCY_MS  time each request takes, default 100; `?latency_ms=N` overrides it per request
+//   `?alloc_mb=N` on a request: allocate and touch N MiB for its duration (to meet a memory limit)
 //   THREADS     requests handled at once, default 64
 //
 // Any request except GET /stats and GET /healthz is "inference": it waits the latency and answers
@@ -19,6 +20,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -67,6 +69,11 @@ int main() {
     ++in_flight;
     long latency = latency_ms;
     if (req.has_param("latency_ms")) latency = std::atol(req.get_param_value("latency_ms").c_str());
+    std::vector<char> ballast;
+    if (req.has_param("alloc_mb")) {
+      ballast.resize(static_cast<std::size_t>(std::atol(req.get_param_value("alloc_mb").c_str())) << 20);
+      for (std::size_t i = 0; i < ballast.size(); i += 4096) ballast[i] = 1;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(latency));
     long n = ++served;
     if (req.has_header("ce-specversion")) {

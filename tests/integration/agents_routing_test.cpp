@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "agents/process_limits.hpp"
 #include "tests/integration/agents_support.hpp"
 
 namespace sluice::testing {
@@ -230,6 +231,42 @@ TEST_F(AgentsRouting, StatusCountsRequestsAndTopShowsTheLoad) {
   std::string error;
   EXPECT_EQ(server_.cli({"top", "--interval", "soon"}, &error), 2) << error;
   EXPECT_NE(error.find("--interval expects a duration"), std::string::npos) << error;
+}
+
+TEST_F(AgentsRouting, ReplicasRunWithinTheirOpenFilesLimit) {
+  AgentYaml a;
+  a.name = "files";
+  a.container = "        resources: {limits: {sluice.dev/open-files: 256}}\n";
+  apply_agent(server_, agent_yaml(a));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "files", "files-00001") == 1; }));
+  auto info = nlohmann::json::parse(call_agent(server_, "/agents/files/").body, nullptr, false);
+  EXPECT_EQ(info.value("open_files_limit", 0), 256) << info.dump();
+}
+
+TEST_F(AgentsRouting, AReplicaOverItsMemoryLimitIsOomKilledAndRestarted) {
+  if (!agents::memory_cgroups_available()) GTEST_SKIP() << "no memory cgroup may be made here";
+  AgentYaml a;
+  a.name = "hungry";
+  a.program = "slow_agent";
+  a.env = {{"LATENCY_MS", "10"}};
+  a.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
+  a.container = "        resources: {limits: {memory: 256Mi}}\n";
+  apply_agent(server_, agent_yaml(a));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "hungry", "hungry-00001") == 1; }));
+  EXPECT_EQ(call_agent(server_, "/agents/hungry/x?alloc_mb=16").status, 200) << "well within the limit";
+  EXPECT_NE(call_agent(server_, "/agents/hungry/x?alloc_mb=1024").status, 200);
+  std::string logs;
+  EXPECT_TRUE(wait_until([&] {
+    server_.cli({"logs", "hungry"}, &logs);
+    return logs.find("OOMKilled: over its memory limit of 256Mi") != std::string::npos;
+  })) << logs;
+  // Restarted, and serving again.
+  EXPECT_TRUE(wait_until([&] {
+    auto r = revision_status(server_, "hungry", "hungry-00001");
+    return r.value("readyReplicas", 0) == 1 && !r["replicaStatus"].empty() &&
+           r["replicaStatus"][0].value("restarts", 0) >= 1;
+  })) << agent_status(server_, "hungry").dump();
+  EXPECT_EQ(call_agent(server_, "/agents/hungry/x").status, 200);
 }
 
 }  // namespace

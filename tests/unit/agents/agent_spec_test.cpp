@@ -105,7 +105,8 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
                                                       {"sluice.dev/reserve-instance", "enable"},
                                                       {"serving.knative.dev/progress-deadline", "2m"}};
   auto& c = m["spec"]["template"]["spec"]["containers"][0];
-  c["resources"] = {{"limits", {{"sluice.dev/gpu-memory", "8Gi"}}}};
+  c["resources"] = {
+      {"limits", {{"sluice.dev/gpu-memory", "8Gi"}, {"memory", "2Gi"}, {"sluice.dev/open-files", 4096}}}};
   c["env"] = json::array({{{"name", "MODEL"}, {"value", "big"}}, {{"name", "KEEP"}, {"value", "1"}}});
   m["spec"]["template"]["spec"]["reserve"] = {{"gpuClasses", json::array({"T4"})},
                                               {"resources", {{"limits", {{"sluice.dev/gpu-memory", "4Gi"}}}}},
@@ -115,6 +116,8 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
   const auto& t = r.value().revision_template;
   EXPECT_EQ(t.container.gpu.memory_bytes, 8LL << 30);
   EXPECT_EQ(t.container.gpu.whole_gpus, 0);
+  EXPECT_EQ(t.container.limits.memory_bytes, 2LL << 30);
+  EXPECT_EQ(t.container.limits.open_files, 4096);
   EXPECT_EQ(t.container.gpu.classes, (std::vector<std::string>{"A100", "L4"}));
   EXPECT_EQ(t.priority, 10);
   EXPECT_EQ(t.max_buffered, 50u);
@@ -256,6 +259,16 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
          annotations(m) = {{"sluice.dev/priority", "high"}};
        },
        ann + "[sluice.dev/priority]", "integer"},
+      {"open files",
+       [&](json& m) {
+         container(m)["resources"] = {{"limits", {{"sluice.dev/open-files", 3}}}};
+       },
+       "spec.template.spec.containers[0].resources.limits[sluice.dev/open-files]", "between 16 and 1048576"},
+      {"memory",
+       [&](json& m) {
+         container(m)["resources"] = {{"limits", {{"memory", "lots"}}}};
+       },
+       "spec.template.spec.containers[0].resources.limits[memory]", "memory quantity"},
       {"max buffered",
        [&](json& m) {
          annotations(m) = {{"sluice.dev/max-buffered-requests", "0"}};

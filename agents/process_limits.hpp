@@ -1,0 +1,51 @@
+#pragma once
+// The limits of one replica process (ProcessLimits, from the container's resources.limits), applied
+// right after it is spawned: posix_spawn has no hook between fork and exec, and when it returns the
+// new program is at its first instructions.
+//
+//   - open files: RLIMIT_NOFILE, soft and hard, with prlimit(2);
+//   - memory: a memory cgroup of the replica's own, under the server's own cgroup, when the server may
+//     make one (the cgroup v1 memory hierarchy, or cgroup v2 with the memory controller enabled for
+//     the server's cgroup's children); otherwise RLIMIT_AS, the address-space limit (which counts
+//     reserved as well as used memory: fine for plain processes, too strict for CUDA or sanitizers).
+//
+// With a cgroup, a replica that the kernel's OOM killer stops is reported as OOMKilled, as Kubernetes
+// does. The cgroup is removed with this object (after the process exited).
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "agents/agent_spec.hpp"
+#include "core/result.hpp"
+
+namespace sluice::agents {
+
+/// Whether this process may give its children memory cgroups (see above).
+bool memory_cgroups_available();
+
+class ReplicaLimits {
+ public:
+  /// `name`: unique among the server's replicas ("agent.revision.replica").
+  ReplicaLimits(ProcessLimits limits, std::string name);
+  ~ReplicaLimits();
+  ReplicaLimits(const ReplicaLimits&) = delete;
+  ReplicaLimits& operator=(const ReplicaLimits&) = delete;
+
+  /// Applies the limits to a process just spawned. The error says which limit could not be applied.
+  Status apply(pid_t pid);
+  /// After the process exited: whether the OOM killer stopped a process of its cgroup since apply().
+  bool oom_killed() const;
+  /// For logs: "memory 128Mi (cgroup /sys/fs/cgroup/memory/…), open files 256".
+  std::string describe() const;
+
+ private:
+  ProcessLimits limits_;
+  std::string name_;
+  std::string cgroup_;  // the replica's cgroup directory; empty: RLIMIT_AS (or no memory limit)
+  bool cgroup_v2_ = false;
+  std::int64_t oom_kills_at_apply_ = 0;
+};
+
+}  // namespace sluice::agents
