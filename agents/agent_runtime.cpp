@@ -33,6 +33,7 @@ struct AgentRuntime::Revision {
   bool ever_ready = false;
   bool routed = false;
   std::string unschedulable;  // the placement failure, while one lasts
+  std::string start_error;    // why replicas cannot be configured (a missing Secret), while it lasts
   std::string config_error;   // autoscaler annotations the autoscaler refused
 };
 
@@ -279,6 +280,23 @@ bool AgentRuntime::start_replica(Agent& agent, Revision& revision, bool reserve,
   replica->id = (reserve ? "r" : "") + std::to_string(number);
   replica->key = revision.name() + "/" + replica->id;
   replica->reserve = reserve;
+  // Secrets are looked up at each start, so that a replica gets the value the Secret has now.
+  std::map<std::string, std::string> secret_env;
+  for (const auto& var : container.env) {
+    if (!var.secret) continue;
+    auto value = options_.resolve_secret
+                     ? options_.resolve_secret(var.secret->name, var.secret->key)
+                     : Result<std::string>(make_error("secretKeyRef", "secrets are not available", 500));
+    if (!value) {
+      const std::string why = "env " + var.name + ": " + value.error().to_string();
+      if (revision.start_error != why)
+        SLUICE_LOG(agents, warn, "[rev={}] cannot start a replica: {}", revision.name(), why);
+      revision.start_error = why;
+      return false;
+    }
+    secret_env[var.name] = std::move(value).value();
+  }
+  revision.start_error.clear();
   std::map<std::string, std::string> env;
   if (container.gpu.any()) {
     GpuRequest request;
@@ -318,6 +336,7 @@ bool AgentRuntime::start_replica(Agent& agent, Revision& revision, bool reserve,
     return false;
   }
   ++revision.next_replica;
+  for (auto& [name, value] : secret_env) env[name] = std::move(value);
   ReplicaConfig config;
   config.agent = agent.spec.name;
   config.revision = revision.name();
@@ -702,6 +721,8 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     std::string reason;
     if (!r->config_error.empty()) {
       reason = "InvalidAutoscaling: " + r->config_error;
+    } else if (!r->start_error.empty()) {
+      reason = "CreateContainerConfigError: " + r->start_error;
     } else if (!r->unschedulable.empty()) {
       reason = "Unschedulable: " + r->unschedulable;
     } else if (ready < (r->routed ? r->desired : 0) && !replica_reason.empty()) {
@@ -717,7 +738,9 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     out["notReady"] = {{"reason", "TrafficNotRoutable"}, {"message", agent.route_error}};
   } else if (latest_ready.empty()) {
     out["notReady"] = {
-        {"reason", newest_reason.rfind("Unschedulable", 0) == 0 ? "Unschedulable" : "RevisionNotReady"},
+        {"reason", newest_reason.rfind("Unschedulable", 0) == 0                ? "Unschedulable"
+                   : newest_reason.rfind("CreateContainerConfigError", 0) == 0 ? "CreateContainerConfigError"
+                                                                               : "RevisionNotReady"},
         {"message", newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason}};
   }
   return out;

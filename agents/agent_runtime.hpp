@@ -73,6 +73,8 @@ struct AgentRuntimeOptions {
   std::chrono::milliseconds profile_save_interval{60000};
   ActivatorOptions activator;
   RestartPolicy restart;
+  /// Looks up `valueFrom: {secretKeyRef}` env values when a replica starts.
+  SecretResolver resolve_secret;
   /// Where the revisions' series go (agents/agent_metrics.hpp); null: none.
   MetricsRegistry* metrics = nullptr;
 };

@@ -214,11 +214,7 @@ Result<std::vector<EnvVar>> parse_env(const json& v, const std::string& path) {
     std::string item_path = path + "[" + std::to_string(i) + "]";
     const json& e = v[i];
     if (!e.is_object()) return field_error(item_path, "must be an object {name, value}, got " + type_name(e));
-    if (e.contains("valueFrom")) {
-      return field_error(item_path + ".valueFrom",
-                         "not supported (no Kubernetes secrets or config maps); give value");
-    }
-    if (auto st = check_keys(e, item_path, {"name", "value"}); !st) return st.error();
+    if (auto st = check_keys(e, item_path, {"name", "value", "valueFrom"}); !st) return st.error();
     auto name_it = e.find("name");
     if (name_it == e.end()) return field_error(item_path + ".name", "required");
     auto name = string_value(*name_it, item_path + ".name");
@@ -246,7 +242,18 @@ Result<std::vector<EnvVar>> parse_env(const json& v, const std::string& path) {
         return field_error(item_path + ".value", "must be a string, got " + type_name(*vit));
       }
     }
-    out.push_back({std::move(name).value(), std::move(value)});
+    std::optional<SecretRef> secret;
+    if (auto from = e.find("valueFrom"); from != e.end() && !from->is_null()) {
+      if (e.contains("value") && !e["value"].is_null())
+        return field_error(item_path + ".valueFrom", "give value or valueFrom, not both");
+      if (!is_secret_key_ref(*from))
+        return field_error(item_path + ".valueFrom",
+                           "only {secretKeyRef: {name, key}} is supported (a Secret of this server)");
+      auto ref = parse_secret_key_ref(*from, item_path + ".valueFrom");
+      if (!ref) return ref.error();
+      secret = ref.value();
+    }
+    out.push_back({std::move(name).value(), std::move(value), std::move(secret)});
   }
   return out;
 }
@@ -471,7 +478,7 @@ Result<Container> parse_reserve(const json& r, const std::string& path, const Co
       auto same =
           std::find_if(out.env.begin(), out.env.end(), [&](const EnvVar& o) { return o.name == e.name; });
       if (same != out.env.end()) {
-        same->value = e.value;
+        *same = e;
       } else {
         out.env.push_back(e);
       }
@@ -778,7 +785,12 @@ namespace {
 
 json container_to_json(const Container& c) {
   json env = json::array();
-  for (const auto& e : c.env) env.push_back({{"name", e.name}, {"value", e.value}});
+  for (const auto& e : c.env) {
+    if (e.secret)
+      env.push_back({{"name", e.name}, {"valueFrom", to_json(*e.secret)}});
+    else
+      env.push_back({{"name", e.name}, {"value", e.value}});
+  }
   const auto& p = c.readiness_probe;
   json probe = {{"kind", p.kind == ReadinessProbe::Kind::HttpGet ? "httpGet" : "tcpSocket"},
                 {"path", p.kind == ReadinessProbe::Kind::HttpGet ? p.path : ""},

@@ -61,6 +61,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.hpp"
+#include "core/secret_ref.hpp"
 
 namespace sluice::agents {
 
@@ -72,6 +73,7 @@ std::string_view to_string(AgentProtocol protocol);
 struct EnvVar {
   std::string name;
   std::string value;
+  std::optional<SecretRef> secret;  // valueFrom.secretKeyRef: looked up when a replica starts
   bool operator==(const EnvVar&) const = default;
 };
 

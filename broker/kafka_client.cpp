@@ -14,6 +14,42 @@ Result<rd_kafka_conf_t*> make_kafka_conf(const std::map<std::string, std::string
   return conf;
 }
 
+Result<KafkaConfig> parse_kafka_config(const nlohmann::json& v, const std::string& field) {
+  if (!v.is_object()) return make_error(field, "must be an object of librdkafka properties", 400);
+  KafkaConfig config;
+  for (const auto& [key, value] : v.items()) {
+    if (value.is_string()) {
+      config.values[key] = value.get<std::string>();
+    } else if (value.is_number() || value.is_boolean()) {
+      config.values[key] = value.dump();
+    } else if (is_secret_key_ref(value)) {
+      auto ref = parse_secret_key_ref(value, field + "." + key);
+      if (!ref) return ref.error();
+      config.secrets[key] = ref.value();
+    } else {
+      return make_error(field + "." + key, "must be a string, number, boolean or {secretKeyRef: {name, key}}",
+                        400);
+    }
+  }
+  // Secret values are not known here: a stand-in checks that the property takes a string.
+  auto check = config.values;
+  for (const auto& [key, ref] : config.secrets) check[key] = "secret";
+  auto conf = make_kafka_conf(check);
+  if (!conf) return make_error(field + "." + conf.error().subject, conf.error().message, 400);
+  rd_kafka_conf_destroy(conf.value());
+  return config;
+}
+
+Result<std::map<std::string, std::string>> resolve_kafka_config(const KafkaConfig& config,
+                                                                const SecretResolver& resolve,
+                                                                const std::string& field) {
+  auto secrets = resolve_secrets(config.secrets, resolve, field + ".");
+  if (!secrets) return secrets.error();
+  auto out = config.values;
+  for (auto& [key, value] : secrets.value()) out[key] = std::move(value);
+  return out;
+}
+
 KafkaRecord record_of(const rd_kafka_message_t& message) {
   KafkaRecord record;
   if (message.key != nullptr) record.key.emplace(static_cast<const char*>(message.key), message.key_len);

@@ -15,6 +15,7 @@
 
 #include "core/kafka_binding.hpp"
 #include "core/result.hpp"
+#include "core/secret_ref.hpp"
 
 namespace sluice {
 
@@ -34,6 +35,24 @@ using KafkaPartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, Kafk
 
 /// Builds a configuration from librdkafka property names and values. Error (code 400) names the property.
 Result<rd_kafka_conf_t*> make_kafka_conf(const std::map<std::string, std::string>& properties);
+
+/// The `config` of a KafkaSource or of a broker on Kafka: extra librdkafka properties (SSL and SASL
+/// among them), each a string, number or boolean, or `{secretKeyRef: {name, key}}` for what must not
+/// sit in a manifest (`sasl.password`, `ssl.key.password`, …).
+struct KafkaConfig {
+  std::map<std::string, std::string> values;
+  std::map<std::string, SecretRef> secrets;
+  bool operator==(const KafkaConfig&) const = default;
+};
+
+/// Parses and checks `config` at `field` against librdkafka (property names and values; secret values
+/// are checked when used). Errors name `field.PROPERTY`.
+Result<KafkaConfig> parse_kafka_config(const nlohmann::json& v, const std::string& field);
+
+/// Every property with its secrets looked up; errors name `field.PROPERTY` and the Secret.
+Result<std::map<std::string, std::string>> resolve_kafka_config(const KafkaConfig& config,
+                                                                const SecretResolver& resolve,
+                                                                const std::string& field);
 
 /// The record a consumed message carries (key, headers, value, timestamp). Does not take ownership.
 KafkaRecord record_of(const rd_kafka_message_t& message);

@@ -42,20 +42,9 @@ Result<KafkaBrokerSettings> parse_kafka_broker_settings(const BrokerSpec& spec) 
   if (auto st = positive_int("partitions", settings.partitions); !st) return st.error();
   if (auto st = positive_int("replicationFactor", settings.replication_factor); !st) return st.error();
   if (k.contains("config")) {
-    if (!k["config"].is_object())
-      return make_error("spec.kafka.config", "must be an object of librdkafka properties", 400);
-    for (const auto& [key, value] : k["config"].items()) {
-      if (value.is_string()) {
-        settings.config[key] = value.get<std::string>();
-      } else if (value.is_number() || value.is_boolean()) {
-        settings.config[key] = value.dump();
-      } else {
-        return make_error("spec.kafka.config." + key, "must be a string, number or boolean", 400);
-      }
-    }
-    auto conf = make_kafka_conf(settings.config);
-    if (!conf) return make_error("spec.kafka.config." + conf.error().subject, conf.error().message, 400);
-    rd_kafka_conf_destroy(conf.value());
+    auto config = parse_kafka_config(k["config"], "spec.kafka.config");
+    if (!config) return config.error();
+    settings.config = std::move(config).value();
   }
   return settings;
 }
@@ -73,7 +62,8 @@ struct KafkaLog::Batch {
 KafkaLog::KafkaLog(KafkaLogOptions options) : options_(std::move(options)) {}
 
 Result<std::unique_ptr<KafkaLog>> KafkaLog::open(KafkaLogOptions options) {
-  std::map<std::string, std::string> properties = options.settings.config;
+  std::map<std::string, std::string> properties = options.settings.config.values;
+  for (const auto& [key, value] : options.resolved_secrets) properties[key] = value;
   properties["bootstrap.servers"] = options.settings.bootstrap_servers;
   properties["enable.idempotence"] = "true";
   properties["acks"] = "all";

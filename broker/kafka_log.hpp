@@ -44,7 +44,7 @@ struct KafkaBrokerSettings {
   std::string topic;
   int partitions = 10;
   int replication_factor = 1;
-  std::map<std::string, std::string> config;  // extra librdkafka properties
+  KafkaConfig config;  // extra librdkafka properties
 };
 
 /// Parses spec.kafka; errors name the field (spec.kafka.bootstrapServers, …) and what is right.
@@ -52,6 +52,8 @@ Result<KafkaBrokerSettings> parse_kafka_broker_settings(const BrokerSpec& spec);
 
 struct KafkaLogOptions {
   KafkaBrokerSettings settings;
+  /// The values of settings.config.secrets, looked up by the caller.
+  std::map<std::string, std::string> resolved_secrets;
   /// Name used in log lines ("[broker=NAME]").
   std::string name;
   /// Bound of records produced and not yet acknowledged by Kafka; over it, append() fails with 503.

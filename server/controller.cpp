@@ -66,13 +66,17 @@ Status Controller::realize_broker(const StoredResource& resource) {
   if (existing && generation != broker_generation_.end() && generation->second == resource.generation)
     return ok();
   std::shared_ptr<EventLog> log;
-  if (existing && existing->spec.storage == spec.value().storage && existing->spec.kafka == spec.value().kafka) {
+  if (existing && existing->spec.storage == spec.value().storage &&
+      existing->spec.kafka == spec.value().kafka) {
     log = existing->log;  // settings change: keep the log, apply the new spec
   } else if (spec.value().storage == "kafka") {
     auto settings = parse_kafka_broker_settings(spec.value());
     if (!settings) return settings.error();
     KafkaLogOptions options;
     options.settings = settings.value();
+    auto secrets = resolve_secrets(settings.value().config.secrets, secret_resolver_, "spec.kafka.config.");
+    if (!secrets) return secrets.error();
+    options.resolved_secrets = std::move(secrets).value();
     options.name = resource.name;
     options.max_pending_records = options_.max_pending_appends;
     auto opened = KafkaLog::open(std::move(options));
@@ -100,7 +104,8 @@ Status Controller::realize_broker(const StoredResource& resource) {
   broker->log = log;
   broker->idempotency = std::make_unique<IdempotencyCache>(spec.value().idempotency_window);
   if (spec.value().rate_limit > 0)
-    broker->rate_limit = std::make_unique<TokenBucket>(spec.value().rate_limit, spec.value().rate_burst, clock_);
+    broker->rate_limit =
+        std::make_unique<TokenBucket>(spec.value().rate_limit, spec.value().rate_burst, clock_);
   if (broker->idempotency->enabled()) {
     // Rebuild the window from the log, so a publish retried across a restart is still recognised.
     const auto window_start =
@@ -210,7 +215,13 @@ Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) 
                                   : changed ? "configured"
                                             : "unchanged"}});
   }
-  if (changed_kinds.count("Broker") || changed_kinds.count("Agent")) reconcile("Trigger");
+  // Resources that refer to a Secret (secretKeyRef) may have been waiting for it.
+  if (changed_kinds.count("Secret")) {
+    reconcile("Broker");
+    reconcile("KafkaSource");
+  }
+  if (changed_kinds.count("Broker") || changed_kinds.count("Agent") || changed_kinds.count("Secret"))
+    reconcile("Trigger");
   return results;
 }
 

@@ -17,6 +17,7 @@
 #include "broker/file_log.hpp"
 #include "core/asio.hpp"
 #include "core/clock.hpp"
+#include "core/secret_ref.hpp"
 #include "server/resource_store.hpp"
 
 namespace sluice {
@@ -70,6 +71,9 @@ class Controller {
   std::optional<nlohmann::json> describe(const std::string& kind, const std::string& name);
   nlohmann::json list(const std::string& kind);
 
+  /// Looks up the secretKeyRef values of Kafka brokers' spec.kafka.config (set by the secrets' wiring).
+  void set_secret_resolver(SecretResolver resolver) { secret_resolver_ = std::move(resolver); }
+
   /// Re-realises every resource of a kind (e.g. triggers after their broker appears).
   void reconcile(const std::string& kind);
 
@@ -95,6 +99,7 @@ class Controller {
   std::unique_ptr<ResourceStore> store_;
   std::unique_ptr<CursorStore> cursors_;
   std::recursive_mutex mu_;
+  SecretResolver secret_resolver_;
   std::map<std::string, KindHandler> handlers_;
   std::map<std::string, std::function<nlohmann::json(nlohmann::json)>> redactors_;
   std::map<std::pair<std::string, std::string>, std::string> not_ready_;  // (kind, name) → reason

@@ -119,6 +119,7 @@ int Server::run() {
     return 1;
   }
   wire_secrets(*parts_);
+  controller_->set_secret_resolver(parts_->resolve_secret);
   // Agents first: triggers resolve `ref: {kind: Agent}` through them.
   wire_agents(*parts_);
   wire_triggers(*parts_);

@@ -107,6 +107,7 @@ void wire_agents(ServerParts& parts) {
   options.autoscaler_tick = parts.options.autoscaler_tick;
   options.activator.max_buffer = parts.options.agent_max_buffered;
   options.metrics = &MetricsRegistry::global();
+  options.resolve_secret = parts.resolve_secret;
   auto runtime = std::make_shared<AgentRuntime>(options, parts.clock);
   auto proxy = std::make_shared<AgentProxy>(*runtime, parts.io);
 

@@ -125,7 +125,9 @@ class SourcesRuntime {
     options.group_id = spec.consumer_group;
     options.topics = spec.topics;
     options.start_at_earliest = spec.start_at_earliest;
-    options.config = spec.config;
+    auto config = resolve_kafka_config(spec.config, parts_.resolve_secret, "spec.config");
+    if (!config) return config.error();
+    options.config = std::move(config).value();
     options.log_context = "kafkasource=" + spec.name;
     TriggerSpec dispatch;
     dispatch.name = spec.name;
@@ -191,7 +193,10 @@ class SourcesRuntime {
     options.bootstrap_servers = settings.value().bootstrap_servers;
     options.group_id = "sluice-trigger-" + broker->spec.name + "-" + resource.name;
     options.topics = {settings.value().topic};
-    options.config = settings.value().config;
+    auto config = resolve_kafka_config(settings.value().config, parts_.resolve_secret,
+                                       "Broker " + broker->spec.name + " spec.kafka.config");
+    if (!config) return config.error();
+    options.config = std::move(config).value();
     options.log_context = "broker=" + broker->spec.name + " trigger=" + resource.name;
     auto convert = [](const KafkaRecord& record, const std::string&, std::int32_t, std::int64_t) {
       return decode_kafka(record);

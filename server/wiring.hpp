@@ -15,6 +15,7 @@
 #include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/http_client.hpp"
+#include "core/secret_ref.hpp"
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
 #include "server/controller.hpp"
@@ -78,7 +79,7 @@ struct ServerParts {
                        const Principal& who)>
       authorize_publish;
   /// Set by the secrets' wiring: the value of `key` in the Secret `name` (secretKeyRef), read when used.
-  std::function<Result<std::string>(const std::string& name, const std::string& key)> resolve_secret;
+  SecretResolver resolve_secret;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.
   std::vector<std::function<void()>> on_shutdown;
 };

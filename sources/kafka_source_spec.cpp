@@ -110,20 +110,9 @@ Result<KafkaSourceSpec> parse_kafka_source(const nlohmann::json& manifest) {
     spec.delivery = delivery.value();
   }
   if (s.contains("config")) {
-    if (!s["config"].is_object())
-      return field_error("spec.config", "must be an object of librdkafka properties");
-    for (const auto& [key, value] : s["config"].items()) {
-      if (value.is_string()) {
-        spec.config[key] = value.get<std::string>();
-      } else if (value.is_number() || value.is_boolean()) {
-        spec.config[key] = value.dump();
-      } else {
-        return field_error("spec.config." + key, "must be a string, number or boolean");
-      }
-    }
-    auto conf = make_kafka_conf(spec.config);
-    if (!conf) return field_error("spec.config." + conf.error().subject, conf.error().message);
-    rd_kafka_conf_destroy(conf.value());
+    auto config = parse_kafka_config(s["config"], "spec.config");
+    if (!config) return config.error();
+    spec.config = std::move(config).value();
   }
   return spec;
 }

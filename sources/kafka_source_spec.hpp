@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "broker/kafka_client.hpp"
 #include "core/result.hpp"
 #include "trigger/trigger_spec.hpp"
 
@@ -43,7 +44,7 @@ struct KafkaSourceSpec {
   Destination sink;                        // otherwise: a uri, or an Agent/Service ref
   DeliverySpec delivery;
   DeliveryOrder order = DeliveryOrder::Ordered;
-  std::map<std::string, std::string> config;
+  KafkaConfig config;
 
   bool operator==(const KafkaSourceSpec&) const = default;
 };

@@ -4,6 +4,7 @@
 //   REPLY_TYPE  when set, every event is answered with a CloudEvent of this type in binary mode,
 //               carrying the same data (an agent chain: the reply re-enters the broker)
 //   REPLY_SOURCE  the reply's source (default /agents/$SLUICE_AGENT)
+//   REPORT_ENV  comma-separated variable names whose values GET / shows under "env" (for tests)
 //
 // Accepts binary mode (ce-* headers, body = data) and structured mode
 // (Content-Type: application/cloudevents+json). GET /healthz answers 200; GET / describes the replica
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -109,6 +111,9 @@ int main() {
                            {"events", events.load()},
                            {"reply_type", reply_type},
                            {"open_files_limit", static_cast<long long>(files.rlim_cur)}};
+    std::stringstream names(env_or("REPORT_ENV", ""));
+    for (std::string name; std::getline(names, name, ',');)
+      if (!name.empty()) info["env"][name] = env_or(name.c_str(), "");
     res.set_content(info.dump(), "application/json");
   });
   server.Post(R"(/.*)", [&](const httplib::Request& req, httplib::Response& res) {

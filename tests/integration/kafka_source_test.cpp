@@ -149,5 +149,36 @@ TEST(KafkaSource, LagKeepsMemoryBoundedAndOrderIsKept) {
   for (int i = 0; i < kRecords; ++i) ASSERT_EQ(acked[i], "partition:0/offset:" + std::to_string(i));
 }
 
+TEST(KafkaSource, SaslSettingsWithASecretPasswordReachTheClient) {
+  MockKafka kafka({"secure:1"});
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  const std::string sasl =
+      "  config:\n    security.protocol: SASL_PLAINTEXT\n    sasl.mechanisms: PLAIN\n    sasl.username: svc\n"
+      "    sasl.password: {secretKeyRef: {name: kafka-creds, key: password}}\n";
+  const std::string source =
+      source_yaml("secure", kafka.bootstrap(), "secure", "{uri: \"" + sink.url() + "\"}", sasl);
+  // Before the Secret exists the source waits for it, and says so.
+  apply_yaml(server, source);
+  EXPECT_TRUE(wait_until([&] {
+    return resource_status(server, "kafkasources", "secure").dump().find("kafka-creds") != std::string::npos;
+  })) << resource_status(server, "kafkasources", "secure").dump();
+  // With it, the client speaks SASL: the mock cluster, which does not, turns it away.
+  apply_yaml(server,
+             "apiVersion: v1\nkind: Secret\nmetadata: {name: kafka-creds}\nstringData: {password: "
+             "hunter2-kafka}\n");
+  std::string seen;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        seen = resource_status(server, "kafkasources", "secure").dump() + server.process().output();
+        return seen.find("SASL") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << seen;
+  EXPECT_EQ(seen.find("hunter2-kafka"), std::string::npos) << "the password shows nowhere";
+  EXPECT_EQ(sink.count(), 0u);
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -107,7 +107,10 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
   auto& c = m["spec"]["template"]["spec"]["containers"][0];
   c["resources"] = {
       {"limits", {{"sluice.dev/gpu-memory", "8Gi"}, {"memory", "2Gi"}, {"sluice.dev/open-files", 4096}}}};
-  c["env"] = json::array({{{"name", "MODEL"}, {"value", "big"}}, {{"name", "KEEP"}, {"value", "1"}}});
+  c["env"] = json::array(
+      {{{"name", "MODEL"}, {"value", "big"}},
+       {{"name", "KEEP"}, {"value", "1"}},
+       {{"name", "API_KEY"}, {"valueFrom", {{"secretKeyRef", {{"name", "openai"}, {"key", "apiKey"}}}}}}});
   m["spec"]["template"]["spec"]["reserve"] = {{"gpuClasses", json::array({"T4"})},
                                               {"resources", {{"limits", {{"sluice.dev/gpu-memory", "4Gi"}}}}},
                                               {"env", json::array({{{"name", "MODEL"}, {"value", "tiny"}}})}};
@@ -118,6 +121,8 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
   EXPECT_EQ(t.container.gpu.whole_gpus, 0);
   EXPECT_EQ(t.container.limits.memory_bytes, 2LL << 30);
   EXPECT_EQ(t.container.limits.open_files, 4096);
+  ASSERT_EQ(t.container.env.size(), 3u);
+  EXPECT_EQ(t.container.env[2].secret, (SecretRef{"openai", "apiKey"}));
   EXPECT_EQ(t.container.gpu.classes, (std::vector<std::string>{"A100", "L4"}));
   EXPECT_EQ(t.priority, 10);
   EXPECT_EQ(t.max_buffered, 50u);
@@ -126,7 +131,7 @@ TEST(AgentSpec, GpuSharesClassesPriorityAndReserve) {
   EXPECT_EQ(t.reserve->command, t.container.command);
   EXPECT_EQ(t.reserve->gpu.memory_bytes, 4LL << 30);
   EXPECT_EQ(t.reserve->gpu.classes, (std::vector<std::string>{"T4"}));
-  ASSERT_EQ(t.reserve->env.size(), 2u);
+  ASSERT_EQ(t.reserve->env.size(), 3u);
   EXPECT_EQ(t.reserve->env[0].value, "tiny");
   EXPECT_EQ(t.reserve->env[1].name, "KEEP");
 }
@@ -198,7 +203,15 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
        [&](json& m) {
          container(m)["env"] = json::array({{{"name", "A"}, {"valueFrom", json::object()}}});
        },
-       c0 + ".env[0].valueFrom", "not supported"},
+       c0 + ".env[0].valueFrom", "only {secretKeyRef"},
+      {"env valueFrom and value",
+       [&](json& m) {
+         container(m)["env"] =
+             json::array({{{"name", "A"},
+                           {"value", "x"},
+                           {"valueFrom", {{"secretKeyRef", {{"name", "s"}, {"key", "k"}}}}}}});
+       },
+       c0 + ".env[0].valueFrom", "not both"},
       {"env dup",
        [&](json& m) {
          container(m)["env"] =

@@ -153,7 +153,7 @@ TEST(ReplicaProcess, StartsEchoAgentWithEnvironmentAndLogs) {
   // The shell records the environment it was given, then becomes the agent.
   auto config = make_config({"/bin/sh", "-c", "env > '" + env_file + "'; exec \"$0\"", kBin + "/echo_agent"},
                             dir.path(), "7");
-  config.container.env = {{"MODEL", "small"}};
+  config.container.env = {{"MODEL", "small", {}}};
   config.extra_env = gpu_environment(GpuPlacement{{1, 3}, 0, "A100"});
   config.extra_env["SLUICE_GPU_MEMORY"] = "8589934592";
   config.container.readiness_probe.kind = ReadinessProbe::Kind::HttpGet;
@@ -200,7 +200,7 @@ TEST(ReplicaProcess, StartsEchoAgentWithEnvironmentAndLogs) {
 TEST(ReplicaProcess, NotReadyUntilTheProbePasses) {
   ScratchDir dir;
   auto config = make_config({kBin + "/slow_agent"}, dir.path());
-  config.container.env = {{"STARTUP_MS", "1200"}};
+  config.container.env = {{"STARTUP_MS", "1200", {}}};
   config.container.readiness_probe.kind = ReadinessProbe::Kind::HttpGet;
   config.container.readiness_probe.path = "/healthz";
   StateLog log;
@@ -297,7 +297,7 @@ TEST(ReplicaProcess, MissingWorkingDirectory) {
 TEST(ReplicaProcess, GracefulDrainLetsInFlightRequestsFinish) {
   ScratchDir dir;
   auto config = make_config({kBin + "/slow_agent"}, dir.path());
-  config.container.env = {{"LATENCY_MS", "10"}};
+  config.container.env = {{"LATENCY_MS", "10", {}}};
   StateLog log;
   ManualClock clock;
   ReplicaProcess replica(config, clock, log.callback());

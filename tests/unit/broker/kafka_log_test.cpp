@@ -33,7 +33,7 @@ TEST(KafkaBrokerSettings, DefaultsAndFields) {
   EXPECT_EQ(s.value().topic, "t");
   EXPECT_EQ(s.value().partitions, 3);
   EXPECT_EQ(s.value().replication_factor, 3);
-  EXPECT_EQ(s.value().config.at("linger.ms"), "1");
+  EXPECT_EQ(s.value().config.values.at("linger.ms"), "1");
 }
 
 TEST(KafkaBrokerSettings, ErrorsNameTheField) {
@@ -102,7 +102,7 @@ TEST(KafkaLog, AcknowledgesAfterKafkaStoredTheEventsInBinaryMode) {
   options.name = "orders";
   options.settings.bootstrap_servers = cluster.bootstrap();
   options.settings.topic = "events";
-  options.settings.config = {{"log_level", "2"}};
+  options.settings.config.values = {{"log_level", "2"}};
   auto log = KafkaLog::open(options);
   ASSERT_TRUE(log) << log.error().to_string();
 
@@ -140,7 +140,7 @@ TEST(KafkaLog, RejectsWhatIsNotACloudEventAndAppendsAfterClose) {
   options.name = "orders";
   options.settings.bootstrap_servers = cluster.bootstrap();
   options.settings.topic = "events";
-  options.settings.config = {{"log_level", "2"}};
+  options.settings.config.values = {{"log_level", "2"}};
   auto log = KafkaLog::open(options);
   ASSERT_TRUE(log) << log.error().to_string();
   int code = 0;

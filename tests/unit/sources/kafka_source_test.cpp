@@ -36,7 +36,9 @@ TEST(KafkaSourceSpec, ReadsEveryField) {
   m["spec"]["initialOffset"] = "earliest";
   m["spec"]["sink"] = {{"uri", "http://127.0.0.1:9/x"}};
   m["spec"]["delivery"] = {{"retry", 3}};
-  m["spec"]["config"] = {{"session.timeout.ms", 6000}};
+  m["spec"]["config"] = {{"session.timeout.ms", 6000},
+                         {"security.protocol", "SASL_SSL"},
+                         {"sasl.password", {{"secretKeyRef", {{"name", "kafka"}, {"key", "password"}}}}}};
   auto spec = parse_kafka_source(m);
   ASSERT_TRUE(spec) << spec.error().to_string();
   EXPECT_EQ(spec.value().consumer_group, "g1");
@@ -45,7 +47,9 @@ TEST(KafkaSourceSpec, ReadsEveryField) {
   EXPECT_FALSE(spec.value().sink_broker);
   EXPECT_EQ(spec.value().sink.uri, "http://127.0.0.1:9/x");
   EXPECT_EQ(spec.value().delivery.retries(), 3);
-  EXPECT_EQ(spec.value().config.at("session.timeout.ms"), "6000");
+  EXPECT_EQ(spec.value().config.values.at("session.timeout.ms"), "6000");
+  EXPECT_EQ(spec.value().config.secrets.at("sasl.password"), (SecretRef{"kafka", "password"}));
+  EXPECT_EQ(spec.value().config.values.count("sasl.password"), 0u) << "a reference, not a value";
 }
 
 TEST(KafkaSourceSpec, ErrorsNameTheField) {
@@ -73,6 +77,10 @@ TEST(KafkaSourceSpec, ErrorsNameTheField) {
          m["spec"]["config"] = {{"no.such.property", "1"}};
        },
        "spec.config.no.such.property"},
+      {[](nlohmann::json& m) {
+         m["spec"]["config"] = {{"sasl.password", {{"secretKeyRef", {{"name", "kafka"}}}}}};
+       },
+       "spec.config.sasl.password.secretKeyRef.key"},
       {[](nlohmann::json& m) { m["spec"]["net"] = nlohmann::json::object(); }, "spec.net"},
       {[](nlohmann::json& m) { m["spec"]["consumers"] = 0; }, "spec.consumers"},
       {[](nlohmann::json& m) {

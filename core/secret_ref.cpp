@@ -1,0 +1,49 @@
+#include "core/secret_ref.hpp"
+
+namespace sluice {
+
+bool is_secret_key_ref(const nlohmann::json& v) {
+  return v.is_object() && v.contains("secretKeyRef");
+}
+
+Result<SecretRef> parse_secret_key_ref(const nlohmann::json& v, const std::string& path) {
+  auto error = [&](const std::string& field, const std::string& message) {
+    return make_error(path + field, message, 400);
+  };
+  if (!v.is_object() || v.size() != 1 || !v.contains("secretKeyRef"))
+    return error("", "must be {secretKeyRef: {name: SECRET, key: KEY}}");
+  const auto& ref = v["secretKeyRef"];
+  if (!ref.is_object()) return error(".secretKeyRef", "must be {name: SECRET, key: KEY}");
+  for (const auto& [field, value] : ref.items()) {
+    (void)value;
+    if (field != "name" && field != "key" && field != "optional")
+      return error(".secretKeyRef." + field, "unknown field (known: name, key)");
+  }
+  SecretRef out;
+  for (auto [field, target] : {std::pair{"name", &out.name}, std::pair{"key", &out.key}}) {
+    auto it = ref.find(field);
+    if (it == ref.end() || !it->is_string() || it->get<std::string>().empty())
+      return error(std::string(".secretKeyRef.") + field, "is required: a non-empty string");
+    *target = it->get<std::string>();
+  }
+  return out;
+}
+
+nlohmann::json to_json(const SecretRef& ref) {
+  return {{"secretKeyRef", {{"name", ref.name}, {"key", ref.key}}}};
+}
+
+Result<std::map<std::string, std::string>> resolve_secrets(const std::map<std::string, SecretRef>& refs,
+                                                           const SecretResolver& resolve,
+                                                           const std::string& what) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, ref] : refs) {
+    if (!resolve) return make_error(what + name, "secrets are not available here", 500);
+    auto value = resolve(ref.name, ref.key);
+    if (!value) return make_error(what + name, value.error().message, value.error().code);
+    out[name] = std::move(value).value();
+  }
+  return out;
+}
+
+}  // namespace sluice
