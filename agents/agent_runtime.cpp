@@ -209,6 +209,9 @@ Status AgentRuntime::apply(const nlohmann::json& manifest) {
     if (!history) return history.error();
     auto agent = std::make_unique<Agent>();
     agent->history = std::move(history).value();
+    // A deleted namesake whose replicas still drain keeps its revisions' names until they stop.
+    if (auto draining = agents_.find(std::string("\x01") + spec.name); draining != agents_.end())
+      for (const auto& r : draining->second->revisions) agent->history.number_after(r->record.generation);
     it = agents_.emplace(spec.name, std::move(agent)).first;
     // Earlier revisions run again when traffic names them.
     for (const auto& record : it->second->history.revisions()) add_revision_locked(*it->second, record);
@@ -249,7 +252,13 @@ void AgentRuntime::remove(const std::string& name) {
     removed_revisions_.emplace_back(name, revision->name());
     holder->revisions.push_back(std::move(revision));
   }
-  agents_.emplace(std::string("\x01") + name, std::move(holder));
+  // Deleted again before an earlier deletion finished draining: one holder keeps both.
+  auto& draining = agents_[std::string("\x01") + name];
+  if (draining) {
+    for (auto& revision : holder->revisions) draining->revisions.push_back(std::move(revision));
+  } else {
+    draining = std::move(holder);
+  }
   RevisionHistory::erase(options_.data_dir, name);
   lock.unlock();
   wake();

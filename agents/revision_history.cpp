@@ -58,7 +58,7 @@ Result<const RevisionRecord*> RevisionHistory::record(const AgentSpec& spec, con
   if (created) *created = false;
   if (!revisions_.empty() && revisions_.back().template_hash == hash) return &revisions_.back();
   RevisionRecord record;
-  record.generation = revisions_.empty() ? 1 : revisions_.back().generation + 1;
+  record.generation = std::max(revisions_.empty() ? 0 : revisions_.back().generation, floor_) + 1;
   record.name = revision_name(spec.name, record.generation);
   record.template_hash = hash;
   record.manifest = manifest;

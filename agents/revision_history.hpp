@@ -7,6 +7,7 @@
 // manifest whose template hash differs from the newest revision's creates the next generation; the same
 // hash (a restart, or a change outside spec.template) creates nothing.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -40,12 +41,17 @@ class RevisionHistory {
 
   const std::vector<RevisionRecord>& revisions() const { return revisions_; }
 
+  /// Numbers new revisions after `generation` at least (an agent re-created while the revisions of its
+  /// deleted namesake still drain must not reuse their names).
+  void number_after(int generation) { floor_ = std::max(floor_, generation); }
+
  private:
   Status save() const;
 
   std::string data_dir_;
   std::string agent_;
   std::vector<RevisionRecord> revisions_;
+  int floor_ = 0;
 };
 
 }  // namespace sluice::agents

@@ -269,5 +269,36 @@ TEST_F(AgentsRouting, AReplicaOverItsMemoryLimitIsOomKilledAndRestarted) {
   EXPECT_EQ(call_agent(server_, "/agents/hungry/x").status, 200);
 }
 
+TEST_F(AgentsRouting, AnAgentRecreatedWhileItsNamesakeDrainsGetsNewRevisionNames) {
+  AgentYaml a;
+  a.name = "again";
+  a.program = "slow_agent";
+  a.env = {{"LATENCY_MS", "10"}};
+  a.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
+  apply_agent(server_, agent_yaml(a));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "again", "again-00001") == 1; }));
+  // A 3 s request keeps the deleted agent's replica draining while the new one starts.
+  AgentReply slow;
+  std::thread client([&] { slow = call_agent(server_, "/agents/again/x?latency_ms=3000"); });
+  EXPECT_TRUE(wait_until([&] {
+    return revision_status(server_, "again", "again-00001")["requests"].value("inFlight", 0) == 1;
+  }));
+  std::string out;
+  EXPECT_EQ(server_.cli({"delete", "agent", "again"}, &out), 0) << out;
+  apply_agent(server_, agent_yaml(a));
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "again", "again-00002") == 1; }))
+      << agent_status(server_, "again").dump();
+  EXPECT_EQ(call_agent(server_, "/agents/again/x").status, 200);
+  client.join();
+  EXPECT_EQ(slow.status, 200) << "the draining replica finished its request";
+  // Once the old revision is gone, the new one still serves.
+  EXPECT_TRUE(wait_until([&] {
+    httplib::Client metrics("127.0.0.1", server_.port());
+    auto res = metrics.Get("/metrics");
+    return res && res->body.find("revision=\"again-00001\"") == std::string::npos;
+  }));
+  EXPECT_EQ(call_agent(server_, "/agents/again/x").status, 200);
+}
+
 }  // namespace
 }  // namespace sluice::testing
