@@ -458,6 +458,39 @@ void AgentRuntime::reconcile_revision(Agent& agent, Revision& revision, bool rou
   }
 }
 
+void AgentRuntime::collect_revisions_locked(Agent& agent) {
+  if (agent.revisions.empty()) return;
+  const Revision* newest = agent.revisions.back().get();
+  auto inactive = [&](const Revision& r) {
+    if (&r == newest || r.routed || !r.replicas.empty()) return false;
+    for (const auto& t : agent.spec.traffic)
+      if (t.revision_name == r.name()) return false;
+    return true;
+  };
+  auto count = std::count_if(agent.revisions.begin(), agent.revisions.end(),
+                             [&](const auto& r) { return inactive(*r); });
+  for (auto it = agent.revisions.begin();
+       it != agent.revisions.end() && count > options_.max_inactive_revisions;) {
+    if (!inactive(**it)) {
+      ++it;
+      continue;
+    }
+    const std::string name = (*it)->name();
+    if (auto st = agent.history.forget(name); !st) {
+      SLUICE_LOG(agents, warn, "[agent={} rev={}] cannot remove from the history: {}", agent.spec.name, name,
+                 st.error().to_string());
+      return;
+    }
+    activator_.remove_revision(name);
+    autoscaler_.remove_revision(name);
+    removed_revisions_.emplace_back(agent.spec.name, name);
+    SLUICE_LOG(agents, info, "[agent={} rev={}] removed: more than {} inactive revisions", agent.spec.name,
+               name, options_.max_inactive_revisions);
+    it = agent.revisions.erase(it);
+    --count;
+  }
+}
+
 void AgentRuntime::publish_route_locked(Agent& agent) {
   auto route = std::make_shared<Route>();
   std::vector<RevisionInfo> infos;
@@ -591,6 +624,10 @@ void AgentRuntime::pass() {
     if (!out.became_ready.empty())
       for (auto& [name, agent] : agents_)
         if (!agent->spec.name.empty()) reconcile_agent(*agent, now, out);
+
+    if (options_.max_inactive_revisions >= 0)
+      for (auto& [name, agent] : agents_)
+        if (!agent->spec.name.empty()) collect_revisions_locked(*agent);
 
     if (do_metrics && metrics_) {
       for (auto& [name, agent] : agents_) {

@@ -73,6 +73,10 @@ struct AgentRuntimeOptions {
   std::chrono::milliseconds profile_save_interval{60000};
   ActivatorOptions activator;
   RestartPolicy restart;
+  /// Knative's revision garbage collection (max-non-active-revisions): per agent, revisions beyond
+  /// this many that nothing routes to, that spec.traffic does not name, that are not the newest and
+  /// that run no replica are removed, oldest first. Negative: keep every revision.
+  int max_inactive_revisions = 20;
   /// Looks up `valueFrom: {secretKeyRef}` env values when a replica starts.
   SecretResolver resolve_secret;
   /// Where the revisions' series go (agents/agent_metrics.hpp); null: none.
@@ -161,6 +165,7 @@ class AgentRuntime {
   void preempt(const std::string& replica_key, SteadyTime now);
   Revision* add_revision_locked(Agent& agent, const RevisionRecord& record);
   void publish_route_locked(Agent& agent);
+  void collect_revisions_locked(Agent& agent);
   nlohmann::json status_locked(const Agent& agent) const;
   RevisionSample sample_locked(const Revision& revision) const;
 

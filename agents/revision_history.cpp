@@ -52,6 +52,11 @@ Status RevisionHistory::save() const {
   return write_file_atomic(path, doc.dump(1));
 }
 
+Status RevisionHistory::forget(const std::string& revision) {
+  std::erase_if(revisions_, [&](const RevisionRecord& r) { return r.name == revision; });
+  return save();
+}
+
 Result<const RevisionRecord*> RevisionHistory::record(const AgentSpec& spec, const nlohmann::json& manifest,
                                                       bool* created) {
   const std::string hash = template_hash(spec);

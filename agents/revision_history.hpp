@@ -41,6 +41,9 @@ class RevisionHistory {
 
   const std::vector<RevisionRecord>& revisions() const { return revisions_; }
 
+  /// Forgets a revision that is no longer kept (revision garbage collection), on disk too.
+  Status forget(const std::string& revision);
+
   /// Numbers new revisions after `generation` at least (an agent re-created while the revisions of its
   /// deleted namesake still drain must not reuse their names).
   void number_after(int generation) { floor_ = std::max(floor_, generation); }

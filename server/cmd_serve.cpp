@@ -55,6 +55,18 @@ void take_agent_options(std::vector<std::string>& args, ServerOptions& options) 
       throw std::runtime_error("--autoscaler-tick expects a duration such as 2s");
     options.autoscaler_tick = d.value();
   }
+  if (auto n = cli::take_option(args, "max-inactive-revisions")) {
+    std::size_t used = 0;
+    int value = -2;
+    try {
+      value = std::stoi(*n, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != n->size() || value < -1)
+      throw std::runtime_error("--max-inactive-revisions expects a number (-1: keep every revision), got " +
+                               *n);
+    options.max_inactive_revisions = value;
+  }
   if (auto n = cli::take_option(args, "agent-max-buffered")) {
     std::size_t used = 0;
     long long value = -1;
@@ -124,7 +136,8 @@ SLUICE_COMMAND(
     "FILE --tls-key FILE] [--outbound-ca FILE] [--outbound-cert FILE --outbound-key FILE] "
     "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
     "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
-    "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s] [--agent-max-buffered 10000]  run the server",
+    "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s] [--agent-max-buffered 10000] "
+    "[--max-inactive-revisions 20]  run the server",
     run_serve);
 
 }  // namespace

@@ -56,6 +56,8 @@ struct ServerOptions {
   std::chrono::milliseconds autoscaler_tick{2000};
   /// Requests the activator lets wait per revision (sluice.dev/max-buffered-requests overrides it).
   std::size_t agent_max_buffered = 10000;
+  /// Inactive revisions kept per agent (Knative's max-non-active-revisions); negative: all.
+  int max_inactive_revisions = 20;
   std::string otlp_endpoint;  // OTLP/HTTP collector base URL for spans; empty: spans stay in memory only
 };
 

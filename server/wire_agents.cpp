@@ -106,6 +106,7 @@ void wire_agents(ServerParts& parts) {
   }
   options.autoscaler_tick = parts.options.autoscaler_tick;
   options.activator.max_buffer = parts.options.agent_max_buffered;
+  options.max_inactive_revisions = parts.options.max_inactive_revisions;
   options.metrics = &MetricsRegistry::global();
   options.resolve_secret = parts.resolve_secret;
   auto runtime = std::make_shared<AgentRuntime>(options, parts.clock);

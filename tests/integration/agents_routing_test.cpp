@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -298,6 +299,32 @@ TEST_F(AgentsRouting, AnAgentRecreatedWhileItsNamesakeDrainsGetsNewRevisionNames
     return res && res->body.find("revision=\"again-00001\"") == std::string::npos;
   }));
   EXPECT_EQ(call_agent(server_, "/agents/again/x").status, 200);
+}
+
+TEST(AgentRevisions, InactiveRevisionsBeyondTheLimitAreRemoved) {
+  SluiceServer server({"--gpus", "none", "--max-inactive-revisions", "1"});
+  ASSERT_TRUE(server.wait_ready());
+  for (const char* version : {"a", "b", "c"}) apply_agent(server, agent_yaml(echo(version)));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server, "echo", "echo-00003") == 1; }));
+  // echo-00001 and echo-00002 are inactive once drained; one is kept, the older goes.
+  nlohmann::json revisions;
+  EXPECT_TRUE(wait_until([&] {
+    revisions = agent_status(server, "echo")["revisions"];
+    return revisions.size() == 2 && revisions[0].value("name", "") == "echo-00002";
+  })) << revisions.dump();
+  std::ifstream in(server.data_dir() + "/agents/echo/revisions.json");
+  std::stringstream history;
+  history << in.rdbuf();
+  EXPECT_EQ(history.str().find("echo-00001"), std::string::npos) << history.str();
+  EXPECT_NE(history.str().find("echo-00003"), std::string::npos) << history.str();
+  // Numbering goes on from the newest.
+  apply_agent(server, agent_yaml(echo("a")));
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server, "echo", "echo-00004") == 1; }))
+      << agent_status(server, "echo").dump();
+  Process bad(built_program("sluice"), {"serve", "--max-inactive-revisions", "some"});
+  EXPECT_EQ(bad.wait(std::chrono::seconds(10)), 2);
+  EXPECT_NE(bad.output().find("--max-inactive-revisions expects a number"), std::string::npos)
+      << bad.output();
 }
 
 }  // namespace
