@@ -301,6 +301,30 @@ TEST_F(AgentsRouting, AnAgentRecreatedWhileItsNamesakeDrainsGetsNewRevisionNames
   EXPECT_EQ(call_agent(server_, "/agents/again/x").status, 200);
 }
 
+TEST_F(AgentsRouting, RolloutDurationMovesTrafficInSteps) {
+  auto v1 = echo("a");
+  v1.annotations = {{"serving.knative.dev/rollout-duration", "4s"}};
+  apply_agent(server_, agent_yaml(v1));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  auto v2 = echo("b");
+  v2.annotations = v1.annotations;
+  apply_agent(server_, agent_yaml(v2));
+  // Part way: both revisions serve, their shares adding up to 100, and both are seen by requests.
+  int old_share = 0, new_share = 0;
+  ASSERT_TRUE(wait_until([&] {
+    old_share = revision_status(server_, "echo", "echo-00001").value("traffic", 0);
+    new_share = revision_status(server_, "echo", "echo-00002").value("traffic", 0);
+    return old_share > 0 && new_share > 0;
+  })) << agent_status(server_, "echo").dump();
+  EXPECT_EQ(old_share + new_share, 100);
+  // Then all of it on the new revision, which no longer shares.
+  EXPECT_TRUE(
+      wait_until([&] { return revision_status(server_, "echo", "echo-00002").value("traffic", 0) == 100; },
+                 std::chrono::seconds(20)))
+      << agent_status(server_, "echo").dump();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(call_agent(server_, "/agents/echo/").revision, "echo-00002");
+}
+
 TEST(AgentRevisions, InactiveRevisionsBeyondTheLimitAreRemoved) {
   SluiceServer server({"--gpus", "none", "--max-inactive-revisions", "1"});
   ASSERT_TRUE(server.wait_ready());
