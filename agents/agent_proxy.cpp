@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "agents/traffic.hpp"
+#include "core/request_log.hpp"
 #include "core/text.hpp"
 
 namespace sluice::agents {
@@ -84,8 +85,28 @@ asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest re
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   request.timeout = std::max(left, std::chrono::milliseconds(1));
   std::erase_if(request.headers, [](const auto& h) { return hop_by_hop(h.first); });
+  nlohmann::json line;
+  if (request_log::enabled()) {
+    const auto* traceparent = find_header(request.headers, "traceparent");
+    line = {{"kind", "activator"},
+            {"method", request.method},
+            {"url", request.url},
+            {"agent", agent},
+            {"revision", choice.value().revision},
+            {"replica", lease.replica()},
+            {"request_bytes", request.body.size()},
+            {"trace_id", traceparent ? request_log::trace_id_of(*traceparent) : ""}};
+  }
+  const auto started = std::chrono::steady_clock::now();
   auto result = co_await client->relay(std::move(request), std::move(on_headers), std::move(on_chunk));
   lease.release();
+  if (request_log::enabled()) {
+    line["latency_ms"] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    line["status"] = result ? result.value() : 0;
+    line["error"] = result ? "" : result.error().message;
+    request_log::write(std::move(line));
+  }
   co_return result;
 }
 

@@ -1,7 +1,9 @@
-// Request logs of a real `sluice serve`: one JSON line per request served and per delivery attempt.
+// Request logs of a real `sluice serve`: one JSON line per request served, per delivery attempt and
+// per request the activator proxies to a replica.
 
 #include <sstream>
 
+#include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
 
 namespace sluice::testing {
@@ -51,6 +53,29 @@ TEST(RequestLog, OneLinePerRequestAndPerDeliveryAttempt) {
   EXPECT_EQ(dispatch["status"], 200);
   EXPECT_EQ(dispatch["url"], sink.url());
   EXPECT_EQ(dispatch["trace_id"].get<std::string>().size(), 32u);
+}
+
+TEST(RequestLog, OneLinePerRequestTheActivatorProxies) {
+  SluiceServer server({"--request-log", "--gpus", "none"});
+  ASSERT_TRUE(server.wait_ready());
+  AgentYaml echo;
+  echo.name = "echo";
+  apply_agent(server, agent_yaml(echo));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server, "echo", "echo-00001") == 1; }));
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  ASSERT_EQ(call_agent(server, "/agents/echo/?q=1", {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}})
+                .status,
+            200);
+  ASSERT_TRUE(wait_until([&] { return find_line(server, "activator").has_value(); }));
+  auto line = *find_line(server, "activator");
+  EXPECT_EQ(line["method"], "GET");
+  EXPECT_EQ(line["agent"], "echo");
+  EXPECT_EQ(line["revision"], "echo-00001");
+  EXPECT_EQ(line["replica"], "1");
+  EXPECT_EQ(line["status"], 200);
+  EXPECT_EQ(line["trace_id"], trace);
+  EXPECT_TRUE(line["url"].get<std::string>().ends_with("/?q=1")) << line.dump();
+  EXPECT_TRUE(line["latency_ms"].is_number());
 }
 
 TEST(RequestLog, FieldsCanBeChosenAndTheLogIsOffByDefault) {
