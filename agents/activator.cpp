@@ -277,18 +277,19 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
   std::shared_ptr<ActivatorEndpoint> immediate;
   bool removed = false;
   bool full = false;
-  std::size_t max_buffer = options_.max_buffer;
+  std::size_t max_buffer = 0;
   {
     std::lock_guard lock(r->mu);
     removed = r->removed;
     if (!removed) {
       r->account_locked(detail::SteadyClock::now());
       r->arrivals += 1;
+      max_buffer = r->max_buffer ? r->max_buffer : options_.max_buffer;
       if (r->queue.empty()) immediate = r->pick_locked();
       if (immediate) {
         ++immediate->in_flight;
         ++r->leased;
-      } else if (r->queue.size() >= (max_buffer = r->max_buffer ? r->max_buffer : options_.max_buffer)) {
+      } else if (r->queue.size() >= max_buffer) {
         full = true;
         ++r->rejected;
       } else {

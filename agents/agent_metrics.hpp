@@ -25,7 +25,10 @@
 
 namespace sluice::agents {
 
+/// A revision now: replicas not draining (standard, of which ready, and reserve), what the autoscaler
+/// wants, the activator's counters and the autoscaler's last decision.
 struct RevisionSample {
+  int replicas = 0;
   int ready = 0;
   int desired = 0;
   int reserve = 0;

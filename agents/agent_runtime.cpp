@@ -625,7 +625,8 @@ void AgentRuntime::pass() {
       for (auto& [name, agent] : agents_)
         if (!agent->spec.name.empty()) reconcile_agent(*agent, now, out);
 
-    if (options_.max_inactive_revisions >= 0)
+    // Once a second, like the metrics: nothing about it is urgent.
+    if (do_metrics && options_.max_inactive_revisions >= 0)
       for (auto& [name, agent] : agents_)
         if (!agent->spec.name.empty()) collect_revisions_locked(*agent);
 
@@ -713,17 +714,11 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
   auto revisions = nlohmann::json::array();
   std::string newest_reason;
   for (const auto& r : agent.revisions) {
-    int replicas = 0, ready = 0, reserve = 0;
+    const auto sample = sample_locked(*r);
     auto details = nlohmann::json::array();
     std::string replica_reason;
     for (const auto& rep : r->replicas) {
       const auto state = rep->process->state();
-      if (rep->reserve) {
-        if (!rep->draining) ++reserve;
-      } else if (!rep->draining) {
-        ++replicas;
-        if (state == ReplicaState::Ready) ++ready;
-      }
       nlohmann::json d = {
           {"id", rep->id},
           {"state",
@@ -745,14 +740,13 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     nlohmann::json rev = {{"name", r->name()},
                           {"generation", r->record.generation},
                           {"ready", r->ever_ready},
-                          {"replicas", replicas},
-                          {"readyReplicas", ready},
-                          {"reserveReplicas", reserve},
-                          {"desiredReplicas", r->routed ? r->desired : 0},
+                          {"replicas", sample.replicas},
+                          {"readyReplicas", sample.ready},
+                          {"reserveReplicas", sample.reserve},
+                          {"desiredReplicas", sample.desired},
                           {"traffic", share[r->name()]},
                           {"priority", r->tmpl().priority},
                           {"replicaStatus", details}};
-    const auto sample = sample_locked(*r);
     const auto& c = sample.requests;
     rev["requests"] = {{"inFlight", c.in_flight},  {"waiting", c.waiting},
                        {"completed", c.completed}, {"rejected", c.rejected},
@@ -771,7 +765,7 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
       reason = "CreateContainerConfigError: " + r->start_error;
     } else if (!r->unschedulable.empty()) {
       reason = "Unschedulable: " + r->unschedulable;
-    } else if (ready < (r->routed ? r->desired : 0) && !replica_reason.empty()) {
+    } else if (sample.ready < sample.desired && !replica_reason.empty()) {
       reason = replica_reason;
     }
     if (!reason.empty()) rev["reason"] = reason;
@@ -796,10 +790,12 @@ RevisionSample AgentRuntime::sample_locked(const Revision& r) const {
   RevisionSample s;
   for (const auto& rep : r.replicas) {
     if (rep->draining) continue;
-    if (rep->reserve)
+    if (rep->reserve) {
       ++s.reserve;
-    else if (rep->process->state() == ReplicaState::Ready)
-      ++s.ready;
+    } else {
+      ++s.replicas;
+      if (rep->process->state() == ReplicaState::Ready) ++s.ready;
+    }
   }
   s.desired = r.routed ? r.desired : 0;
   if (auto c = activator_.counters(r.name())) s.requests = *c;

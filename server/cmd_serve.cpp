@@ -55,30 +55,12 @@ void take_agent_options(std::vector<std::string>& args, ServerOptions& options) 
       throw std::runtime_error("--autoscaler-tick expects a duration such as 2s");
     options.autoscaler_tick = d.value();
   }
-  if (auto n = cli::take_option(args, "max-inactive-revisions")) {
-    std::size_t used = 0;
-    int value = -2;
-    try {
-      value = std::stoi(*n, &used);
-    } catch (const std::exception&) {
-    }
-    if (used != n->size() || value < -1)
-      throw std::runtime_error("--max-inactive-revisions expects a number (-1: keep every revision), got " +
-                               *n);
-    options.max_inactive_revisions = value;
-  }
-  if (auto n = cli::take_option(args, "agent-max-buffered")) {
-    std::size_t used = 0;
-    long long value = -1;
-    try {
-      value = std::stoll(*n, &used);
-    } catch (const std::exception&) {
-    }
-    if (used != n->size() || value < 1 || value > 10000000)
-      throw std::runtime_error(
-          "--agent-max-buffered expects a number of requests between 1 and 10000000, got " + *n);
-    options.agent_max_buffered = static_cast<std::size_t>(value);
-  }
+  if (auto n = cli::take_int_option(args, "max-inactive-revisions", -1, 1000000,
+                                    "a number (-1: keep every revision)"))
+    options.max_inactive_revisions = static_cast<int>(*n);
+  if (auto n = cli::take_int_option(args, "agent-max-buffered", 1, 10000000,
+                                    "a number of requests between 1 and 10000000"))
+    options.agent_max_buffered = static_cast<std::size_t>(*n);
 }
 
 int run_serve(const std::vector<std::string>& argv) {

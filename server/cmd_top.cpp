@@ -111,23 +111,14 @@ int run_top(const std::vector<std::string>& argv) {
       throw std::runtime_error("--interval expects a duration such as 2s, got " + *value);
     interval = d.value();
   }
-  long iterations = 0;
-  if (auto value = take_option(args, "iterations")) {
-    std::size_t used = 0;
-    try {
-      iterations = std::stol(*value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != value->size() || iterations < 1)
-      throw std::runtime_error("--iterations expects a positive number, got " + *value);
-  }
+  const long long iterations =
+      take_int_option(args, "iterations", 1, 1LL << 40, "a positive number").value_or(0);
   if (!args.empty()) throw std::runtime_error("unexpected argument " + args.front());
   const bool terminal = ::isatty(STDOUT_FILENO) == 1;
   auto client = client_for(target);
   std::map<std::string, Totals> previous;
   auto last = std::chrono::steady_clock::now();
-  for (long frame = 1;; ++frame) {
+  for (long long frame = 1;; ++frame) {
     auto res = client.Get("/apis/v1/agents");
     if (!res || res->status != 200) return report_failure(target, res);
     auto body = nlohmann::json::parse(res->body, nullptr, false);

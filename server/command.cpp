@@ -37,6 +37,22 @@ std::optional<std::string> take_option(std::vector<std::string>& args, const std
   return std::nullopt;
 }
 
+std::optional<long long> take_int_option(std::vector<std::string>& args, const std::string& name,
+                                         long long lo, long long hi, const std::string& what) {
+  auto text = take_option(args, name);
+  if (!text) return std::nullopt;
+  std::size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(*text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text->size() || value < lo || value > hi)
+    throw std::runtime_error("--" + name + " expects " + what + ", got " + *text);
+  return value;
+}
+
 bool take_flag(std::vector<std::string>& args, const std::string& name) {
   const std::string flag = (name.size() == 1 ? "-" : "--") + name;
   for (auto it = args.begin(); it != args.end(); ++it) {

@@ -31,6 +31,10 @@ struct Registrar {
 /// Finds `--name VALUE` or `--name=VALUE` (`-n VALUE` for one-letter names) in args, removing it.
 std::optional<std::string> take_option(std::vector<std::string>& args, const std::string& name);
 
+/// take_option for a whole number in [lo, hi]; otherwise throws "--NAME expects WHAT, got VALUE".
+std::optional<long long> take_int_option(std::vector<std::string>& args, const std::string& name,
+                                         long long lo, long long hi, const std::string& what);
+
 /// Finds a bare `--name` flag, removing it.
 bool take_flag(std::vector<std::string>& args, const std::string& name);
 

@@ -64,7 +64,8 @@ const KindInfo* find_kind(std::string_view spelling) {
 Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
   if (!manifest.is_object()) return make_error("manifest", "must be an object", 400);
   if (!manifest.contains("kind") || !manifest["kind"].is_string())
-    return make_error("kind", "is required (Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy or Secret)", 400);
+    return make_error(
+        "kind", "is required (Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy or Secret)", 400);
   std::string kind = manifest["kind"].get<std::string>();
   std::string api_version = manifest.value("apiVersion", "");
   const KindInfo* info = nullptr;
@@ -75,9 +76,10 @@ Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
       if (k.kind == kind) info = &k;
   }
   if (!info)
-    return make_error(
-        "kind", "unknown kind \"" + kind + "\" (known: Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy, Secret)",
-        400);
+    return make_error("kind",
+                      "unknown kind \"" + kind +
+                          "\" (known: Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy, Secret)",
+                      400);
   if (api_version.empty()) return make_error("apiVersion", "is required for kind " + kind, 400);
   if (std::find(info->api_versions.begin(), info->api_versions.end(), api_version) ==
       info->api_versions.end()) {

@@ -82,11 +82,13 @@ Status wire_security(ServerParts& parts, Ingress& ingress) {
   auth_options.audience = options.jwt_audience;
   auto auth = Authenticator::create(auth_options, parts.clock);
   if (!auth) return auth.error();
-  const bool exposed = !is_loopback(options.host) || (!options.tls_host.empty() && !is_loopback(options.tls_host));
+  const bool exposed =
+      !is_loopback(options.host) || (!options.tls_host.empty() && !is_loopback(options.tls_host));
   if (!auth.value()->enabled() && exposed && !options.allow_unauthenticated)
-    return make_error(!is_loopback(options.host) ? "--listen " + options.host : "--tls-listen " + options.tls_host,
-                      "serving a non-loopback address without authentication: give --auth-tokens FILE or "
-                      "--jwks FILE, or --allow-unauthenticated to accept anyone who can connect");
+    return make_error(
+        !is_loopback(options.host) ? "--listen " + options.host : "--tls-listen " + options.tls_host,
+        "serving a non-loopback address without authentication: give --auth-tokens FILE or "
+        "--jwks FILE, or --allow-unauthenticated to accept anyone who can connect");
   auto security = std::make_shared<Security>();
   security->auth = std::move(auth).value();
   security->admin_group = options.admin_group;

@@ -132,8 +132,7 @@ TEST_F(AgentsRouting, ClientCancellationFreesTheSlot) {
   slow.program = "slow_agent";
   slow.env = {{"LATENCY_MS", "10"}};
   slow.template_spec = "      containerConcurrency: 1\n";
-  apply_agent(server_, agent_yaml(slow));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, slow));
   // The client gives up after 300 ms on an 8 s request: the one slot must come back at once.
   auto gave_up = call_agent(server_, "/agents/slow/x?latency_ms=8000", {}, std::chrono::milliseconds(300));
   EXPECT_EQ(gave_up.status, 0);
@@ -144,15 +143,11 @@ TEST_F(AgentsRouting, ClientCancellationFreesTheSlot) {
 }
 
 TEST_F(AgentsRouting, AnAgentsOwnBufferBoundAnswers503BeyondIt) {
-  AgentYaml slow;
-  slow.name = "bounded";
-  slow.program = "slow_agent";
-  slow.annotations = {{"autoscaling.knative.dev/min-scale", "1"},
-                      {"autoscaling.knative.dev/max-scale", "1"},
-                      {"sluice.dev/max-buffered-requests", "1"}};
+  AgentYaml slow = warm_slow_agent("bounded");
+  slow.annotations.insert(
+      {{"autoscaling.knative.dev/max-scale", "1"}, {"sluice.dev/max-buffered-requests", "1"}});
   slow.template_spec = "      containerConcurrency: 1\n";
-  apply_agent(server_, agent_yaml(slow));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "bounded", "bounded-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, slow));
   // One request on the only slot for 2 s, one waiting in the buffer, and no room for a third.
   std::vector<AgentReply> replies(3);
   std::vector<std::thread> clients;
@@ -171,13 +166,7 @@ TEST_F(AgentsRouting, AnAgentsOwnBufferBoundAnswers503BeyondIt) {
 }
 
 TEST_F(AgentsRouting, StatusCountsRequestsAndTopShowsTheLoad) {
-  AgentYaml slow;
-  slow.name = "busy";
-  slow.program = "slow_agent";
-  slow.env = {{"LATENCY_MS", "100"}};
-  slow.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
-  apply_agent(server_, agent_yaml(slow));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "busy", "busy-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, warm_slow_agent("busy", "100")));
   for (int i = 0; i < 4; ++i) ASSERT_EQ(call_agent(server_, "/agents/busy/x").status, 200);
   // The slot is released just after the reply goes out.
   nlohmann::json requests;
@@ -238,22 +227,16 @@ TEST_F(AgentsRouting, ReplicasRunWithinTheirOpenFilesLimit) {
   AgentYaml a;
   a.name = "files";
   a.container = "        resources: {limits: {sluice.dev/open-files: 256}}\n";
-  apply_agent(server_, agent_yaml(a));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "files", "files-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, a));
   auto info = nlohmann::json::parse(call_agent(server_, "/agents/files/").body, nullptr, false);
   EXPECT_EQ(info.value("open_files_limit", 0), 256) << info.dump();
 }
 
 TEST_F(AgentsRouting, AReplicaOverItsMemoryLimitIsOomKilledAndRestarted) {
   if (!agents::memory_cgroups_available()) GTEST_SKIP() << "no memory cgroup may be made here";
-  AgentYaml a;
-  a.name = "hungry";
-  a.program = "slow_agent";
-  a.env = {{"LATENCY_MS", "10"}};
-  a.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
+  AgentYaml a = warm_slow_agent("hungry");
   a.container = "        resources: {limits: {memory: 256Mi}}\n";
-  apply_agent(server_, agent_yaml(a));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "hungry", "hungry-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, a));
   EXPECT_EQ(call_agent(server_, "/agents/hungry/x?alloc_mb=16").status, 200) << "well within the limit";
   EXPECT_NE(call_agent(server_, "/agents/hungry/x?alloc_mb=1024").status, 200);
   std::string logs;
@@ -271,13 +254,8 @@ TEST_F(AgentsRouting, AReplicaOverItsMemoryLimitIsOomKilledAndRestarted) {
 }
 
 TEST_F(AgentsRouting, AnAgentRecreatedWhileItsNamesakeDrainsGetsNewRevisionNames) {
-  AgentYaml a;
-  a.name = "again";
-  a.program = "slow_agent";
-  a.env = {{"LATENCY_MS", "10"}};
-  a.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
-  apply_agent(server_, agent_yaml(a));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "again", "again-00001") == 1; }));
+  const AgentYaml a = warm_slow_agent("again");
+  ASSERT_TRUE(start_agent(server_, a));
   // A 3 s request keeps the deleted agent's replica draining while the new one starts.
   AgentReply slow;
   std::thread client([&] { slow = call_agent(server_, "/agents/again/x?latency_ms=3000"); });
@@ -304,8 +282,7 @@ TEST_F(AgentsRouting, AnAgentRecreatedWhileItsNamesakeDrainsGetsNewRevisionNames
 TEST_F(AgentsRouting, RolloutDurationMovesTrafficInSteps) {
   auto v1 = echo("a");
   v1.annotations = {{"serving.knative.dev/rollout-duration", "4s"}};
-  apply_agent(server_, agent_yaml(v1));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, v1));
   auto v2 = echo("b");
   v2.annotations = v1.annotations;
   apply_agent(server_, agent_yaml(v2));

@@ -62,8 +62,7 @@ TEST_F(AgentsScaling, ScalesToZeroAfterGraceAndColdStartsOnTheFirstRequest) {
   slow.program = "slow_agent";
   slow.env = {{"LATENCY_MS", "5"}, {"STARTUP_MS", "300"}};
   slow.annotations = {{"autoscaling.knative.dev/window", "6s"}};
-  apply_agent(server_, agent_yaml(slow));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, slow));
   ASSERT_TRUE(wait_until(
       [&] {
         auto r = revision_status(server_, "slow", "slow-00001");
@@ -86,8 +85,7 @@ TEST_F(AgentsScaling, ReplicasFollowALoadRamp) {
   slow.program = "slow_agent";
   slow.env = {{"LATENCY_MS", "200"}};
   slow.annotations = {{"autoscaling.knative.dev/window", "6s"}, {"autoscaling.knative.dev/target", "2"}};
-  apply_agent(server_, agent_yaml(slow));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, slow));
   Load load(server_, "/agents/slow/infer", 12);
   EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") >= 4; },
                          std::chrono::seconds(10)))
@@ -131,8 +129,7 @@ TEST_F(AgentsScaling, ReserveInstanceTakesTheFirstRequestAndHandsOver) {
   slow.env = {{"LATENCY_MS", "5"}, {"STARTUP_MS", "1500"}};
   slow.annotations = {{"autoscaling.knative.dev/window", "6s"}, {"sluice.dev/reserve-instance", "enable"}};
   slow.template_spec = "      reserve:\n        env: [{name: STARTUP_MS, value: \"0\"}]\n";
-  apply_agent(server_, agent_yaml(slow));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "res", "res-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, slow));
   // At zero, one reserve replica runs instead.
   ASSERT_TRUE(wait_until(
       [&] {
@@ -214,11 +211,9 @@ TEST_F(AgentsScaling, TriggerDeliversToAnAgentRef) {
 }
 
 TEST_F(AgentsScaling, PredictiveProfilesAreWrittenAtStopAndReadBack) {
-  AgentYaml a;
-  a.name = "pred";
-  a.annotations = {{"sluice.dev/predictive", "enable"}, {"autoscaling.knative.dev/min-scale", "1"}};
-  apply_agent(server_, agent_yaml(a));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "pred", "pred-00001") == 1; }));
+  AgentYaml a = warm_slow_agent("pred");
+  a.annotations["sluice.dev/predictive"] = "enable";
+  ASSERT_TRUE(start_agent(server_, a));
   for (int i = 0; i < 3; ++i) ASSERT_EQ(call_agent(server_, "/agents/pred/").status, 200);
   server_.process().signal(SIGTERM);
   ASSERT_EQ(server_.process().wait(std::chrono::seconds(30)), 0) << server_.process().output();

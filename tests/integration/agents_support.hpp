@@ -70,6 +70,26 @@ inline int ready_replicas(SluiceServer& server, const std::string& agent, const 
   return revision_status(server, agent, revision).value("readyReplicas", -1);
 }
 
+/// `slow_agent` (LATENCY_MS) with one replica always up (min-scale 1).
+inline AgentYaml warm_slow_agent(const std::string& name, const std::string& latency_ms = "10") {
+  AgentYaml a;
+  a.name = name;
+  a.program = "slow_agent";
+  a.env = {{"LATENCY_MS", latency_ms}};
+  a.annotations = {{"autoscaling.knative.dev/min-scale", "1"}};
+  return a;
+}
+
+/// Applies the agent and waits until its first revision has one ready replica.
+inline bool start_agent(SluiceServer& server, const AgentYaml& a) {
+  std::string out;
+  if (server.cli({"apply", "-f", "-"}, &out, agent_yaml(a)) != 0) {
+    ADD_FAILURE() << out;
+    return false;
+  }
+  return wait_until([&] { return ready_replicas(server, a.name, a.name + "-00001") == 1; });
+}
+
 struct AgentReply {
   int status = 0;  // 0: transport error
   std::string body;

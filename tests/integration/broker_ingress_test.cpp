@@ -217,8 +217,7 @@ TEST_F(BrokerIngress, TheGrafanaDashboardUsesMetricsTheServerExports) {
   ASSERT_TRUE(sink.wait_for(1));
   AgentYaml agent;  // the agent panels need a revision
   agent.name = "echo";
-  apply_agent(server_, agent_yaml(agent));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server_, agent));
   std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/examples/grafana-dashboard.json");
   auto dashboard = nlohmann::json::parse(in);
   std::set<std::string> used;

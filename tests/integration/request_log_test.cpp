@@ -60,8 +60,7 @@ TEST(RequestLog, OneLinePerRequestTheActivatorProxies) {
   ASSERT_TRUE(server.wait_ready());
   AgentYaml echo;
   echo.name = "echo";
-  apply_agent(server, agent_yaml(echo));
-  ASSERT_TRUE(wait_until([&] { return ready_replicas(server, "echo", "echo-00001") == 1; }));
+  ASSERT_TRUE(start_agent(server, echo));
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
   ASSERT_EQ(call_agent(server, "/agents/echo/?q=1", {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-01"}})
                 .status,
