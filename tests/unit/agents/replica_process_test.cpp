@@ -208,12 +208,16 @@ TEST(ReplicaProcess, NotReadyUntilTheProbePasses) {
   ReplicaProcess replica(config, clock, log.callback());
   replica.start();
   ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Starting) == 1; }, 5s));
-  ASSERT_TRUE(wait_until([&] { return replica.state() == ReplicaState::Ready; }, 10s)) << log.dump();
-  std::lock_guard lock(log.mu);
-  ASSERT_EQ(log.events.size(), 2u) << log.dump();
-  EXPECT_EQ(log.events[1].first, ReplicaState::Ready);
+  // The state turns Ready before the callback records it: wait for the record itself.
+  ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Ready) == 1; }, 10s)) << log.dump();
+  std::unique_lock lock(log.mu);
+  auto events = log.events;
+  auto times = log.times;
+  lock.unlock();
+  ASSERT_EQ(events.size(), 2u) << log.dump();
+  EXPECT_EQ(events[1].first, ReplicaState::Ready);
   // The agent slept 1.2 s before listening: Ready came no earlier.
-  EXPECT_GE(log.times[1] - log.times[0], 1200ms);
+  EXPECT_GE(times[1] - times[0], 1200ms);
   EXPECT_EQ(http_get(config.port, "/stats").status, 200);
 }
 
