@@ -128,6 +128,21 @@ std::vector<std::uint64_t> Histogram::cumulative_counts() const {
   return out;
 }
 
+double Histogram::quantile(double q) const {
+  const auto counts = cumulative_counts();
+  const std::uint64_t total = counts.back();
+  if (total == 0) return 0;
+  const double rank = std::clamp(q, 0.0, 1.0) * static_cast<double>(total);
+  std::size_t i = 0;
+  while (i < bounds_.size() && static_cast<double>(counts[i]) < rank) ++i;
+  if (i == bounds_.size()) return bounds_.empty() ? 0 : bounds_.back();
+  const double lower = i == 0 ? 0 : bounds_[i - 1];
+  const double below = i == 0 ? 0 : static_cast<double>(counts[i - 1]);
+  const double in_bucket = static_cast<double>(counts[i]) - below;
+  if (in_bucket <= 0) return bounds_[i];
+  return lower + (bounds_[i] - lower) * (rank - below) / in_bucket;
+}
+
 std::vector<double> latency_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
           0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};

@@ -67,6 +67,10 @@ class Histogram {
   const std::vector<double>& bounds() const { return bounds_; }
   /// Cumulative counts, one per bound plus a final one for +Inf (so back() == total count).
   std::vector<std::uint64_t> cumulative_counts() const;
+  /// The q-quantile (0 ≤ q ≤ 1) estimated as Prometheus' histogram_quantile() does: linear
+  /// interpolation inside the bucket that holds it, the highest finite bound when it falls in +Inf.
+  /// 0 when nothing was observed.
+  double quantile(double q) const;
 
  private:
   std::vector<double> bounds_;

@@ -1,6 +1,9 @@
 #include "server/cli_client.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
 #include <cctype>
 #include <cstdlib>
 #include <iostream>
@@ -76,6 +79,35 @@ void print_columns(std::ostream& out, const std::vector<std::vector<std::string>
       if (i + 1 < row.size()) out << std::string(widths[i] - row[i].size() + 3, ' ');
     }
     out << "\n";
+  }
+}
+
+std::string fixed(double value, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+int show(const Target& target, const std::string& path, bool watch,
+         const std::function<std::string(const nlohmann::json&)>& render) {
+  auto client = client_for(target);
+  std::string shown;
+  for (;;) {
+    auto res = client.Get(path);
+    if (!res || res->status != 200) return report_failure(target, res);
+    auto body = nlohmann::json::parse(res->body, nullptr, false);
+    if (body.is_discarded()) {
+      std::cerr << "error: the server's answer to GET " << path << " is not JSON\n";
+      return 1;
+    }
+    std::string text = render(body);
+    if (text != shown) {
+      if (!shown.empty()) std::cout << "\n";
+      std::cout << text << std::flush;
+      shown = std::move(text);
+    }
+    if (!watch) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
 

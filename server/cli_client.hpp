@@ -5,9 +5,12 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace sluice::cli {
 
@@ -23,6 +26,12 @@ httplib::Client client_for(const Target& target);
 std::string escape_path_segment(const std::string& segment);
 /// Prints rows as left-aligned columns three spaces apart (the first row is the header).
 void print_columns(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+/// `value` with `decimals` digits after the point.
+std::string fixed(double value, int decimals);
+/// GETs `path` and prints render(answer); with `watch`, again every second whenever the text changes,
+/// until interrupted. Returns the exit code (1 when the request fails or the answer is not JSON).
+int show(const Target& target, const std::string& path, bool watch,
+         const std::function<std::string(const nlohmann::json&)>& render);
 /// Prints the server's error ({"error": …}) or the transport error; returns exit code 1.
 int report_failure(const Target& target, const httplib::Result& res);
 

@@ -155,12 +155,8 @@ int run_get(const std::vector<std::string>& argv) {
   if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
   ensure_no_extra(args, 2);
   std::string path = "/apis/v1/" + kind->plural + (args.size() > 1 ? "/" + args[1] : "");
-  auto client = client_for(target);
-  std::string shown;
-  for (;;) {
-    auto res = client.Get(path);
-    if (!res || res->status != 200) return report_failure(target, res);
-    auto body = nlohmann::json::parse(res->body, nullptr, false);
+  const bool one = args.size() > 1;
+  return show(target, path, watch, [&](const nlohmann::json& body) {
     std::ostringstream out;
     if (output == "json") {
       out << body.dump(2) << "\n";
@@ -168,7 +164,7 @@ int run_get(const std::vector<std::string>& argv) {
       out << to_yaml(body);
     } else {
       std::vector<nlohmann::json> items;
-      if (args.size() > 1)
+      if (one)
         items.push_back(body);
       else
         for (const auto& i : body.value("items", nlohmann::json::array())) items.push_back(i);
@@ -177,14 +173,8 @@ int run_get(const std::vector<std::string>& argv) {
       else
         print_table(out, *kind, items);
     }
-    if (out.str() != shown) {
-      if (!shown.empty()) std::cout << "\n";
-      std::cout << out.str() << std::flush;
-      shown = out.str();
-    }
-    if (!watch) return 0;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
+    return out.str();
+  });
 }
 
 int run_delete(const std::vector<std::string>& argv) {

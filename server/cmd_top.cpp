@@ -31,12 +31,6 @@ struct Totals {
   double service_seconds = 0;
 };
 
-std::string fixed(double value, int decimals) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  return buf;
-}
-
 std::string clock_now() {
   std::time_t t = std::time(nullptr);
   char buf[16];

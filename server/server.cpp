@@ -125,6 +125,7 @@ int Server::run() {
   wire_triggers(*parts_);
   wire_sources(*parts_);
   wire_gateways(*parts_);
+  wire_dashboard(*parts_);
   wire_routes();
   if (auto st = http_->start(); !st) {
     std::cerr << "sluice serve: " << st.error().to_string() << "\n";

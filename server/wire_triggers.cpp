@@ -163,6 +163,7 @@ class TriggerRuntime {
         SLUICE_LOG(trigger, warn, "[broker={} trigger={}] erasing cursor: {}", broker, name,
                    st.error().to_string());
       TriggerDispatcher::remove_metrics(MetricsRegistry::global(), broker, name);
+      DeadLetterJournal::global().forget(broker, name);
     }
     lock.lock();
   }

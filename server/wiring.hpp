@@ -89,6 +89,7 @@ void wire_agents(ServerParts& parts);
 void wire_sources(ServerParts& parts);
 void wire_gateways(ServerParts& parts);  // /mcp and /a2a
 void wire_secrets(ServerParts& parts);
+void wire_dashboard(ServerParts& parts);  // /ui and /apis/v1/overview
 /// Authentication and EventPolicy authorization; an error (bad credentials file, or a non-loopback
 /// listener without authentication) stops the server.
 Status wire_security(ServerParts& parts, Ingress& ingress);

@@ -705,6 +705,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     if (current->delivery.dead_letter_sink) co_return co_await dead_letter(job, last);
     dropped.fetch_add(1, std::memory_order_relaxed);
     count(metrics.dropped_exhausted);
+    note_given_up(job, last, "dropped", "");
     SLUICE_LOG(
         trigger, warn,
         "[broker={} trigger={}] giving up on offset {} (id {}, type {}) after {} retries: {} from {}; no "
@@ -773,6 +774,25 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     co_return true;
   }
 
+  // Notes an event given up on in the dead-letter journal (the dashboard's "recent dead letters").
+  void note_given_up(const Job& job, const Attempt& last, std::string outcome, std::string sink) {
+    DeadLetterRecord r;
+    r.unix_millis = unix_now_ns() / 1000000;
+    r.broker = broker;
+    r.trigger = name;
+    r.outcome = std::move(outcome);
+    r.sink = std::move(sink);
+    r.id = job.event.id;
+    r.type = job.event.type;
+    r.source = job.event.source;
+    r.error = last.error;
+    r.error_dest = last.dest;
+    r.error_code = last.status;
+    r.error_data = last.body_head;
+    (options.dead_letters != nullptr ? *options.dead_letters : DeadLetterJournal::global())
+        .record(std::move(r));
+  }
+
   // Sends the event to the dead-letter sink with Knative's error extensions. A failing sink does not
   // lose the event: it stays in flight (dlq_pending) and is tried again with backoff until it succeeds
   // or stop() abandons it (then it is delivered again after a restart).
@@ -814,6 +834,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         if (response && response.value().status >= 200 && response.value().status <= 299) {
           dead_lettered.fetch_add(1, std::memory_order_relaxed);
           count(metrics.dead_lettered);
+          note_given_up(job, last, "deadLettered", sink);
           SLUICE_LOG(trigger, info,
                      "[broker={} trigger={}] offset {} (id {}) dead-lettered to {} after: {} from {}", broker,
                      name, job.offset, job.event.id, sink, last.error, last.dest);
@@ -902,7 +923,12 @@ nlohmann::json to_status_json(const TriggerStats& s) {
           {"repliesDropped", s.replies_dropped},
           {"inFlight", s.in_flight},
           {"backlog", s.backlog},
-          {"committedOffset", s.committed_offset}};
+          {"committedOffset", s.committed_offset},
+          {"latency",
+           {{"attempts", s.attempts_timed},
+            {"meanSeconds", s.latency_mean_seconds},
+            {"p50Seconds", s.latency_p50_seconds},
+            {"p99Seconds", s.latency_p99_seconds}}}};
 }
 
 TriggerStats TriggerDispatcher::stats() const {
@@ -924,6 +950,13 @@ TriggerStats TriggerDispatcher::stats() const {
   out.low_water_mark = load(s.low_atomic);
   const std::uint64_t end = s.log.end_offset();
   out.backlog = end > out.low_water_mark ? end - out.low_water_mark : 0;
+  const Histogram& duration = s.metrics.duration;
+  out.attempts_timed = duration.count();
+  if (out.attempts_timed > 0) {
+    out.latency_mean_seconds = duration.sum() / static_cast<double>(out.attempts_timed);
+    out.latency_p50_seconds = duration.quantile(0.5);
+    out.latency_p99_seconds = duration.quantile(0.99);
+  }
   return out;
 }
 

@@ -65,6 +65,7 @@
 #include "core/http_client.hpp"
 #include "core/metrics.hpp"
 #include "core/result.hpp"
+#include "trigger/dead_letter_journal.hpp"
 #include "trigger/trigger_spec.hpp"
 
 namespace sluice {
@@ -111,6 +112,8 @@ struct DispatcherOptions {
   std::chrono::milliseconds read_error_backoff{1000};
   /// Registry for the metrics; null = MetricsRegistry::global().
   MetricsRegistry* metrics = nullptr;
+  /// Where events given up on are noted for the dashboard; null = DeadLetterJournal::global().
+  DeadLetterJournal* dead_letters = nullptr;
 };
 
 /// A snapshot of counters since the dispatcher was constructed (the Prometheus counters, by contrast,
@@ -130,6 +133,13 @@ struct TriggerStats {
   std::uint64_t committed_offset = 0;  // the last cursor committed
   std::uint64_t low_water_mark = 0;    // what the next commit will write
   std::uint64_t backlog = 0;           // log end − low-water mark
+  // Delivery attempts' duration, from the trigger's histogram (sluice_trigger_delivery_duration_seconds,
+  // which lives as long as the trigger): how many, their mean, and the median and 99th percentile
+  // estimated from the buckets.
+  std::uint64_t attempts_timed = 0;
+  double latency_mean_seconds = 0;
+  double latency_p50_seconds = 0;
+  double latency_p99_seconds = 0;
 };
 
 /// The counters as a trigger's `status.delivery` shows them (camelCase keys).

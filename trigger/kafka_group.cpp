@@ -379,6 +379,11 @@ TriggerStats KafkaGroupDispatcher::stats() const {
     total.replies += s.replies;
     total.replies_dropped += s.replies_dropped;
     total.in_flight += s.in_flight;
+    // Every partition's dispatcher observes the trigger's one histogram: any of them has the latency.
+    total.attempts_timed = s.attempts_timed;
+    total.latency_mean_seconds = s.latency_mean_seconds;
+    total.latency_p50_seconds = s.latency_p50_seconds;
+    total.latency_p99_seconds = s.latency_p99_seconds;
   }
   return total;
 }

@@ -99,6 +99,19 @@ TEST(Metrics, HistogramWithoutLabelsAndTrailingInfBucket) {
             "size_bytes_sum 100\nsize_bytes_count 1\n");
 }
 
+TEST(Metrics, HistogramQuantileInterpolatesInsideTheBucketAsPrometheusDoes) {
+  Histogram h({1, 2, 4});
+  EXPECT_EQ(h.quantile(0.5), 0) << "nothing observed";
+  // Ten observations: 4 in (0,1], 4 in (1,2], 2 in (2,4].
+  for (double v : {0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 1.5, 1.5, 3.0, 3.0}) h.observe(v);
+  EXPECT_DOUBLE_EQ(h.quantile(0.2), 0.5);  // rank 2 of the 4 in the first bucket: half of [0, 1]
+  EXPECT_DOUBLE_EQ(h.quantile(0.6), 1.5);  // rank 6: half way through (1, 2]
+  EXPECT_DOUBLE_EQ(h.quantile(0.9), 3.0);  // rank 9: half way through (2, 4]
+  EXPECT_DOUBLE_EQ(h.quantile(1.0), 4.0);
+  h.observe(100);  // lands in +Inf: the highest finite bound is the answer
+  EXPECT_DOUBLE_EQ(h.quantile(1.0), 4.0);
+}
+
 TEST(Metrics, LatencyBuckets) {
   auto buckets = latency_buckets();
   ASSERT_FALSE(buckets.empty());
