@@ -63,11 +63,9 @@ std::int64_t UpstreamClient::next_id() {
   return next_id_++;
 }
 
-asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(const std::string& agent,
-                                                            const UpstreamSession* session,
-                                                            const nlohmann::json& message,
-                                                            UpstreamMessageFn on_message,
-                                                            std::shared_ptr<CancelSignal> cancel) {
+asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(
+    const std::string& agent, const UpstreamSession* session, const nlohmann::json& message,
+    UpstreamMessageFn on_message, std::shared_ptr<CancelSignal> cancel, std::chrono::milliseconds timeout) {
   HttpRequest request;
   request.method = "POST";
   request.url = path_;
@@ -76,7 +74,7 @@ asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(const std::string& a
   if (session && !session->protocol_version.empty())
     request.headers.emplace_back("MCP-Protocol-Version", session->protocol_version);
   request.body = message.dump();
-  request.timeout = timeout_;
+  request.timeout = timeout.count() > 0 ? timeout : timeout_;
   request.cancel = std::move(cancel);
 
   auto reader = std::make_shared<ReplyReader>();

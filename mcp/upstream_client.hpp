@@ -48,10 +48,11 @@ class UpstreamClient {
       : relay_(std::move(relay)), path_(std::move(path)), timeout_(timeout) {}
 
   /// POSTs one message. An Error means the agent could not be reached (or the call was cancelled);
-  /// any HTTP status is a reply.
-  asio::awaitable<Result<UpstreamReply>> post(const std::string& agent, const UpstreamSession* session,
-                                              const nlohmann::json& message, UpstreamMessageFn on_message,
-                                              std::shared_ptr<CancelSignal> cancel);
+  /// any HTTP status is a reply. `timeout` > 0 replaces the client's for this request.
+  asio::awaitable<Result<UpstreamReply>> post(
+      const std::string& agent, const UpstreamSession* session, const nlohmann::json& message,
+      UpstreamMessageFn on_message, std::shared_ptr<CancelSignal> cancel,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   /// initialize, then notifications/initialized. Error code: the HTTP status, or the JSON-RPC code.
   asio::awaitable<Result<UpstreamSession>> open_session(const std::string& agent,

@@ -135,6 +135,12 @@ void wire_agents(ServerParts& parts) {
   parts.resolve_agent = [&parts, runtime, proxy](const SubscriberRef& ref) -> Result<ResolvedDestination> {
     auto route = runtime->route(ref.name, "", 0);
     if (!route) return route.error();
+    // The MCP gateway's wiring takes the refs that name a tool of an MCP agent before they get here.
+    if (!ref.tool.empty())
+      return make_error("Agent/" + ref.name,
+                        std::string(kToolAnnotation) + " needs an MCP agent (sluice.dev/protocol: mcp); " +
+                            ref.name + " is not one",
+                        0);
     const std::string host = parts.options.host == "0.0.0.0" ? "127.0.0.1" : parts.options.host;
     ResolvedDestination destination;
     destination.url = "http://" + host + ":" + std::to_string(parts.http.port()) + "/agents/" + ref.name;

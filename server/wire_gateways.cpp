@@ -5,6 +5,8 @@
 #include "core/log.hpp"
 #include "mcp/a2a_gateway.hpp"
 #include "mcp/gateway.hpp"
+#include "mcp/tool_events.hpp"
+#include "core/event_arguments.hpp"
 #include "server/server.hpp"
 #include "server/wiring.hpp"
 
@@ -43,6 +45,23 @@ void schedule_expiry(std::weak_ptr<GatewayTimers> weak, std::shared_ptr<mcp::Mcp
   });
 }
 
+// A trigger's events as tools/call on an MCP agent, in process (no HTTP hop back into Sluice).
+Result<ResolvedDestination> tool_destination(const std::shared_ptr<mcp::ToolEventBridge>& tools,
+                                             const SubscriberRef& ref) {
+  mcp::ToolTarget target{ref.name, ref.tool, {}};
+  if (!ref.tool_arguments.empty()) {
+    auto parsed = EventArguments::parse(ref.tool_arguments, kToolArgumentsAnnotation);
+    if (!parsed) return parsed.error();
+    target.arguments = std::move(parsed).value();
+  }
+  ResolvedDestination destination;
+  destination.url = "mcp:" + ref.name + "/" + ref.tool;
+  destination.send = [tools, target = std::move(target)](HttpRequest request) {
+    return tools->deliver(target, std::move(request));
+  };
+  return destination;
+}
+
 }  // namespace
 
 void wire_gateways(ServerParts& parts) {
@@ -65,17 +84,22 @@ void wire_gateways(ServerParts& parts) {
   parts.http.route("/a2a/",
                    [a2a](HttpServerRequest& req, RequestContext& ctx) { return a2a->handle(req, ctx); });
 
-  // Triggers whose subscriber is an A2A agent deliver through the CloudEvent → SendMessage adapter.
+  // Triggers whose subscriber is an A2A agent deliver through the CloudEvent → SendMessage adapter;
+  // those that name an MCP agent's tool (sluice.dev/tool) deliver each event as a tools/call.
   if (parts.resolve_agent && parts.describe_agents) {
     auto inner = parts.resolve_agent;
-    parts.resolve_agent = [inner, &parts](const SubscriberRef& ref) -> Result<ResolvedDestination> {
-      bool a2a_agent = false;
+    auto tools = std::make_shared<mcp::ToolEventBridge>(parts.relay_to_agent);
+    parts.resolve_agent = [inner, tools, &parts](const SubscriberRef& ref) -> Result<ResolvedDestination> {
+      std::string protocol;
       auto agents = parts.describe_agents();
       if (agents.is_array())
         for (const auto& a : agents)
-          if (a.is_object() && a.value("name", "") == ref.name && a.value("protocol", "") == "a2a")
-            a2a_agent = true;
-      if (!a2a_agent) return inner(ref);
+          if (a.is_object() && a.value("name", "") == ref.name) protocol = a.value("protocol", "");
+      if (!ref.tool.empty()) {
+        if (protocol != "mcp") return inner(ref);  // says why it cannot
+        return tool_destination(tools, ref);
+      }
+      if (protocol != "a2a") return inner(ref);
       const std::string host = parts.options.host == "0.0.0.0" ? "127.0.0.1" : parts.options.host;
       ResolvedDestination destination;
       destination.url =

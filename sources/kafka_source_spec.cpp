@@ -98,7 +98,7 @@ Result<KafkaSourceSpec> parse_kafka_source(const nlohmann::json& manifest) {
       return field_error("spec.sink.ref.name", "is required: the name of the Broker");
     if (sink.contains("uri")) return field_error("spec.sink.uri", "cannot be combined with a Broker ref");
     spec.sink_broker = ref["name"].get<std::string>();
-    spec.sink.ref = SubscriberRef{ref.value("apiVersion", ""), "Broker", *spec.sink_broker};
+    spec.sink.ref = SubscriberRef{ref.value("apiVersion", ""), "Broker", *spec.sink_broker, {}, {}};
   } else {
     auto destination = parse_destination(sink, "spec.sink");
     if (!destination) return destination.error();

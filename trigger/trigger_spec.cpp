@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/duration.hpp"
+#include "core/event_arguments.hpp"
 #include "core/http_client.hpp"
 
 namespace sluice {
@@ -64,7 +65,33 @@ Result<int> int_field(const nlohmann::json& value, const std::string& path, long
 
 std::string Destination::to_string() const {
   if (!ref) return uri;
+  if (!ref->tool.empty()) return ref->kind + "/" + ref->name + " tool " + ref->tool;
   return ref->kind + "/" + ref->name + uri;
+}
+
+// `sluice.dev/tool` and `sluice.dev/tool-arguments`: each event becomes a tools/call on an MCP Agent.
+static Status bind_tool(TriggerSpec& spec) {
+  auto tool = spec.annotations.find(kToolAnnotation);
+  auto arguments = spec.annotations.find(kToolArgumentsAnnotation);
+  const std::string tool_field = std::string("metadata.annotations[") + kToolAnnotation + "]";
+  if (tool == spec.annotations.end()) {
+    if (arguments != spec.annotations.end())
+      return spec_error(std::string("metadata.annotations[") + kToolArgumentsAnnotation + "]",
+                        std::string("needs ") + kToolAnnotation + ": the tool these are the arguments of");
+    return ok();
+  }
+  if (tool->second.empty()) return spec_error(tool_field, "must name a tool of the subscriber Agent");
+  if (!spec.subscriber.ref || spec.subscriber.ref->kind != "Agent" || !spec.subscriber.uri.empty())
+    return spec_error(tool_field,
+                      "needs a subscriber {ref: {kind: Agent, name: …}} (an MCP agent) without a uri");
+  spec.subscriber.ref->tool = tool->second;
+  if (arguments != spec.annotations.end()) {
+    auto parsed = EventArguments::parse(
+        arguments->second, std::string("metadata.annotations[") + kToolArgumentsAnnotation + "]");
+    if (!parsed) return parsed.error();
+    spec.subscriber.ref->tool_arguments = arguments->second;
+  }
+  return ok();
 }
 
 bool is_valid_trigger_name(std::string_view name) {
@@ -307,6 +334,7 @@ Result<TriggerSpec> parse_trigger(const nlohmann::json& manifest) {
   auto subscriber = parse_destination(s["subscriber"], "spec.subscriber");
   if (!subscriber) return subscriber.error();
   spec.subscriber = std::move(subscriber.value());
+  if (auto st = bind_tool(spec); !st) return st.error();
 
   if (s.contains("delivery")) {
     auto delivery = parse_delivery(s["delivery"], "spec.delivery");

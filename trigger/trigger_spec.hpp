@@ -7,6 +7,8 @@
 //     name: summarize
 //     annotations:
 //       kafka.eventing.knative.dev/delivery.order: ordered   # as Knative's Kafka broker; default unordered
+//       sluice.dev/tool: summarize                 # subscriber an MCP Agent: each event is a tools/call
+//       sluice.dev/tool-arguments: '{"text": "$data.body"}'   # default: the event's data (a JSON object)
 //   spec:
 //     broker: default                              # required
 //     filter: {attributes: {type: com.example.doc}}  # Knative: exact match, ANDed, "" = present
@@ -45,6 +47,10 @@ struct SubscriberRef {
   std::string api_version;  // as written; may be empty
   std::string kind;         // "Agent" or "Service"
   std::string name;
+  /// For an MCP Agent: the tool that each event calls (the Trigger's `sluice.dev/tool` annotation),
+  /// and the template of its arguments (`sluice.dev/tool-arguments`, JSON; empty: the event's data).
+  std::string tool;
+  std::string tool_arguments;
 
   bool operator==(const SubscriberRef&) const = default;
 };
@@ -108,6 +114,10 @@ enum class DeliveryOrder { Unordered, Ordered };
 
 /// The annotation that selects DeliveryOrder, as Knative's Kafka broker spells it.
 inline constexpr const char* kDeliveryOrderAnnotation = "kafka.eventing.knative.dev/delivery.order";
+/// On a Trigger whose subscriber is an MCP Agent: the tool each event calls, and its arguments' template
+/// (core/event_arguments.hpp).
+inline constexpr const char* kToolAnnotation = "sluice.dev/tool";
+inline constexpr const char* kToolArgumentsAnnotation = "sluice.dev/tool-arguments";
 
 struct TriggerSpec {
   std::string name;

@@ -291,5 +291,32 @@ TEST(TriggerSpec, RetryableStatuses) {
     EXPECT_FALSE(is_retryable_status(s)) << s;
 }
 
+TEST(TriggerSpec, ToolAnnotationsBindTheSubscriberAgentToATool) {
+  auto m = minimal();
+  m["spec"]["subscriber"] =
+      json::parse(R"({"ref": {"apiVersion": "sluice.dev/v1", "kind": "Agent", "name": "calc"}})");
+  m["metadata"]["annotations"] = {{"sluice.dev/tool", "add"},
+                                  {"sluice.dev/tool-arguments", R"({"a": "$data.x"})"}};
+  auto r = parse_trigger(m);
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_TRUE(r.value().subscriber.ref);
+  EXPECT_EQ(r.value().subscriber.ref->tool, "add");
+  EXPECT_EQ(r.value().subscriber.ref->tool_arguments, R"({"a": "$data.x"})");
+  EXPECT_EQ(r.value().subscriber.to_string(), "Agent/calc tool add");
+
+  auto no_tool = m;
+  no_tool["metadata"]["annotations"].erase("sluice.dev/tool");
+  EXPECT_EQ(parse_error(no_tool).subject, "metadata.annotations[sluice.dev/tool-arguments]");
+  auto bad_args = m;
+  bad_args["metadata"]["annotations"]["sluice.dev/tool-arguments"] = R"({"a": "$Nope"})";
+  EXPECT_EQ(parse_error(bad_args).subject, "metadata.annotations[sluice.dev/tool-arguments]");
+  auto uri = minimal();
+  uri["metadata"]["annotations"] = {{"sluice.dev/tool", "add"}};
+  EXPECT_EQ(parse_error(uri).subject, "metadata.annotations[sluice.dev/tool]");
+  auto empty = m;
+  empty["metadata"]["annotations"]["sluice.dev/tool"] = "";
+  EXPECT_EQ(parse_error(empty).subject, "metadata.annotations[sluice.dev/tool]");
+}
+
 }  // namespace
 }  // namespace sluice

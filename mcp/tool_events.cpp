@@ -1,0 +1,108 @@
+#include "mcp/tool_events.hpp"
+
+#include "core/http_binding.hpp"
+#include "core/log.hpp"
+#include "mcp/json_rpc.hpp"
+
+namespace sluice::mcp {
+namespace {
+
+using nlohmann::json;
+
+HttpResponse answer(int status, std::string body, HttpHeaders headers = {{"Content-Type", "text/plain"}}) {
+  HttpResponse out;
+  out.status = status;
+  out.headers = std::move(headers);
+  out.body = std::move(body);
+  return out;
+}
+
+/// The text parts of a tool result's content, joined: what a failed tool said.
+std::string text_of(const json& result) {
+  std::string out;
+  for (const auto& part : result.value("content", json::array()))
+    if (part.is_object() && part.value("type", "") == "text")
+      out += (out.empty() ? "" : "\n") + part.value("text", "");
+  return out.empty() ? result.dump() : out;
+}
+
+}  // namespace
+
+CloudEvent reply_from_tool_result(const json& result, const CloudEvent& request_event,
+                                  const std::string& agent, const std::string& tool) {
+  CloudEvent reply;
+  reply.id = request_event.id + "-result";
+  reply.type = tool_result_reply_type;
+  reply.source = "/mcp/" + agent;
+  reply.subject = tool;
+  reply.datacontenttype = "application/json";
+  reply.data = result.dump();
+  return reply;
+}
+
+std::optional<UpstreamSession> ToolEventBridge::session_of(const std::string& agent) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(agent);
+  if (it == sessions_.end()) return std::nullopt;
+  return it->second;
+}
+
+void ToolEventBridge::forget_session(const std::string& agent, const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (auto it = sessions_.find(agent); it != sessions_.end() && it->second.id == id) sessions_.erase(it);
+}
+
+asio::awaitable<Result<HttpResponse>> ToolEventBridge::deliver(const ToolTarget& target,
+                                                               HttpRequest request) {
+  HttpMessage message{std::move(request.headers), std::move(request.body)};
+  auto events = decode_http(message);
+  if (!events || events.value().size() != 1)
+    co_return answer(400, events ? "expected exactly one event" : events.error().to_string());
+  const CloudEvent& event = events.value().front();
+  auto arguments = target.arguments.build(event);
+  if (!arguments) co_return answer(400, arguments.error().to_string());
+
+  const json params = {{"name", target.tool}, {"arguments", std::move(arguments).value()}};
+  Result<UpstreamReply> reply = make_error(target.agent, "not called");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto session = session_of(target.agent);
+    if (!session) {
+      auto open = upstream_.open_session(target.agent, request.cancel);
+      auto opened = co_await std::move(open);
+      if (!opened) {
+        reply = opened.error();
+        break;
+      }
+      session = opened.value();
+      std::lock_guard lock(mu_);
+      sessions_[target.agent] = *session;
+    }
+    const json call = make_rpc_request(upstream_.next_id(), "tools/call", params);
+    // The trigger's attempt timeout (delivery.timeout) bounds the call.
+    auto post = upstream_.post(target.agent, &*session, call, nullptr, request.cancel, request.timeout);
+    reply = co_await std::move(post);
+    // A replica that does not know the session (another replica, or a restart) answers 404: reopen once.
+    if (reply && reply.value().status == 404 && !session->id.empty()) {
+      forget_session(target.agent, session->id);
+      continue;
+    }
+    break;
+  }
+  const std::string what = "agent " + target.agent + " tool " + target.tool;
+  if (!reply) co_return answer(502, what + ": " + reply.error().to_string());
+  const UpstreamReply& r = reply.value();
+  if (r.status / 100 != 2)
+    co_return answer(
+        502, what + " answered HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body));
+  if (!r.response) co_return answer(502, what + " ended the call without a response");
+  if (r.response->contains("error"))
+    co_return answer(
+        502, what + " failed: " + (*r.response)["error"].value("message", (*r.response)["error"].dump()));
+  const json result = r.response->value("result", json::object());
+  if (result.value("isError", false)) co_return answer(500, text_of(result));
+  auto encoded =
+      encode_http(reply_from_tool_result(result, event, target.agent, target.tool), HttpMode::Binary);
+  co_return answer(200, std::move(encoded.body), std::move(encoded.headers));
+}
+
+}  // namespace sluice::mcp

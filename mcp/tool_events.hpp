@@ -1,0 +1,54 @@
+#pragma once
+// Triggers that call MCP tools: a Trigger with `sluice.dev/tool` delivers each event to its MCP Agent
+// as a tools/call (the arguments built by core/event_arguments.hpp), through the activator, and turns
+// the result into a reply CloudEvent, so that tool results re-enter the broker.
+//
+// To the trigger's dispatcher this is an ordinary subscriber (ResolvedDestination::send): 200 with the
+// reply event when the tool succeeded; 400 when the event cannot be mapped to arguments; 500 with the
+// tool's text when the result says isError; 502 when the agent failed the call (JSON-RPC error, HTTP
+// error) or could not be reached. The dispatcher retries and dead-letters as for any subscriber.
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/event_arguments.hpp"
+#include "core/http_client.hpp"
+#include "mcp/upstream_client.hpp"
+
+namespace sluice::mcp {
+
+/// The reply's type; its source is /mcp/<agent>, its subject the tool.
+inline constexpr const char* tool_result_reply_type = "dev.sluice.mcp.tool.result";
+
+/// The reply CloudEvent for a tools/call result (the result object, unchanged, as JSON data).
+CloudEvent reply_from_tool_result(const nlohmann::json& result, const CloudEvent& request_event,
+                                  const std::string& agent, const std::string& tool);
+
+struct ToolTarget {
+  std::string agent;
+  std::string tool;
+  EventArguments arguments;
+};
+
+class ToolEventBridge {
+ public:
+  explicit ToolEventBridge(RelayFn relay) : upstream_(std::move(relay)) {}
+
+  /// Delivers the event that `request` carries (binary or structured mode, as the dispatcher encodes
+  /// it). One upstream session per agent is kept and reopened when a replica does not know it.
+  asio::awaitable<Result<HttpResponse>> deliver(const ToolTarget& target, HttpRequest request);
+
+ private:
+  std::optional<UpstreamSession> session_of(const std::string& agent);
+  void forget_session(const std::string& agent, const std::string& id);
+
+  UpstreamClient upstream_;
+  std::mutex mu_;
+  std::map<std::string, UpstreamSession> sessions_;  // by agent
+};
+
+}  // namespace sluice::mcp
