@@ -10,3 +10,5 @@ for bench in "$build"/*_bench; do
 done
 echo "== ingress"
 bench/ingress.sh "$build"
+echo "== mcp gateway"
+bench/mcp.sh "$build"

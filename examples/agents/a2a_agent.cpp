@@ -23,14 +23,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_server.hpp"
+
 namespace {
 
-using json = nlohmann::json;
+using example::env_or;
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : fallback;
-}
+using json = nlohmann::json;
 
 json rpc_result(const json& id, json result) {
   return {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
@@ -70,6 +69,7 @@ int main() {
   auto store = std::make_shared<Store>();
 
   httplib::Server server;
+  example::tune(server);
   server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-sluice-revision", revision);
   });
@@ -216,7 +216,7 @@ int main() {
   });
   stopper.detach();
 
-  if (!server.bind_to_port("127.0.0.1", port)) {
+  if (!example::bind(server, port)) {
     std::cerr << "a2a_agent: cannot listen on 127.0.0.1:" << port << std::endl;
     return 1;
   }

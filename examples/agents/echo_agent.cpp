@@ -26,12 +26,11 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_server.hpp"
+
 namespace {
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : fallback;
-}
+using example::env_or;
 
 struct Event {
   std::string id, source, type, specversion, datacontenttype, data;
@@ -94,7 +93,7 @@ int main() {
   std::mutex out_mu;
 
   httplib::Server server;
-  server.set_tcp_nodelay(true);  // headers and body go out as separate writes
+  example::tune(server);
   server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-sluice-revision", revision);
     res.set_header("x-sluice-replica", replica);
@@ -148,7 +147,7 @@ int main() {
   });
   stopper.detach();
 
-  if (!server.bind_to_port("127.0.0.1", port)) {
+  if (!example::bind(server, port)) {
     std::cerr << "echo_agent: cannot listen on 127.0.0.1:" << port << std::endl;
     return 1;
   }

@@ -15,6 +15,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_server.hpp"
+
 namespace {
 
 nlohmann::json env_value(const char* name) {
@@ -60,7 +62,7 @@ int main() {
   const int port = port_env ? std::atoi(port_env) : 8080;
 
   httplib::Server server;
-  server.set_tcp_nodelay(true);  // headers and body go out as separate writes
+  example::tune(server);
   server.Get("/healthz",
              [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
   server.Get("/", [](const httplib::Request&, httplib::Response& res) {
@@ -81,7 +83,7 @@ int main() {
   });
   stopper.detach();
 
-  if (!server.bind_to_port("127.0.0.1", port)) {
+  if (!example::bind(server, port)) {
     std::cerr << "gpu_agent: cannot listen on 127.0.0.1:" << port << std::endl;
     return 1;
   }

@@ -29,14 +29,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_server.hpp"
+
 namespace {
 
-using json = nlohmann::json;
+using example::env_or;
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : fallback;
-}
+using json = nlohmann::json;
 
 struct State {
   std::mutex mu;
@@ -117,7 +116,7 @@ int main() {
   auto state = std::make_shared<State>();
 
   httplib::Server server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  example::tune(server);
   server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-sluice-revision", revision);
   });
@@ -291,7 +290,7 @@ int main() {
   });
   stopper.detach();
 
-  if (!server.bind_to_port("127.0.0.1", port)) {
+  if (!example::bind(server, port)) {
     std::cerr << "mcp_agent: cannot listen on 127.0.0.1:" << port << std::endl;
     return 1;
   }

@@ -25,12 +25,11 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_server.hpp"
+
 namespace {
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : fallback;
-}
+using example::env_or;
 
 }  // namespace
 
@@ -53,8 +52,7 @@ int main() {
   std::this_thread::sleep_for(std::chrono::milliseconds(startup_ms));
 
   httplib::Server server;
-  server.set_tcp_nodelay(true);  // headers and body go out as separate writes
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  example::tune(server, static_cast<std::size_t>(threads));
   server.set_post_routing_handler([&](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-sluice-revision", revision);
     res.set_header("x-sluice-replica", replica);
@@ -98,7 +96,7 @@ int main() {
   });
   stopper.detach();
 
-  if (!server.bind_to_port("127.0.0.1", port)) {
+  if (!example::bind(server, port)) {
     std::cerr << "slow_agent: cannot listen on 127.0.0.1:" << port << std::endl;
     return 1;
   }
