@@ -57,56 +57,89 @@ std::optional<std::string> AgentProxy::sticky_key(const HttpHeaders& headers) {
 
 asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest request,
                                                HeadersHandler on_headers, ChunkHandler on_chunk) {
+  request.timeout = std::chrono::milliseconds(0);  // the revision's timeoutSeconds governs
+  ReplicaExchange exchange = [&](const ReplicaTarget&, ReplicaSend send) -> asio::awaitable<Result<int>> {
+    auto sent = send(std::move(request), std::move(on_headers), std::move(on_chunk));
+    co_return co_await std::move(sent);
+  };
+  HttpHeaders routing = request.headers;
+  auto cancel = request.cancel;
+  auto result =
+      co_await with_replica(std::move(agent), std::move(routing), std::move(cancel), "", std::move(exchange));
+  co_return result;
+}
+
+asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHeaders routing,
+                                                      std::shared_ptr<CancelSignal> cancel,
+                                                      std::string address, ReplicaExchange exchange) {
   std::string tag;
   if (auto at = agent.find('@'); at != std::string::npos) {
     tag = agent.substr(at + 1);
     agent.resize(at);
   }
-  const auto key = sticky_key(request.headers);
-  std::optional<std::uint64_t> hash;
-  if (key) hash = traffic_key_hash(*key);
-  auto choice = runtime_.route(agent, tag, hash);
-  if (!choice) co_return choice.error();
   auto executor = co_await asio::this_coro::executor;
   HttpClient* client = client_for(executor);
   if (!client) co_return make_error("agent " + agent, "called from outside the server's I/O contexts", 500);
 
-  const auto deadline = std::chrono::steady_clock::now() + choice.value().timeout;
-  std::string revision = choice.value().revision;
-  std::shared_ptr<CancelSignal> cancel = request.cancel;
-  auto acquired = co_await runtime_.activator().acquire(std::move(revision), deadline, std::move(cancel));
-  if (!acquired) co_return acquired.error();
-  ReplicaLease lease = std::move(acquired).value();
+  ReplicaTarget target;
+  ReplicaLease lease;
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  if (address.empty()) {
+    const auto key = sticky_key(routing);
+    std::optional<std::uint64_t> hash;
+    if (key) hash = traffic_key_hash(*key);
+    auto choice = runtime_.route(agent, tag, hash);
+    if (!choice) co_return choice.error();
+    deadline = std::chrono::steady_clock::now() + choice.value().timeout;
+    target.revision = choice.value().revision;
+    std::string revision = target.revision;
+    auto acquired = co_await runtime_.activator().acquire(std::move(revision), deadline, std::move(cancel));
+    if (!acquired) co_return acquired.error();
+    lease = std::move(acquired).value();
+    target.replica = lease.replica();
+    target.address = lease.address();
+  } else {
+    target.address = std::move(address);
+  }
 
-  std::string target = request.url.empty() ? "/" : request.url;
-  if (target.front() != '/') target.insert(target.begin(), '/');
-  request.url = "http://" + lease.address() + target;
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  request.timeout = std::max(left, std::chrono::milliseconds(1));
-  std::erase_if(request.headers, [](const auto& h) { return hop_by_hop(h.first); });
-  nlohmann::json line;
-  if (request_log::enabled()) {
-    const auto* traceparent = find_header(request.headers, "traceparent");
-    line = {{"kind", "activator"},
-            {"method", request.method},
-            {"url", request.url},
-            {"agent", agent},
-            {"revision", choice.value().revision},
-            {"replica", lease.replica()},
-            {"request_bytes", request.body.size()},
-            {"trace_id", traceparent ? request_log::trace_id_of(*traceparent) : ""}};
-  }
-  const auto started = std::chrono::steady_clock::now();
-  auto result = co_await client->relay(std::move(request), std::move(on_headers), std::move(on_chunk));
+  ReplicaSend send = [&](HttpRequest request, HeadersHandler on_headers,
+                         ChunkHandler on_chunk) -> asio::awaitable<Result<int>> {
+    std::string path = request.url.empty() ? "/" : request.url;
+    if (path.front() != '/') path.insert(path.begin(), '/');
+    request.url = "http://" + target.address + path;
+    if (deadline != std::chrono::steady_clock::time_point::max()) {  // the shorter of the two
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto bound = std::max(left, std::chrono::milliseconds(1));
+      request.timeout = request.timeout.count() > 0 ? std::min(request.timeout, bound) : bound;
+    }
+    std::erase_if(request.headers, [](const auto& h) { return hop_by_hop(h.first); });
+    nlohmann::json line;
+    if (request_log::enabled()) {
+      const auto* traceparent = find_header(request.headers, "traceparent");
+      line = {{"kind", "activator"},
+              {"method", request.method},
+              {"url", request.url},
+              {"agent", agent},
+              {"revision", target.revision},
+              {"replica", target.replica},
+              {"request_bytes", request.body.size()},
+              {"trace_id", traceparent ? request_log::trace_id_of(*traceparent) : ""}};
+    }
+    const auto started = std::chrono::steady_clock::now();
+    auto result = co_await client->relay(std::move(request), std::move(on_headers), std::move(on_chunk));
+    if (request_log::enabled()) {
+      line["latency_ms"] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+      line["status"] = result ? result.value() : 0;
+      line["error"] = result ? "" : result.error().message;
+      request_log::write(std::move(line));
+    }
+    co_return result;
+  };
+  auto exchanged = exchange(target, send);
+  auto result = co_await std::move(exchanged);
   lease.release();
-  if (request_log::enabled()) {
-    line["latency_ms"] =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    line["status"] = result ? result.value() : 0;
-    line["error"] = result ? "" : result.error().message;
-    request_log::write(std::move(line));
-  }
   co_return result;
 }
 

@@ -4,7 +4,8 @@
 // to the replica with the I/O context's own HttpClient, releasing the slot when the exchange ends.
 //
 // Used by `/agents/{name}[@{tag}]/{path}` (handle()), by triggers with `ref: {kind: Agent}` (send())
-// and by the MCP/A2A gateways (relay()).
+// and by the MCP/A2A gateways (relay(), and with_replica() where a conversation must stay on one
+// replica: an MCP session lives on the replica that opened it).
 //
 // Sticky key: the first of the headers `ce-partitionkey`, `x-sluice-session-key`, `mcp-session-id`
 // keeps a key on one revision while the split is unchanged.
@@ -45,6 +46,25 @@ class AgentProxy {
   /// the replica. Same contract as HttpClient::relay().
   asio::awaitable<Result<int>> relay(std::string agent, HttpRequest request, HeadersHandler on_headers,
                                      ChunkHandler on_chunk);
+
+  /// The replica an exchange holds.
+  struct ReplicaTarget {
+    std::string revision;
+    std::string replica;
+    std::string address;  // host:port
+  };
+  /// Sends one request to the held replica (request.url: the path on it), as relay() does.
+  using ReplicaSend = std::function<asio::awaitable<Result<int>>(HttpRequest, HeadersHandler, ChunkHandler)>;
+  using ReplicaExchange = std::function<asio::awaitable<Result<int>>(const ReplicaTarget&, ReplicaSend)>;
+
+  /// Takes one slot on a replica of `agent` as relay() does (`routing` gives the sticky key,
+  /// `cancel` ends the wait) and runs `exchange` with it: every request it sends goes to that replica,
+  /// within the revision's deadline, and the slot is held until it returns. With `address` set, the
+  /// activator is skipped and the requests go straight to that replica (closing what was opened on
+  /// it); the target then names only the address.
+  asio::awaitable<Result<int>> with_replica(std::string agent, HttpHeaders routing,
+                                            std::shared_ptr<CancelSignal> cancel, std::string address,
+                                            ReplicaExchange exchange);
 
   /// One whole exchange (for trigger deliveries); request.url is the path on the replica.
   asio::awaitable<Result<HttpResponse>> send(std::string agent, HttpRequest request);

@@ -102,7 +102,7 @@ const std::vector<std::string>& session_protocol_versions() {
 McpGateway::McpGateway(GatewayHooks hooks, GatewayOptions options)
     : hooks_(std::move(hooks)),
       options_(std::move(options)),
-      upstream_(hooks_.relay, options_.upstream_path, options_.call_timeout) {
+      upstream_(hooks_.pin, options_.upstream_path, options_.call_timeout) {
   catalog_.set_builtins(builtin_tool_definitions());
 }
 
@@ -339,7 +339,7 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
     co_return fail(rpc_error::invalid_params, "Unknown tool: " + name);
   const std::string agent = split->first;
   const std::string tool = split->second;
-  if (!hooks_.relay) co_return fail(rpc_error::internal_error, "agents are not available in this server");
+  if (!hooks_.pin) co_return fail(rpc_error::internal_error, "agents are not available in this server");
   if (hooks_.authorize) {
     auto allowed = hooks_.authorize(agent, tool, ctx.principal);
     if (!allowed) co_return fail(rpc_error::forbidden, "Forbidden: " + allowed.error().to_string());
@@ -380,60 +380,48 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
 
   json forwarded = params;
   forwarded["name"] = tool;
-  std::int64_t upstream_id = 0;
-  std::optional<UpstreamSession> upstream;
-  Result<UpstreamReply> reply = sluice::make_error(agent, "not called");
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    upstream = session->upstream(agent);
-    if (!upstream) {
-      auto open = upstream_.open_session(agent, cancel);
-      auto opened = co_await std::move(open);
-      if (!opened) {
-        reply = opened.error();
-        break;
-      }
-      upstream = opened.value();
-      session->set_upstream(agent, *upstream);
-    }
-    upstream_id = upstream_.next_id();
-    auto request = make_rpc_request(upstream_id, "tools/call", forwarded);
-    auto post = upstream_.post(agent, &*upstream, request, on_message, cancel);
-    reply = co_await std::move(post);
-    // An agent's replica that does not know the session (another replica, or a restart) answers 404:
-    // open a new one, once.
-    if (reply && reply.value().status == 404 && !upstream->id.empty() && !cancel->cancelled()) {
-      session->drop_upstream(agent, upstream->id);
-      continue;
-    }
-    break;
+  // One upstream session per client session and replica; a stateless request's last only the call.
+  std::map<std::string, UpstreamSession> own;
+  UpstreamSessions store;
+  const std::string prefix = agent + " ";
+  if (stateless) {
+    store.find = [&own](const std::string& replica) -> std::optional<UpstreamSession> {
+      auto it = own.find(replica);
+      if (it == own.end()) return std::nullopt;
+      return it->second;
+    };
+    store.keep = [&own](const std::string& replica, UpstreamSession s) { own[replica] = std::move(s); };
+    store.drop = [&own](const std::string& replica, const std::string&) { own.erase(replica); };
+  } else {
+    store.find = [&](const std::string& replica) { return session->upstream(prefix + replica); };
+    store.keep = [&](const std::string& replica, UpstreamSession s) {
+      session->set_upstream(prefix + replica, std::move(s));
+    };
+    store.drop = [&](const std::string& replica, const std::string& id) {
+      session->drop_upstream(prefix + replica, id);
+    };
   }
+  // A client session keeps to one revision while the traffic split is unchanged.
+  HttpHeaders routing;
+  if (!session->id().empty()) routing.emplace_back("x-sluice-session-key", session->id());
+  auto call = upstream_.call(agent, std::move(routing), store, "tools/call", std::move(forwarded), on_message,
+                             cancel);
+  Result<UpstreamReply> reply = co_await std::move(call);
   session->end_call(msg.id);
+  for (const auto& [replica, upstream] : own) {
+    auto close = upstream_.close_session(agent, upstream);
+    co_await std::move(close);
+  }
 
   if (cancel->cancelled()) {
-    // The client cancelled (notifications/cancelled or a closed connection): tell the agent, and send
-    // no response (MCP cancellation: the receiver does not answer a cancelled request).
-    if (upstream && upstream_id != 0) {
-      auto note = make_rpc_notification("notifications/cancelled",
-                                        {{"requestId", upstream_id}, {"reason", "cancelled by the client"}});
-      auto post = upstream_.post(agent, &*upstream, note, nullptr, nullptr);
-      auto sent = co_await std::move(post);
-      SLUICE_LOG(mcp, info, "[session={} agent={}] tools/call {} cancelled; upstream told: {}", session->id(),
-                 agent, tool, sent ? "yes" : sent.error().to_string());
-    }
-    if (stateless && upstream) {
-      auto close = upstream_.close_session(agent, *upstream);
-      co_await std::move(close);
-    }
+    // The client cancelled (notifications/cancelled or a closed connection): the agent was told, and
+    // no response is sent (MCP cancellation: the receiver does not answer a cancelled request).
     if (!streaming && !ctx.cancelled()) {
       auto head = sse_head(req);
       auto start = ctx.start_stream(std::move(head));
       co_await std::move(start);
     }
     co_return HttpServerResponse{};
-  }
-  if (stateless && upstream) {
-    auto close = upstream_.close_session(agent, *upstream);
-    co_await std::move(close);
   }
 
   json response;
@@ -569,8 +557,8 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_delete(HttpServerRequest&
   auto session = sessions_.remove(header(req, session_header));
   if (!session) co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001, "Session not found");
   SLUICE_LOG(mcp, info, "[session={}] ended by the client", session->id());
-  for (const auto& [agent, upstream] : session->upstreams()) {
-    auto close = upstream_.close_session(agent, upstream);
+  for (const auto& [key, upstream] : session->upstreams()) {
+    auto close = upstream_.close_session(key.substr(0, key.find(' ')), upstream);
     co_await std::move(close);
   }
   co_return make_response(req, http::status::ok);
@@ -605,7 +593,7 @@ void McpGateway::on_revision_change(asio::any_io_executor executor, const std::s
 }
 
 asio::awaitable<Status> McpGateway::refresh_agent(std::string agent, std::string revision) {
-  if (!hooks_.relay) co_return sluice::make_error(agent, "no relay to agents");
+  if (!hooks_.pin) co_return sluice::make_error(agent, "no relay to agents");
   if (hooks_.describe_agents) {
     auto agents = hooks_.describe_agents();
     bool mcp_agent = false;
@@ -615,17 +603,8 @@ asio::awaitable<Status> McpGateway::refresh_agent(std::string agent, std::string
           mcp_agent = true;
     if (!mcp_agent) co_return ok();
   }
-  auto open = upstream_.open_session(agent, nullptr);
-  auto session = co_await std::move(open);
-  if (!session) {
-    SLUICE_LOG(mcp, warn, "[agent={} rev={}] cannot list tools: {}", agent, revision,
-               session.error().to_string());
-    co_return session.error();
-  }
-  auto list = upstream_.list_tools(agent, session.value());
-  auto tools = co_await std::move(list);
-  auto close = upstream_.close_session(agent, session.value());
-  co_await std::move(close);
+  auto fetch = upstream_.fetch_tools(agent);
+  auto tools = co_await std::move(fetch);
   if (!tools) {
     SLUICE_LOG(mcp, warn, "[agent={} rev={}] cannot list tools: {}", agent, revision,
                tools.error().to_string());

@@ -8,9 +8,10 @@
 // revision (server/discover, Mcp-Method/Mcp-Name headers checked against the body).
 //
 // tools/list answers from the ToolCatalog only (an agent at zero is never woken to list its tools).
-// tools/call goes through the relay (the activator) to the agent's own MCP endpoint, over one upstream
-// session per client session and agent; progress notifications stream back on the POST's SSE
-// response, notifications/cancelled (or the client closing the connection) cancels the upstream call.
+// tools/call goes through the activator to one replica of the agent and its own MCP endpoint, over one
+// upstream session per client session and replica (a client session keeps to one revision while the
+// split is unchanged); progress notifications stream back on the POST's SSE response,
+// notifications/cancelled (or the client closing the connection) cancels the call on that replica.
 
 #include <atomic>
 #include <chrono>
@@ -36,7 +37,7 @@ const std::vector<std::string>& session_protocol_versions();
 inline constexpr const char* stateless_protocol_version = "2026-07-28";
 
 struct GatewayHooks {
-  RelayFn relay;                     // empty: no agent tools
+  PinFn pin;                         // empty: no agent tools
   DescribeAgentsFn describe_agents;  // empty: no agents
   PublishFn publish;                 // empty: publish_event fails
   /// Empty: every caller may call every tool; an Error says why not.

@@ -27,6 +27,8 @@ namespace sluice::mcp {
 struct UpstreamSession {
   std::string id;  // the agent's MCP-Session-Id; empty when the agent does not use sessions
   std::string protocol_version;
+  std::string replica;  // ReplicaRef::key of the replica that holds it
+  std::string address;  // and its host:port
 };
 
 class Session {

@@ -40,16 +40,21 @@ CloudEvent reply_from_tool_result(const json& result, const CloudEvent& request_
   return reply;
 }
 
-std::optional<UpstreamSession> ToolEventBridge::session_of(const std::string& agent) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(agent);
-  if (it == sessions_.end()) return std::nullopt;
-  return it->second;
-}
-
-void ToolEventBridge::forget_session(const std::string& agent, const std::string& id) {
-  std::lock_guard lock(mu_);
-  if (auto it = sessions_.find(agent); it != sessions_.end() && it->second.id == id) sessions_.erase(it);
+ToolEventBridge::ToolEventBridge(PinFn pin) : upstream_(std::move(pin)) {
+  store_.find = [this](const std::string& replica) -> std::optional<UpstreamSession> {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(replica);
+    if (it == sessions_.end()) return std::nullopt;
+    return it->second;
+  };
+  store_.keep = [this](const std::string& replica, UpstreamSession session) {
+    std::lock_guard lock(mu_);
+    sessions_[replica] = std::move(session);
+  };
+  store_.drop = [this](const std::string& replica, const std::string& id) {
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(replica); it != sessions_.end() && it->second.id == id) sessions_.erase(it);
+  };
 }
 
 asio::awaitable<Result<HttpResponse>> ToolEventBridge::deliver(const ToolTarget& target,
@@ -63,31 +68,14 @@ asio::awaitable<Result<HttpResponse>> ToolEventBridge::deliver(const ToolTarget&
   if (!arguments) co_return answer(400, arguments.error().to_string());
 
   const json params = {{"name", target.tool}, {"arguments", std::move(arguments).value()}};
-  Result<UpstreamReply> reply = make_error(target.agent, "not called");
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto session = session_of(target.agent);
-    if (!session) {
-      auto open = upstream_.open_session(target.agent, request.cancel);
-      auto opened = co_await std::move(open);
-      if (!opened) {
-        reply = opened.error();
-        break;
-      }
-      session = opened.value();
-      std::lock_guard lock(mu_);
-      sessions_[target.agent] = *session;
-    }
-    const json call = make_rpc_request(upstream_.next_id(), "tools/call", params);
-    // The trigger's attempt timeout (delivery.timeout) bounds the call.
-    auto post = upstream_.post(target.agent, &*session, call, nullptr, request.cancel, request.timeout);
-    reply = co_await std::move(post);
-    // A replica that does not know the session (another replica, or a restart) answers 404: reopen once.
-    if (reply && reply.value().status == 404 && !session->id.empty()) {
-      forget_session(target.agent, session->id);
-      continue;
-    }
-    break;
-  }
+  // A partition key keeps its events on one revision while the traffic split is unchanged.
+  HttpHeaders routing;
+  if (auto key = event.extensions.find("partitionkey"); key != event.extensions.end())
+    routing.emplace_back("ce-partitionkey", key->second.to_header_string());
+  // The trigger's attempt timeout (delivery.timeout) bounds the call.
+  auto call = upstream_.call(target.agent, routing, store_, "tools/call", params, nullptr, request.cancel,
+                             request.timeout);
+  Result<UpstreamReply> reply = co_await std::move(call);
   const std::string what = "agent " + target.agent + " tool " + target.tool;
   if (!reply) co_return answer(502, what + ": " + reply.error().to_string());
   const UpstreamReply& r = reply.value();

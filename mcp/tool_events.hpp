@@ -36,19 +36,18 @@ struct ToolTarget {
 
 class ToolEventBridge {
  public:
-  explicit ToolEventBridge(RelayFn relay) : upstream_(std::move(relay)) {}
+  explicit ToolEventBridge(PinFn pin);
 
   /// Delivers the event that `request` carries (binary or structured mode, as the dispatcher encodes
-  /// it). One upstream session per agent is kept and reopened when a replica does not know it.
+  /// it). One upstream session per replica is kept (keyed by agent, revision and replica) and opened
+  /// again when the replica does not know it.
   asio::awaitable<Result<HttpResponse>> deliver(const ToolTarget& target, HttpRequest request);
 
  private:
-  std::optional<UpstreamSession> session_of(const std::string& agent);
-  void forget_session(const std::string& agent, const std::string& id);
-
   UpstreamClient upstream_;
+  UpstreamSessions store_;
   std::mutex mu_;
-  std::map<std::string, UpstreamSession> sessions_;  // by agent
+  std::map<std::string, UpstreamSession> sessions_;  // by ReplicaRef::key
 };
 
 }  // namespace sluice::mcp

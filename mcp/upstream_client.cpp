@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include "core/log.hpp"
 #include "mcp/json_rpc.hpp"
 #include "mcp/sse.hpp"
 
@@ -64,7 +65,7 @@ std::int64_t UpstreamClient::next_id() {
 }
 
 asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(
-    const std::string& agent, const UpstreamSession* session, const nlohmann::json& message,
+    const SendFn& send, const UpstreamSession* session, const nlohmann::json& message,
     UpstreamMessageFn on_message, std::shared_ptr<CancelSignal> cancel, std::chrono::milliseconds timeout) {
   HttpRequest request;
   request.method = "POST";
@@ -95,7 +96,7 @@ asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(
     bool more = co_await reader->chunk(bytes);
     co_return more;
   };
-  auto op = relay_(agent, std::move(request), on_headers, on_chunk);
+  auto op = send(std::move(request), on_headers, on_chunk);
   auto result = co_await std::move(op);
   if (!result && !reader->reply.response) co_return result.error();
   if (reader->json) {
@@ -111,12 +112,14 @@ asio::awaitable<Result<UpstreamReply>> UpstreamClient::post(
 }
 
 asio::awaitable<Result<UpstreamSession>> UpstreamClient::open_session(const std::string& agent,
+                                                                      const ReplicaRef& replica,
+                                                                      const SendFn& send,
                                                                       std::shared_ptr<CancelSignal> cancel) {
   auto init = make_rpc_request(next_id(), "initialize",
                                {{"protocolVersion", upstream_protocol_version},
                                 {"capabilities", nlohmann::json::object()},
                                 {"clientInfo", {{"name", "sluice-gateway"}, {"version", "0.1.0"}}}});
-  auto op = post(agent, nullptr, init, nullptr, cancel);
+  auto op = post(send, nullptr, init, nullptr, cancel);
   auto reply = co_await std::move(op);
   if (!reply) co_return reply.error();
   auto& r = reply.value();
@@ -130,16 +133,19 @@ asio::awaitable<Result<UpstreamSession>> UpstreamClient::open_session(const std:
   }
   UpstreamSession session;
   session.id = r.session_id;
+  session.replica = replica.key;
+  session.address = replica.address;
   session.protocol_version =
       (*r.response)["result"].value("protocolVersion", std::string(upstream_protocol_version));
   auto initialized = make_rpc_notification("notifications/initialized");
-  auto op2 = post(agent, &session, initialized, nullptr, cancel);
+  auto op2 = post(send, &session, initialized, nullptr, cancel);
   auto ack = co_await std::move(op2);
   if (!ack) co_return ack.error();
   co_return session;
 }
 
 asio::awaitable<Result<nlohmann::json>> UpstreamClient::list_tools(const std::string& agent,
+                                                                   const SendFn& send,
                                                                    const UpstreamSession& session) {
   nlohmann::json tools = nlohmann::json::array();
   std::string cursor;
@@ -147,7 +153,7 @@ asio::awaitable<Result<nlohmann::json>> UpstreamClient::list_tools(const std::st
     nlohmann::json params = nlohmann::json::object();
     if (!cursor.empty()) params["cursor"] = cursor;
     auto request = make_rpc_request(next_id(), "tools/list", params);
-    auto op = post(agent, &session, request, nullptr, nullptr);
+    auto op = post(send, &session, request, nullptr, nullptr);
     auto reply = co_await std::move(op);
     if (!reply) co_return reply.error();
     auto& r = reply.value();
@@ -167,8 +173,7 @@ asio::awaitable<Result<nlohmann::json>> UpstreamClient::list_tools(const std::st
   co_return tools;
 }
 
-asio::awaitable<void> UpstreamClient::close_session(const std::string& agent,
-                                                    const UpstreamSession& session) {
+asio::awaitable<void> UpstreamClient::delete_session(const SendFn& send, const UpstreamSession& session) {
   if (session.id.empty()) co_return;
   HttpRequest request;
   request.method = "DELETE";
@@ -181,8 +186,90 @@ asio::awaitable<void> UpstreamClient::close_session(const std::string& agent,
       [](int, const HttpHeaders&) -> asio::awaitable<bool> { co_return true; };
   std::function<asio::awaitable<bool>(std::string_view)> on_chunk =
       [](std::string_view) -> asio::awaitable<bool> { co_return true; };
-  auto op = relay_(agent, std::move(request), on_headers, on_chunk);
+  auto op = send(std::move(request), on_headers, on_chunk);
   co_await std::move(op);
+}
+
+asio::awaitable<void> UpstreamClient::close_session(std::string agent, UpstreamSession session) {
+  if (session.id.empty() || session.address.empty()) co_return;
+  ExchangeFn exchange = [&](const ReplicaRef&, SendFn send) -> asio::awaitable<Result<int>> {
+    auto deleted = delete_session(send, session);
+    co_await std::move(deleted);
+    co_return 0;
+  };
+  auto pinned = pin_(agent, {}, nullptr, session.address, exchange);
+  co_await std::move(pinned);
+}
+
+asio::awaitable<Result<nlohmann::json>> UpstreamClient::fetch_tools(std::string agent) {
+  Result<nlohmann::json> tools = sluice::make_error(agent, "no replica");
+  ExchangeFn exchange = [&](const ReplicaRef& replica, SendFn send) -> asio::awaitable<Result<int>> {
+    auto open = open_session(agent, replica, send, nullptr);
+    auto session = co_await std::move(open);
+    if (!session) {
+      tools = session.error();
+      co_return 0;
+    }
+    auto list = list_tools(agent, send, session.value());
+    tools = co_await std::move(list);
+    auto deleted = delete_session(send, session.value());
+    co_await std::move(deleted);
+    co_return 0;
+  };
+  auto pinned = pin_(agent, {}, nullptr, "", exchange);
+  auto held = co_await std::move(pinned);
+  if (!held) co_return held.error();
+  co_return tools;
+}
+
+asio::awaitable<Result<UpstreamReply>> UpstreamClient::call(
+    std::string agent, HttpHeaders routing, const UpstreamSessions& sessions, std::string method,
+    nlohmann::json params, UpstreamMessageFn on_message, std::shared_ptr<CancelSignal> cancel,
+    std::chrono::milliseconds timeout, UpstreamSession* used) {
+  Result<UpstreamReply> reply = sluice::make_error(agent, "not called");
+  ExchangeFn exchange = [&](const ReplicaRef& replica, SendFn send) -> asio::awaitable<Result<int>> {
+    std::optional<UpstreamSession> session;
+    std::int64_t id = 0;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      session = sessions.find(replica.key);
+      if (!session) {
+        auto open = open_session(agent, replica, send, cancel);
+        auto opened = co_await std::move(open);
+        if (!opened) {
+          reply = opened.error();
+          co_return 0;
+        }
+        session = std::move(opened).value();
+        sessions.keep(replica.key, *session);
+      }
+      id = next_id();
+      auto request = make_rpc_request(id, method, params);
+      auto post_op = post(send, &*session, request, on_message, cancel, timeout);
+      reply = co_await std::move(post_op);
+      // A replica that does not know the session (it restarted, or expired it) answers 404: open a
+      // new one, once.
+      if (reply && reply.value().status == 404 && !session->id.empty() && !(cancel && cancel->cancelled())) {
+        sessions.drop(replica.key, session->id);
+        continue;
+      }
+      break;
+    }
+    if (used && session) *used = *session;
+    if (cancel && cancel->cancelled() && session && id != 0) {
+      // MCP cancellation: tell the replica that runs the request, while this exchange still holds it.
+      auto note = make_rpc_notification("notifications/cancelled",
+                                        {{"requestId", id}, {"reason", "cancelled by the client"}});
+      auto post_op = post(send, &*session, note, nullptr, nullptr);
+      auto sent = co_await std::move(post_op);
+      SLUICE_LOG(mcp, info, "[agent={} replica={}] {} cancelled; the replica was told: {}", agent,
+                 replica.key, method, sent ? "yes" : sent.error().to_string());
+    }
+    co_return 0;
+  };
+  auto pinned = pin_(agent, routing, cancel, "", exchange);
+  auto held = co_await std::move(pinned);
+  if (!held) co_return held.error();
+  co_return reply;
 }
 
 }  // namespace sluice::mcp

@@ -154,6 +154,19 @@ void wire_agents(ServerParts& parts) {
                                  std::function<asio::awaitable<bool>(std::string_view)> on_chunk) {
     return proxy->relay(agent, std::move(request), std::move(on_headers), std::move(on_chunk));
   };
+  parts.pin_agent_replica = [proxy](const std::string& agent, const HttpHeaders& routing,
+                                    std::shared_ptr<CancelSignal> cancel, std::string address,
+                                    mcp::ExchangeFn exchange) {
+    agents::AgentProxy::ReplicaExchange held =
+        [exchange = std::move(exchange)](
+            const agents::AgentProxy::ReplicaTarget& target,
+            agents::AgentProxy::ReplicaSend send) -> asio::awaitable<Result<int>> {
+      const mcp::ReplicaRef replica{target.revision + "/" + target.replica, target.address};
+      auto run = exchange(replica, std::move(send));
+      co_return co_await std::move(run);
+    };
+    return proxy->with_replica(agent, routing, std::move(cancel), std::move(address), std::move(held));
+  };
   parts.describe_agents = [runtime] { return runtime->describe(); };
   parts.on_shutdown.push_back([runtime, proxy] { runtime->stop(); });
 }

@@ -66,7 +66,7 @@ Result<ResolvedDestination> tool_destination(const std::shared_ptr<mcp::ToolEven
 
 void wire_gateways(ServerParts& parts) {
   mcp::GatewayHooks hooks;
-  hooks.relay = parts.relay_to_agent;
+  hooks.pin = parts.pin_agent_replica;
   hooks.describe_agents = parts.describe_agents;
   hooks.publish = parts.publish;
   hooks.authorize = parts.authorize_agent;
@@ -88,7 +88,7 @@ void wire_gateways(ServerParts& parts) {
   // those that name an MCP agent's tool (sluice.dev/tool) deliver each event as a tools/call.
   if (parts.resolve_agent && parts.describe_agents) {
     auto inner = parts.resolve_agent;
-    auto tools = std::make_shared<mcp::ToolEventBridge>(parts.relay_to_agent);
+    auto tools = std::make_shared<mcp::ToolEventBridge>(parts.pin_agent_replica);
     parts.resolve_agent = [inner, tools, &parts](const SubscriberRef& ref) -> Result<ResolvedDestination> {
       std::string protocol;
       auto agents = parts.describe_agents();

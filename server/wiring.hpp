@@ -18,6 +18,7 @@
 #include "core/secret_ref.hpp"
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
+#include "mcp/upstream_client.hpp"
 #include "server/controller.hpp"
 #include "trigger/dispatcher.hpp"
 
@@ -61,6 +62,9 @@ struct ServerParts {
       std::function<asio::awaitable<bool>(int status, const HttpHeaders&)> on_headers,
       std::function<asio::awaitable<bool>(std::string_view chunk)> on_chunk)>
       relay_to_agent;
+  /// Set by the agents' wiring: holds one replica of an agent for several requests (an MCP session
+  /// lives on the replica that opened it); see AgentProxy::with_replica.
+  mcp::PinFn pin_agent_replica;
   /// Set by the agents' wiring: every agent with its protocol and revisions, as
   /// [{name, protocol, revisions: [{name, ready, replicas, readyReplicas, traffic}], latestReadyRevision}].
   std::function<nlohmann::json()> describe_agents;

@@ -9,6 +9,8 @@
 //   slow {steps, delay_ms}   → one notifications/progress per step (when the call has a progressToken),
 //                              cancellable by notifications/cancelled or by closing the connection
 //   cancellations {}         → how many calls were cancelled so far, and the last one's request id
+//   whoami {}                → this replica (SLUICE_REPLICA, SLUICE_REVISION), the caller's session,
+//                              and the sessions open on this replica
 //
 // Sessions: initialize returns an Mcp-Session-Id; a request with an unknown one gets 404 (so that
 // clients open a new session), DELETE ends one. GET /healthz answers 200.
@@ -93,6 +95,9 @@ json tools() {
          {"properties", {{"steps", {{"type", "integer"}}}, {"delay_ms", {{"type", "integer"}}}}}}}},
       {{"name", "cancellations"},
        {"description", "How many calls were cancelled so far, and the last cancelled request's id."},
+       {"inputSchema", {{"type", "object"}, {"properties", json::object()}}}},
+      {{"name", "whoami"},
+       {"description", "This replica, the caller's session, and the sessions open here."},
        {"inputSchema", {{"type", "object"}, {"properties", json::object()}}}},
   });
 }
@@ -218,6 +223,13 @@ int main() {
                    {"lastRequestId", state->last_cancelled},
                    {"reason", state->last_cancel_reason},
                    {"calls", state->calls}};
+      result = {{"content", text_content(info.dump())}, {"structuredContent", info}};
+    } else if (name == "whoami") {
+      std::lock_guard lock(state->mu);
+      json info = {{"replica", env_or("SLUICE_REPLICA", "")},
+                   {"revision", revision},
+                   {"session", session},
+                   {"openSessions", state->sessions.size()}};
       result = {{"content", text_content(info.dump())}, {"structuredContent", info}};
     } else if (name == "slow") {
       const int steps = args.value("steps", 5);

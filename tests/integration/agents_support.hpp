@@ -45,6 +45,17 @@ inline std::string agent_yaml(const AgentYaml& a) {
   return y;
 }
 
+/// The example MCP agent (build/mcp_agent) as `name`, kept at `min_scale` (and started at it).
+inline std::string mcp_agent_yaml(const std::string& name, const std::string& min_scale = "0") {
+  AgentYaml a;
+  a.name = name;
+  a.program = "mcp_agent";
+  a.annotations = {{"sluice.dev/protocol", "mcp"},
+                   {"autoscaling.knative.dev/min-scale", min_scale},
+                   {"autoscaling.knative.dev/initial-scale", min_scale}};
+  return agent_yaml(a);
+}
+
 inline void apply_agent(SluiceServer& server, const std::string& yaml) {
   std::string out;
   ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out, yaml), 0) << out;

@@ -16,16 +16,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string mcp_agent_yaml(const std::string& name, const std::string& min_scale = "0") {
-  AgentYaml a;
-  a.name = name;
-  a.program = "mcp_agent";
-  a.annotations = {{"sluice.dev/protocol", "mcp"},
-                   {"autoscaling.knative.dev/min-scale", min_scale},
-                   {"autoscaling.knative.dev/initial-scale", min_scale}};
-  return agent_yaml(a);
-}
-
 /// A trigger on events of `type` that calls `tool` of agent `agent`.
 std::string tool_trigger_yaml(const std::string& name, const std::string& type, const std::string& agent,
                               const std::string& tool, const std::string& arguments = "",

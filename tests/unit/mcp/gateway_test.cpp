@@ -53,6 +53,18 @@ class GatewayTest : public ::testing::Test {
       auto op = client_->relay(std::move(request), on_headers, on_chunk);
       co_return co_await std::move(op);
     };
+    // One replica per agent: every exchange holds it.
+    PinFn pin = [relay](const std::string& agent, const HttpHeaders&, std::shared_ptr<CancelSignal>,
+                        std::string, ExchangeFn exchange) -> asio::awaitable<Result<int>> {
+      const ReplicaRef replica{agent + "/0", agent};
+      SendFn send = [relay, agent](HttpRequest request,
+                                   std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers,
+                                   std::function<asio::awaitable<bool>(std::string_view)> on_chunk) {
+        return relay(agent, std::move(request), std::move(on_headers), std::move(on_chunk));
+      };
+      auto run = exchange(replica, send);
+      co_return co_await std::move(run);
+    };
     DescribeAgentsFn describe = [] {
       return json::array({{{"name", "calc"}, {"protocol", "mcp"}}, {{"name", "echo"}, {"protocol", "a2a"}}});
     };
@@ -65,7 +77,7 @@ class GatewayTest : public ::testing::Test {
     GatewayOptions options;
     options.page_size = 3;
     options.stream_keepalive = 200ms;
-    gateway_ = std::make_shared<McpGateway>(GatewayHooks{relay, describe, publish, nullptr, nullptr}, options);
+    gateway_ = std::make_shared<McpGateway>(GatewayHooks{pin, describe, publish, nullptr, nullptr}, options);
     a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr});
     HttpServerOptions server_options;
     server_options.port = 0;
@@ -230,7 +242,7 @@ TEST_F(GatewayTest, ListingNeverWakesAnAgentAndShowsItsToolsOnceARevisionIsReady
     if (cursor.empty()) break;
   }
   EXPECT_EQ(names, (std::vector<std::string>{"calc.add", "calc.cancellations", "calc.echo", "calc.fail",
-                                             "calc.slow", "list_agents", "publish_event"}));
+                                             "calc.slow", "calc.whoami", "list_agents", "publish_event"}));
   EXPECT_EQ(call(session, 20, "tools/list", {{"cursor", "garbage"}})["error"]["code"],
             rpc_error::invalid_params);
 }
