@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "core/base64.hpp"
+#include "core/fs.hpp"
 #include "core/log.hpp"
 #include "mcp/sse.hpp"
 
@@ -104,6 +105,24 @@ McpGateway::McpGateway(GatewayHooks hooks, GatewayOptions options)
       options_(std::move(options)),
       upstream_(hooks_.pin, options_.upstream_path, options_.call_timeout) {
   catalog_.set_builtins(builtin_tool_definitions());
+  if (options_.catalog_file.empty()) return;
+  auto saved = read_file(options_.catalog_file);
+  if (!saved) return;  // none yet
+  auto parsed = json::parse(saved.value(), nullptr, false);
+  if (!parsed.is_object()) {
+    SLUICE_LOG(mcp, warn, "ignoring the saved tool catalog {}: not a JSON object", options_.catalog_file);
+    return;
+  }
+  catalog_.load(parsed);
+  SLUICE_LOG(mcp, info, "tool catalog of {} agents loaded from {}", catalog_.agents().size(),
+             options_.catalog_file);
+}
+
+void McpGateway::save_catalog() {
+  if (options_.catalog_file.empty()) return;
+  std::lock_guard lock(catalog_file_mu_);
+  auto written = write_file_atomic(options_.catalog_file, catalog_.to_json().dump());
+  if (!written) SLUICE_LOG(mcp, warn, "cannot save the tool catalog: {}", written.error().to_string());
 }
 
 bool McpGateway::origin_allowed(const HttpServerRequest& req) const {
@@ -587,6 +606,7 @@ void McpGateway::on_revision_change(asio::any_io_executor executor, const std::s
     for (const auto& a : agents)
       if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "mcp") exists = true;
   if (!exists && catalog_.remove_agent(agent)) {
+    save_catalog();
     SLUICE_LOG(mcp, info, "[agent={}] tools removed from the catalog", agent);
     notify_tools_changed();
   }
@@ -611,6 +631,7 @@ asio::awaitable<Status> McpGateway::refresh_agent(std::string agent, std::string
     co_return tools.error();
   }
   bool changed = catalog_.set_agent(agent, revision, tools.value());
+  if (changed) save_catalog();
   SLUICE_LOG(mcp, info, "[agent={} rev={}] {} tools cached{}", agent, revision, tools.value().size(),
              changed ? " (changed)" : "");
   if (changed) notify_tools_changed();

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct GatewayOptions {
   std::string upstream_path = "/mcp";
   std::chrono::milliseconds call_timeout{std::chrono::minutes(5)};
   std::string server_version = "0.1.0";
+  /// Where the tool catalog is kept across restarts (loaded at start, written on every change), so
+  /// that an agent at zero replicas after a restart still lists its tools; empty: memory only.
+  std::string catalog_file;
 };
 
 class McpGateway : public std::enable_shared_from_this<McpGateway> {
@@ -87,6 +91,8 @@ class McpGateway : public std::enable_shared_from_this<McpGateway> {
   void notify_tools_changed();
 
  private:
+  /// Writes the catalog to options_.catalog_file (when set); a failure is logged, the catalog stays.
+  void save_catalog();
   struct Call;
   asio::awaitable<HttpServerResponse> handle_post(HttpServerRequest& req, RequestContext& ctx);
   asio::awaitable<HttpServerResponse> handle_get(HttpServerRequest& req, RequestContext& ctx);
@@ -108,6 +114,7 @@ class McpGateway : public std::enable_shared_from_this<McpGateway> {
   GatewayHooks hooks_;
   GatewayOptions options_;
   ToolCatalog catalog_;
+  std::mutex catalog_file_mu_;  // one write of options_.catalog_file at a time
   SessionStore sessions_;
   UpstreamClient upstream_;
   std::atomic<bool> stopping_{false};

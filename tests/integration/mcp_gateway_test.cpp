@@ -1,11 +1,15 @@
-// The MCP gateway in front of an agent with several replicas: a real `sluice serve`, the example MCP
-// agent (build/mcp_agent) at three replicas, a client session on /mcp. An MCP session lives on the
-// replica that opened it, so the gateway keeps one upstream session per client session and replica,
-// and closes each on its own replica when the client ends its session.
+// The MCP gateway of a real `sluice serve` in front of the example MCP agent (build/mcp_agent), with a
+// client session on /mcp:
+//   - at three replicas: an MCP session lives on the replica that opened it, so the gateway keeps one
+//     upstream session per client session and replica, and closes each on its own replica when the
+//     client ends its session;
+//   - across a restart: the tool catalog is kept in the data dir, so an agent back at zero replicas
+//     still lists its tools without being woken.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -19,13 +23,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class McpReplicas : public ::testing::Test {
+class McpGateway : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(server_.wait_ready());
-    apply_agent(server_, mcp_agent_yaml("calc", "3"));
-    ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "calc", "calc-00001") == 3; }, 30s));
-  }
+  void SetUp() override { ASSERT_TRUE(server_.wait_ready()); }
 
   /// initialize + notifications/initialized; the client session's id.
   std::string open_session() {
@@ -47,23 +47,37 @@ class McpReplicas : public ::testing::Test {
     return ack && ack->status == 202 ? id : "";
   }
 
-  /// tools/call calc.whoami in `session`: {replica, session (upstream), openSessions}; null on failure.
-  json whoami(const std::string& session, int id) {
+  /// One JSON-RPC request in `session`: its result (null on failure).
+  json rpc(const std::string& session, int id, const std::string& method, const json& params) {
     httplib::Client client("127.0.0.1", server_.port());
-    auto res = client.Post("/mcp", headers(session),
-                           json{{"jsonrpc", "2.0"},
-                                {"id", id},
-                                {"method", "tools/call"},
-                                {"params", {{"name", "calc.whoami"}, {"arguments", json::object()}}}}
-                               .dump(),
-                           "application/json");
+    client.set_read_timeout(60s);
+    auto res =
+        client.Post("/mcp", headers(session),
+                    json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump(),
+                    "application/json");
     if (!res || res->status != 200) return nullptr;
     auto body = json::parse(res->body, nullptr, false);
     if (!body.is_object() || !body.contains("result")) {
       ADD_FAILURE() << res->body;
       return nullptr;
     }
-    return body["result"]["structuredContent"];
+    return body["result"];
+  }
+
+  /// tools/call calc.whoami in `session`: {replica, session (upstream), openSessions}; null on failure.
+  json whoami(const std::string& session, int id) {
+    json result = rpc(session, id, "tools/call", {{"name", "calc.whoami"}, {"arguments", json::object()}});
+    return result.is_object() ? result["structuredContent"] : json(nullptr);
+  }
+
+  /// Every tool name tools/list gives, sorted.
+  std::vector<std::string> tool_names(const std::string& session) {
+    json result = rpc(session, 900, "tools/list", json::object());
+    std::vector<std::string> names;
+    if (result.is_object())
+      for (const auto& tool : result["tools"]) names.push_back(tool["name"].get<std::string>());
+    std::sort(names.begin(), names.end());
+    return names;
   }
 
   static httplib::Headers headers(const std::string& session) {
@@ -73,10 +87,12 @@ class McpReplicas : public ::testing::Test {
     return h;
   }
 
-  SluiceServer server_;
+  SluiceServer server_{{"--autoscaler", "allow-zero-initial-scale=true"}};
 };
 
-TEST_F(McpReplicas, OneUpstreamSessionPerClientSessionAndReplica) {
+TEST_F(McpGateway, OneUpstreamSessionPerClientSessionAndReplica) {
+  apply_agent(server_, mcp_agent_yaml("calc", "3"));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "calc", "calc-00001") == 3; }, 30s));
   const std::string first = open_session();
   const std::string second = open_session();
   ASSERT_FALSE(first.empty());
@@ -114,6 +130,30 @@ TEST_F(McpReplicas, OneUpstreamSessionPerClientSessionAndReplica) {
     EXPECT_EQ(b["openSessions"], 1) << "replica " << b["replica"];
   }
   EXPECT_GE(reached.size(), 2u);
+}
+
+TEST_F(McpGateway, TheToolCatalogOutlivesARestartWithoutWakingTheAgent) {
+  apply_agent(server_, mcp_agent_yaml("calc", "0"));  // at zero, and started at zero
+  std::string session = open_session();
+  ASSERT_FALSE(session.empty());
+  // A call wakes it; its revision's tools are fetched once it is ready.
+  json sum = rpc(session, 1, "tools/call", {{"name", "calc.add"}, {"arguments", {{"a", 1}, {"b", 2}}}});
+  ASSERT_TRUE(sum.is_object());
+  EXPECT_EQ(sum["structuredContent"]["sum"], 3);
+  ASSERT_TRUE(wait_until([&] {
+    auto names = tool_names(session);
+    return std::count(names.begin(), names.end(), "calc.add") == 1;
+  }));
+
+  server_.kill();
+  server_.restart();
+  ASSERT_TRUE(server_.wait_ready());
+  session = open_session();
+  ASSERT_FALSE(session.empty());
+  auto names = tool_names(session);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "calc.add"), 1) << "the catalog was not kept";
+  EXPECT_EQ(std::count(names.begin(), names.end(), "calc.whoami"), 1);
+  EXPECT_EQ(ready_replicas(server_, "calc", "calc-00001"), 0) << "listing woke the agent";
 }
 
 }  // namespace
