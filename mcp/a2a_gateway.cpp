@@ -255,7 +255,8 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
   HttpRequest request;
   request.method = "POST";
   request.url = path;
-  for (const char* name : {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions"}) {
+  for (const char* name :
+       {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions", "X-Sluice-Session-Key"}) {
     auto value = header(req, name);
     if (!value.empty()) request.headers.emplace_back(name, value);
   }
