@@ -67,7 +67,7 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(KafkaLogOptions options) {
   properties["bootstrap.servers"] = options.settings.bootstrap_servers;
   properties["enable.idempotence"] = "true";
   properties["acks"] = "all";
-  properties.try_emplace("linger.ms", "2");
+  properties.try_emplace("linger.ms", "0");  // each publisher waits for its ack: batching comes from load
   properties["queue.buffering.max.messages"] =
       std::to_string(std::max<std::size_t>(1, options.max_pending_records));
   properties["message.timeout.ms"] = std::to_string(options.delivery_timeout.count());

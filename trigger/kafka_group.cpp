@@ -46,10 +46,14 @@ KafkaGroupDispatcher::~KafkaGroupDispatcher() {
 Status KafkaGroupDispatcher::start() {
   std::lock_guard stop_lock(stop_mu_);
   if (started_) return ok();
+  // Prefetch is bounded in bytes (4 MiB per partition). A bound in messages (queued.min.messages)
+  // makes librdkafka 2.0 fetch once a second when its queue is over it, and each resume after a full
+  // partition buffer waits for a fetch: with queued.min.messages 1000, a 500-record buffer and the
+  // default fetch.wait.max.ms of 500, a source read about 1,000 records/s. spec.config overrides these.
   std::map<std::string, std::string> properties = {{"session.timeout.ms", "10000"},
                                                    {"heartbeat.interval.ms", "1000"},
-                                                   {"queued.min.messages", "1000"},
-                                                   {"queued.max.messages.kbytes", "4096"}};
+                                                   {"queued.max.messages.kbytes", "4096"},
+                                                   {"fetch.wait.max.ms", "100"}};
   for (const auto& [key, value] : options_.config) properties[key] = value;
   properties["bootstrap.servers"] = options_.bootstrap_servers;
   properties["group.id"] = options_.group_id;
@@ -140,7 +144,10 @@ Status KafkaGroupDispatcher::update(TriggerSpec spec) {
 void KafkaGroupDispatcher::run() {
   rd_kafka_t* rk = consumer_.get();
   while (!stopping_.load()) {
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(rk, 100);
+    // While a partition is paused (its buffer full), poll briefly so that it resumes as soon as its
+    // dispatcher drained half of it: a paused partition has nothing to deliver, so a long poll would
+    // leave it idle.
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(rk, any_paused_ ? 2 : 100);
     if (message != nullptr) {
       handle(message);
       rd_kafka_message_destroy(message);
@@ -344,16 +351,22 @@ void KafkaGroupDispatcher::handle(rd_kafka_message_t* message) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), message->partition);
     rd_kafka_pause_partitions(consumer_.get(), list.get());
     partition->paused = true;
+    any_paused_ = true;
   }
 }
 
 void KafkaGroupDispatcher::resume_drained() {
   std::vector<std::shared_ptr<Partition>> drained;
+  bool still_paused = false;
   {
     std::lock_guard lock(mu_);
-    for (auto& [tp, partition] : partitions_)
-      if (partition->paused && partition->log->buffered() <= partition->log->capacity() / 2)
+    for (auto& [tp, partition] : partitions_) {
+      if (!partition->paused) continue;
+      if (partition->log->buffered() <= partition->log->capacity() / 2)
         drained.push_back(partition);
+      else
+        still_paused = true;
+    }
   }
   for (auto& partition : drained) {
     KafkaPartitionList list(rd_kafka_topic_partition_list_new(1));
@@ -361,6 +374,7 @@ void KafkaGroupDispatcher::resume_drained() {
     rd_kafka_resume_partitions(consumer_.get(), list.get());
     partition->paused = false;
   }
+  any_paused_ = still_paused;
 }
 
 TriggerStats KafkaGroupDispatcher::stats() const {

@@ -58,7 +58,7 @@ struct KafkaGroupOptions {
   /// Extra librdkafka consumer properties (session.timeout.ms, security settings, …).
   std::map<std::string, std::string> config;
   /// Bound of records fetched and not yet read by each partition's dispatcher.
-  std::size_t partition_buffer = 500;
+  std::size_t partition_buffer = 2000;
   /// How long deliveries in flight may finish when a partition is revoked or the group stops.
   std::chrono::milliseconds revoke_grace{5000};
   /// Name in log lines, e.g. "trigger=t broker=b" or "kafkasource=s".
@@ -132,6 +132,7 @@ class KafkaGroupDispatcher {
   KafkaHandle consumer_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  bool any_paused_ = false;  // consumer thread only
   bool started_ = false;
   std::mutex stop_mu_;
 
