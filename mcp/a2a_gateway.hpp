@@ -5,7 +5,9 @@
 //                                                  this gateway (v0.3's agent.json too)
 //   POST /a2a/{agent}                                JSON-RPC (SendMessage, SendStreamingMessage as SSE,
 //                                                  GetTask, CancelTask, … and the v0.3 names) relayed to
-//                                                  the agent's JSON-RPC endpoint, streamed back as it comes
+//                                                  the agent's JSON-RPC endpoint, streamed back as it comes;
+//                                                  a task's GetTask, CancelTask, … go to the replica
+//                                                  whose answer named the task
 //   POST /a2a/{agent}/events                         a CloudEvent (any HTTP content mode) delivered as a
 //                                                  SendMessage; the answer comes back as a reply CloudEvent
 //                                                  (the subscriber URL of triggers that target the agent)
@@ -23,6 +25,7 @@
 #include "core/asio.hpp"
 #include "core/http_server.hpp"
 #include "mcp/builtin_tools.hpp"
+#include "mcp/task_homes.hpp"
 #include "mcp/upstream_client.hpp"
 
 namespace sluice::mcp {
@@ -31,6 +34,9 @@ struct A2aHooks {
   RelayFn relay;
   DescribeAgentsFn describe_agents;
   std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)> authorize;
+  /// Empty: JSON-RPC requests go through `relay` to any replica. Set: a task's later requests go to
+  /// the replica that made it (see TaskHomes).
+  PinFn pin;
 };
 
 /// The card with every interface URL (v1 supportedInterfaces[].url, v0.3 url and
@@ -64,6 +70,7 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
   std::chrono::milliseconds timeout_;
   std::mutex mu_;
   std::map<std::string, nlohmann::json> cards_;  // as the agents serve them
+  TaskHomes task_homes_;
   std::atomic<std::int64_t> next_id_{1};
 };
 

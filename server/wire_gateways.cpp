@@ -76,7 +76,7 @@ void wire_gateways(ServerParts& parts) {
   options.catalog_file = parts.options.data_dir + "/mcp-catalog.json";
   auto gateway = std::make_shared<mcp::McpGateway>(hooks, options);
   auto a2a = std::make_shared<mcp::A2aGateway>(
-      mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents, parts.authorize_agent});
+      mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents, parts.authorize_agent, parts.pin_agent_replica});
   if (!parts.relay_to_agent)
     SLUICE_LOG(mcp, info, "no agents runtime: the MCP gateway serves built-in tools only");
 

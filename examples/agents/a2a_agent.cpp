@@ -11,6 +11,7 @@
 // GET /healthz answers 200. SIGTERM: stop accepting, finish requests in flight, exit 0.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -67,6 +68,10 @@ int main() {
   const std::string agent = env_or("SLUICE_AGENT", "a2a");
   const std::string revision = env_or("SLUICE_REVISION", "");
   auto store = std::make_shared<Store>();
+  // Task ids are unique across replicas (a task lives on the replica that made it), and each task
+  // says which replica that was (metadata.replica).
+  const std::string replica = env_or("SLUICE_REPLICA", "");
+  const std::string task_prefix = "task-" + std::to_string(::getpid()) + "-";
 
   httplib::Server server;
   example::tune(server);
@@ -92,7 +97,7 @@ int main() {
     res.set_content(c.dump(), "application/json");
   };
   server.Get("/.well-known/agent-card.json", card);
-  server.Post("/", [store](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/", [store, replica, task_prefix](const httplib::Request& req, httplib::Response& res) {
     auto body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       res.set_content(rpc_error(nullptr, -32700, "Parse error").dump(), "application/json");
@@ -132,7 +137,7 @@ int main() {
       std::lock_guard lock(store->mu);
       long n = store->next++;
       if (context.empty()) context = "ctx-" + std::to_string(n);
-      task_id = "task-" + std::to_string(n);
+      task_id = task_prefix + std::to_string(n);
     }
     json reply_part = data.is_null() ? json{{"text", "echo: " + text}} : json{{"data", data}};
     if (v03) reply_part["kind"] = data.is_null() ? "text" : "data";
@@ -152,7 +157,8 @@ int main() {
         {"contextId", context},
         {"status", {{"state", state("TASK_STATE_COMPLETED")}, {"message", reply}}},
         {"artifacts", json::array({{{"artifactId", "result"}, {"parts", json::array({reply_part})}}})},
-        {"history", json::array({message, reply})}};
+        {"history", json::array({message, reply})},
+        {"metadata", {{"replica", replica}}}};
     if (v03) task["kind"] = "task";
     {
       std::lock_guard lock(store->mu);
