@@ -75,8 +75,8 @@ void wire_gateways(ServerParts& parts) {
   options.allowed_origins = allowed_origins_from_env();
   options.catalog_file = parts.options.data_dir + "/mcp-catalog.json";
   auto gateway = std::make_shared<mcp::McpGateway>(hooks, options);
-  auto a2a = std::make_shared<mcp::A2aGateway>(
-      mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents, parts.authorize_agent, parts.pin_agent_replica});
+  auto a2a = std::make_shared<mcp::A2aGateway>(mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents,
+                                                             parts.authorize_agent, parts.pin_agent_replica});
   if (!parts.relay_to_agent)
     SLUICE_LOG(mcp, info, "no agents runtime: the MCP gateway serves built-in tools only");
 
