@@ -17,6 +17,14 @@ function(sluice_library name)
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   sluice_compile_options(${name})
+  sluice_ubsan(${name})
+endfunction()
+
+# sluice_ubsan(TARGET): UndefinedBehaviorSanitizer on a target of Sluice's own code (sanitizer builds).
+function(sluice_ubsan target)
+  if(SLUICE_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=undefined -fno-sanitize-recover=undefined)
+  endif()
 endfunction()
 
 # sluice_test(NAME SRCS src... DEPS dep...)
@@ -60,8 +68,11 @@ function(sluice_compile_options target)
   endif()
 endfunction()
 
+# AddressSanitizer everywhere; UndefinedBehaviorSanitizer on Sluice's own code (the component
+# libraries and the server: sluice_ubsan), not on test, example and fuzz-replay sources, where it added
+# a third to the compile time of the CI build (dispatcher_test.cpp: 23.8 s with both, 16.6 s with ASan).
 if(SLUICE_SANITIZE)
-  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options(-fsanitize=address -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
