@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { ClientFactory } from '@a2a-js/sdk/client';
 
-import { agentManifest, freePort, startSluice, waitFor } from './support.mjs';
+import { agentManifest, agentRef, brokerManifest, freePort, startSluice, waitFor } from './support.mjs';
 
 describe('A2A gateway', { timeout: 60000 }, () => {
   let sluice;
@@ -24,33 +24,10 @@ describe('A2A gateway', { timeout: 60000 }, () => {
       });
     });
     await new Promise((r) => sink.listen(sinkPort, '127.0.0.1', r));
-    sluice = await startSluice(`${agentManifest('echo', 'a2a_agent', { protocol: 'a2a' })}apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata:
-  name: default
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata:
-  name: ask-echo
-spec:
-  broker: default
-  filter:
-    attributes: {type: com.example.ask}
-  subscriber:
-    ref: {apiVersion: sluice.dev/v1, kind: Agent, name: echo}
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata:
-  name: answers
-spec:
-  broker: default
-  filter:
-    attributes: {type: dev.sluice.a2a.message}
-  subscriber:
-    uri: http://127.0.0.1:${sinkPort}/
-`);
+    sluice = await startSluice(agentManifest('echo', 'a2a_agent', { protocol: 'a2a' }) + brokerManifest([
+      { name: 'ask-echo', type: 'com.example.ask', subscriber: agentRef('echo') },
+      { name: 'answers', type: 'dev.sluice.a2a.message', subscriber: `{uri: http://127.0.0.1:${sinkPort}/}` },
+    ]));
   });
   after(async () => {
     await sluice?.stop();

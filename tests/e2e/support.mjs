@@ -95,3 +95,30 @@ ${envLines ? `        env:\n${envLines}\n` : ''}        readinessProbe:
 ---
 `;
 }
+
+// The broker `default` and one Trigger per entry: {name, type, subscriber (a YAML flow mapping, e.g.
+// `{uri: http://…}` or `{ref: {…, kind: Agent, name: x}}`), delivery (optional YAML lines)}.
+export function brokerManifest(triggers) {
+  let out = `apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+`;
+  for (const t of triggers) {
+    out += `---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: ${t.name}
+spec:
+  broker: default
+  filter:
+    attributes: {type: ${t.type}}
+  subscriber: ${t.subscriber}
+${t.delivery ? `  delivery:\n${t.delivery}\n` : ''}`;
+  }
+  return out;
+}
+
+// A trigger subscriber that is the agent `name`.
+export const agentRef = (name) => `{ref: {apiVersion: sluice.dev/v1, kind: Agent, name: ${name}}}`;

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { BUILD, agentManifest, freePort, startSluice, waitFor } from './support.mjs';
+import { BUILD, agentManifest, agentRef, brokerManifest, freePort, startSluice, waitFor } from './support.mjs';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -52,39 +52,20 @@ describe('dashboard', { timeout: 120000 }, () => {
       req.resume();
       req.on('end', () => { deadLetters.push(req.headers); res.writeHead(202).end(); });
     });
-    sluice = await startSluice(`${agentManifest('worker', 'slow_agent', { protocol: 'http', env: [['LATENCY_MS', '50']] })}apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata:
-  name: default
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata:
-  name: work
-spec:
-  broker: default
-  filter:
-    attributes: {type: com.example.work}
-  subscriber:
-    ref: {apiVersion: sluice.dev/v1, kind: Agent, name: worker}
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata:
-  name: fragile
-spec:
-  broker: default
-  filter:
-    attributes: {type: com.example.fragile}
-  subscriber:
-    uri: ${failing.url}/hook
-  delivery:
-    retry: 1
+    sluice = await startSluice(
+      agentManifest('worker', 'slow_agent', { protocol: 'http', env: [['LATENCY_MS', '50']] }) + brokerManifest([
+        { name: 'work', type: 'com.example.work', subscriber: agentRef('worker') },
+        {
+          name: 'fragile',
+          type: 'com.example.fragile',
+          subscriber: `{uri: ${failing.url}/hook}`,
+          delivery: `    retry: 1
     backoffPolicy: linear
     backoffDelay: PT0.05S
     deadLetterSink:
-      uri: ${sink.url}/dlq
-`);
+      uri: ${sink.url}/dlq`,
+        },
+      ]));
     browser = await launch();
   });
 
