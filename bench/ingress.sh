@@ -12,18 +12,7 @@ set -euo pipefail
 build=${1:-build}
 seconds=${2:-10}
 connections=${3:-32}
-cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
+source "$(dirname "$0")/lib.sh"
 rps() { awk '/Requests\/sec/ {print $2}'; }
 
 bare_port=$(free_port)

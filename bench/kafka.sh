@@ -15,19 +15,7 @@ build=${1:-build}
 seconds=${2:-10}
 connections=${3:-32}
 records=${4:-20000}
-cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
-now() { date +%s.%N; }
+source "$(dirname "$0")/lib.sh"
 
 "$build/kafka_mock_cluster" --topic kb-events:4 --topic kcat-events:4 --topic source-in:4 >"$work/mock.out" & pids+=($!)
 for _ in $(seq 100); do grep -q bootstrap= "$work/mock.out" && break; sleep 0.05; done
