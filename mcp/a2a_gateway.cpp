@@ -139,7 +139,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, R
   if (!agent || agent->empty())
     co_return make_error_response(req, http::status::not_found,
                                   "no agent in " + path + " (use /a2a/{agent})");
-  if (!hooks_.relay || !is_a2a_agent(*agent))
+  if (!hooks_.relay || !hooks_.pin || !is_a2a_agent(*agent))
     co_return json_reply(
         req, http::status::not_found,
         make_rpc_error(nullptr, rpc_error::invalid_request,
@@ -255,8 +255,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
   HttpRequest request;
   request.method = "POST";
   request.url = path;
-  for (const char* name :
-       {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions", "X-Sluice-Session-Key"}) {
+  for (const char* name : {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions"}) {
     auto value = header(req, name);
     if (!value.empty()) request.headers.emplace_back(name, value);
   }
@@ -266,9 +265,12 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
   request.cancel = cancel;
   ctx.on_cancel([cancel] { cancel->cancel(); });
 
+  // Every answer is read as it passes (JSON, or SSE events) for the task ids it names.
+  TaskIdReader reader;
   bool started = false;
   std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers =
       [&](int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
+    reader.start(headers);
     HttpServerResponse head{static_cast<http::status>(status), req.version()};
     head.set(http::field::server, "sluice");
     for (const auto& [k, v] : headers)
@@ -282,52 +284,33 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
   };
   std::function<asio::awaitable<bool>(std::string_view)> on_chunk =
       [&](std::string_view c) -> asio::awaitable<bool> {
+    reader.feed(c);
     auto op = ctx.write_chunk(c);
     co_return co_await std::move(op);
   };
-  Result<int> result = 0;
-  if (!hooks_.pin) {
-    auto op = hooks_.relay(agent, std::move(request), on_headers, on_chunk);
-    result = co_await std::move(op);
-  } else {
-    // Every answer is read as it passes (JSON, or SSE events) for the task ids it names, so that the
-    // tasks' later requests reach the replica that holds them.
-    std::string home;
-    const auto task = task_of_request(body);
-    if (task) home = task_homes_.find(agent, *task).value_or("");
-    TaskIdReader reader;
-    std::function<asio::awaitable<bool>(int, const HttpHeaders&)> read_headers =
-        [&](int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
-      reader.start(headers);
-      auto op = on_headers(status, headers);
-      co_return co_await std::move(op);
-    };
-    std::function<asio::awaitable<bool>(std::string_view)> read_chunk =
-        [&](std::string_view c) -> asio::awaitable<bool> {
-      reader.feed(c);
-      auto op = on_chunk(c);
-      co_return co_await std::move(op);
-    };
-    std::string address;
-    ExchangeFn exchange = [&](const ReplicaRef& replica, SendFn send) -> asio::awaitable<Result<int>> {
-      address = replica.address;
-      auto op = send(request, read_headers, read_chunk);
-      co_return co_await std::move(op);
-    };
-    HttpHeaders routing;
-    if (auto key = header(req, "X-Sluice-Session-Key"); !key.empty())
-      routing.emplace_back("x-sluice-session-key", key);
-    auto op = hooks_.pin(agent, routing, cancel, home, exchange);
-    result = co_await std::move(op);
-    if (!result && !started && !home.empty()) {
-      // The replica that held the task is gone: ask the agent anywhere (it answers for the task).
-      task_homes_.forget(agent, *task);
-      auto retry = hooks_.pin(agent, routing, cancel, "", exchange);
-      result = co_await std::move(retry);
-    }
-    if (!address.empty())
-      for (const auto& id : reader.finish()) task_homes_.remember(agent, id, address);
+  // A task's requests go to the replica that made it.
+  std::string home;
+  const auto task = task_of_request(body);
+  if (task) home = task_homes_.find(agent, *task).value_or("");
+  std::string address;
+  ExchangeFn exchange = [&](const ReplicaRef& replica, SendFn send) -> asio::awaitable<Result<int>> {
+    address = replica.address;
+    auto op = send(request, on_headers, on_chunk);
+    co_return co_await std::move(op);
+  };
+  HttpHeaders routing;
+  if (auto key = header(req, "X-Sluice-Session-Key"); !key.empty())
+    routing.emplace_back("x-sluice-session-key", key);
+  auto op = hooks_.pin(agent, routing, cancel, home, exchange);
+  Result<int> result = co_await std::move(op);
+  if (!result && !started && !home.empty()) {
+    // The replica that held the task is gone: ask the agent anywhere (it answers for the task).
+    task_homes_.forget(agent, *task);
+    auto retry = hooks_.pin(agent, routing, cancel, "", exchange);
+    result = co_await std::move(retry);
   }
+  if (!address.empty())
+    for (const auto& id : reader.finish()) task_homes_.remember(agent, id, address);
   if (started) co_return HttpServerResponse{};
   Error error = result ? make_error(agent, "no response") : result.error();
   SLUICE_LOG(mcp, warn, "[agent={}] A2A request failed: {}", agent, error.to_string());

@@ -34,8 +34,8 @@ struct A2aHooks {
   RelayFn relay;
   DescribeAgentsFn describe_agents;
   std::function<Status(const std::string& agent, const std::string& tool, const Principal& who)> authorize;
-  /// Empty: JSON-RPC requests go through `relay` to any replica. Set: a task's later requests go to
-  /// the replica that made it (see TaskHomes).
+  /// JSON-RPC requests: held replicas, so that a task's later requests go to the replica that made
+  /// it (see TaskHomes). Cards and events go through `relay`.
   PinFn pin;
 };
 

@@ -78,7 +78,7 @@ class GatewayTest : public ::testing::Test {
     options.page_size = 3;
     options.stream_keepalive = 200ms;
     gateway_ = std::make_shared<McpGateway>(GatewayHooks{pin, describe, publish, nullptr, nullptr}, options);
-    a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr, nullptr});
+    a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr, pin});
     HttpServerOptions server_options;
     server_options.port = 0;
     server_ = std::make_unique<HttpServer>(*pool_, server_options);
