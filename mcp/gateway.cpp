@@ -399,27 +399,17 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
 
   json forwarded = params;
   forwarded["name"] = tool;
-  // One upstream session per client session and replica; a stateless request's last only the call.
-  std::map<std::string, UpstreamSession> own;
-  UpstreamSessions store;
+  // One upstream session per client session and replica, kept in the session (a stateless request's
+  // own Session lives for this call only: its upstream sessions are closed after it).
   const std::string prefix = agent + " ";
-  if (stateless) {
-    store.find = [&own](const std::string& replica) -> std::optional<UpstreamSession> {
-      auto it = own.find(replica);
-      if (it == own.end()) return std::nullopt;
-      return it->second;
-    };
-    store.keep = [&own](const std::string& replica, UpstreamSession s) { own[replica] = std::move(s); };
-    store.drop = [&own](const std::string& replica, const std::string&) { own.erase(replica); };
-  } else {
-    store.find = [&](const std::string& replica) { return session->upstream(prefix + replica); };
-    store.keep = [&](const std::string& replica, UpstreamSession s) {
-      session->set_upstream(prefix + replica, std::move(s));
-    };
-    store.drop = [&](const std::string& replica, const std::string& id) {
-      session->drop_upstream(prefix + replica, id);
-    };
-  }
+  UpstreamSessions store;
+  store.find = [&](const std::string& replica) { return session->upstream(prefix + replica); };
+  store.keep = [&](const std::string& replica, UpstreamSession s) {
+    session->set_upstream(prefix + replica, std::move(s));
+  };
+  store.drop = [&](const std::string& replica, const std::string& id) {
+    session->drop_upstream(prefix + replica, id);
+  };
   // A client session keeps to one revision while the traffic split is unchanged.
   HttpHeaders routing;
   if (!session->id().empty()) routing.emplace_back("x-sluice-session-key", session->id());
@@ -427,9 +417,11 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
                              cancel);
   Result<UpstreamReply> reply = co_await std::move(call);
   session->end_call(msg.id);
-  for (const auto& [replica, upstream] : own) {
-    auto close = upstream_.close_session(agent, upstream);
-    co_await std::move(close);
+  if (stateless) {
+    for (const auto& [key, upstream] : session->upstreams()) {
+      auto close = upstream_.close_session(agent, upstream);
+      co_await std::move(close);
+    }
   }
 
   if (cancel->cancelled()) {
