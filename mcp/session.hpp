@@ -27,8 +27,7 @@ namespace sluice::mcp {
 struct UpstreamSession {
   std::string id;  // the agent's MCP-Session-Id; empty when the agent does not use sessions
   std::string protocol_version;
-  std::string replica;  // ReplicaRef::key of the replica that holds it
-  std::string address;  // and its host:port
+  std::string address;  // host:port of the replica that holds it
 };
 
 class Session {
@@ -46,7 +45,7 @@ class Session {
   void mark_initialized();
   bool initialized() const;
 
-  /// Upstream sessions, keyed by agent (and replica when known).
+  /// Upstream sessions, keyed by agent and replica.
   std::optional<UpstreamSession> upstream(const std::string& key) const;
   void set_upstream(const std::string& key, UpstreamSession upstream);
   /// Forgets the upstream session `key` if it is still `id` (another request may have replaced it).

@@ -133,7 +133,6 @@ asio::awaitable<Result<UpstreamSession>> UpstreamClient::open_session(const std:
   }
   UpstreamSession session;
   session.id = r.session_id;
-  session.replica = replica.key;
   session.address = replica.address;
   session.protocol_version =
       (*r.response)["result"].value("protocolVersion", std::string(upstream_protocol_version));
