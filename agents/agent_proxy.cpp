@@ -62,7 +62,8 @@ asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest re
     auto sent = send(std::move(request), std::move(on_headers), std::move(on_chunk));
     co_return co_await std::move(sent);
   };
-  HttpHeaders routing = request.headers;
+  HttpHeaders routing;  // the sticky key only, not a copy of every header
+  if (auto key = sticky_key(request.headers)) routing.emplace_back("x-sluice-session-key", std::move(*key));
   auto cancel = request.cancel;
   auto result =
       co_await with_replica(std::move(agent), std::move(routing), std::move(cancel), "", std::move(exchange));

@@ -122,14 +122,17 @@ TEST_F(McpGateway, OneUpstreamSessionPerClientSessionAndReplica) {
   auto ended = client.Delete("/mcp", headers(first));
   ASSERT_TRUE(ended) << httplib::to_string(ended.error());
   ASSERT_EQ(ended->status, 200) << ended->body;
-  std::set<std::string> reached;
+  // (The fewest seen per replica: the gateway's own catalog fetch may hold a second one for a moment.)
+  std::map<std::string, int> fewest_open;  // by replica
   for (int i = 100; i < 140; ++i) {
     json b = whoami(second, i);
     ASSERT_TRUE(b.is_object());
-    reached.insert(b["replica"].get<std::string>());
-    EXPECT_EQ(b["openSessions"], 1) << "replica " << b["replica"];
+    auto [it, first_seen] =
+        fewest_open.emplace(b["replica"].get<std::string>(), b["openSessions"].get<int>());
+    if (!first_seen) it->second = std::min(it->second, b["openSessions"].get<int>());
   }
-  EXPECT_GE(reached.size(), 2u);
+  EXPECT_GE(fewest_open.size(), 2u);
+  for (const auto& [replica, open] : fewest_open) EXPECT_EQ(open, 1) << "replica " << replica;
 }
 
 TEST_F(McpGateway, TheToolCatalogOutlivesARestartWithoutWakingTheAgent) {
