@@ -104,12 +104,19 @@ int kafka_partition_count(rd_kafka_t* client, const std::string& topic, std::chr
 }
 
 Status ensure_kafka_topic(rd_kafka_t* client, const std::string& topic, int partitions,
-                          int replication_factor, std::chrono::milliseconds timeout) {
+                          int replication_factor, std::chrono::milliseconds timeout,
+                          const std::map<std::string, std::string>& configs) {
   if (kafka_partition_count(client, topic, timeout) > 0) return ok();
   char errstr[512];
   rd_kafka_NewTopic_t* new_topic =
       rd_kafka_NewTopic_new(topic.c_str(), partitions, replication_factor, errstr, sizeof errstr);
   if (new_topic == nullptr) return make_error("topic " + topic, errstr, 400);
+  for (const auto& [name, value] : configs) {
+    if (rd_kafka_resp_err_t err = rd_kafka_NewTopic_set_config(new_topic, name.c_str(), value.c_str()); err) {
+      rd_kafka_NewTopic_destroy(new_topic);
+      return make_error("topic " + topic + " config " + name, rd_kafka_err2str(err), 400);
+    }
+  }
   rd_kafka_queue_t* queue = rd_kafka_queue_new(client);
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(options, static_cast<int>(timeout.count()), errstr,

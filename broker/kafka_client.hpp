@@ -62,10 +62,12 @@ KafkaRecord record_of(const rd_kafka_message_t& message);
 rd_kafka_resp_err_t produce_record(rd_kafka_t* producer, const std::string& topic, const KafkaRecord& record,
                                    void* opaque);
 
-/// Creates `topic` unless it exists (CreateTopics, waiting up to `timeout`). Blocking: call from a thread
-/// that may block. An existing topic is fine whatever its partition count.
+/// Creates `topic` unless it exists (CreateTopics with the topic `configs`, such as cleanup.policy, waiting
+/// up to `timeout`). Blocking: call from a thread that may block. An existing topic is fine whatever its
+/// partition count and configs.
 Status ensure_kafka_topic(rd_kafka_t* client, const std::string& topic, int partitions,
-                          int replication_factor, std::chrono::milliseconds timeout);
+                          int replication_factor, std::chrono::milliseconds timeout,
+                          const std::map<std::string, std::string>& configs = {});
 
 /// Number of partitions of `topic` (0 when it does not exist or the cluster does not answer). Blocking.
 int kafka_partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout);

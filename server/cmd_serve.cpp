@@ -10,6 +10,7 @@
 #include "core/quantity.hpp"
 #include "core/request_log.hpp"
 #include "server/command.hpp"
+#include "server/config_topic.hpp"
 #include "server/server.hpp"
 
 namespace sluice {
@@ -82,6 +83,11 @@ int run_serve(const std::vector<std::string>& argv) {
       options.tls_cert_file.empty() != options.tls_key_file.empty())
     throw std::runtime_error("--tls-listen, --tls-cert and --tls-key go together");
   if (auto dir = cli::take_option(args, "data-dir")) options.data_dir = *dir;
+  if (auto url = cli::take_option(args, "config-store")) {
+    if (auto parsed = parse_config_store_url(*url); !parsed)
+      throw std::runtime_error(parsed.error().to_string());
+    options.config_store = *url;
+  }
   while (auto file = cli::take_option(args, "apply")) options.apply_files.push_back(*file);
   if (auto threads = cli::take_option(args, "threads")) options.threads = std::stoul(*threads);
   if (auto max_body = cli::take_option(args, "max-body")) {
@@ -113,7 +119,8 @@ int run_serve(const std::vector<std::string>& argv) {
 
 SLUICE_COMMAND(
     "serve",
-    "[--listen HOST:PORT] [--data-dir DIR] [--apply FILE]... [--threads N] [--max-body 1Mi] "
+    "[--listen HOST:PORT] [--data-dir DIR] [--config-store kafka://HOST:PORT/TOPIC] [--apply FILE]... "
+    "[--threads N] [--max-body 1Mi] "
     "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert "
     "FILE --tls-key FILE] [--outbound-ca FILE] [--outbound-cert FILE --outbound-key FILE] "
     "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "

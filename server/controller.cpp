@@ -7,6 +7,7 @@
 #include "broker/kafka_log.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "server/config_topic.hpp"
 
 namespace sluice {
 
@@ -148,8 +149,128 @@ Status Controller::recover() {
   auto cursors = CursorStore::open(options_.data_dir + "/cursors");
   if (!cursors) return cursors.error();
   cursors_ = std::move(cursors).value();
+  if (!options_.config_store.empty()) {
+    if (auto st = sync_with_config_topic(); !st) return st;
+  }
   for (const auto& kind : known_kinds()) {
     for (const auto& r : store_->list(kind.kind)) realize_locked(r);
+  }
+  if (config_) config_->follow([this](const ConfigRecord& record) { apply_replicated(record); });
+  return ok();
+}
+
+namespace {
+
+std::string config_key(const std::string& kind, const std::string& name) {
+  return kind + "/" + name;
+}
+
+/// The resource a config record holds (nullopt for a tombstone); error for a record that is not one.
+Result<std::optional<StoredResource>> resource_of(const ConfigRecord& record) {
+  const auto slash = record.key.find('/');
+  const KindInfo* kind = slash == std::string::npos ? nullptr : find_kind(record.key.substr(0, slash));
+  if (kind == nullptr || kind->kind != record.key.substr(0, slash) || slash + 1 == record.key.size())
+    return make_error("config record \"" + record.key + "\"", "the key is not Kind/name");
+  if (!record.value) return std::optional<StoredResource>();
+  auto json = nlohmann::json::parse(*record.value, nullptr, false);
+  auto r = json.is_discarded() ? Result<StoredResource>(make_error("resource", "is not JSON"))
+                               : parse_stored_resource(json);
+  if (!r) return make_error("config record \"" + record.key + "\"", r.error().message);
+  r.value().kind = kind->kind;
+  r.value().name = record.key.substr(slash + 1);
+  return std::optional<StoredResource>(std::move(r).value());
+}
+
+}  // namespace
+
+Status Controller::sync_with_config_topic() {
+  auto url = parse_config_store_url(options_.config_store);
+  if (!url) return url.error();
+  auto topic = KafkaConfigTopic::open(url.value(), options_.config_store_timeout);
+  if (!topic) return topic.error();
+  auto records = topic.value()->read_to_end();
+  if (!records) return records.error();
+  // The latest record of each key wins (compaction may not have run yet).
+  std::map<std::pair<std::string, std::string>, std::optional<StoredResource>> latest;
+  for (const auto& record : records.value()) {
+    auto r = resource_of(record);
+    if (!r) {
+      SLUICE_LOG(server, warn, "{} (skipped)", r.error().to_string());
+      continue;
+    }
+    const auto slash = record.key.find('/');
+    latest[{record.key.substr(0, slash), record.key.substr(slash + 1)}] = std::move(r).value();
+  }
+  for (const auto& kind : known_kinds()) {
+    for (const auto& r : store_->list(kind.kind)) {
+      auto it = latest.find({r.kind, r.name});
+      if (it == latest.end() || !it->second) {
+        if (auto st = store_->remove(r.kind, r.name); !st) return st;
+      }
+    }
+  }
+  std::size_t count = 0;
+  for (const auto& [key, r] : latest) {
+    if (!r) continue;
+    ++count;
+    auto local = store_->get(r->kind, r->name);
+    if (local && local->manifest == r->manifest && local->generation == r->generation) continue;
+    if (auto st = store_->store(*r); !st) return st;
+  }
+  SLUICE_LOG(server, info, "config store: {} resource(s) from topic {} at {} ({} records read)", count,
+             url.value().topic, url.value().bootstrap_servers, records.value().size());
+  config_ = std::move(topic).value();
+  return ok();
+}
+
+void Controller::apply_replicated(const ConfigRecord& record) {
+  auto r = resource_of(record);
+  if (!r) {
+    SLUICE_LOG(server, warn, "{} (skipped)", r.error().to_string());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  const auto slash = record.key.find('/');
+  const std::string kind = record.key.substr(0, slash);
+  const std::string name = record.key.substr(slash + 1);
+  if (!r.value()) {
+    if (!store_->get(kind, name)) return;
+    if (auto st = store_->remove(kind, name); !st) {
+      SLUICE_LOG(server, err, "[{}={}] delete from the config store: {}", kind, name, st.error().to_string());
+      return;
+    }
+    auto it = handlers_.find(kind);
+    if (it != handlers_.end() && it->second.forget) it->second.forget(name);
+    not_ready_.erase({kind, name});
+    SLUICE_LOG(server, info, "[{}={}] deleted (config store)", kind, name);
+  } else {
+    const StoredResource& stored = *r.value();
+    auto local = store_->get(kind, name);
+    if (local && local->manifest == stored.manifest && local->generation == stored.generation) return;
+    if (auto st = store_->store(stored); !st) {
+      SLUICE_LOG(server, err, "[{}={}] store from the config store: {}", kind, name, st.error().to_string());
+      return;
+    }
+    realize_locked(stored);
+    SLUICE_LOG(server, info, "[{}={}] generation {} (config store)", kind, name, stored.generation);
+  }
+  reconcile_dependents({kind});
+}
+
+Status Controller::write_replicated(
+    const std::vector<std::pair<std::string, std::optional<StoredResource>>>& changes) {
+  std::vector<ConfigRecord> written;
+  for (const auto& [key, r] : changes) {
+    auto record = config_->write(
+        key, r ? std::optional<std::string>(stored_resource_json(*r).dump()) : std::optional<std::string>());
+    if (!record) return record.error();
+    written.push_back(std::move(record).value());
+  }
+  for (const auto& record : written) {
+    if (!config_->wait_applied(record, options_.config_store_timeout))
+      return make_error(
+          "config store",
+          record.key + " is stored in " + config_->topic() + " but not yet applied on this node", 504);
   }
   return ok();
 }
@@ -167,7 +288,7 @@ void Controller::realize_locked(const StoredResource& r) {
 }
 
 Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   struct Item {
     const KindInfo* kind;
     std::string name;
@@ -199,6 +320,27 @@ Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) 
     return rank(a.kind) < rank(b.kind);
   });
   auto results = nlohmann::json::array();
+  auto record = [&](const Item& item, bool existed, bool changed) {
+    results.push_back({{"kind", item.kind->kind},
+                       {"name", item.name},
+                       {"action", !existed  ? "created"
+                                  : changed ? "configured"
+                                            : "unchanged"}});
+  };
+  if (config_) {
+    // Every node (this one included) stores and realises the changes as it reads them from the topic.
+    std::vector<std::pair<std::string, std::optional<StoredResource>>> changes;
+    for (auto& item : items) {
+      bool existed = store_->get(item.kind->kind, item.name).has_value();
+      bool changed = false;
+      auto next = store_->next_version(item.kind->kind, item.name, item.manifest, &changed);
+      if (changed) changes.emplace_back(config_key(item.kind->kind, item.name), std::move(next));
+      record(item, existed, changed);
+    }
+    lock.unlock();  // the follower applies under the same lock
+    if (auto st = write_replicated(changes); !st) return st.error();
+    return results;
+  }
   std::set<std::string> changed_kinds;
   for (auto& item : items) {
     bool existed = store_->get(item.kind->kind, item.name).has_value();
@@ -209,12 +351,13 @@ Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) 
       realize_locked(stored.value());
       changed_kinds.insert(item.kind->kind);
     }
-    results.push_back({{"kind", item.kind->kind},
-                       {"name", item.name},
-                       {"action", !existed  ? "created"
-                                  : changed ? "configured"
-                                            : "unchanged"}});
+    record(item, existed, changed);
   }
+  reconcile_dependents(changed_kinds);
+  return results;
+}
+
+void Controller::reconcile_dependents(const std::set<std::string>& changed_kinds) {
   // Resources that refer to a Secret (secretKeyRef) may have been waiting for it.
   if (changed_kinds.count("Secret")) {
     reconcile("Broker");
@@ -222,17 +365,20 @@ Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) 
   }
   if (changed_kinds.count("Broker") || changed_kinds.count("Agent") || changed_kinds.count("Secret"))
     reconcile("Trigger");
-  return results;
 }
 
 Status Controller::remove(const std::string& kind, const std::string& name) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (!store_->get(kind, name)) return make_error(kind, "no " + kind + " named \"" + name + "\"", 404);
+  if (config_) {
+    lock.unlock();
+    return write_replicated({{config_key(kind, name), std::nullopt}});
+  }
   if (auto st = store_->remove(kind, name); !st) return st;
   auto it = handlers_.find(kind);
   if (it != handlers_.end() && it->second.forget) it->second.forget(name);
   not_ready_.erase({kind, name});
-  if (kind == "Broker" || kind == "Agent") reconcile("Trigger");
+  reconcile_dependents({kind});
   return ok();
 }
 
@@ -292,6 +438,8 @@ void Controller::housekeeping() {
 }
 
 void Controller::shutdown() {
+  // No more changes from other nodes while the parts stop.
+  if (config_) config_->stop();
   std::lock_guard lock(mu_);
   // Consumers of the logs first (triggers, agents), then the logs themselves.
   for (auto& [kind, handler] : handlers_) {

@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,12 +20,17 @@
 #include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/secret_ref.hpp"
+#include "server/config_topic.hpp"
 #include "server/resource_store.hpp"
 
 namespace sluice {
 
 struct ControllerOptions {
   std::string data_dir;
+  /// `kafka://…` (server/config_topic.hpp): resources live in a compacted Kafka topic shared by every
+  /// node, the files under data_dir/resources are this node's copy. Empty: the files alone.
+  std::string config_store;
+  std::chrono::milliseconds config_store_timeout{10000};
   std::size_t max_pending_appends = 100000;
   bool fsync = true;
 };
@@ -56,7 +63,8 @@ class Controller {
   /// The handler registered for a kind (empty functions when none), so that a wiring can extend another's.
   KindHandler handler(const std::string& kind);
 
-  /// Loads stored resources and realises them (brokers first). Errors only for an unreadable store.
+  /// Loads stored resources and realises them (brokers first). With a config store, first makes the local
+  /// copy what the topic holds, and then follows the topic. Errors for an unreadable store or topic.
   Status recover();
 
   /// Validates all manifests, then stores and realises them in kind order. Returns one entry per
@@ -92,11 +100,20 @@ class Controller {
   void forget_broker(const std::string& name, bool delete_data);
   nlohmann::json describe_locked(const StoredResource& r);
   void realize_locked(const StoredResource& r);
+  /// Re-realises the kinds that depend on the changed ones (triggers on brokers, agents and secrets, …).
+  void reconcile_dependents(const std::set<std::string>& changed_kinds);
+  /// Stores what the config topic holds at start (deleting what it no longer has).
+  Status sync_with_config_topic();
+  /// Applies one record of the config topic written by any node.
+  void apply_replicated(const ConfigRecord& record);
+  /// Writes changes to the config topic and waits until this node applied them.
+  Status write_replicated(const std::vector<std::pair<std::string, std::optional<StoredResource>>>& changes);
 
   ControllerOptions options_;
   Clock& clock_;
   BrokerRegistry& brokers_;
   std::unique_ptr<ResourceStore> store_;
+  std::unique_ptr<KafkaConfigTopic> config_;
   std::unique_ptr<CursorStore> cursors_;
   std::recursive_mutex mu_;
   SecretResolver secret_resolver_;

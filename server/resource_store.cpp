@@ -34,6 +34,25 @@ nlohmann::json generation_input(const nlohmann::json& manifest) {
 
 }  // namespace
 
+nlohmann::json stored_resource_json(const StoredResource& r) {
+  return {{"name", r.name},       {"kind", r.kind},       {"generation", r.generation},
+          {"created", r.created}, {"updated", r.updated}, {"manifest", r.manifest}};
+}
+
+Result<StoredResource> parse_stored_resource(const nlohmann::json& json) {
+  if (!json.is_object() || !json.contains("name") || !json["name"].is_string() ||
+      !json.contains("manifest") || !json["manifest"].is_object())
+    return make_error("resource", "is not a stored resource (expected name and manifest)");
+  StoredResource r;
+  r.kind = json.value("kind", "");
+  r.name = json["name"].get<std::string>();
+  r.manifest = json["manifest"];
+  r.generation = json.value("generation", std::int64_t{1});
+  r.created = json.value("created", "");
+  r.updated = json.value("updated", "");
+  return r;
+}
+
 const std::vector<KindInfo>& known_kinds() {
   static const std::vector<KindInfo> kinds{
       {"Secret", "secrets", {"v1", "sluice.dev/v1"}},
@@ -106,16 +125,12 @@ Result<std::unique_ptr<ResourceStore>> ResourceStore::open(const std::string& di
       auto text = read_file(kind_dir + "/" + file);
       if (!text) return text.error();
       auto json = nlohmann::json::parse(text.value(), nullptr, false);
-      if (json.is_discarded() || !json.is_object())
+      if (json.is_discarded())
         return make_error(kind_dir + "/" + file, "is not a stored resource (corrupt JSON)");
-      StoredResource r;
-      r.kind = kind.kind;
-      r.name = json.value("name", "");
-      r.manifest = json.value("manifest", nlohmann::json::object());
-      r.generation = json.value("generation", 1);
-      r.created = json.value("created", "");
-      r.updated = json.value("updated", "");
-      store->resources_[{r.kind, r.name}] = std::move(r);
+      auto r = parse_stored_resource(json);
+      if (!r) return make_error(kind_dir + "/" + file, r.error().message);
+      r.value().kind = kind.kind;
+      store->resources_[{kind.kind, r.value().name}] = std::move(r).value();
     }
   }
   return store;
@@ -142,17 +157,18 @@ std::optional<StoredResource> ResourceStore::get(const std::string& kind, const 
   return it->second;
 }
 
-Result<StoredResource> ResourceStore::put(const std::string& kind, const std::string& name,
-                                          nlohmann::json manifest, bool* changed) {
+StoredResource ResourceStore::next_version(const std::string& kind, const std::string& name,
+                                           nlohmann::json manifest, bool* changed) const {
   std::lock_guard lock(mu_);
   StoredResource r;
   r.kind = kind;
   r.name = name;
+  *changed = true;
   auto it = resources_.find({kind, name});
   if (it != resources_.end()) {
     r = it->second;
     if (r.manifest == manifest) {
-      if (changed) *changed = false;
+      *changed = false;
       return r;
     }
     if (generation_input(r.manifest) != generation_input(manifest)) ++r.generation;
@@ -161,11 +177,23 @@ Result<StoredResource> ResourceStore::put(const std::string& kind, const std::st
   }
   r.manifest = std::move(manifest);
   r.updated = now_rfc3339();
-  nlohmann::json stored{{"name", r.name},       {"kind", r.kind},       {"generation", r.generation},
-                        {"created", r.created}, {"updated", r.updated}, {"manifest", r.manifest}};
-  if (auto st = write_file_atomic(path_for(kind, name), stored.dump(2)); !st) return st.error();
-  resources_[{kind, name}] = r;
-  if (changed) *changed = true;
+  return r;
+}
+
+Status ResourceStore::store(const StoredResource& r) {
+  std::lock_guard lock(mu_);
+  if (auto st = write_file_atomic(path_for(r.kind, r.name), stored_resource_json(r).dump(2)); !st) return st;
+  resources_[{r.kind, r.name}] = r;
+  return ok();
+}
+
+Result<StoredResource> ResourceStore::put(const std::string& kind, const std::string& name,
+                                          nlohmann::json manifest, bool* changed) {
+  bool differs = false;
+  auto r = next_version(kind, name, std::move(manifest), &differs);
+  if (changed) *changed = differs;
+  if (!differs) return r;
+  if (auto st = store(r); !st) return st.error();
   return r;
 }
 

@@ -42,6 +42,12 @@ struct StoredResource {
   std::string updated;
 };
 
+/// A stored resource as kept on disk and in the config topic: {name, kind, generation, created,
+/// updated, manifest}.
+nlohmann::json stored_resource_json(const StoredResource& r);
+/// Reads what stored_resource_json wrote; error when it is not such an object.
+Result<StoredResource> parse_stored_resource(const nlohmann::json& json);
+
 class ResourceStore {
  public:
   /// Opens (creating) the store under `dir` and loads every resource.
@@ -54,6 +60,13 @@ class ResourceStore {
   /// identical manifest changes nothing. Durable when it returns. `changed` tells which happened.
   Result<StoredResource> put(const std::string& kind, const std::string& name, nlohmann::json manifest,
                              bool* changed = nullptr);
+
+  /// What put() would store, without storing it (for a store that another writer applies).
+  StoredResource next_version(const std::string& kind, const std::string& name, nlohmann::json manifest,
+                              bool* changed) const;
+
+  /// Stores `r` as it is (generation and timestamps included). Durable when it returns.
+  Status store(const StoredResource& r);
 
   /// Deletes durably. Error code 404 when absent.
   Status remove(const std::string& kind, const std::string& name);

@@ -90,6 +90,7 @@ int Server::run() {
   }
   ControllerOptions copts;
   copts.data_dir = options_.data_dir;
+  copts.config_store = options_.config_store;
   copts.fsync = options_.fsync;
   controller_ = std::make_unique<Controller>(copts, clock_, brokers_);
   ingress_ = std::make_unique<Ingress>(brokers_);

@@ -26,6 +26,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   std::string data_dir = "./sluice-data";
+  std::string config_store;  // kafka://… to share resources with other nodes (server/config_topic.hpp)
   std::vector<std::string> apply_files;  // applied once recovery is done
   std::size_t threads = 0;               // 0: one per core
   std::size_t max_body = 1 << 20;        // largest request body (events, batches, manifests)
