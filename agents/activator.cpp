@@ -81,6 +81,9 @@ struct ActivatorRevision {
     }
     if (seen == 0) return nullptr;
     if (seen == 1) return candidates[0];
+    // A tie goes either way: the sampling keeps its first slot biased (of three idle replicas, one
+    // would never be picked for one-at-a-time requests).
+    if (candidates[0]->in_flight == candidates[1]->in_flight) return candidates[random() & 1];
     return candidates[1]->in_flight < candidates[0]->in_flight ? candidates[1] : candidates[0];
   }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -80,6 +81,23 @@ TEST(Activator, NewReplicaServesTheBufferAndUnlimitedSpreadsLoad) {
   const auto one = h.activator.in_flight("rev", "1"), two = h.activator.in_flight("rev", "2");
   EXPECT_EQ(one + two, 30u);
   EXPECT_LE(one > two ? one - two : two - one, 2u) << one << " vs " << two;
+}
+
+TEST(Activator, OneAtATimeRequestsReachEveryIdleReplica) {
+  Harness h;
+  h.activator.add_revision("rev", 0);
+  for (const char* id : {"1", "2", "3"})
+    h.activator.set_routable("rev", id, std::string("127.0.0.1:") + id, false, true);
+  std::map<std::string, int> picked;
+  for (int i = 0; i < 300; ++i) {
+    std::optional<Result<ReplicaLease>> lease;
+    h.acquire(lease);
+    h.run_for(1ms);
+    ASSERT_TRUE(lease && *lease);
+    ++picked[lease->value().replica()];
+  }
+  // Each is drawn about 100 times; fewer than 50 has a probability far below 1e-6.
+  for (const char* id : {"1", "2", "3"}) EXPECT_GE(picked[id], 50) << "replica " << id;
 }
 
 TEST(Activator, ARevisionsOwnBufferBoundOverridesTheDefault) {
