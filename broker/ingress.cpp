@@ -1,5 +1,8 @@
 #include "broker/ingress.hpp"
 
+#include <map>
+#include <optional>
+
 #include "core/trace.hpp"
 
 #include "core/async.hpp"
@@ -9,46 +12,64 @@
 namespace sluice {
 namespace {
 
-void count(const std::string& broker, int code) {
-  MetricsRegistry::global()
-      .counter("sluice_ingress_requests_total", "Publish requests by broker and status code.",
-               {{"broker", broker}, {"code", std::to_string(code)}})
-      .inc();
+/// The request counter of a broker and status code. Series are looked up once per I/O thread (the
+/// registry's lookup builds and sorts labels under a lock). Requests naming no broker count under
+/// broker="", so that made-up names cannot grow the series without bound.
+Counter& requests_counter(const std::string& broker, int code) {
+  thread_local std::map<std::pair<std::string, int>, Counter*> cache;
+  auto key = std::make_pair(broker, code);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    Counter* counter = &MetricsRegistry::global().counter(
+        "sluice_ingress_requests_total", "Publish requests by broker and status code.",
+        {{"broker", broker}, {"code", std::to_string(code)}});
+    it = cache.emplace(std::move(key), counter).first;
+  }
+  return *it->second;
 }
 
 }  // namespace
 
-asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, RequestContext& ctx) {
+/// What a publish request becomes before it is stored: the answer (an error), or the events to append.
+struct Ingress::Prepared {
+  std::optional<HttpServerResponse> answer;
+  std::string broker;
+  std::vector<CloudEvent> events;
+};
+
+// Everything before the append runs here, outside the coroutine: a coroutine frame holds every local
+// and temporary of its body, and a small frame is what keeps the per-request allocation cheap.
+Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& ctx) {
+  Prepared out;
+  auto fail = [&](http::status status, std::string message, const std::string& counted_as) {
+    requests_counter(counted_as, static_cast<int>(status)).inc();
+    out.answer = make_error_response(request, status, std::move(message));
+    return std::move(out);
+  };
   auto [path, query] = split_target(std::string_view(request.target().data(), request.target().size()));
   std::string_view rest = path.substr(std::string_view("/brokers/").size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   auto decoded = url_decode(rest);
-  if (!decoded || decoded->empty() || decoded->find('/') != std::string::npos) {
-    co_return make_error_response(
-        request, http::status::not_found,
-        "publish to /brokers/{broker}: \"" + std::string(rest) + "\" is not a broker name");
-  }
-  const std::string broker = *decoded;
-  if (request.method() != http::verb::post) {
-    count(broker, 405);
-    auto res = make_error_response(request, http::status::method_not_allowed,
-                                   "use POST to publish CloudEvents to a broker");
-    res.set(http::field::allow, "POST");
-    co_return res;
-  }
+  if (!decoded || decoded->empty() || decoded->find('/') != std::string::npos)
+    return fail(http::status::not_found,
+                "publish to /brokers/{broker}: \"" + std::string(rest) + "\" is not a broker name", "");
+  out.broker = std::move(*decoded);
+  const std::string& broker = out.broker;
   auto found = brokers_.find(broker);
-  if (!found) {
-    count(broker, 404);
-    co_return make_error_response(request, http::status::not_found, "no broker named \"" + broker + "\"");
+  if (request.method() != http::verb::post) {
+    auto answer = fail(http::status::method_not_allowed, "use POST to publish CloudEvents to a broker",
+                       found ? broker : "");
+    answer.answer->set(http::field::allow, "POST");
+    return answer;
   }
+  if (!found) return fail(http::status::not_found, "no broker named \"" + broker + "\"", "");
   if (static_cast<std::int64_t>(request.body().size()) > found->spec.max_event_size &&
-      !std::string_view(request[http::field::content_type]).starts_with("application/cloudevents-batch")) {
-    count(broker, 413);
-    co_return make_error_response(request, http::status::payload_too_large,
-                                  "event of " + std::to_string(request.body().size()) +
-                                      " bytes exceeds the broker's maxEventSize of " +
-                                      std::to_string(found->spec.max_event_size));
-  }
+      !std::string_view(request[http::field::content_type]).starts_with("application/cloudevents-batch"))
+    return fail(http::status::payload_too_large,
+                "event of " + std::to_string(request.body().size()) +
+                    " bytes exceeds the broker's maxEventSize of " +
+                    std::to_string(found->spec.max_event_size),
+                broker);
   HttpMessage message;
   message.headers.reserve(16);
   for (const auto& field : request) {
@@ -57,14 +78,10 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
   message.body = std::move(request.body());
   auto events = decode_http(message);
   if (!events) {
-    int code = events.error().code ? events.error().code : 400;
-    count(broker, code);
-    co_return make_error_response(request, static_cast<http::status>(code), events.error().to_string());
+    const int code = events.error().code ? events.error().code : 400;
+    return fail(static_cast<http::status>(code), events.error().to_string(), broker);
   }
-  if (events.value().empty()) {
-    count(broker, 400);
-    co_return make_error_response(request, http::status::bad_request, "the batch holds no events");
-  }
+  if (events.value().empty()) return fail(http::status::bad_request, "the batch holds no events", broker);
   // The W3C traceparent header of the publish request names the publisher's span for events that carry
   // no traceparent extension of their own.
   if (auto header = request["traceparent"]; !header.empty() && TraceParent::parse(header)) {
@@ -73,35 +90,44 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
         event.extensions["traceparent"] = AttributeValue::of_string(std::string(header));
   }
   if (authorize_) {
-    if (auto allowed = authorize_(broker, events.value(), ctx.principal); !allowed) {
-      count(broker, 403);
-      co_return make_error_response(request, http::status::forbidden, allowed.error().message);
-    }
+    if (auto allowed = authorize_(broker, events.value(), ctx.principal); !allowed)
+      return fail(http::status::forbidden, allowed.error().message, broker);
   }
   if (found->rate_limit) {
     if (auto wait = found->rate_limit->take(static_cast<double>(events.value().size()))) {
-      count(broker, 429);
-      auto res = make_error_response(request, http::status::too_many_requests,
-                                     "broker \"" + broker + "\" is over its ingress rate limit of " +
-                                         std::to_string(static_cast<std::int64_t>(found->spec.rate_limit)) +
-                                         " events/s");
-      res.set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
-      co_return res;
+      auto answer = fail(http::status::too_many_requests,
+                         "broker \"" + broker + "\" is over its ingress rate limit of " +
+                             std::to_string(static_cast<std::int64_t>(found->spec.rate_limit)) + " events/s",
+                         broker);
+      answer.answer->set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
+      return answer;
     }
   }
-  auto publish = [this, &broker, &events](std::function<void(Result<std::uint64_t>)> done) {
-    brokers_.publish(broker, std::move(events).value(), std::move(done));
+  out.events = std::move(events).value();
+  return out;
+}
+
+asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, RequestContext& ctx) {
+  Prepared prepared = prepare(request, ctx);
+  if (prepared.answer) co_return std::move(*prepared.answer);
+  auto publish = [this, &prepared](std::function<void(Result<std::uint64_t>)> done) {
+    brokers_.publish(prepared.broker, std::move(prepared.events), std::move(done));
   };
   auto result = co_await await_callback<Result<std::uint64_t>>(publish);
+  co_return respond(request, prepared.broker, result);
+}
+
+HttpServerResponse Ingress::respond(HttpServerRequest& request, const std::string& broker,
+                                    const Result<std::uint64_t>& result) {
   if (!result) {
-    int code = result.error().code ? result.error().code : 503;
-    count(broker, code);
+    const int code = result.error().code ? result.error().code : 503;
+    requests_counter(broker, code).inc();
     auto res = make_error_response(request, static_cast<http::status>(code), result.error().to_string());
     if (code == 429 || code == 503) res.set(http::field::retry_after, "1");
-    co_return res;
+    return res;
   }
-  count(broker, 202);
-  co_return make_response(request, http::status::accepted);
+  requests_counter(broker, 202).inc();
+  return make_response(request, http::status::accepted);
 }
 
 }  // namespace sluice

@@ -24,6 +24,11 @@ class Ingress {
   asio::awaitable<HttpServerResponse> handle(HttpServerRequest& request, RequestContext& ctx);
 
  private:
+  struct Prepared;
+  Prepared prepare(HttpServerRequest& request, RequestContext& ctx);
+  static HttpServerResponse respond(HttpServerRequest& request, const std::string& broker,
+                                    const Result<std::uint64_t>& result);
+
   BrokerRegistry& brokers_;
   PublishAuthorizer authorize_;
 };

@@ -251,11 +251,119 @@ void to_proto(const CloudEvent& e, pb::CloudEvent* out) {
   }
 }
 
+namespace {
+
+// The wire format written directly (every log append and Kafka record goes through here; building a
+// pb::CloudEvent first costs an allocation per string and map entry). The unit tests check that the
+// library parses it into exactly what to_proto() builds.
+enum WireType : std::uint32_t { kVarint = 0, kLengthDelimited = 2 };
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+void put_tag(std::string& out, std::uint32_t field, WireType type) {
+  put_varint(out, (field << 3) | type);
+}
+
+void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
+  put_tag(out, field, kLengthDelimited);
+  put_varint(out, bytes.size());
+  out += bytes;
+}
+
+// proto3: a singular string field at its default (empty) is not written.
+void put_nonempty(std::string& out, std::uint32_t field, std::string_view bytes) {
+  if (!bytes.empty()) put_bytes(out, field, bytes);
+}
+
+/// A length-delimited field whose content `write` appends: one length byte is reserved and widened
+/// afterwards if the content is 128 bytes or more.
+template <class Write>
+void put_nested(std::string& out, std::uint32_t field, Write write) {
+  put_tag(out, field, kLengthDelimited);
+  const std::size_t at = out.size();
+  out += '\0';
+  write(out);
+  const std::size_t length = out.size() - at - 1;
+  if (length < 0x80) {
+    out[at] = static_cast<char>(length);
+    return;
+  }
+  std::string prefix;
+  put_varint(prefix, length);
+  out.replace(at, 1, prefix);
+}
+
+/// A CloudEventAttributeValue (every member is in a oneof, so written even at its default).
+void put_value(std::string& out, AttributeType type, const std::string& text, bool boolean,
+               std::int32_t integer) {
+  switch (type) {
+    case AttributeType::Boolean:
+      put_tag(out, 1, kVarint);
+      put_varint(out, boolean ? 1 : 0);
+      return;
+    case AttributeType::Integer:
+      put_tag(out, 2, kVarint);
+      put_varint(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(integer)));  // sign-extended
+      return;
+    case AttributeType::String:
+      return put_bytes(out, 3, text);
+    case AttributeType::Binary:
+      return put_bytes(out, 4, text);
+    case AttributeType::Uri:
+      return put_bytes(out, 5, text);
+    case AttributeType::UriRef:
+      return put_bytes(out, 6, text);
+    case AttributeType::Timestamp: {
+      std::int64_t seconds;
+      std::int32_t nanos;
+      if (!parse_canonical_timestamp(text, &seconds, &nanos)) return put_bytes(out, 3, text);
+      put_nested(out, 7, [&](std::string& ts) {
+        if (seconds != 0) {
+          put_tag(ts, 1, kVarint);
+          put_varint(ts, static_cast<std::uint64_t>(seconds));
+        }
+        if (nanos != 0) {
+          put_tag(ts, 2, kVarint);
+          put_varint(ts, static_cast<std::uint64_t>(static_cast<std::int64_t>(nanos)));
+        }
+      });
+      return;
+    }
+  }
+}
+
+/// One entry of the `attributes` map (field 5): a message of key (1) and value (2).
+void put_attribute(std::string& out, std::string_view name, AttributeType type, const std::string& text,
+                   bool boolean = false, std::int32_t integer = 0) {
+  put_nested(out, 5, [&](std::string& entry) {
+    put_bytes(entry, 1, name);
+    put_nested(entry, 2, [&](std::string& value) { put_value(value, type, text, boolean, integer); });
+  });
+}
+
+}  // namespace
+
 std::string to_protobuf(const CloudEvent& e) {
-  google::protobuf::Arena arena;
-  auto* msg = google::protobuf::Arena::CreateMessage<pb::CloudEvent>(&arena);
-  to_proto(e, msg);
-  return msg->SerializeAsString();
+  std::string out;
+  out.reserve(64 + e.id.size() + e.source.size() + e.type.size() + (e.data ? e.data->size() : 0) +
+              e.extensions.size() * 48);
+  put_nonempty(out, 1, e.id);
+  put_nonempty(out, 2, e.source);
+  put_nonempty(out, 3, e.specversion);
+  put_nonempty(out, 4, e.type);
+  if (e.datacontenttype) put_attribute(out, "datacontenttype", AttributeType::String, *e.datacontenttype);
+  if (e.dataschema) put_attribute(out, "dataschema", AttributeType::Uri, *e.dataschema);
+  if (e.subject) put_attribute(out, "subject", AttributeType::String, *e.subject);
+  if (e.time) put_attribute(out, "time", AttributeType::Timestamp, *e.time);
+  for (const auto& [name, v] : e.extensions) put_attribute(out, name, v.type, v.text, v.boolean, v.integer);
+  if (e.data) put_bytes(out, is_text_media_type(e) && is_valid_utf8(*e.data) ? 7 : 6, *e.data);
+  return out;
 }
 
 Result<CloudEvent> parse_protobuf(std::string_view bytes) {

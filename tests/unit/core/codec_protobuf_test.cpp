@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cstdint>
 #include <string>
+
+#include <google/protobuf/util/message_differencer.h>
 
 #include "core/json_format.hpp"
 #include "core/protobuf_format.hpp"
@@ -68,8 +72,28 @@ TEST(ProtobufFormat, RoundTripIsExact) {
   e.datacontenttype = "text/plain";
   e.data = "not utf8 \xff";  // text type but binary content
   events.push_back(e);
+  // Lengths of 128 bytes and more take two varint bytes; 16,384 and more three.
+  e.data = std::string(200, 'x');
+  e.extensions["long"] = AttributeValue::of_string(std::string(300, 'y'));
+  e.extensions["f"] = AttributeValue::of_bool(false);
+  e.extensions["zero"] = AttributeValue::of_int(0);
+  e.extensions["min"] = AttributeValue::of_int(INT32_MIN);
+  e.extensions["before1970"] = AttributeValue::of_timestamp("1969-12-31T23:59:59.500Z");
+  e.extensions["epoch"] = AttributeValue::of_timestamp("1970-01-01T00:00:00Z");
+  e.extensions["empty"] = AttributeValue::of_string("");
+  events.push_back(e);
+  e.data = std::string(20000, 'z');
+  events.push_back(e);
   for (const auto& original : events) {
     auto bytes = to_protobuf(original);
+    // The bytes written without the library parse into exactly the message the library builds.
+    pb::CloudEvent parsed;
+    ASSERT_TRUE(parsed.ParseFromString(bytes));
+    pb::CloudEvent built;
+    to_proto(original, &built);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, built))
+        << parsed.DebugString() << "\n---\n"
+        << built.DebugString();
     auto back = parse_protobuf(bytes);
     ASSERT_TRUE(back) << back.error().to_string();
     EXPECT_EQ(back.value(), original) << to_json(original);
