@@ -24,6 +24,15 @@ struct Delivery {
   std::int64_t offset = -1;
 };
 
+ConfigRecord config_record(const rd_kafka_message_t& message) {
+  ConfigRecord record;
+  if (message.key) record.key.assign(static_cast<const char*>(message.key), message.key_len);
+  if (message.payload) record.value.emplace(static_cast<const char*>(message.payload), message.len);
+  record.partition = message.partition;
+  record.offset = message.offset;
+  return record;
+}
+
 }  // namespace
 
 Result<ConfigStoreUrl> parse_config_store_url(std::string_view url) {
@@ -165,13 +174,8 @@ Result<std::vector<ConfigRecord>> KafkaConfigTopic::read_until(
     } else if (message->err) {
       SLUICE_LOG(server, warn, "config store {}: {}", url_.topic, rd_kafka_message_errstr(message));
     } else {
-      ConfigRecord record;
-      if (message->key) record.key.assign(static_cast<const char*>(message->key), message->key_len);
-      if (message->payload) record.value.emplace(static_cast<const char*>(message->payload), message->len);
-      record.partition = message->partition;
-      record.offset = message->offset;
       next[message->partition] = message->offset + 1;
-      records.push_back(std::move(record));
+      records.push_back(config_record(*message));
     }
     rd_kafka_message_destroy(message);
   }
@@ -186,11 +190,7 @@ void KafkaConfigTopic::follow(std::function<void(const ConfigRecord&)> apply) {
       rd_kafka_message_t* message = rd_kafka_consumer_poll(reader_.get(), 100);
       if (message == nullptr) continue;
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ConfigRecord record;
-        if (message->key) record.key.assign(static_cast<const char*>(message->key), message->key_len);
-        if (message->payload) record.value.emplace(static_cast<const char*>(message->payload), message->len);
-        record.partition = message->partition;
-        record.offset = message->offset;
+        const ConfigRecord record = config_record(*message);
         apply(record);
         mark_applied(record.partition, record.offset + 1);
       } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
