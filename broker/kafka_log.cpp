@@ -1,5 +1,6 @@
 #include "broker/kafka_log.hpp"
 
+#include <charconv>
 #include <mutex>
 #include <optional>
 
@@ -70,7 +71,21 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(KafkaLogOptions options) {
   properties.try_emplace("linger.ms", "0");  // each publisher waits for its ack: batching comes from load
   properties["queue.buffering.max.messages"] =
       std::to_string(std::max<std::size_t>(1, options.max_pending_records));
-  properties["message.timeout.ms"] = std::to_string(options.delivery_timeout.count());
+  // spec.kafka.config may set message.timeout.ms: how long a publish waits for Kafka (an unreachable
+  // cluster included) before the ingress answers 503. 0, librdkafka's "forever", would hang publishers.
+  if (auto it = properties.find("message.timeout.ms"); it != properties.end()) {
+    std::int64_t ms = 0;
+    const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), ms);
+    if (ec != std::errc() || end != it->second.data() + it->second.size() || ms < 1)
+      return make_error(
+          "spec.kafka.config.message.timeout.ms",
+          "must be a positive number of milliseconds (how long a publish waits for Kafka), not \"" +
+              it->second + "\"",
+          400);
+    options.delivery_timeout = std::chrono::milliseconds(ms);
+  } else {
+    properties["message.timeout.ms"] = std::to_string(options.delivery_timeout.count());
+  }
   properties.try_emplace("partitioner", "murmur2_random");  // the Java client's partitioner for keyed records
   properties.try_emplace("client.id", "sluice-broker-" + options.name);
   auto conf = make_kafka_conf(properties);

@@ -10,6 +10,11 @@
 //       replicationFactor: 1                             # used when the topic is created (3 in production)
 //       config: {linger.ms: "5"}                         # extra librdkafka producer properties
 //
+// Kafka unreachable: records wait in the producer's queue (librdkafka reconnects by itself) and each
+// append completes when Kafka acknowledges its records or when message.timeout.ms (30 s unless
+// spec.kafka.config sets it) runs out, with an error (503): a publish is answered 202 after a short
+// outage, 503 with Retry-After after a long one, and never 202 for records Kafka did not acknowledge.
+//
 // Write side: every append is produced with acks=all and idempotence (no duplicates from the producer's
 // own retries, order kept per partition), in binary content mode of the Kafka protocol binding
 // (core/kafka_binding.hpp: ce_ headers, the data as the value, partitionkey as the record key), so any
@@ -58,7 +63,8 @@ struct KafkaLogOptions {
   std::string name;
   /// Bound of records produced and not yet acknowledged by Kafka; over it, append() fails with 503.
   std::size_t max_pending_records = 100000;
-  /// A record not acknowledged within this time fails its batch (message.timeout.ms).
+  /// A record not acknowledged within this time fails its batch: the publisher gets 503 after waiting this
+  /// long for an unreachable cluster. message.timeout.ms in settings.config, when set, takes its place.
   std::chrono::milliseconds delivery_timeout{30000};
   /// Longest wait for the topic's creation in open().
   std::chrono::milliseconds admin_timeout{10000};

@@ -67,6 +67,9 @@ class MockCluster {
   }
   ~MockCluster() { rd_kafka_mock_cluster_destroy(cluster_); }
   std::string bootstrap() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+  /// The broker closes its connections and refuses new ones until set_up().
+  void set_down() { rd_kafka_mock_broker_set_down(cluster_, 1); }
+  void set_up() { rd_kafka_mock_broker_set_up(cluster_, 1); }
 
  private:
   KafkaHandle rk_;
@@ -150,6 +153,64 @@ TEST(KafkaLog, RejectsWhatIsNotACloudEventAndAppendsAfterClose) {
   log.value()->close();
   log.value()->append({std::string("x")}, [&](Result<std::uint64_t> r) { code = r ? 0 : r.error().code; });
   EXPECT_EQ(code, 503);
+}
+
+std::string event_payload(const std::string& id) {
+  CloudEvent e;
+  e.id = id;
+  e.source = "/tests";
+  e.type = "t";
+  return to_protobuf(e);
+}
+
+/// Appends one event and waits for its completion (an Error with code 0 when none came in time).
+Result<std::uint64_t> append_and_wait(KafkaLog& log, const std::string& id, std::chrono::seconds timeout) {
+  auto acked = std::make_shared<std::promise<Result<std::uint64_t>>>();
+  auto future = acked->get_future();
+  log.append({event_payload(id)}, [acked](Result<std::uint64_t> r) { acked->set_value(std::move(r)); });
+  if (future.wait_for(timeout) != std::future_status::ready) return make_error("append", "no answer", 0);
+  return future.get();
+}
+
+TEST(KafkaLog, AnUnreachableClusterFailsAppendsAfterMessageTimeoutAndTheLogRecovers) {
+  MockCluster cluster("events", 1);
+  KafkaLogOptions options;
+  options.name = "orders";
+  options.settings.bootstrap_servers = cluster.bootstrap();
+  options.settings.topic = "events";
+  options.settings.config.values = {
+      {"log_level", "2"}, {"message.timeout.ms", "500"}, {"reconnect.backoff.max.ms", "200"}};
+  auto log = KafkaLog::open(options);
+  ASSERT_TRUE(log) << log.error().to_string();
+  ASSERT_TRUE(append_and_wait(*log.value(), "before", std::chrono::seconds(10)));
+
+  cluster.set_down();
+  const auto started = std::chrono::steady_clock::now();
+  auto refused = append_and_wait(*log.value(), "while-down", std::chrono::seconds(10));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, 503) << refused.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_EQ(log.value()->stats().failed, 1u);
+
+  cluster.set_up();
+  Result<std::uint64_t> stored = make_error("append", "not tried", 0);
+  for (int attempt = 0; attempt < 20 && !stored; ++attempt)
+    stored = append_and_wait(*log.value(), "after-" + std::to_string(attempt), std::chrono::seconds(10));
+  EXPECT_TRUE(stored) << stored.error().to_string();
+  log.value()->close();
+}
+
+TEST(KafkaLog, MessageTimeoutMustBePositive) {
+  KafkaLogOptions options;
+  options.name = "orders";
+  options.settings.bootstrap_servers = "127.0.0.1:1";
+  options.settings.topic = "events";
+  for (const std::string value : {"0", "-5", "soon"}) {
+    options.settings.config.values = {{"message.timeout.ms", value}};
+    auto log = KafkaLog::open(options);
+    ASSERT_FALSE(log) << value;
+    EXPECT_EQ(log.error().subject, "spec.kafka.config.message.timeout.ms") << log.error().to_string();
+  }
 }
 
 }  // namespace
