@@ -183,7 +183,11 @@ struct FileLog::Segment {
 };
 
 FileLog::FileLog(std::string dir, FileLogOptions options, Clock& clock)
-    : dir_(std::move(dir)), options_(std::move(options)), clock_(clock) {}
+    : dir_(std::move(dir)),
+      options_(std::move(options)),
+      clock_(clock),
+      wall_at_open_(clock.wall()),
+      steady_at_open_(clock.now()) {}
 
 FileLog::~FileLog() {
   close();
@@ -191,6 +195,14 @@ FileLog::~FileLog() {
 
 std::int64_t FileLog::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count();
+}
+
+std::int64_t FileLog::age_now_ms() const {
+  const WallTime steady_wall =
+      wall_at_open_ + std::chrono::duration_cast<WallTime::duration>(clock_.now() - steady_at_open_);
+  return std::min(
+      now_ms(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(steady_wall.time_since_epoch()).count());
 }
 
 Result<std::unique_ptr<FileLog>> FileLog::open(const std::string& dir, FileLogOptions options, Clock& clock) {
@@ -532,6 +544,7 @@ Status FileLog::sync_segment(Segment& seg) {
 Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::uint64_t>& first_offsets,
                             std::vector<std::shared_ptr<Segment>>& touched, bool& sync_failed) {
   const std::int64_t now = now_ms();
+  const std::int64_t age_now = age_now_ms();
   bool force_sync = options_.fsync;
   std::string buf;
   std::uint64_t buf_pos = active_->w_pos;
@@ -552,7 +565,7 @@ Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::
     // A batch never spans two segments, so a torn tail can only cut the newest segment.
     const bool full = active_->w_pos + a.bytes > options_.segment_bytes;
     const bool old = options_.segment_ms > 0 && active_->w_first_time_ms >= 0 &&
-                     now - active_->w_first_time_ms >= options_.segment_ms;
+                     age_now - active_->w_first_time_ms >= options_.segment_ms;
     if (active_->w_pos > 0 && (full || old)) {
       if (auto st = flush_buf(); !st) return st;
       if (auto st = sync_segment(*active_); !st) {
@@ -878,7 +891,7 @@ void FileLog::close() {
 
 Result<std::size_t> FileLog::enforce_retention() {
   std::lock_guard retention_lock(retention_mu_);
-  const std::int64_t now = now_ms();
+  const std::int64_t now = age_now_ms();
   std::vector<std::shared_ptr<Segment>> victims;
   {
     std::unique_lock lock(segments_mu_);

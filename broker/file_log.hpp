@@ -24,6 +24,12 @@
 // and read() answers an Error naming its offset (code 500) instead of serving it: the choice is to stop
 // the reader loudly rather than skip or serve garbage; the operator decides (restore, or delete the
 // segment, which moves start_offset()).
+//
+// Time: records are stamped with the wall clock (append_time_ms). Ages (retention_ms, segment_ms) are
+// measured from the earlier of two readings of "now": the wall clock, and the wall clock read at open()
+// advanced by the steady clock since. A forward step of the wall clock while the log is open (an NTP
+// correction, `date -s`) therefore makes no segment older and deletes nothing early; a backward step
+// only delays retention. A restart reads the wall clock afresh: across one, the wall clock is all there is.
 
 #include <atomic>
 #include <chrono>
@@ -102,7 +108,8 @@ class FileLog final : public EventLog {
   Status flush() override;
   void close() override;
 
-  /// Deletes whole sealed segments that are past retention_ms (by their newest record's append time) or
+  /// Deletes whole sealed segments that are past retention_ms (by their newest record's append time, aged
+  /// as the file comment's Time says) or
   /// that make the log larger than retention_bytes, oldest first; never the active segment. Moves
   /// start_offset() forward. Returns the number of segments deleted. Called by open() and periodically by
   /// the server; thread-safe.
@@ -139,11 +146,15 @@ class FileLog final : public EventLog {
                      std::vector<std::shared_ptr<Segment>>& touched, bool& sync_failed);
   Status sync_segment(Segment& segment);
   std::int64_t now_ms() const;
+  /// The "now" that ages are measured from (see Time in the file comment); never after now_ms().
+  std::int64_t age_now_ms() const;
   void notify_subscribers(std::uint64_t end);
 
   const std::string dir_;
   const FileLogOptions options_;
   Clock& clock_;
+  const WallTime wall_at_open_;
+  const SteadyTime steady_at_open_;
   UniqueFd lock_fd_;
 
   // Published state: segments (by base offset) and offsets, read by readers under a shared lock.

@@ -52,6 +52,12 @@ class ManualClock final : public Clock {
     steady_ += std::chrono::duration_cast<SteadyTime::duration>(d);
     wall_ += std::chrono::duration_cast<WallTime::duration>(d);
   }
+  /// Moves the wall clock alone, as an NTP step or `date -s` does; steady time stays where it is.
+  template <class Rep, class Period>
+  void step_wall(std::chrono::duration<Rep, Period> d) {
+    std::lock_guard lock(mu_);
+    wall_ += std::chrono::duration_cast<WallTime::duration>(d);
+  }
   void set(SteadyTime t) {
     std::lock_guard lock(mu_);
     wall_ += std::chrono::duration_cast<WallTime::duration>(t - steady_);

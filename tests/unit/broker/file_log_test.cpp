@@ -573,6 +573,64 @@ TEST(FileLog, QuietLogRollsByAgeSoRetentionCanExpireIt) {
   EXPECT_EQ(records[0].payload, "new");
 }
 
+TEST(FileLog, AForwardStepOfTheWallClockAgesNothingWhileTheLogIsOpen) {
+  TempDir dir;
+  ManualClock clock;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.retention_ms = 24 * 3600 * 1000;  // a day; segment_ms is 7 days
+  auto log = open_log(dir.path(), options, clock);
+  for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  ASSERT_EQ(log->segment_count(), 2u);  // [0,10) sealed, [10,15) active
+
+  clock.step_wall(std::chrono::hours(24 * 10));
+  ASSERT_TRUE(append_sync(*log, {payload_for(15)}));
+  EXPECT_EQ(log->segment_count(), 2u);  // the active segment is not ten days old: no roll
+  EXPECT_EQ(log->enforce_retention().value(), 0u);
+  EXPECT_EQ(log->start_offset(), 0u);
+  EXPECT_GT(read_all(*log).back().append_time_ms,
+            read_all(*log).front().append_time_ms + 9LL * 24 * 3600 * 1000)
+      << "records are stamped with the wall clock";
+
+  clock.advance(std::chrono::hours(25));  // now [0,10) is older than a day on both clocks
+  EXPECT_EQ(log->enforce_retention().value(), 1u);
+  EXPECT_EQ(log->start_offset(), 10u);
+}
+
+TEST(FileLog, AStepOfTheWallClockBeforeOpenCountsAfterARestart) {
+  TempDir dir;
+  ManualClock clock;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.retention_ms = 24 * 3600 * 1000;
+  auto log = open_log(dir.path(), options, clock);
+  for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  clock.step_wall(std::chrono::hours(24 * 10));
+  EXPECT_EQ(log->enforce_retention().value(), 0u);
+  log.reset();
+  // Reopened, the log has only the wall clock to go by: [0,10) is ten days old.
+  log = open_log(dir.path(), options, clock);
+  EXPECT_EQ(log->start_offset(), 10u);
+  EXPECT_EQ(log->stats().segments_deleted, 1u);
+}
+
+TEST(FileLog, ABackwardStepOfTheWallClockOnlyDelaysRetention) {
+  TempDir dir;
+  ManualClock clock;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.retention_ms = 24 * 3600 * 1000;
+  auto log = open_log(dir.path(), options, clock);
+  for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  clock.step_wall(-std::chrono::hours(3));
+  ASSERT_TRUE(append_sync(*log, {payload_for(15)}));
+  clock.advance(std::chrono::hours(25));  // 22 hours on the wall clock
+  EXPECT_EQ(log->enforce_retention().value(), 0u);
+  clock.advance(std::chrono::hours(3));
+  EXPECT_EQ(log->enforce_retention().value(), 1u);
+  EXPECT_EQ(log->end_offset(), 16u);
+}
+
 TEST(FileLog, SubscribersHearOfEveryDurableEnd) {
   TempDir dir;
   auto log = open_log(dir.path());
