@@ -9,7 +9,7 @@ DEB_PACKAGES=(
   libboost-dev librdkafka-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libcpp-httplib-dev libspdlog-dev libyaml-cpp-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat wrk curl chromium
+  kcat wrk curl chromium faketime
 )
 # Node.js may come from another repository (NodeSource bundles npm in its nodejs package): only ask
 # Debian for it when the commands are missing.

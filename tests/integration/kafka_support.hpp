@@ -15,13 +15,14 @@ namespace sluice::testing {
 /// A mock Kafka cluster process; topics are given as NAME:PARTITIONS.
 class MockKafka {
  public:
-  explicit MockKafka(const std::vector<std::string>& topics) {
-    std::vector<std::string> args;
+  explicit MockKafka(const std::vector<std::string>& topics, int brokers = 1) : brokers_(brokers) {
+    std::vector<std::string> args{"--brokers", std::to_string(brokers)};
     for (const auto& topic : topics) {
       args.push_back("--topic");
       args.push_back(topic);
     }
-    process_ = std::make_unique<Process>(built_program("kafka_mock_cluster"), args);
+    process_ = std::make_unique<Process>(built_program("kafka_mock_cluster"), args,
+                                         std::map<std::string, std::string>{}, "", /*writable_stdin=*/true);
     const bool up =
         wait_until([&] { return process_->output().find('\n') != std::string::npos || !process_->running(); },
                    std::chrono::seconds(10));
@@ -34,6 +35,31 @@ class MockKafka {
     bootstrap_ = out.substr(at + 10, out.find('\n', at) - at - 10);
   }
   const std::string& bootstrap() const { return bootstrap_; }
+
+  /// Takes every broker down: connections close and new ones are refused until up(). Returns once the
+  /// mock cluster applied it.
+  bool down() { return for_each_broker("down"); }
+  /// Brings every broker back.
+  bool up() { return for_each_broker("up"); }
+  /// Sends one command ("down 1", "up 1"; see tests/helpers/kafka_mock_cluster.cpp) and waits for its
+  /// answer; false (with a test failure) when it is refused or does not come.
+  bool command(const std::string& line) {
+    const std::size_t before = answers();
+    if (!process_->write_stdin(line + "\n")) {
+      ADD_FAILURE() << "the mock cluster is gone: " << process_->output();
+      return false;
+    }
+    if (!wait_until([&] { return answers() > before; }, std::chrono::seconds(10))) {
+      ADD_FAILURE() << "the mock cluster did not answer \"" << line << "\": " << process_->output();
+      return false;
+    }
+    const std::string out = process_->output();
+    if (out.find("\nok " + line + "\n") == std::string::npos) {
+      ADD_FAILURE() << "the mock cluster refused \"" << line << "\": " << out;
+      return false;
+    }
+    return true;
+  }
 
   /// Produces `lines` with kcat (-K: splits key and value at the first ':'; extra kcat flags such as
   /// -H name=value go in `flags`). Returns kcat's exit status.
@@ -52,6 +78,21 @@ class MockKafka {
   }
 
  private:
+  // Lines the cluster printed in answer to commands ("ok ..." or "error: ...").
+  std::size_t answers() const {
+    const std::string out = process_->output();
+    std::size_t n = 0;
+    for (std::size_t at = out.find('\n'); at != std::string::npos; at = out.find('\n', at + 1))
+      if (out.compare(at + 1, 3, "ok ") == 0 || out.compare(at + 1, 6, "error:") == 0) ++n;
+    return n;
+  }
+  bool for_each_broker(const std::string& verb) {
+    bool all = true;
+    for (int id = 1; id <= brokers_; ++id) all = command(verb + " " + std::to_string(id)) && all;
+    return all;
+  }
+
+  int brokers_;
   std::unique_ptr<Process> process_;
   std::string bootstrap_;
 };

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -29,7 +30,8 @@ int free_port() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind failed");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("bind failed");
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   int port = ntohs(addr.sin_port);
@@ -49,7 +51,7 @@ TempDir::~TempDir() {
 }
 
 Process::Process(std::string program, std::vector<std::string> args, std::map<std::string, std::string> env,
-                 std::string log_path)
+                 std::string log_path, bool writable_stdin)
     : log_path_(std::move(log_path)) {
   if (log_path_.empty()) {
     char tmpl[] = "/tmp/sluice-proc-XXXXXX.log";
@@ -60,6 +62,11 @@ Process::Process(std::string program, std::vector<std::string> args, std::map<st
   std::vector<std::string> argv_storage;
   argv_storage.push_back(program);
   for (auto& a : args) argv_storage.push_back(a);
+  // A socket rather than a pipe: send() with MSG_NOSIGNAL fails instead of raising SIGPIPE in the test
+  // when the child is gone. Both ends close on exec, except the child's once it is its stdin.
+  int stdin_pair[2] = {-1, -1};
+  if (writable_stdin && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stdin_pair) != 0)
+    throw std::runtime_error("socketpair failed");
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -67,8 +74,8 @@ Process::Process(std::string program, std::vector<std::string> args, std::map<st
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
+    int in = writable_stdin ? stdin_pair[1] : ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
     for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : argv_storage) argv.push_back(a.data());
@@ -76,6 +83,10 @@ Process::Process(std::string program, std::vector<std::string> args, std::map<st
     ::execv(program.c_str(), argv.data());
     std::perror(("exec " + program).c_str());
     ::_exit(127);
+  }
+  if (writable_stdin) {
+    ::close(stdin_pair[1]);
+    stdin_fd_ = stdin_pair[0];
   }
 }
 
@@ -85,6 +96,7 @@ Process::~Process() {
     ::kill(pid_, SIGKILL);
     wait(std::chrono::seconds(5));
   }
+  if (stdin_fd_ >= 0) ::close(stdin_fd_);
   std::error_code ec;
   std::filesystem::remove(log_path_, ec);
 }
@@ -115,6 +127,17 @@ bool Process::running() {
   return wait(std::chrono::milliseconds(0)) == -1;
 }
 
+bool Process::write_stdin(const std::string& text) {
+  if (stdin_fd_ < 0) return false;
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::send(stdin_fd_, text.data() + done, text.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 std::string Process::output() const {
   std::ifstream in(log_path_);
   std::stringstream ss;
@@ -122,10 +145,16 @@ std::string Process::output() const {
   return ss.str();
 }
 
-std::string built_program(const std::string& name) { return std::string(SLUICE_BINARY_DIR) + "/" + name; }
+std::string built_program(const std::string& name) {
+  return std::string(SLUICE_BINARY_DIR) + "/" + name;
+}
 
-SluiceServer::SluiceServer(std::vector<std::string> extra_args, std::string data_dir)
-    : extra_args_(std::move(extra_args)), data_dir_(std::move(data_dir)), port_(free_port()) {
+SluiceServer::SluiceServer(std::vector<std::string> extra_args, std::string data_dir,
+                           std::map<std::string, std::string> env)
+    : extra_args_(std::move(extra_args)),
+      env_(std::move(env)),
+      data_dir_(std::move(data_dir)),
+      port_(free_port()) {
   if (data_dir_.empty()) {
     owned_dir_ = std::make_unique<TempDir>();
     data_dir_ = owned_dir_->path() + "/data";
@@ -142,9 +171,10 @@ SluiceServer::~SluiceServer() {
 }
 
 void SluiceServer::start() {
-  std::vector<std::string> args{"serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--data-dir", data_dir_};
+  std::vector<std::string> args{"serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--data-dir",
+                                data_dir_};
   for (auto& a : extra_args_) args.push_back(a);
-  process_ = std::make_unique<Process>(built_program("sluice"), args);
+  process_ = std::make_unique<Process>(built_program("sluice"), args, env_);
 }
 
 void SluiceServer::restart() {
@@ -176,8 +206,10 @@ int SluiceServer::cli(std::vector<std::string> args, std::string* out, const std
   auto quote = [](const std::string& s) {
     std::string q = "'";
     for (char c : s) {
-      if (c == '\'') q += "'\\''";
-      else q += c;
+      if (c == '\'')
+        q += "'\\''";
+      else
+        q += c;
     }
     return q + "'";
   };

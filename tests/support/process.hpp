@@ -28,10 +28,11 @@ class TempDir {
 };
 
 /// A child process with stdout+stderr captured to a log file. The destructor kills it (SIGKILL).
+/// Its stdin is /dev/null, or with `writable_stdin` a socket that write_stdin() writes to.
 class Process {
  public:
   Process(std::string program, std::vector<std::string> args, std::map<std::string, std::string> env = {},
-          std::string log_path = "");
+          std::string log_path = "", bool writable_stdin = false);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -42,6 +43,8 @@ class Process {
   /// Waits for exit up to `timeout`; returns the exit status (or 128+signal), -1 on timeout.
   int wait(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool running();
+  /// Writes to the child's stdin (needs `writable_stdin`); false when it cannot (the child is gone).
+  bool write_stdin(const std::string& text);
   /// Everything the process printed so far.
   std::string output() const;
   const std::string& log_path() const { return log_path_; }
@@ -51,12 +54,15 @@ class Process {
   int status_ = -1;
   bool exited_ = false;
   std::string log_path_;
+  int stdin_fd_ = -1;  // our end of the child's stdin, with writable_stdin
 };
 
-/// A `sluice serve` on a free port with its own data dir. Ready when /readyz answers 200.
+/// A `sluice serve` on a free port with its own data dir. Ready when /readyz answers 200. `env` is added to
+/// the server's environment (LD_PRELOAD of libfaketime, for example).
 class SluiceServer {
  public:
-  explicit SluiceServer(std::vector<std::string> extra_args = {}, std::string data_dir = "");
+  explicit SluiceServer(std::vector<std::string> extra_args = {}, std::string data_dir = "",
+                        std::map<std::string, std::string> env = {});
   ~SluiceServer();
 
   const std::string& url() const { return url_; }
@@ -75,6 +81,7 @@ class SluiceServer {
  private:
   void start();
   std::vector<std::string> extra_args_;
+  std::map<std::string, std::string> env_;
   std::unique_ptr<TempDir> owned_dir_;
   std::string data_dir_;
   int port_;
@@ -86,6 +93,7 @@ class SluiceServer {
 std::string built_program(const std::string& name);
 
 /// Runs a command line through /bin/sh, returning exit status; stdout+stderr into *out.
-int run_command(const std::string& command_line, std::string* out = nullptr, const std::string& stdin_text = "");
+int run_command(const std::string& command_line, std::string* out = nullptr,
+                const std::string& stdin_text = "");
 
 }  // namespace sluice::testing
