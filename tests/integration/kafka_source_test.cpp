@@ -134,7 +134,7 @@ TEST(KafkaSource, LagKeepsMemoryBoundedAndOrderIsKept) {
       std::chrono::seconds(15)));
   const auto status = resource_status(server, "kafkasources", "backlog");
   EXPECT_EQ(status.value("lag", 0), kRecords);
-  EXPECT_LE(status["partitions"][0].value("buffered", 1 << 30), 600);
+  EXPECT_LE(status["partitions"][0].value("buffered", 1 << 30), 2000);  // the partition buffer's bound
   EXPECT_LE(status["delivery"].value("inFlight", 1 << 30), 1) << status.dump();  // ordered: one at a time
   open = true;
   ASSERT_TRUE(
