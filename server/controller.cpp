@@ -165,20 +165,35 @@ std::string config_key(const std::string& kind, const std::string& name) {
   return kind + "/" + name;
 }
 
-/// The resource a config record holds (nullopt for a tombstone); error for a record that is not one.
-Result<std::optional<StoredResource>> resource_of(const ConfigRecord& record) {
+/// What a config record says: resource Kind/name is now `resource` (nullopt: deleted).
+struct ReplicatedChange {
+  std::string kind;
+  std::string name;
+  std::optional<StoredResource> resource;
+};
+
+/// Reads a record of the config topic; error for one whose key is not Kind/name or whose value is not
+/// a stored resource.
+Result<ReplicatedChange> change_of(const ConfigRecord& record) {
   const auto slash = record.key.find('/');
   const KindInfo* kind = slash == std::string::npos ? nullptr : find_kind(record.key.substr(0, slash));
   if (kind == nullptr || kind->kind != record.key.substr(0, slash) || slash + 1 == record.key.size())
     return make_error("config record \"" + record.key + "\"", "the key is not Kind/name");
-  if (!record.value) return std::optional<StoredResource>();
+  ReplicatedChange change{kind->kind, record.key.substr(slash + 1), std::nullopt};
+  if (!record.value) return change;
   auto json = nlohmann::json::parse(*record.value, nullptr, false);
   auto r = json.is_discarded() ? Result<StoredResource>(make_error("resource", "is not JSON"))
                                : parse_stored_resource(json);
   if (!r) return make_error("config record \"" + record.key + "\"", r.error().message);
-  r.value().kind = kind->kind;
-  r.value().name = record.key.substr(slash + 1);
-  return std::optional<StoredResource>(std::move(r).value());
+  r.value().kind = change.kind;
+  r.value().name = change.name;
+  change.resource = std::move(r).value();
+  return change;
+}
+
+/// Whether the local copy already is this version (nothing to store or realise).
+bool same_version(const std::optional<StoredResource>& local, const StoredResource& r) {
+  return local && local->manifest == r.manifest && local->generation == r.generation;
 }
 
 }  // namespace
@@ -193,13 +208,12 @@ Status Controller::sync_with_config_topic() {
   // The latest record of each key wins (compaction may not have run yet).
   std::map<std::pair<std::string, std::string>, std::optional<StoredResource>> latest;
   for (const auto& record : records.value()) {
-    auto r = resource_of(record);
-    if (!r) {
-      SLUICE_LOG(server, warn, "{} (skipped)", r.error().to_string());
+    auto change = change_of(record);
+    if (!change) {
+      SLUICE_LOG(server, warn, "{} (skipped)", change.error().to_string());
       continue;
     }
-    const auto slash = record.key.find('/');
-    latest[{record.key.substr(0, slash), record.key.substr(slash + 1)}] = std::move(r).value();
+    latest[{change.value().kind, change.value().name}] = std::move(change.value().resource);
   }
   for (const auto& kind : known_kinds()) {
     for (const auto& r : store_->list(kind.kind)) {
@@ -213,8 +227,7 @@ Status Controller::sync_with_config_topic() {
   for (const auto& [key, r] : latest) {
     if (!r) continue;
     ++count;
-    auto local = store_->get(r->kind, r->name);
-    if (local && local->manifest == r->manifest && local->generation == r->generation) continue;
+    if (same_version(store_->get(r->kind, r->name), *r)) continue;
     if (auto st = store_->store(*r); !st) return st;
   }
   SLUICE_LOG(server, info, "config store: {} resource(s) from topic {} at {} ({} records read)", count,
@@ -224,35 +237,28 @@ Status Controller::sync_with_config_topic() {
 }
 
 void Controller::apply_replicated(const ConfigRecord& record) {
-  auto r = resource_of(record);
-  if (!r) {
-    SLUICE_LOG(server, warn, "{} (skipped)", r.error().to_string());
+  auto change = change_of(record);
+  if (!change) {
+    SLUICE_LOG(server, warn, "{} (skipped)", change.error().to_string());
     return;
   }
   std::lock_guard lock(mu_);
-  const auto slash = record.key.find('/');
-  const std::string kind = record.key.substr(0, slash);
-  const std::string name = record.key.substr(slash + 1);
-  if (!r.value()) {
+  const auto& [kind, name, resource] = change.value();
+  if (!resource) {
     if (!store_->get(kind, name)) return;
-    if (auto st = store_->remove(kind, name); !st) {
+    if (auto st = remove_locked(kind, name); !st) {
       SLUICE_LOG(server, err, "[{}={}] delete from the config store: {}", kind, name, st.error().to_string());
       return;
     }
-    auto it = handlers_.find(kind);
-    if (it != handlers_.end() && it->second.forget) it->second.forget(name);
-    not_ready_.erase({kind, name});
     SLUICE_LOG(server, info, "[{}={}] deleted (config store)", kind, name);
   } else {
-    const StoredResource& stored = *r.value();
-    auto local = store_->get(kind, name);
-    if (local && local->manifest == stored.manifest && local->generation == stored.generation) return;
-    if (auto st = store_->store(stored); !st) {
+    if (same_version(store_->get(kind, name), *resource)) return;
+    if (auto st = store_->store(*resource); !st) {
       SLUICE_LOG(server, err, "[{}={}] store from the config store: {}", kind, name, st.error().to_string());
       return;
     }
-    realize_locked(stored);
-    SLUICE_LOG(server, info, "[{}={}] generation {} (config store)", kind, name, stored.generation);
+    realize_locked(*resource);
+    SLUICE_LOG(server, info, "[{}={}] generation {} (config store)", kind, name, resource->generation);
   }
   reconcile_dependents({kind});
 }
@@ -374,11 +380,16 @@ Status Controller::remove(const std::string& kind, const std::string& name) {
     lock.unlock();
     return write_replicated({{config_key(kind, name), std::nullopt}});
   }
+  if (auto st = remove_locked(kind, name); !st) return st;
+  reconcile_dependents({kind});
+  return ok();
+}
+
+Status Controller::remove_locked(const std::string& kind, const std::string& name) {
   if (auto st = store_->remove(kind, name); !st) return st;
   auto it = handlers_.find(kind);
   if (it != handlers_.end() && it->second.forget) it->second.forget(name);
   not_ready_.erase({kind, name});
-  reconcile_dependents({kind});
   return ok();
 }
 

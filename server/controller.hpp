@@ -104,6 +104,8 @@ class Controller {
   void reconcile_dependents(const std::set<std::string>& changed_kinds);
   /// Stores what the config topic holds at start (deleting what it no longer has).
   Status sync_with_config_topic();
+  /// Deletes the stored resource and tears down what runs for it (dependents are not reconciled).
+  Status remove_locked(const std::string& kind, const std::string& name);
   /// Applies one record of the config topic written by any node.
   void apply_replicated(const ConfigRecord& record);
   /// Writes changes to the config topic and waits until this node applied them.

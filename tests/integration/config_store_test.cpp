@@ -28,12 +28,6 @@ std::int64_t generation_of(SluiceServer& server, const std::string& plural, cons
   return r.is_object() ? r["metadata"].value("generation", std::int64_t{0}) : 0;
 }
 
-std::string kafka_broker_yaml(const std::string& bootstrap) {
-  return broker_yaml("kb", "storage: kafka, kafka: {bootstrapServers: \"" + bootstrap +
-                               "\", topic: kb-events, config: {session.timeout.ms: \"3000\", "
-                               "heartbeat.interval.ms: \"300\"}}");
-}
-
 TEST(ConfigStore, NodesShareResourcesThroughACompactedTopic) {
   MockKafka kafka({kTopic + ":1", "kb-events:2"});
   HttpSink sink;

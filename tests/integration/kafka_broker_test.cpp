@@ -9,10 +9,11 @@
 namespace sluice::testing {
 namespace {
 
-std::string kafka_broker_yaml(const std::string& bootstrap) {
-  return broker_yaml("kb", "storage: kafka, kafka: {bootstrapServers: \"" + bootstrap +
-                               "\", topic: kb-events, config: {session.timeout.ms: \"3000\", "
-                               "heartbeat.interval.ms: \"300\"}}");
+/// Both nodes hold some of the 4 partitions of trigger t1's group, and together all of them.
+bool split_between(SluiceServer& a, SluiceServer& b) {
+  const auto na = assigned_partitions(a, "triggers", "t1");
+  const auto nb = assigned_partitions(b, "triggers", "t1");
+  return na > 0 && nb > 0 && na + nb == 4;
 }
 
 TEST(KafkaBroker, EventsAreStoredInKafkaAndReachTheTrigger) {
@@ -63,13 +64,7 @@ TEST(KafkaBroker, TwoNodesSplitPartitionsAndAKilledNodeLosesNothing) {
       kafka_broker_yaml(kafka.bootstrap()) + "---\n" + trigger_yaml("t1", sink.url(), "", "kb");
   apply_yaml(a, manifests);
   apply_yaml(b, manifests);
-  ASSERT_TRUE(wait_until(
-      [&] {
-        const auto na = assigned_partitions(a, "triggers", "t1");
-        const auto nb = assigned_partitions(b, "triggers", "t1");
-        return na > 0 && nb > 0 && na + nb == 4;
-      },
-      std::chrono::seconds(15)))
+  ASSERT_TRUE(wait_until([&] { return split_between(a, b); }, std::chrono::seconds(15)))
       << "a holds " << assigned_partitions(a, "triggers", "t1") << ", b holds "
       << assigned_partitions(b, "triggers", "t1");
 
@@ -125,13 +120,7 @@ TEST(KafkaBroker, ANodeJoiningWhileDeliveriesAreInFlightLosesNothing) {
 
   SluiceServer b(config_store);
   ASSERT_TRUE(b.wait_ready());
-  ASSERT_TRUE(wait_until(
-      [&] {
-        const auto na = assigned_partitions(a, "triggers", "t1");
-        const auto nb = assigned_partitions(b, "triggers", "t1");
-        return na > 0 && nb > 0 && na + nb == 4;
-      },
-      std::chrono::seconds(20)))
+  ASSERT_TRUE(wait_until([&] { return split_between(a, b); }, std::chrono::seconds(20)))
       << "a holds " << assigned_partitions(a, "triggers", "t1") << ", b holds "
       << assigned_partitions(b, "triggers", "t1");
   EXPECT_LT(sink.count(), acknowledged.size()) << "the rebalance came after every delivery: no proof";

@@ -179,9 +179,8 @@ void run_broker_outages(int rounds) {
   HttpSink sink;
   SluiceServer server;
   ASSERT_TRUE(server.wait_ready());
-  apply_yaml(server, broker_yaml("kb", "storage: kafka, kafka: {bootstrapServers: \"" + kafka.bootstrap() +
-                                           "\", topic: ko-events, config: {" + kClientConfig + "}}") +
-                         "---\n" + trigger_yaml("t", sink.url(), "", "kb"));
+  apply_yaml(server, kafka_broker_yaml(kafka.bootstrap(), "ko-events", kClientConfig) + "---\n" +
+                         trigger_yaml("t", sink.url(), "", "kb"));
   ASSERT_TRUE(
       wait_until([&] { return assigned_partitions(server, "triggers", "t") == 2; }, std::chrono::seconds(20)))
       << server.process().output();

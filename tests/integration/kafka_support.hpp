@@ -97,6 +97,16 @@ class MockKafka {
   std::string bootstrap_;
 };
 
+/// A Broker "kb" kept in Kafka (`topic` at `bootstrap`), with `config` as its librdkafka properties (by
+/// default a short session, so that a killed node's partitions move within seconds).
+inline std::string kafka_broker_yaml(const std::string& bootstrap, const std::string& topic = "kb-events",
+                                     const std::string& config =
+                                         "session.timeout.ms: \"3000\", "
+                                         "heartbeat.interval.ms: \"300\"") {
+  return broker_yaml("kb", "storage: kafka, kafka: {bootstrapServers: \"" + bootstrap +
+                               "\", topic: " + topic + ", config: {" + config + "}}");
+}
+
 /// The status of any resource (empty when absent).
 inline nlohmann::json resource_status(SluiceServer& server, const std::string& kind_path,
                                       const std::string& name) {

@@ -573,12 +573,18 @@ TEST(FileLog, QuietLogRollsByAgeSoRetentionCanExpireIt) {
   EXPECT_EQ(records[0].payload, "new");
 }
 
+/// The wall-clock tests' log: segments of 10 records, a day's retention (segment_ms keeps its 7 days).
+FileLogOptions day_retention() {
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  options.retention_ms = 24 * 3600 * 1000;
+  return options;
+}
+
 TEST(FileLog, AForwardStepOfTheWallClockAgesNothingWhileTheLogIsOpen) {
   TempDir dir;
   ManualClock clock;
-  FileLogOptions options;
-  options.segment_bytes = 10 * kRecordBytes;
-  options.retention_ms = 24 * 3600 * 1000;  // a day; segment_ms is 7 days
+  const FileLogOptions options = day_retention();
   auto log = open_log(dir.path(), options, clock);
   for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
   ASSERT_EQ(log->segment_count(), 2u);  // [0,10) sealed, [10,15) active
@@ -600,9 +606,7 @@ TEST(FileLog, AForwardStepOfTheWallClockAgesNothingWhileTheLogIsOpen) {
 TEST(FileLog, AStepOfTheWallClockBeforeOpenCountsAfterARestart) {
   TempDir dir;
   ManualClock clock;
-  FileLogOptions options;
-  options.segment_bytes = 10 * kRecordBytes;
-  options.retention_ms = 24 * 3600 * 1000;
+  const FileLogOptions options = day_retention();
   auto log = open_log(dir.path(), options, clock);
   for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
   clock.step_wall(std::chrono::hours(24 * 10));
@@ -617,9 +621,7 @@ TEST(FileLog, AStepOfTheWallClockBeforeOpenCountsAfterARestart) {
 TEST(FileLog, ABackwardStepOfTheWallClockOnlyDelaysRetention) {
   TempDir dir;
   ManualClock clock;
-  FileLogOptions options;
-  options.segment_bytes = 10 * kRecordBytes;
-  options.retention_ms = 24 * 3600 * 1000;
+  const FileLogOptions options = day_retention();
   auto log = open_log(dir.path(), options, clock);
   for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
   clock.step_wall(-std::chrono::hours(3));

@@ -99,13 +99,19 @@ std::vector<KafkaRecord> consume_all(const std::string& bootstrap, const std::st
   return out;
 }
 
-TEST(KafkaLog, AcknowledgesAfterKafkaStoredTheEventsInBinaryMode) {
-  MockCluster cluster("events", 3);
+/// The log of the broker "orders" on topic "events" at `bootstrap`, librdkafka logging errors only.
+KafkaLogOptions orders_log(const std::string& bootstrap) {
   KafkaLogOptions options;
   options.name = "orders";
-  options.settings.bootstrap_servers = cluster.bootstrap();
+  options.settings.bootstrap_servers = bootstrap;
   options.settings.topic = "events";
   options.settings.config.values = {{"log_level", "2"}};
+  return options;
+}
+
+TEST(KafkaLog, AcknowledgesAfterKafkaStoredTheEventsInBinaryMode) {
+  MockCluster cluster("events", 3);
+  KafkaLogOptions options = orders_log(cluster.bootstrap());
   auto log = KafkaLog::open(options);
   ASSERT_TRUE(log) << log.error().to_string();
 
@@ -139,11 +145,7 @@ TEST(KafkaLog, AcknowledgesAfterKafkaStoredTheEventsInBinaryMode) {
 
 TEST(KafkaLog, RejectsWhatIsNotACloudEventAndAppendsAfterClose) {
   MockCluster cluster("events", 1);
-  KafkaLogOptions options;
-  options.name = "orders";
-  options.settings.bootstrap_servers = cluster.bootstrap();
-  options.settings.topic = "events";
-  options.settings.config.values = {{"log_level", "2"}};
+  KafkaLogOptions options = orders_log(cluster.bootstrap());
   auto log = KafkaLog::open(options);
   ASSERT_TRUE(log) << log.error().to_string();
   int code = 0;
@@ -174,12 +176,9 @@ Result<std::uint64_t> append_and_wait(KafkaLog& log, const std::string& id, std:
 
 TEST(KafkaLog, AnUnreachableClusterFailsAppendsAfterMessageTimeoutAndTheLogRecovers) {
   MockCluster cluster("events", 1);
-  KafkaLogOptions options;
-  options.name = "orders";
-  options.settings.bootstrap_servers = cluster.bootstrap();
-  options.settings.topic = "events";
-  options.settings.config.values = {
-      {"log_level", "2"}, {"message.timeout.ms", "500"}, {"reconnect.backoff.max.ms", "200"}};
+  KafkaLogOptions options = orders_log(cluster.bootstrap());
+  options.settings.config.values["message.timeout.ms"] = "500";
+  options.settings.config.values["reconnect.backoff.max.ms"] = "200";
   auto log = KafkaLog::open(options);
   ASSERT_TRUE(log) << log.error().to_string();
   ASSERT_TRUE(append_and_wait(*log.value(), "before", std::chrono::seconds(10)));
@@ -201,10 +200,7 @@ TEST(KafkaLog, AnUnreachableClusterFailsAppendsAfterMessageTimeoutAndTheLogRecov
 }
 
 TEST(KafkaLog, MessageTimeoutMustBePositive) {
-  KafkaLogOptions options;
-  options.name = "orders";
-  options.settings.bootstrap_servers = "127.0.0.1:1";
-  options.settings.topic = "events";
+  KafkaLogOptions options = orders_log("127.0.0.1:1");
   for (const std::string value : {"0", "-5", "soon"}) {
     options.settings.config.values = {{"message.timeout.ms", value}};
     auto log = KafkaLog::open(options);
