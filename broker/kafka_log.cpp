@@ -9,6 +9,26 @@
 
 namespace sluice {
 
+namespace {
+
+/// spec.kafka.config's message.timeout.ms, when set: a positive number of milliseconds (0, librdkafka's
+/// "forever", would hang publishers). Error names the field.
+Result<std::optional<std::chrono::milliseconds>> message_timeout_of(const KafkaConfig& config) {
+  auto it = config.values.find("message.timeout.ms");
+  if (it == config.values.end()) return std::optional<std::chrono::milliseconds>();
+  std::int64_t ms = 0;
+  const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), ms);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || ms < 1)
+    return make_error(
+        "spec.kafka.config.message.timeout.ms",
+        "must be a positive number of milliseconds (how long a publish waits for Kafka), not \"" +
+            it->second + "\"",
+        400);
+  return std::optional<std::chrono::milliseconds>(ms);
+}
+
+}  // namespace
+
 Result<KafkaBrokerSettings> parse_kafka_broker_settings(const BrokerSpec& spec) {
   KafkaBrokerSettings settings;
   settings.topic = "sluice-broker-" + spec.name;
@@ -45,6 +65,7 @@ Result<KafkaBrokerSettings> parse_kafka_broker_settings(const BrokerSpec& spec) 
   if (k.contains("config")) {
     auto config = parse_kafka_config(k["config"], "spec.kafka.config");
     if (!config) return config.error();
+    if (auto timeout = message_timeout_of(config.value()); !timeout) return timeout.error();
     settings.config = std::move(config).value();
   }
   return settings;
@@ -72,20 +93,11 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(KafkaLogOptions options) {
   properties["queue.buffering.max.messages"] =
       std::to_string(std::max<std::size_t>(1, options.max_pending_records));
   // spec.kafka.config may set message.timeout.ms: how long a publish waits for Kafka (an unreachable
-  // cluster included) before the ingress answers 503. 0, librdkafka's "forever", would hang publishers.
-  if (auto it = properties.find("message.timeout.ms"); it != properties.end()) {
-    std::int64_t ms = 0;
-    const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), ms);
-    if (ec != std::errc() || end != it->second.data() + it->second.size() || ms < 1)
-      return make_error(
-          "spec.kafka.config.message.timeout.ms",
-          "must be a positive number of milliseconds (how long a publish waits for Kafka), not \"" +
-              it->second + "\"",
-          400);
-    options.delivery_timeout = std::chrono::milliseconds(ms);
-  } else {
-    properties["message.timeout.ms"] = std::to_string(options.delivery_timeout.count());
-  }
+  // cluster included) before the ingress answers 503.
+  auto timeout = message_timeout_of(options.settings.config);
+  if (!timeout) return timeout.error();
+  if (timeout.value()) options.delivery_timeout = *timeout.value();
+  properties["message.timeout.ms"] = std::to_string(options.delivery_timeout.count());
   properties.try_emplace("partitioner", "murmur2_random");  // the Java client's partitioner for keyed records
   properties.try_emplace("client.id", "sluice-broker-" + options.name);
   auto conf = make_kafka_conf(properties);

@@ -46,6 +46,8 @@ TEST(KafkaBrokerSettings, ErrorsNameTheField) {
       {{{"bootstrapServers", "a:1"}, {"colour", "red"}}, "spec.kafka.colour"},
       {{{"bootstrapServers", "a:1"}, {"config", {{"bogus.property", "1"}}}},
        "spec.kafka.config.bogus.property"},
+      {{{"bootstrapServers", "a:1"}, {"config", {{"message.timeout.ms", "0"}}}},
+       "spec.kafka.config.message.timeout.ms"},
   };
   for (const auto& [kafka, field] : cases) {
     auto s = parse_kafka_broker_settings(kafka_broker(kafka));
