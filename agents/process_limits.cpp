@@ -1,5 +1,6 @@
 #include "agents/process_limits.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,9 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "core/fs.hpp"
+#include "core/log.hpp"
 #include "core/quantity.hpp"
 
 namespace sluice::agents {
@@ -17,7 +20,6 @@ namespace sluice::agents {
 namespace {
 
 constexpr const char* kV1Root = "/sys/fs/cgroup/memory";
-constexpr const char* kV2Root = "/sys/fs/cgroup";
 
 // The server's own cgroup path for the v1 memory hierarchy ("4:memory:/a/b") or v2 ("0::/a/b").
 std::string own_cgroup(bool v2) {
@@ -38,26 +40,47 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+// Writes a cgroup interface file; false with errno set when the kernel refuses.
 bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.flush();
-  return static_cast<bool>(out);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  return ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
 }
 
-// Where replicas' cgroups go, or "" when there is no usable memory hierarchy. Sets *v2.
-std::string cgroup_parent(bool* v2) {
-  if (exists(std::string(kV1Root) + "/memory.limit_in_bytes")) {
-    *v2 = false;
-    return kV1Root + own_cgroup(false);
-  }
-  if (exists(std::string(kV2Root) + "/cgroup.controllers")) {
-    *v2 = true;
-    const std::string parent = kV2Root + own_cgroup(true);
-    auto enabled = read_file(parent + "/cgroup.subtree_control");
-    if (enabled && (" " + enabled.value() + " ").find(" memory") != std::string::npos) return parent;
-  }
-  return "";
+bool lists(const Result<std::string>& words, const std::string& word) {
+  if (!words) return false;
+  std::istringstream in(words.value());
+  for (std::string w; in >> w;)
+    if (w == word) return true;
+  return false;
+}
+
+struct CgroupParent {
+  std::string dir;  // empty: no memory cgroups here
+  bool v2 = false;
+};
+
+// Where replicas' cgroups go. Computed once: with cgroup v2 it may move this process (see
+// delegate_controller), after which /proc/self/cgroup names the leaf.
+const CgroupParent& cgroup_parent() {
+  static CgroupParent parent;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (exists(std::string(kV1Root) + "/memory.limit_in_bytes")) {
+      parent.dir = kV1Root + own_cgroup(false);
+      return;
+    }
+    const std::string mount = detail::cgroup2_mount();
+    if (mount.empty()) return;
+    parent.v2 = true;
+    auto delegated = detail::delegate_controller(mount + own_cgroup(true), "memory");
+    if (delegated) {
+      parent.dir = delegated.value();
+    } else {
+      SLUICE_LOG(agents, info, "replica memory limits use RLIMIT_AS: {}", delegated.error().message);
+    }
+  });
+  return parent;
 }
 
 // The "oom_kill N" count of a cgroup (v1 memory.oom_control, v2 memory.events); 0 when absent.
@@ -84,9 +107,50 @@ Status set_rlimit(pid_t pid, __rlimit_resource resource, rlim_t value, const cha
 
 }  // namespace
 
+namespace detail {
+
+std::string cgroup2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    // "36 25 0:31 / /sys/fs/cgroup rw,... shared:9 - cgroup2 cgroup2 rw"
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::istringstream fields(line.substr(0, dash));
+    std::string id, parent, device, root, mount_point;
+    if (fields >> id >> parent >> device >> root >> mount_point) return mount_point;
+  }
+  return "";
+}
+
+Result<std::string> delegate_controller(const std::string& dir, const std::string& controller) {
+  const std::string what = "cgroup " + dir;
+  if (!lists(read_file(dir + "/cgroup.controllers"), controller))
+    return make_error(what, "the " + controller + " controller is not available to it", 503);
+  if (lists(read_file(dir + "/cgroup.subtree_control"), controller)) return dir;
+  if (write_text(dir + "/cgroup.subtree_control", "+" + controller)) return dir;
+  if (errno != EBUSY)
+    return make_error(what, "cannot enable " + controller + " for its children: " + std::strerror(errno),
+                      503);
+  // cgroup v2 lets a cgroup other than the root give controllers to its children only while no process
+  // is in it: move this process into a leaf of its own (what systemd asks of a service with
+  // Delegate=yes), then try again.
+  const std::string leaf = dir + "/sluice-server";
+  if (::mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST)
+    return make_error(what, "cannot create " + leaf + ": " + std::strerror(errno), 503);
+  if (!write_text(leaf + "/cgroup.procs", std::to_string(::getpid())))
+    return make_error(what, "cannot move the server into " + leaf + ": " + std::strerror(errno), 503);
+  if (write_text(dir + "/cgroup.subtree_control", "+" + controller)) return dir;
+  return make_error(what,
+                    "cannot enable " + controller + " for its children (" + std::strerror(errno) +
+                        "): other processes are in it; run the server in a cgroup of its own (systemd: "
+                        "Delegate=yes)",
+                    503);
+}
+
+}  // namespace detail
+
 bool memory_cgroups_available() {
-  bool v2 = false;
-  const std::string parent = cgroup_parent(&v2);
+  const std::string& parent = cgroup_parent().dir;
   if (parent.empty()) return false;
   const std::string probe = parent + "/sluice-probe-" + std::to_string(::getpid());
   if (::mkdir(probe.c_str(), 0755) != 0 && errno != EEXIST) return false;
@@ -110,7 +174,8 @@ Status ReplicaLimits::apply(pid_t pid) {
   }
   if (limits_.memory_bytes <= 0) return ok();
   if (cgroup_.empty()) {
-    const std::string parent = cgroup_parent(&cgroup_v2_);
+    const std::string& parent = cgroup_parent().dir;
+    cgroup_v2_ = cgroup_parent().v2;
     const std::string dir =
         parent.empty() ? "" : parent + "/sluice-" + std::to_string(::getpid()) + "-" + name_;
     if (!dir.empty() && (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST)) {

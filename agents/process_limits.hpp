@@ -5,9 +5,11 @@
 //
 //   - open files: RLIMIT_NOFILE, soft and hard, with prlimit(2);
 //   - memory: a memory cgroup of the replica's own, under the server's own cgroup, when the server may
-//     make one (the cgroup v1 memory hierarchy, or cgroup v2 with the memory controller enabled for
-//     the server's cgroup's children); otherwise RLIMIT_AS, the address-space limit (which counts
-//     reserved as well as used memory: fine for plain processes, too strict for CUDA or sanitizers).
+//     make one (the cgroup v1 memory hierarchy, or cgroup v2 where the memory controller is delegated
+//     to the server's cgroup: the server then moves itself into the leaf sluice-server, enables
+//     memory for the cgroup's children and puts each replica in a sibling); otherwise RLIMIT_AS, the
+//     address-space limit (which counts reserved as well as used memory: fine for plain processes, too strict
+//     for CUDA or sanitizers).
 //
 // With a cgroup, a replica that the kernel's OOM killer stops is reported as OOMKilled, as Kubernetes
 // does. The cgroup is removed with this object (after the process exited).
@@ -24,6 +26,18 @@ namespace sluice::agents {
 
 /// Whether this process may give its children memory cgroups (see above).
 bool memory_cgroups_available();
+
+namespace detail {
+/// Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1);
+/// empty when it is not.
+std::string cgroup2_mount();
+/// cgroup v2: makes `controller` available to new children of the cgroup directory `dir`, which holds
+/// this process, and returns `dir`. When the kernel refuses because processes are in `dir` (only the
+/// root may hold processes and give controllers to children), moves this process into the leaf
+/// `dir/sluice-server` first. The error says why it cannot be done (controller not delegated to `dir`,
+/// no permission, other processes in `dir`).
+Result<std::string> delegate_controller(const std::string& dir, const std::string& controller);
+}  // namespace detail
 
 class ReplicaLimits {
  public:

@@ -51,15 +51,41 @@ std::size_t IdempotencyCache::size() const {
 void BrokerRegistry::put(std::shared_ptr<Broker> broker) {
   // Series that may stay at zero for long are there from the start (dashboards and alerts see 0, not
   // "no data").
-  MetricsRegistry::global().counter("sluice_broker_events_dropped_total",
-                                    "Events dropped by a broker, by reason.",
-                                    {{"broker", broker->spec.name}, {"reason", "ttl"}});
+  auto& metrics = MetricsRegistry::global();
+  metrics.counter("sluice_broker_events_dropped_total", "Events dropped by a broker, by reason.",
+                  {{"broker", broker->spec.name}, {"reason", "ttl"}});
+  broker->appended_events =
+      &metrics.counter("sluice_broker_events_appended_total", "Events durably appended to a broker's log.",
+                       {{"broker", broker->spec.name}});
+  broker->appended_bytes =
+      &metrics.counter("sluice_broker_appended_bytes_total", "Bytes of events appended to a broker's log.",
+                       {{"broker", broker->spec.name}});
   std::unique_lock lock(mu_);
+  unavailable_.erase(broker->spec.name);
   brokers_[broker->spec.name] = std::move(broker);
+}
+
+Error BrokerRegistry::not_found(const std::string& name) const {
+  if (auto reason = unavailable(name))
+    return make_error("broker", "broker \"" + name + "\" is not ready: " + *reason, 503);
+  return make_error("broker", "no broker named \"" + name + "\"", 404);
+}
+
+void BrokerRegistry::set_unavailable(const std::string& name, std::string reason) {
+  std::unique_lock lock(mu_);
+  unavailable_[name] = std::move(reason);
+}
+
+std::optional<std::string> BrokerRegistry::unavailable(const std::string& name) const {
+  std::shared_lock lock(mu_);
+  auto it = unavailable_.find(name);
+  if (it == unavailable_.end() || brokers_.count(name)) return std::nullopt;
+  return it->second;
 }
 
 std::shared_ptr<Broker> BrokerRegistry::remove(const std::string& name) {
   std::unique_lock lock(mu_);
+  unavailable_.erase(name);
   auto it = brokers_.find(name);
   if (it == brokers_.end()) return nullptr;
   auto broker = std::move(it->second);
@@ -111,7 +137,7 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
                              std::function<void(Result<std::uint64_t>)> done) {
   auto broker = find(name);
   if (!broker) {
-    done(make_error("broker", "no broker named \"" + name + "\"", 404));
+    done(not_found(name));
     return;
   }
   auto& metrics = MetricsRegistry::global();
@@ -188,23 +214,18 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
   }
   const auto count = payloads.size();
   broker->log->append(std::move(payloads),
-                      [broker, name, claimed = std::move(claimed), count, bytes, spans = std::move(spans),
+                      [broker, claimed = std::move(claimed), count, bytes, spans = std::move(spans),
                        done = std::move(done)](Result<std::uint64_t> result) mutable {
-                        auto& m = MetricsRegistry::global();
                         const auto end_ns = unix_now_ns();
                         for (auto& span : spans) {
                           span.end_unix_ns = end_ns;
                           span.error = !result;
                           if (!result) span.attributes["error"] = result.error().message;
-                          Tracer::global().record(std::move(span));
                         }
+                        Tracer::global().record(std::move(spans));
                         if (result) {
-                          m.counter("sluice_broker_events_appended_total",
-                                    "Events durably appended to a broker's log.", {{"broker", name}})
-                              .inc(static_cast<double>(count));
-                          m.counter("sluice_broker_appended_bytes_total",
-                                    "Bytes of events appended to a broker's log.", {{"broker", name}})
-                              .inc(static_cast<double>(bytes));
+                          broker->appended_events->inc(static_cast<double>(count));
+                          broker->appended_bytes->inc(static_cast<double>(bytes));
                         } else if (broker->idempotency) {
                           for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
                         }

@@ -3,11 +3,13 @@
 // Ingress, dispatchers and the control plane look brokers up here; the server's controller adds and
 // removes them as Broker resources change.
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -18,6 +20,7 @@
 #include "broker/token_bucket.hpp"
 #include "core/clock.hpp"
 #include "core/cloud_event.hpp"
+#include "core/metrics.hpp"
 #include "core/result.hpp"
 
 namespace sluice {
@@ -53,6 +56,10 @@ struct Broker {
   std::shared_ptr<EventLog> log;
   std::unique_ptr<IdempotencyCache> idempotency;
   std::unique_ptr<TokenBucket> rate_limit;  // spec.ingress.rateLimit; null = unlimited
+  // The broker's append counters, looked up once by BrokerRegistry::put (series of brokers are never
+  // removed): appends complete on the log's writer thread, between group commits.
+  Counter* appended_events = nullptr;
+  Counter* appended_bytes = nullptr;
 };
 
 class BrokerRegistry {
@@ -63,6 +70,18 @@ class BrokerRegistry {
   std::shared_ptr<Broker> remove(const std::string& name);
   std::shared_ptr<Broker> find(const std::string& name) const;
   std::vector<std::shared_ptr<Broker>> all() const;
+
+  /// How often the server tries again to open an unavailable broker's log: also the Retry-After of
+  /// the 503 its publishers get.
+  static constexpr std::chrono::seconds kUnavailableRetry{5};
+
+  /// A Broker resource that exists but has no log (its Kafka cluster refused or did not answer):
+  /// publishing to it answers 503 with `reason` instead of 404. put() and remove() clear it.
+  void set_unavailable(const std::string& name, std::string reason);
+  /// The reason set by set_unavailable, if the name has no broker and one was set.
+  std::optional<std::string> unavailable(const std::string& name) const;
+  /// What to answer for a name find() does not know: 503 for an unavailable broker, else 404.
+  Error not_found(const std::string& name) const;
 
   /// Normalises events for storage (knativearrivaltime, knativebrokerttl, hop check, idempotency)
   /// and appends them to the broker's log as one all-or-nothing batch. `done` gets the first offset,
@@ -77,6 +96,7 @@ class BrokerRegistry {
   Clock& clock_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<Broker>> brokers_;
+  std::map<std::string, std::string> unavailable_;
 };
 
 /// Refills a broker's idempotency cache with the (source, id) of records appended since

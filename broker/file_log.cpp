@@ -149,6 +149,23 @@ std::string encode_index(const std::vector<IndexEntry>& entries) {
   return out;
 }
 
+// Whether bytes [from, to) of the file are all zero (space zero-filled ahead of the records).
+Result<bool> all_zero(int fd, const std::string& path, std::uint64_t from, std::uint64_t to) {
+  std::string buf(64 << 10, '\0');
+  for (std::uint64_t pos = from; pos < to;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), to - pos));
+    auto got = pread_full(fd, buf.data(), want, pos, path);
+    if (!got) return got.error();
+    if (got.value() == 0) return true;
+    if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(got.value()),
+                    [](char c) { return c != 0; })) {
+      return false;
+    }
+    pos += got.value();
+  }
+  return true;
+}
+
 Error corrupt_error(std::uint64_t offset, const std::string& path, std::uint64_t position, const char* what) {
   return make_error("offset " + std::to_string(offset),
                     std::string(what) + " in segment " + path + " at byte " + std::to_string(position) +
@@ -175,6 +192,7 @@ struct FileLog::Segment {
   UniqueFd write_fd;
   UniqueFd index_fd;
   std::uint64_t w_pos = 0;
+  std::uint64_t w_file_size = 0;  // w_pos plus the zero-filled space after it
   std::uint64_t w_end = 0;
   std::uint64_t w_last_index_pos = 0;
   std::int64_t w_first_time_ms = -1;
@@ -442,17 +460,26 @@ Status FileLog::recover_tail(Segment& seg) {
     }
   }
   if (good_pos < file_size) {
-    SLUICE_LOG(broker, warn,
-               "[log={}] truncating torn tail of {}: {} byte(s) from byte {} ({}, unfinished batch)",
-               options_.name, seg.log_path, file_size - good_pos, good_pos, stop);
+    auto zero_filled = all_zero(seg.read_fd.get(), seg.log_path, good_pos, file_size);
+    if (!zero_filled) return zero_filled.error();
+    if (zero_filled.value()) {
+      SLUICE_LOG(broker, debug, "[log={}] dropping {} byte(s) of zero-filled space after byte {} of {}",
+                 options_.name, file_size - good_pos, good_pos, seg.log_path);
+    } else {
+      SLUICE_LOG(broker, warn,
+                 "[log={}] truncating torn tail of {}: {} byte(s) from byte {} ({}, unfinished batch)",
+                 options_.name, seg.log_path, file_size - good_pos, good_pos, stop);
+    }
     if (::ftruncate(seg.write_fd.get(), static_cast<off_t>(good_pos)) != 0) {
       return errno_error(seg.log_path, "cannot truncate torn tail", errno);
     }
     if (::fdatasync(seg.write_fd.get()) != 0) return errno_error(seg.log_path, "fdatasync failed", errno);
-    std::lock_guard lock(stats_mu_);
-    stats_.truncated_bytes += file_size - good_pos;
+    if (!zero_filled.value()) {
+      std::lock_guard lock(stats_mu_);
+      stats_.truncated_bytes += file_size - good_pos;
+    }
   }
-  seg.size = seg.w_pos = good_pos;
+  seg.size = seg.w_pos = seg.w_file_size = good_pos;
   seg.end = seg.w_end = good_end;
   seg.w_last_index_pos = seg.index.empty() ? 0 : seg.index.back().position;
   seg.w_first_time_ms = seg.first_time_ms;
@@ -523,7 +550,48 @@ void FileLog::writer_loop() {
     }
     flushed_cv_.notify_all();
     group.clear();
+    zero_fill_ahead();
   }
+  // A clean close leaves the segment ending at its last record (recovery would drop the zeros anyway).
+  if (!broken_ && active_->w_file_size > active_->w_pos) {
+    Status st = trim_zero_fill(*active_);
+    if (st && options_.fsync) st = sync_segment(*active_);
+    if (!st) {
+      SLUICE_LOG(broker, warn, "[log={}] cannot trim the zero-filled end at close (dropped at next open): {}",
+                 options_.name, st.error().to_string());
+    }
+  }
+}
+
+void FileLog::zero_fill_ahead() {
+  Segment& seg = *active_;
+  if (!options_.fsync || options_.zero_fill_bytes == 0 || broken_ || !seg.write_fd.valid()) return;
+  if (seg.w_file_size >= seg.w_pos + options_.zero_fill_bytes / 2) return;
+  const std::uint64_t from = std::max(seg.w_file_size, seg.w_pos);
+  const std::uint64_t to = std::min(seg.w_pos + options_.zero_fill_bytes, options_.segment_bytes);
+  if (to <= from) return;  // the segment rolls before it needs more
+  static const std::string zeros(64 << 10, '\0');
+  for (std::uint64_t pos = from; pos < to; pos += zeros.size()) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), to - pos));
+    if (auto st = pwrite_all(seg.write_fd.get(), zeros.data(), n, pos, seg.log_path); !st) {
+      // Out of space, most likely: writes go on growing the file, and fail there if they must.
+      SLUICE_LOG(broker, debug, "[log={}] zero-filling ahead stopped: {}", options_.name,
+                 st.error().to_string());
+      if (::ftruncate(seg.write_fd.get(), static_cast<off_t>(from)) != 0) return;
+      seg.w_file_size = from;
+      return;
+    }
+  }
+  seg.w_file_size = to;
+}
+
+Status FileLog::trim_zero_fill(Segment& seg) {
+  if (seg.w_file_size <= seg.w_pos) return ok();
+  if (::ftruncate(seg.write_fd.get(), static_cast<off_t>(seg.w_pos)) != 0) {
+    return errno_error(seg.log_path, "cannot truncate the zero-filled end", errno);
+  }
+  seg.w_file_size = seg.w_pos;
+  return ok();
 }
 
 Status FileLog::sync_segment(Segment& seg) {
@@ -568,6 +636,7 @@ Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::
                      age_now - active_->w_first_time_ms >= options_.segment_ms;
     if (active_->w_pos > 0 && (full || old)) {
       if (auto st = flush_buf(); !st) return st;
+      if (auto st = trim_zero_fill(*active_); !st) return st;
       if (auto st = sync_segment(*active_); !st) {
         sync_failed = true;
         return st;
@@ -604,6 +673,7 @@ Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::
     }
   }
   if (auto st = flush_buf(); !st) return st;
+  active_->w_file_size = std::max(active_->w_file_size, active_->w_pos);
   if (force_sync) {
     if (auto st = sync_segment(*active_); !st) {
       sync_failed = true;
@@ -650,6 +720,7 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
     active_->w_new_index.clear();
     next_offset_ = start_next;
     if (::ftruncate(active_->write_fd.get(), static_cast<off_t>(start_pos)) != 0) rolled_back = false;
+    active_->w_file_size = start_pos;
     // After a failed fdatasync the kernel may have dropped dirty pages: nothing written since can be trusted.
     if (sync_failed || !rolled_back) broken_ = true;
     Error error = st.error();

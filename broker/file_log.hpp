@@ -20,9 +20,11 @@
 // before the next segment's base) and rebuilt by a scan when missing or damaged. The newest segment is
 // scanned whole: everything from the first record that is partial, fails its CRC, breaks the offset
 // sequence, or belongs to an unfinished batch is truncated (the only records a crash can damage are the
-// ones never acknowledged). A damaged record inside a sealed segment (bit rot, not a crash) is kept on disk
-// and read() answers an Error naming its offset (code 500) instead of serving it: the choice is to stop
-// the reader loudly rather than skip or serve garbage; the operator decides (restore, or delete the
+// ones never acknowledged). The active segment may end in zero-filled space written ahead of its records
+// (options.zero_fill_bytes); recovery drops it too, as does a clean close and every roll, so a sealed
+// segment ends exactly at its last record. A damaged record inside a sealed segment (bit rot, not a crash) is
+// kept on disk and read() answers an Error naming its offset (code 500) instead of serving it: the choice is
+// to stop the reader loudly rather than skip or serve garbage; the operator decides (restore, or delete the
 // segment, which moves start_offset()).
 //
 // Time: records are stamped with the wall clock (append_time_ms). Ages (retention_ms, segment_ms) are
@@ -69,6 +71,10 @@ struct FileLogOptions {
   /// fdatasync() each group commit. Off = faster, but a machine crash (not a process crash) can lose
   /// acknowledged records; for tests and benchmarks only.
   bool fsync = true;
+  /// With fsync: the active segment is zero-filled this far past its write position, so that a group
+  /// commit overwrites allocated blocks and its fdatasync changes no file size (no journal commit: 0.14
+  /// instead of 0.20 ms here). 0 = grow the file with each write.
+  std::uint64_t zero_fill_bytes = 1 << 20;
   /// Called from the writer thread with the duration of each fdatasync (for the metrics histogram).
   std::function<void(std::chrono::nanoseconds)> on_fsync;
   /// Name used in log lines ("[log=NAME]"), for example the broker's name. Defaults to the directory.
@@ -145,6 +151,11 @@ class FileLog final : public EventLog {
   Status write_group(std::vector<PendingAppend>& group, std::vector<std::uint64_t>& first_offsets,
                      std::vector<std::shared_ptr<Segment>>& touched, bool& sync_failed);
   Status sync_segment(Segment& segment);
+  /// Zero-fills the active segment ahead of its write position when less than half of
+  /// options.zero_fill_bytes is left (best effort: on failure the file just grows with each write).
+  void zero_fill_ahead();
+  /// Cuts the zero-filled space off the end of a segment (before it is sealed or closed).
+  Status trim_zero_fill(Segment& segment);
   std::int64_t now_ms() const;
   /// The "now" that ages are measured from (see Time in the file comment); never after now_ms().
   std::int64_t age_now_ms() const;

@@ -62,7 +62,14 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     answer.answer->set(http::field::allow, "POST");
     return answer;
   }
-  if (!found) return fail(http::status::not_found, "no broker named \"" + broker + "\"", "");
+  if (!found) {
+    Error error = brokers_.not_found(broker);
+    const auto status = static_cast<http::status>(error.code);
+    auto answer = fail(status, std::move(error.message), "");
+    if (status == http::status::service_unavailable)
+      answer.answer->set(http::field::retry_after, std::to_string(BrokerRegistry::kUnavailableRetry.count()));
+    return answer;
+  }
   if (static_cast<std::int64_t>(request.body().size()) > found->spec.max_event_size &&
       !std::string_view(request[http::field::content_type]).starts_with("application/cloudevents-batch"))
     return fail(http::status::payload_too_large,

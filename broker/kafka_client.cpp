@@ -1,6 +1,34 @@
 #include "broker/kafka_client.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 namespace sluice {
+
+namespace {
+
+/// The hint for an error that reconnecting does not cure, "" for any other error.
+std::string refusal_hint(int err, std::string_view reason) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+      return "check sasl.mechanisms, sasl.username and sasl.password";
+    case RD_KAFKA_RESP_ERR__SSL:
+      return "check ssl.ca.location, and ssl.certificate.location and ssl.key.location if the cluster "
+             "requires a client certificate";
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+      // A TLS alert from the cluster (OpenSSL's "SSL alert number N"): with TLS 1.3 a refused or missing
+      // client certificate shows after the handshake, on the first read, as a transport error.
+      if (reason.find("SSL alert number") != std::string_view::npos)
+        return "check ssl.certificate.location and ssl.key.location (the client certificate the cluster "
+               "requires) and ssl.ca.location";
+      return "";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
 
 Result<rd_kafka_conf_t*> make_kafka_conf(const std::map<std::string, std::string>& properties) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -164,6 +192,55 @@ Status ensure_kafka_topic(rd_kafka_t* client, const std::string& topic, int part
     if (kafka_partition_count(client, topic, timeout) > 0) return ok();
   }
   return status;
+}
+
+void KafkaErrors::note(int err, const char* reason) {
+  const std::string text =
+      reason != nullptr ? reason : rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err));
+  const std::string hint = refusal_hint(err, text);
+  std::lock_guard lock(mu_);
+  // "N/N brokers are down" follows each broker's own error, which says more.
+  if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || last_.empty()) last_ = text;
+  if (!hint.empty() && refusal_.empty()) refusal_ = text + " (" + hint + ")";
+}
+
+std::string KafkaErrors::last() const {
+  std::lock_guard lock(mu_);
+  return last_;
+}
+
+std::string KafkaErrors::refusal() const {
+  std::lock_guard lock(mu_);
+  return refusal_;
+}
+
+void KafkaErrors::clear_refusal() {
+  std::lock_guard lock(mu_);
+  refusal_.clear();
+}
+
+Status wait_for_kafka(rd_kafka_t* client, const KafkaErrors& errors, std::chrono::milliseconds timeout) {
+  using std::chrono::steady_clock;
+  const auto deadline = steady_clock::now() + timeout;
+  for (;;) {
+    rd_kafka_poll(client, 10);  // serves the error callback
+    if (auto refusal = errors.refusal(); !refusal.empty())
+      return make_error("", "refused the connection: " + refusal, 503);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now());
+    if (left.count() <= 0) break;
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(client, 0, nullptr, &metadata,
+                          static_cast<int>(std::min<long>(left.count(), 250))) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(metadata);
+      return ok();
+    }
+  }
+  const std::string last = errors.last();
+  return make_error("",
+                    "did not answer within " + std::to_string(timeout.count()) + " ms" +
+                        (last.empty() ? "" : " (last error: " + last + ")"),
+                    503);
 }
 
 Result<std::string> bootstrap_servers_of(const nlohmann::json& value, const std::string& field) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -71,6 +72,34 @@ Status ensure_kafka_topic(rd_kafka_t* client, const std::string& topic, int part
 
 /// Number of partitions of `topic` (0 when it does not exist or the cluster does not answer). Blocking.
 int kafka_partition_count(rd_kafka_t* client, const std::string& topic, std::chrono::milliseconds timeout);
+
+/// What a client's error callback (rd_kafka_conf_set_error_cb) heard from librdkafka, kept so that the
+/// client can say why it cannot use the cluster. Thread-safe.
+class KafkaErrors {
+ public:
+  /// Records one error callback's `err` and `reason`.
+  void note(int err, const char* reason);
+  /// The latest reason ("all brokers are down" only when nothing more precise came before), "" if none.
+  std::string last() const;
+  /// The first error that reconnecting will not cure, "" if none: the cluster refused the SASL
+  /// credentials, or TLS failed (the cluster's certificate is not trusted here, or the cluster refused
+  /// ours or its absence), with a hint naming the properties to check.
+  std::string refusal() const;
+  /// Forgets the refusal (the cluster took the client after all, e.g. its ACLs were fixed).
+  void clear_refusal();
+
+ private:
+  mutable std::mutex mu_;
+  std::string last_;
+  std::string refusal_;
+};
+
+/// Waits up to `timeout` for the cluster to answer a metadata request, polling `client` meanwhile so that its
+/// error callback (which feeds `errors`) runs. Error (503, no subject) at once when `errors` holds a refusal
+/// ("refused the connection: REASON (HINT)"), or at the timeout with the last error librdkafka reported
+/// ("did not answer within N ms (last error: REASON)"). Blocking. For a producer: a consumer serves its
+/// error callback from rd_kafka_consumer_poll.
+Status wait_for_kafka(rd_kafka_t* client, const KafkaErrors& errors, std::chrono::milliseconds timeout);
 
 /// Comma-separated bootstrap servers from a string or a list of strings; Error names `field`.
 Result<std::string> bootstrap_servers_of(const nlohmann::json& value, const std::string& field);

@@ -103,6 +103,7 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(KafkaLogOptions options) {
   auto conf = make_kafka_conf(properties);
   if (!conf) return make_error("spec.kafka.config." + conf.error().subject, conf.error().message, 400);
   rd_kafka_conf_set_dr_msg_cb(conf.value(), &KafkaLog::on_delivery_report);
+  rd_kafka_conf_set_error_cb(conf.value(), &KafkaLog::on_error);
   auto log = std::unique_ptr<KafkaLog>(new KafkaLog(std::move(options)));
   rd_kafka_conf_set_opaque(conf.value(), log.get());
   char errstr[512];
@@ -113,6 +114,8 @@ Result<std::unique_ptr<KafkaLog>> KafkaLog::open(KafkaLogOptions options) {
   }
   log->producer_.reset(rk);
   const auto& s = log->options_.settings;
+  if (auto st = wait_for_kafka(rk, log->errors_, log->options_.admin_timeout); !st)
+    return make_error("spec.kafka", "Kafka at " + s.bootstrap_servers + " " + st.error().message, 503);
   if (auto st =
           ensure_kafka_topic(rk, s.topic, s.partitions, s.replication_factor, log->options_.admin_timeout);
       !st)
@@ -135,6 +138,13 @@ void KafkaLog::on_delivery_report(rd_kafka_t*, const rd_kafka_message_t* message
   static_cast<KafkaLog*>(opaque)->finish_records(static_cast<Batch*>(message->_private), 1, message);
 }
 
+void KafkaLog::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* log = static_cast<KafkaLog*>(opaque);
+  log->errors_.note(err, reason);
+  SLUICE_LOG(broker, warn, "[broker={}] kafka: {}: {}", log->options_.name,
+             rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+}
+
 void KafkaLog::finish_records(Batch* batch, std::size_t count, const rd_kafka_message_t* message) {
   bool last = false;
   {
@@ -154,6 +164,7 @@ void KafkaLog::finish_records(Batch* batch, std::size_t count, const rd_kafka_me
   }
   if (!last) return;
   std::unique_ptr<Batch> owned(batch);
+  unfinished_.fetch_sub(1, std::memory_order_acq_rel);
   if (options_.on_delivered) options_.on_delivered(std::chrono::steady_clock::now() - owned->started);
   if (owned->error) {
     failed_.fetch_add(1, std::memory_order_relaxed);
@@ -186,6 +197,7 @@ void KafkaLog::append(std::vector<std::string> payloads, AppendCallback done) {
     records.push_back(encode_kafka(event.value(), KafkaMode::Binary));
   }
   auto* batch = new Batch;
+  unfinished_.fetch_add(1, std::memory_order_acq_rel);
   batch->done = std::move(done);
   batch->started = std::chrono::steady_clock::now();
   batch->remaining = records.size();
@@ -221,7 +233,9 @@ Status KafkaLog::flush() {
   if (!producer_) return ok();
   const auto deadline =
       std::chrono::steady_clock::now() + options_.delivery_timeout + std::chrono::seconds(1);
-  while (rd_kafka_outq_len(producer_.get()) > 0) {
+  // Our own count, not rd_kafka_outq_len: that also counts the client's own requests (metadata, the
+  // idempotent producer's id), which never leave while the cluster refuses the connection.
+  while (unfinished_.load(std::memory_order_acquire) > 0) {
     if (std::chrono::steady_clock::now() > deadline)
       return make_error("broker " + options_.name,
                         "records still waiting for Kafka after the delivery timeout", 503);
@@ -238,7 +252,9 @@ void KafkaLog::close() {
   if (poller_.joinable()) poller_.join();
   // Whatever is still queued fails its batch rather than hanging its publisher.
   rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  rd_kafka_flush(producer_.get(), 1000);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (unfinished_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < deadline)
+    rd_kafka_poll(producer_.get(), 10);  // serves the purged records' reports
   producer_.reset();
 }
 

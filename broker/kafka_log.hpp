@@ -10,6 +10,10 @@
 //       replicationFactor: 1                             # used when the topic is created (3 in production)
 //       config: {linger.ms: "5"}                         # extra librdkafka producer properties
 //
+// Open: the cluster must answer within admin_timeout. A cluster that refuses the client (SASL credentials,
+// TLS certificates) fails open() at once with librdkafka's reason and the properties to check, so that the
+// broker's status says why it is not ready.
+//
 // Kafka unreachable: records wait in the producer's queue (librdkafka reconnects by itself) and each
 // append completes when Kafka acknowledges its records or when message.timeout.ms (30 s unless
 // spec.kafka.config sets it) runs out, with an error (503): a publish is answered 202 after a short
@@ -106,11 +110,13 @@ class KafkaLog final : public EventLog {
   struct Batch;
   explicit KafkaLog(KafkaLogOptions options);
   static void on_delivery_report(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void finish_records(Batch* batch, std::size_t count, const rd_kafka_message_t* message);
   void poll_loop();
 
   const KafkaLogOptions options_;
   KafkaHandle producer_;
+  KafkaErrors errors_;
   std::thread poller_;
   std::atomic<bool> closing_{false};
   std::atomic<bool> closed_{false};
@@ -118,6 +124,7 @@ class KafkaLog final : public EventLog {
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> unfinished_{0};  // appends waiting for their delivery reports
 };
 
 }  // namespace sluice

@@ -1,5 +1,7 @@
 #include "core/secret_ref.hpp"
 
+#include <cstdio>
+
 namespace sluice {
 
 bool is_secret_key_ref(const nlohmann::json& v) {
@@ -43,6 +45,21 @@ Result<std::map<std::string, std::string>> resolve_secrets(const std::map<std::s
     if (!value) return make_error(what + name, value.error().message, value.error().code);
     out[name] = std::move(value).value();
   }
+  return out;
+}
+
+std::string values_digest(const std::map<std::string, std::string>& values) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  auto mix = [&h](std::string_view text) {
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // separator: ("ab","c") and ("a","bc") differ
+  };
+  for (const auto& [key, value] : values) {
+    mix(key);
+    mix(value);
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
   return out;
 }
 

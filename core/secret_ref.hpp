@@ -38,4 +38,8 @@ Result<std::map<std::string, std::string>> resolve_secrets(const std::map<std::s
                                                            const SecretResolver& resolve,
                                                            const std::string& what);
 
+/// A digest of resolved values (hex), so that a running client can tell that a Secret it uses changed
+/// without keeping the values themselves anywhere else.
+std::string values_digest(const std::map<std::string, std::string>& values);
+
 }  // namespace sluice

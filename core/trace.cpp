@@ -89,9 +89,18 @@ Tracer::~Tracer() {
 
 void Tracer::record(Span span) {
   std::lock_guard lock(mu_);
+  keep_locked(std::move(span));
+}
+
+void Tracer::keep_locked(Span span) {
   if (!endpoint_.empty() && pending_export_.size() < capacity_) pending_export_.push_back(span);
   spans_.push_back(std::move(span));
   if (spans_.size() > capacity_) spans_.pop_front();
+}
+
+void Tracer::record(std::vector<Span> spans) {
+  std::lock_guard lock(mu_);
+  for (auto& span : spans) keep_locked(std::move(span));
 }
 
 std::vector<Span> Tracer::spans_of_event(const std::string& event_id) const {

@@ -66,6 +66,8 @@ class Tracer {
   ~Tracer();
 
   void record(Span span);
+  /// Records several under one lock (the spans of a batch, from the log's writer thread).
+  void record(std::vector<Span> spans);
   /// Every recorded span of an event (and of its trace), oldest first.
   std::vector<Span> spans_of_event(const std::string& event_id) const;
 
@@ -81,6 +83,8 @@ class Tracer {
 
  private:
   void export_loop();
+  /// Keeps one span (and queues it for export); mu_ held.
+  void keep_locked(Span span);
 
   const std::size_t capacity_;
   mutable std::mutex mu_;

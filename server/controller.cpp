@@ -14,7 +14,14 @@ namespace sluice {
 Controller::Controller(ControllerOptions options, Clock& clock, BrokerRegistry& brokers)
     : options_(std::move(options)), clock_(clock), brokers_(brokers) {
   handlers_["Broker"] = KindHandler{[this](const nlohmann::json& m) { return validate_broker(m); },
-                                    [this](const StoredResource& r) { return realize_broker(r); },
+                                    [this](const StoredResource& r) {
+                                      auto st = realize_broker(r);
+                                      // No log (a Kafka cluster that refused or did not answer):
+                                      // publishers get 503 and the reason, not 404.
+                                      if (!st && !brokers_.find(r.name))
+                                        brokers_.set_unavailable(r.name, st.error().to_string());
+                                      return st;
+                                    },
                                     [this](const std::string& name) { forget_broker(name, true); },
                                     [this](const StoredResource& r) {
                                       nlohmann::json status = nlohmann::json::object();
@@ -59,30 +66,45 @@ Status Controller::validate_broker(const nlohmann::json& manifest) {
   return ok();
 }
 
-Status Controller::realize_broker(const StoredResource& resource) {
+Result<KafkaLogOptions> Controller::kafka_log_options(const std::string& name, const BrokerSpec& spec) {
+  auto settings = parse_kafka_broker_settings(spec);
+  if (!settings) return settings.error();
+  KafkaLogOptions options;
+  options.settings = settings.value();
+  auto secrets = resolve_secrets(settings.value().config.secrets, secret_resolver_, "spec.kafka.config.");
+  if (!secrets) return secrets.error();
+  options.resolved_secrets = std::move(secrets).value();
+  options.name = name;
+  options.max_pending_records = options_.max_pending_appends;
+  return options;
+}
+
+Status Controller::realize_broker(const StoredResource& resource, std::shared_ptr<EventLog> opened) {
   auto spec = parse_broker(resource.manifest);
   if (!spec) return spec.error();
+  // A Kafka producer is opened again when a Secret it uses changed (a rotated password).
+  std::optional<KafkaLogOptions> kafka_options;
+  std::string secrets;
+  if (spec.value().storage == "kafka") {
+    auto options = kafka_log_options(resource.name, spec.value());
+    if (!options) return options.error();
+    secrets = values_digest(options.value().resolved_secrets);
+    kafka_options = std::move(options).value();
+  }
   auto existing = brokers_.find(resource.name);
-  auto generation = broker_generation_.find(resource.name);
-  if (existing && generation != broker_generation_.end() && generation->second == resource.generation)
-    return ok();
+  auto realized = realized_brokers_.find(resource.name);
+  const bool same_secrets = realized != realized_brokers_.end() && realized->second.secrets == secrets;
+  if (existing && same_secrets && realized->second.generation == resource.generation) return ok();
   std::shared_ptr<EventLog> log;
-  if (existing && existing->spec.storage == spec.value().storage &&
+  if (existing && same_secrets && existing->spec.storage == spec.value().storage &&
       existing->spec.kafka == spec.value().kafka) {
     log = existing->log;  // settings change: keep the log, apply the new spec
-  } else if (spec.value().storage == "kafka") {
-    auto settings = parse_kafka_broker_settings(spec.value());
-    if (!settings) return settings.error();
-    KafkaLogOptions options;
-    options.settings = settings.value();
-    auto secrets = resolve_secrets(settings.value().config.secrets, secret_resolver_, "spec.kafka.config.");
-    if (!secrets) return secrets.error();
-    options.resolved_secrets = std::move(secrets).value();
-    options.name = resource.name;
-    options.max_pending_records = options_.max_pending_appends;
-    auto opened = KafkaLog::open(std::move(options));
-    if (!opened) return opened.error();
-    log = std::shared_ptr<EventLog>(std::move(opened).value());
+  } else if (opened) {
+    log = std::move(opened);
+  } else if (kafka_options) {
+    auto kafka = KafkaLog::open(std::move(*kafka_options));
+    if (!kafka) return kafka.error();
+    log = std::shared_ptr<EventLog>(std::move(kafka).value());
   } else {
     FileLogOptions options;
     options.name = resource.name;
@@ -119,7 +141,7 @@ Status Controller::realize_broker(const StoredResource& resource) {
     }
   }
   brokers_.put(std::move(broker));
-  broker_generation_[resource.name] = resource.generation;
+  realized_brokers_[resource.name] = {resource.generation, secrets};
   SLUICE_LOG(broker, info, "[broker={}] ready (log {}..{})", resource.name, log->start_offset(),
              log->end_offset());
   return ok();
@@ -127,7 +149,7 @@ Status Controller::realize_broker(const StoredResource& resource) {
 
 void Controller::forget_broker(const std::string& name, bool delete_data) {
   auto broker = brokers_.remove(name);
-  broker_generation_.erase(name);
+  realized_brokers_.erase(name);
   // Its triggers stop reading (they become not ready) before the log closes.
   if (broker) reconcile("Trigger");
   if (broker) {
@@ -448,10 +470,58 @@ void Controller::housekeeping() {
   }
 }
 
+void Controller::retry_unavailable_brokers() {
+  if (retrying_.exchange(true)) return;  // the previous pass still waits for a cluster
+  struct Clear {
+    std::atomic<bool>& flag;
+    ~Clear() { flag = false; }
+  } clear{retrying_};
+  struct Attempt {
+    StoredResource resource;
+    KafkaLogOptions options;
+  };
+  std::vector<Attempt> attempts;
+  {
+    std::lock_guard lock(mu_);
+    if (!store_) return;
+    for (const auto& [key, reason] : not_ready_) {
+      if (key.first != "Broker" || brokers_.find(key.second)) continue;
+      auto resource = store_->get("Broker", key.second);
+      if (!resource) continue;
+      auto spec = parse_broker(resource->manifest);
+      if (!spec || spec.value().storage != "kafka") continue;
+      auto options = kafka_log_options(key.second, spec.value());
+      if (options) attempts.push_back({*resource, std::move(options).value()});
+    }
+  }
+  bool any_ready = false;
+  for (auto& attempt : attempts) {
+    const std::string& name = attempt.resource.name;
+    auto opened = KafkaLog::open(std::move(attempt.options));  // outside the lock: may take seconds
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    auto current = store_->get("Broker", name);
+    // Changed or deleted meanwhile, or realised by an apply: what was opened here is not needed.
+    if (!current || current->generation != attempt.resource.generation || brokers_.find(name)) continue;
+    Status st = opened ? realize_broker(*current, std::shared_ptr<EventLog>(std::move(opened).value()))
+                       : Status(opened.error());
+    if (st) {
+      not_ready_.erase({"Broker", name});
+      SLUICE_LOG(broker, info, "[broker={}] ready: its Kafka cluster answered", name);
+      any_ready = true;
+    } else {
+      not_ready_[{"Broker", name}] = st.error().to_string();
+      brokers_.set_unavailable(name, st.error().to_string());
+    }
+  }
+  if (any_ready) reconcile_dependents({"Broker"});
+}
+
 void Controller::shutdown() {
   // No more changes from other nodes while the parts stop.
   if (config_) config_->stop();
   std::lock_guard lock(mu_);
+  stopped_ = true;  // no broker is opened by a retry from here on
   // Consumers of the logs first (triggers, agents), then the logs themselves.
   for (auto& [kind, handler] : handlers_) {
     if (kind != "Broker" && handler.stop_all) handler.stop_all();

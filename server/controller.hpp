@@ -3,6 +3,7 @@
 // BrokerRegistry, a Trigger into a dispatcher, an Agent into revisions and replicas. `apply`
 // validates every manifest before storing any (a file is applied whole or not at all).
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "broker/broker_registry.hpp"
 #include "broker/cursor_store.hpp"
 #include "broker/file_log.hpp"
+#include "broker/kafka_log.hpp"
 #include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/secret_ref.hpp"
@@ -88,6 +90,11 @@ class Controller {
   /// Periodic housekeeping: log retention.
   void housekeeping();
 
+  /// Tries again to open the log of every Kafka-backed Broker that has none (its cluster refused or did
+  /// not answer when it was applied, or at start). Connects outside the controller's lock, so the API
+  /// stays responsive while a cluster is unreachable. Called every few seconds by the server.
+  void retry_unavailable_brokers();
+
   /// Stops dispatchers, flushes and closes logs.
   void shutdown();
 
@@ -96,7 +103,9 @@ class Controller {
 
  private:
   Status validate_broker(const nlohmann::json& manifest);
-  Status realize_broker(const StoredResource& resource);
+  /// `opened`: a Kafka log already opened for this generation (by retry_unavailable_brokers).
+  Status realize_broker(const StoredResource& resource, std::shared_ptr<EventLog> opened = nullptr);
+  Result<KafkaLogOptions> kafka_log_options(const std::string& name, const BrokerSpec& spec);
   void forget_broker(const std::string& name, bool delete_data);
   nlohmann::json describe_locked(const StoredResource& r);
   void realize_locked(const StoredResource& r);
@@ -122,7 +131,13 @@ class Controller {
   std::map<std::string, KindHandler> handlers_;
   std::map<std::string, std::function<nlohmann::json(nlohmann::json)>> redactors_;
   std::map<std::pair<std::string, std::string>, std::string> not_ready_;  // (kind, name) → reason
-  std::map<std::string, std::int64_t> broker_generation_;
+  struct RealizedBroker {
+    std::int64_t generation = 0;
+    std::string secrets;  // values_digest of the Kafka producer's resolved secrets
+  };
+  std::map<std::string, RealizedBroker> realized_brokers_;
+  std::atomic<bool> retrying_{false};  // retry_unavailable_brokers is running
+  bool stopped_ = false;               // shutdown() ran (guarded by mu_)
 };
 
 }  // namespace sluice

@@ -72,12 +72,13 @@ void Server::wire_routes() {
                });
 }
 
-void Server::schedule_housekeeping() {
-  housekeeping_timer_->expires_after(std::chrono::seconds(30));
-  housekeeping_timer_->async_wait([this](beast::error_code ec) {
+void Server::schedule_periodic(asio::steady_timer& timer, std::chrono::seconds every,
+                               std::function<void()> work) {
+  timer.expires_after(every);
+  timer.async_wait([this, &timer, every, work = std::move(work)](beast::error_code ec) mutable {
     if (ec || stopping_) return;
-    asio::post(blocking_, [this] { controller_->housekeeping(); });
-    schedule_housekeeping();
+    asio::post(blocking_, work);
+    schedule_periodic(timer, every, std::move(work));
   });
 }
 
@@ -186,7 +187,10 @@ int Server::run() {
   });
   if (!options_.otlp_endpoint.empty()) Tracer::global().export_to(options_.otlp_endpoint);
   housekeeping_timer_ = std::make_unique<asio::steady_timer>(io_.at(0));
-  schedule_housekeeping();
+  schedule_periodic(*housekeeping_timer_, std::chrono::seconds(30), [this] { controller_->housekeeping(); });
+  retry_timer_ = std::make_unique<asio::steady_timer>(io_.at(0));
+  schedule_periodic(*retry_timer_, BrokerRegistry::kUnavailableRetry,
+                    [this] { controller_->retry_unavailable_brokers(); });
 
   io_.run();
   blocking_.join();
@@ -198,7 +202,10 @@ void Server::stop() {
   if (stopping_.exchange(true)) return;
   http_->stop();
   if (tls_) tls_->stop();
-  if (housekeeping_timer_) asio::post(io_.at(0), [this] { housekeeping_timer_->cancel(); });
+  asio::post(io_.at(0), [this] {
+    if (housekeeping_timer_) housekeeping_timer_->cancel();
+    if (retry_timer_) retry_timer_->cancel();
+  });
   signals_.cancel();
   // Dispatchers finish in-flight deliveries, logs are flushed; then in-flight requests drain.
   asio::post(blocking_, [this] {

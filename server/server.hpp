@@ -76,7 +76,8 @@ class Server {
  private:
   void wire_routes();
   asio::awaitable<HttpServerResponse> handle_probe(HttpServerRequest& req, RequestContext& ctx);
-  void schedule_housekeeping();
+  /// Runs `work` on the blocking pool every `every` until stop().
+  void schedule_periodic(asio::steady_timer& timer, std::chrono::seconds every, std::function<void()> work);
 
   ServerOptions options_;
   IoPool io_;
@@ -91,7 +92,8 @@ class Server {
   std::unique_ptr<ServerParts> parts_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
-  std::unique_ptr<asio::steady_timer> housekeeping_timer_;
+  std::unique_ptr<asio::steady_timer> housekeeping_timer_;  // log retention
+  std::unique_ptr<asio::steady_timer> retry_timer_;         // Kafka brokers whose cluster did not answer
   asio::signal_set signals_{io_.at(0), SIGINT, SIGTERM};
 };
 

@@ -14,6 +14,7 @@
 
 #include "broker/kafka_log.hpp"
 #include "core/log.hpp"
+#include "core/secret_ref.hpp"
 #include "server/server.hpp"
 #include "server/wiring.hpp"
 #include "sources/broker_sink.hpp"
@@ -116,8 +117,12 @@ class SourcesRuntime {
     auto parsed = parse_kafka_source(resource.manifest);
     if (!parsed) return parsed.error();
     const KafkaSourceSpec& spec = parsed.value();
+    // The resolved config's digest makes a changed Secret (a rotated password) restart the consumer.
+    auto config = resolve_kafka_config(spec.config, parts_.resolve_secret, "spec.config");
+    if (!config) return config.error();
     const nlohmann::json fingerprint = resource.manifest.value("spec", nlohmann::json::object());
-    nlohmann::json full = {{"spec", fingerprint}, {"annotations", spec.annotations}};
+    nlohmann::json full = {
+        {"spec", fingerprint}, {"annotations", spec.annotations}, {"config", values_digest(config.value())}};
     if (sources_.unchanged(resource.name, full)) return ok();
 
     KafkaGroupOptions options;
@@ -125,8 +130,6 @@ class SourcesRuntime {
     options.group_id = spec.consumer_group;
     options.topics = spec.topics;
     options.start_at_earliest = spec.start_at_earliest;
-    auto config = resolve_kafka_config(spec.config, parts_.resolve_secret, "spec.config");
-    if (!config) return config.error();
     options.config = std::move(config).value();
     options.log_context = "kafkasource=" + spec.name;
     TriggerSpec dispatch;
@@ -181,21 +184,22 @@ class SourcesRuntime {
     if (!broker_delivery) return broker_delivery.error();
     TriggerSpec effective = spec.value();
     effective.delivery = merge(broker_delivery.value(), spec.value().delivery);
+    auto config = resolve_kafka_config(settings.value().config, parts_.resolve_secret,
+                                       "Broker " + broker->spec.name + " spec.kafka.config");
+    if (!config) return config.error();
     const nlohmann::json fingerprint = {
         {"trigger", resource.manifest.value("spec", nlohmann::json::object())},
         {"annotations", effective.annotations},
         {"broker", broker->spec.kafka},
         {"delivery", broker->spec.delivery},
-        {"generation", resource.generation}};
+        {"generation", resource.generation},
+        {"config", values_digest(config.value())}};
     if (triggers_.unchanged(resource.name, fingerprint)) return ok();
 
     KafkaGroupOptions options;
     options.bootstrap_servers = settings.value().bootstrap_servers;
     options.group_id = "sluice-trigger-" + broker->spec.name + "-" + resource.name;
     options.topics = {settings.value().topic};
-    auto config = resolve_kafka_config(settings.value().config, parts_.resolve_secret,
-                                       "Broker " + broker->spec.name + " spec.kafka.config");
-    if (!config) return config.error();
     options.config = std::move(config).value();
     options.log_context = "broker=" + broker->spec.name + " trigger=" + resource.name;
     auto convert = [](const KafkaRecord& record, const std::string&, std::int32_t, std::int64_t) {

@@ -171,8 +171,9 @@ void KafkaGroupDispatcher::rebalance_trampoline(rd_kafka_t*, rd_kafka_resp_err_t
 }
 
 void KafkaGroupDispatcher::error_trampoline(rd_kafka_t*, int err, const char* reason, void* opaque) {
-  static_cast<KafkaGroupDispatcher*>(opaque)->note_error(
-      std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason);
+  auto* self = static_cast<KafkaGroupDispatcher*>(opaque);
+  self->errors_.note(err, reason);
+  self->note_error(std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason);
 }
 
 void KafkaGroupDispatcher::note_error(const std::string& message) {
@@ -211,6 +212,7 @@ void KafkaGroupDispatcher::on_rebalance(rd_kafka_resp_err_t err,
 }
 
 void KafkaGroupDispatcher::assign(rd_kafka_topic_partition_list_t* partitions) {
+  errors_.clear_refusal();  // the group took this consumer: whatever refused it before is over
   rd_kafka_t* rk = consumer_.get();
   KafkaPartitionList committed(rd_kafka_topic_partition_list_copy(partitions));
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -439,6 +441,11 @@ nlohmann::json KafkaGroupDispatcher::status() const {
                         {"lag", total_lag},
                         {"delivery", to_status_json(s)}};
   if (!last_error.empty()) out["lastError"] = last_error;
+  // Refused credentials or certificates are not cured by reconnecting: not ready, and why.
+  if (auto refusal = errors_.refusal(); !refusal.empty())
+    out["notReady"] = {
+        {"reason", "KafkaRefused"},
+        {"message", "Kafka at " + options_.bootstrap_servers + " refused the connection: " + refusal}};
   return out;
 }
 

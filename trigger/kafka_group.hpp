@@ -140,6 +140,7 @@ class KafkaGroupDispatcher {
   TriggerSpec spec_;
   std::map<std::pair<std::string, std::int32_t>, std::shared_ptr<Partition>> partitions_;
   std::string last_error_;
+  KafkaErrors errors_;  // what the error callback heard, for notReady
 };
 
 }  // namespace sluice

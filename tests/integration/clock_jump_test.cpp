@@ -12,7 +12,10 @@
 //
 // libfaketime changes what the process reads from the wall clock; it cannot move the kernel's deadlines
 // of waits on CLOCK_REALTIME. Sluice's own waits are on CLOCK_MONOTONIC (Asio's steady timers, condition
-// variables on std::chrono::steady_clock), which a real jump does not move either.
+// variables on std::chrono::steady_clock), which a real jump does not move either. libfaketime does shift
+// absolute timerfd deadlines, CLOCK_MONOTONIC ones included, which would stall Asio's timers after the
+// jump back on a machine up for less than three hours: tests/preload/real_timerfd.cpp, preloaded first,
+// keeps timerfds as the kernel has them.
 
 #include <atomic>
 #include <cstdlib>
@@ -53,7 +56,8 @@ class FakeWallClock {
     std::string asan = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
     // ASan wants its runtime first in the library list; libfaketime preloaded ahead of it is harmless.
     asan += (asan.empty() ? "" : ":") + std::string("verify_asan_link_order=0");
-    return {{"LD_PRELOAD", library},
+    // libreal_timerfd first, so that its timerfd functions are the ones the server calls.
+    return {{"LD_PRELOAD", built_program("libreal_timerfd.so") + ":" + library},
             {"FAKETIME_TIMESTAMP_FILE", path_},
             {"FAKETIME_NO_CACHE", "1"},
             {"FAKETIME_DONT_FAKE_MONOTONIC", "1"},

@@ -174,6 +174,50 @@ std::int64_t max_ms(const std::vector<SteadyClock::duration>& durations) {
 }
 
 // One broker on Kafka with a trigger to a sink; publishers run through `rounds` outages of Kafka.
+void run_broker_outages(int rounds);
+
+// A Kafka-backed broker applied while its cluster is down is not ready, and publishers are told so (503
+// with Retry-After and the reason, not 404 as for a broker that does not exist); once the cluster
+// answers, the server opens the broker by itself, with no new apply, and it takes and delivers events.
+TEST(KafkaOutage, ABrokerAppliedWhileKafkaIsDownBecomesReadyWhenKafkaComesBack) {
+  MockKafka kafka({"ko-events:2"});
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  ASSERT_TRUE(kafka.down());
+  apply_yaml(server, kafka_broker_yaml(kafka.bootstrap(), "ko-events", kClientConfig) + "---\n" +
+                         trigger_yaml("t", sink.url(), "", "kb"));
+  const std::string message = ready_message(server, "brokers", "kb");
+  EXPECT_EQ(message.rfind("False: ", 0), 0u) << message;
+  EXPECT_NE(message.find("did not answer"), std::string::npos) << message;
+
+  httplib::Client client("127.0.0.1", server.port());
+  auto refused =
+      client.Post("/brokers/kb",
+                  {{"ce-specversion", "1.0"}, {"ce-id", "early"}, {"ce-type", "t"}, {"ce-source", "/tests"}},
+                  R"({"n":1})", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_FALSE(refused->get_header_value("Retry-After").empty());
+  EXPECT_NE(refused->body.find("is not ready: spec.kafka: Kafka at"), std::string::npos) << refused->body;
+
+  ASSERT_TRUE(kafka.up());
+  ASSERT_TRUE(wait_until([&] { return ready_message(server, "brokers", "kb") == "True: "; },
+                         std::chrono::seconds(30)))
+      << ready_message(server, "brokers", "kb") << "\n"
+      << server.process().output();
+  ASSERT_TRUE(
+      wait_until([&] { return assigned_partitions(server, "triggers", "t") == 2; }, std::chrono::seconds(20)))
+      << server.process().output();
+  std::set<std::string> acknowledged;
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "after-" + std::to_string(i);
+    ASSERT_EQ(publish(server, id, "t", R"({"n":1})", {}, "kb"), 202) << id;
+    acknowledged.insert(id);
+  }
+  EXPECT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(20))) << server.process().output();
+}
+
 void run_broker_outages(int rounds) {
   MockKafka kafka({"ko-events:2"});
   HttpSink sink;

@@ -118,6 +118,16 @@ inline nlohmann::json resource_status(SluiceServer& server, const std::string& k
   return j["status"];
 }
 
+/// "True: " or "False: MESSAGE" from a resource's Ready condition; "" when it has none.
+inline std::string ready_message(SluiceServer& server, const std::string& kind_path,
+                                 const std::string& name) {
+  const auto status = resource_status(server, kind_path, name);
+  if (!status.contains("conditions")) return "";
+  for (const auto& c : status["conditions"])
+    if (c.value("type", "") == "Ready") return c.value("status", "") + ": " + c.value("message", "");
+  return "";
+}
+
 /// Partitions a consumer group holds on this node, from the resource's status.
 inline std::size_t assigned_partitions(SluiceServer& server, const std::string& kind_path,
                                        const std::string& name) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <set>
@@ -43,6 +44,15 @@ std::unique_ptr<FileLog> open_log(const std::string& dir, FileLogOptions options
   auto log = FileLog::open(dir, std::move(options), clock);
   EXPECT_TRUE(log) << (log ? "" : log.error().to_string());
   return log ? std::move(log.value()) : nullptr;
+}
+
+/// A log holding records 0..count-1 (payload_for), appended one by one.
+std::unique_ptr<FileLog> open_with_records(const std::string& dir, std::uint64_t count,
+                                           FileLogOptions options = {},
+                                           Clock& clock = RealClock::instance()) {
+  auto log = open_log(dir, std::move(options), clock);
+  for (std::uint64_t i = 0; log && i < count; ++i) EXPECT_TRUE(append_sync(*log, {payload_for(i)}));
+  return log;
 }
 
 std::vector<LogRecord> read_all(const FileLog& log, std::uint64_t from = 0) {
@@ -387,6 +397,92 @@ TEST(FileLog, TornTailIsTruncatedOnOpen) {
   }
 }
 
+// What a kill -9 leaves: the files as they are while the log is open, copied to another directory.
+void copy_files(const std::string& from, const std::string& to) {
+  for (const auto& ext : {".log", ".index"}) {
+    for (const auto& path : files_with(from, ext)) {
+      std::filesystem::copy_file(path, to + path.substr(path.rfind('/')));
+    }
+  }
+}
+
+bool zero_from(const std::string& path, std::uint64_t position) {
+  auto content = read_file(path);
+  EXPECT_TRUE(content);
+  if (!content) return false;
+  return std::all_of(content.value().begin() + static_cast<std::ptrdiff_t>(position), content.value().end(),
+                     [](char c) { return c == 0; });
+}
+
+FileLogOptions zero_filling() {
+  FileLogOptions options;
+  options.zero_fill_bytes = 64 << 10;
+  return options;
+}
+
+TEST(FileLog, TheActiveSegmentIsZeroFilledAheadAndACrashLosesNothingOfIt) {
+  TempDir dir;
+  TempDir crashed;
+  auto log = open_with_records(dir.path(), 10, zero_filling());
+  ASSERT_TRUE(log);
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  EXPECT_GE(file_size(segment), 10 * kRecordBytes + (32 << 10));
+  EXPECT_TRUE(zero_from(segment, 10 * kRecordBytes));
+  EXPECT_EQ(log->size_bytes(), 10 * kRecordBytes);
+
+  copy_files(dir.path(), crashed.path());
+  {
+    auto recovered = open_log(crashed.path(), zero_filling());
+    EXPECT_EQ(recovered->end_offset(), 10u);
+    EXPECT_EQ(recovered->stats().truncated_bytes, 0u);  // zero-filled space is not a torn tail
+    EXPECT_EQ(file_size(files_with(crashed.path(), ".log").at(0)), 10 * kRecordBytes);
+    auto records = read_all(*recovered);
+    ASSERT_EQ(records.size(), 10u);
+    EXPECT_EQ(records.back().payload, payload_for(9));
+    auto r = append_sync(*recovered, {payload_for(10)});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r.value(), 10u);
+  }
+  log->close();
+  EXPECT_EQ(file_size(segment), 10 * kRecordBytes);  // a clean close trims the zeros
+}
+
+TEST(FileLog, ATornRecordInZeroFilledSpaceIsTruncated) {
+  TempDir dir;
+  TempDir crashed;
+  auto log = open_with_records(dir.path(), 3, zero_filling());
+  ASSERT_TRUE(log);
+  copy_files(dir.path(), crashed.path());
+  const std::string segment = files_with(crashed.path(), ".log").at(0);
+  const std::uint64_t size = file_size(segment);
+  // The header of a record whose payload never reached the disk.
+  UniqueFd fd(::open(segment.c_str(), O_WRONLY));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(pwrite_all(fd.get(), "\x64\0\0\0\x01\x02\x03\x04", 8, 3 * kRecordBytes, segment));
+  auto recovered = open_log(crashed.path(), zero_filling());
+  EXPECT_EQ(recovered->end_offset(), 3u);
+  EXPECT_EQ(recovered->stats().truncated_bytes, size - 3 * kRecordBytes);
+  EXPECT_EQ(file_size(segment), 3 * kRecordBytes);
+}
+
+TEST(FileLog, SealedSegmentsEndAtTheirLastRecord) {
+  TempDir dir;
+  FileLogOptions options = zero_filling();
+  options.segment_bytes = 5 * kRecordBytes;
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 12; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+    auto segments = files_with(dir.path(), ".log");
+    ASSERT_EQ(segments.size(), 3u);
+    EXPECT_EQ(file_size(segments[0]), 5 * kRecordBytes);
+    EXPECT_EQ(file_size(segments[1]), 5 * kRecordBytes);
+    EXPECT_EQ(file_size(segments[2]), 5 * kRecordBytes);  // zero-filled up to the segment size, no further
+  }
+  auto log = open_log(dir.path(), options);
+  EXPECT_EQ(log->stats().truncated_bytes, 0u);
+  EXPECT_EQ(read_all(*log).size(), 12u);
+}
+
 TEST(FileLog, PartlyWrittenBatchIsDroppedWhole) {
   TempDir dir;
   {
@@ -585,8 +681,8 @@ TEST(FileLog, AForwardStepOfTheWallClockAgesNothingWhileTheLogIsOpen) {
   TempDir dir;
   ManualClock clock;
   const FileLogOptions options = day_retention();
-  auto log = open_log(dir.path(), options, clock);
-  for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  auto log = open_with_records(dir.path(), 15, options, clock);
+  ASSERT_TRUE(log);
   ASSERT_EQ(log->segment_count(), 2u);  // [0,10) sealed, [10,15) active
 
   clock.step_wall(std::chrono::hours(24 * 10));
@@ -607,8 +703,8 @@ TEST(FileLog, AStepOfTheWallClockBeforeOpenCountsAfterARestart) {
   TempDir dir;
   ManualClock clock;
   const FileLogOptions options = day_retention();
-  auto log = open_log(dir.path(), options, clock);
-  for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  auto log = open_with_records(dir.path(), 15, options, clock);
+  ASSERT_TRUE(log);
   clock.step_wall(std::chrono::hours(24 * 10));
   EXPECT_EQ(log->enforce_retention().value(), 0u);
   log.reset();
@@ -622,8 +718,8 @@ TEST(FileLog, ABackwardStepOfTheWallClockOnlyDelaysRetention) {
   TempDir dir;
   ManualClock clock;
   const FileLogOptions options = day_retention();
-  auto log = open_log(dir.path(), options, clock);
-  for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  auto log = open_with_records(dir.path(), 15, options, clock);
+  ASSERT_TRUE(log);
   clock.step_wall(-std::chrono::hours(3));
   ASSERT_TRUE(append_sync(*log, {payload_for(15)}));
   clock.advance(std::chrono::hours(25));  // 22 hours on the wall clock

@@ -201,6 +201,37 @@ TEST(KafkaLog, AnUnreachableClusterFailsAppendsAfterMessageTimeoutAndTheLogRecov
   log.value()->close();
 }
 
+// A cluster that turns the client away fails open() at once with librdkafka's reason and what to check;
+// one that does not answer fails after admin_timeout with the last error heard.
+TEST(KafkaLog, OpenSaysWhyTheClusterCannotBeUsed) {
+  MockCluster cluster("events", 1);
+  KafkaLogOptions options = orders_log(cluster.bootstrap());
+  options.settings.config.values["security.protocol"] = "SASL_PLAINTEXT";  // the mock has no SASL
+  options.settings.config.values["sasl.mechanisms"] = "PLAIN";
+  options.settings.config.values["sasl.username"] = "svc";
+  options.resolved_secrets["sasl.password"] = "secret-value";
+  const auto started = std::chrono::steady_clock::now();
+  auto log = KafkaLog::open(options);
+  ASSERT_FALSE(log);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_EQ(log.error().subject, "spec.kafka");
+  EXPECT_EQ(log.error().code, 503);
+  const std::string message = log.error().message;
+  EXPECT_EQ(message.find("Kafka at " + cluster.bootstrap() + " refused the connection: "), 0u) << message;
+  EXPECT_NE(message.find("SASL Handshake not supported by broker"), std::string::npos) << message;
+  EXPECT_NE(message.find("(check sasl.mechanisms, sasl.username and sasl.password)"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("secret-value"), std::string::npos);
+
+  KafkaLogOptions unreachable = orders_log("127.0.0.1:1");
+  unreachable.admin_timeout = std::chrono::milliseconds(500);
+  log = KafkaLog::open(unreachable);
+  ASSERT_FALSE(log);
+  EXPECT_EQ(log.error().message.find("Kafka at 127.0.0.1:1 did not answer within 500 ms (last error: "), 0u)
+      << log.error().message;
+  EXPECT_NE(log.error().message.find("Connection refused"), std::string::npos) << log.error().message;
+}
+
 TEST(KafkaLog, MessageTimeoutMustBePositive) {
   KafkaLogOptions options = orders_log("127.0.0.1:1");
   for (const std::string value : {"0", "-5", "soon"}) {
