@@ -74,8 +74,8 @@ Status KafkaGroupDispatcher::start() {
     return make_error("kafka consumer", errstr, 400);
   }
   consumer_.reset(rk);
+  initialize_offsets();  // before the main queue goes to the consumer queue: it polls for errors
   rd_kafka_poll_set_consumer(rk);
-  initialize_offsets();
   KafkaPartitionList topics(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
   for (const auto& topic : options_.topics)
     rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
@@ -93,6 +93,12 @@ Status KafkaGroupDispatcher::start() {
 void KafkaGroupDispatcher::initialize_offsets() {
   rd_kafka_t* rk = consumer_.get();
   const auto timeout = std::chrono::milliseconds(5000);
+  // A cluster that refuses the client (credentials, certificates) says so at once: no point waiting
+  // out the metadata and offset timeouts, and start() runs under the controller's lock.
+  if (auto st = wait_for_kafka(rk, errors_, timeout); !st) {
+    note_error("Kafka at " + options_.bootstrap_servers + " " + st.error().message);
+    return;
+  }
   KafkaPartitionList all(rd_kafka_topic_partition_list_new(8));
   for (const auto& topic : options_.topics) {
     const int count = kafka_partition_count(rk, topic, timeout);
