@@ -38,18 +38,7 @@ class SecureProxy {
  public:
   SecureProxy(const MockKafka& kafka, std::vector<std::string> args) {
     args.insert(args.begin(), {"--upstream", kafka.bootstrap()});
-    process_ = std::make_unique<Process>(built_program("kafka_secure_proxy"), args,
-                                         std::map<std::string, std::string>{}, "", /*writable_stdin=*/true);
-    const bool up = wait_until(
-        [&] { return process_->output().find("bootstrap=") != std::string::npos || !process_->running(); },
-        std::chrono::seconds(10));
-    const std::string out = process_->output();
-    const auto at = out.find("bootstrap=");
-    if (!up || at == std::string::npos) {
-      ADD_FAILURE() << "the proxy did not start: " << out;
-      return;
-    }
-    bootstrap_ = out.substr(at + 10, out.find('\n', at) - at - 10);
+    process_ = start_helper("kafka_secure_proxy", args, bootstrap_);
   }
   const std::string& bootstrap() const { return bootstrap_; }
   std::string output() const { return process_->output(); }
@@ -60,11 +49,32 @@ class SecureProxy {
 };
 
 /// The proxy's arguments: TLS with the server certificate made in `dir`, then `more`.
-std::vector<std::string> proxy_args(const std::string& dir, std::vector<std::string> more) {
-  std::vector<std::string> args = {"--cert", dir + "/server.crt", "--key", dir + "/server.key"};
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
+/// What the proxy asks of a client besides TLS: a SASL/PLAIN password, or a certificate of its own.
+enum class Guard { Password, ClientCertificate };
+
+/// Certificates in a temporary folder, the mock cluster behind the proxy, a sink and a running server:
+/// what every test here starts from. Check `server.wait_ready()` first.
+struct SecureSetup {
+  SecureSetup(const std::vector<std::string>& topics, Guard guard)
+      : kafka(topics), proxy(kafka, proxy_args(guard)) {}
+
+  std::vector<std::string> proxy_args(Guard guard) const {
+    make_certificates(dir.path());
+    std::vector<std::string> args = {"--cert", dir.path() + "/server.crt", "--key",
+                                     dir.path() + "/server.key"};
+    if (guard == Guard::Password)
+      args.insert(args.end(), {"--sasl-user", kUser, "--sasl-password", kPassword});
+    else
+      args.insert(args.end(), {"--client-ca", dir.path() + "/ca.crt"});
+    return args;
+  }
+
+  TempDir dir;
+  MockKafka kafka;
+  SecureProxy proxy;
+  HttpSink sink;
+  SluiceServer server;
+};
 
 std::string secret_yaml(const std::string& password) {
   return "apiVersion: v1\nkind: Secret\nmetadata: {name: kafka-creds}\nstringData: {password: " + password +
@@ -113,12 +123,8 @@ std::multiset<std::string> stored_ids(const MockKafka& kafka, const std::string&
 }
 
 TEST(KafkaSecure, BrokerOverSaslSslStoresAndDeliversEveryEvent) {
-  TempDir dir;
-  make_certificates(dir.path());
-  MockKafka kafka({"kb-events:4"});
-  SecureProxy proxy(kafka, proxy_args(dir.path(), {"--sasl-user", kUser, "--sasl-password", kPassword}));
-  HttpSink sink;
-  SluiceServer server;
+  SecureSetup setup({"kb-events:4"}, Guard::Password);
+  auto& [dir, kafka, proxy, sink, server] = setup;
   ASSERT_TRUE(server.wait_ready());
   apply_yaml(server, secret_yaml(kPassword) + "---\n" +
                          secure_broker_yaml("kb", proxy.bootstrap(), "kb-events",
@@ -152,12 +158,8 @@ TEST(KafkaSecure, BrokerOverSaslSslStoresAndDeliversEveryEvent) {
 }
 
 TEST(KafkaSecure, SourceOverSaslSslDeliversWhatKcatProduced) {
-  TempDir dir;
-  make_certificates(dir.path());
-  MockKafka kafka({"orders:1"});
-  SecureProxy proxy(kafka, proxy_args(dir.path(), {"--sasl-user", kUser, "--sasl-password", kPassword}));
-  HttpSink sink;
-  SluiceServer server;
+  SecureSetup setup({"orders:1"}, Guard::Password);
+  auto& [dir, kafka, proxy, sink, server] = setup;
   ASSERT_TRUE(server.wait_ready());
   std::string batch;
   for (int i = 0; i < 10; ++i) batch += "k" + std::to_string(i) + ":v" + std::to_string(i) + "\n";
@@ -189,12 +191,8 @@ TEST(KafkaSecure, SourceOverSaslSslDeliversWhatKcatProduced) {
 // An untrusted certificate or a wrong password: the broker is not ready and says why, nothing is
 // acknowledged, and once the manifest and the Secret are right it works.
 TEST(KafkaSecure, RefusedCredentialsOrCertificatesSayWhyAndAcknowledgeNothing) {
-  TempDir dir;
-  make_certificates(dir.path());
-  MockKafka kafka({"kb-events:2"});
-  SecureProxy proxy(kafka, proxy_args(dir.path(), {"--sasl-user", kUser, "--sasl-password", kPassword}));
-  HttpSink sink;
-  SluiceServer server;
+  SecureSetup setup({"kb-events:2"}, Guard::Password);
+  auto& [dir, kafka, proxy, sink, server] = setup;
   ASSERT_TRUE(server.wait_ready());
   const std::string refused =
       "False: spec.kafka: Kafka at " + proxy.bootstrap() + " refused the connection: ";
@@ -270,12 +268,8 @@ TEST(KafkaSecure, RefusedCredentialsOrCertificatesSayWhyAndAcknowledgeNothing) {
 // TLS only, with a client certificate required by the cluster: Sluice presents one and works; without
 // one the broker is not ready and says the cluster wants a certificate.
 TEST(KafkaSecure, MutualTlsWorksWithAClientCertificateAndSaysWhyWithout) {
-  TempDir dir;
-  make_certificates(dir.path());
-  MockKafka kafka({"kb-events:2", "kb-nocert:1"});
-  SecureProxy proxy(kafka, proxy_args(dir.path(), {"--client-ca", dir.path() + "/ca.crt"}));
-  HttpSink sink;
-  SluiceServer server;
+  SecureSetup setup({"kb-events:2", "kb-nocert:1"}, Guard::ClientCertificate);
+  auto& [dir, kafka, proxy, sink, server] = setup;
   ASSERT_TRUE(server.wait_ready());
   const std::string ssl = "security.protocol: SSL, ssl.ca.location: \"" + dir.path() + "/ca.crt\"";
   apply_yaml(server,

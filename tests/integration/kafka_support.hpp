@@ -13,6 +13,29 @@
 namespace sluice::testing {
 
 /// A mock Kafka cluster process; topics are given as NAME:PARTITIONS.
+/// Starts the test helper `program` (tests/helpers/) with a writable stdin and reads the
+/// "bootstrap=HOST:PORT,…" line it prints once it listens into `bootstrap` (a test failure when it does
+/// not come within 10 s).
+inline std::unique_ptr<Process> start_helper(const std::string& program, const std::vector<std::string>& args,
+                                             std::string& bootstrap) {
+  auto process = std::make_unique<Process>(built_program(program), args, std::map<std::string, std::string>{},
+                                           "", /*writable_stdin=*/true);
+  const bool up = wait_until(
+      [&] {
+        const std::string out = process->output();
+        const auto at = out.find("bootstrap=");
+        return (at != std::string::npos && out.find('\n', at) != std::string::npos) || !process->running();
+      },
+      std::chrono::seconds(10));
+  const std::string out = process->output();
+  const auto at = out.find("bootstrap=");
+  if (!up || at == std::string::npos)
+    ADD_FAILURE() << program << " did not start: " << out;
+  else
+    bootstrap = out.substr(at + 10, out.find('\n', at) - at - 10);
+  return process;
+}
+
 class MockKafka {
  public:
   explicit MockKafka(const std::vector<std::string>& topics, int brokers = 1) : brokers_(brokers) {
@@ -21,18 +44,7 @@ class MockKafka {
       args.push_back("--topic");
       args.push_back(topic);
     }
-    process_ = std::make_unique<Process>(built_program("kafka_mock_cluster"), args,
-                                         std::map<std::string, std::string>{}, "", /*writable_stdin=*/true);
-    const bool up =
-        wait_until([&] { return process_->output().find('\n') != std::string::npos || !process_->running(); },
-                   std::chrono::seconds(10));
-    const std::string out = process_->output();
-    const auto at = out.find("bootstrap=");
-    if (!up || at == std::string::npos) {
-      ADD_FAILURE() << "the mock cluster did not start: " << out;
-      return;
-    }
-    bootstrap_ = out.substr(at + 10, out.find('\n', at) - at - 10);
+    process_ = start_helper("kafka_mock_cluster", args, bootstrap_);
   }
   const std::string& bootstrap() const { return bootstrap_; }
 
