@@ -13,18 +13,17 @@
 namespace sluice {
 namespace {
 
-bool is_loopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]" ||
-         host.rfind("127.", 0) == 0;
-}
-
-/// The agent a path addresses: /agents/{name}[@tag]/… or /a2a/{name}[@tag]/…; empty for other paths.
+/// The agent a path addresses: /agents/{name}[@tag]/… or /a2a/{name}[@tag]/…, URL-decoded as the agent
+/// proxy and the A2A gateway decode it (a policy naming "summarizer" also guards "/agents/%73ummarizer/"
+/// and "/agents/summarizer%40stable/"); empty for other paths. A name that does not decode is returned
+/// as it is, so that it is still checked.
 std::string agent_of(std::string_view path) {
   for (std::string_view prefix : {"/agents/", "/a2a/"}) {
     if (path.rfind(prefix, 0) != 0) continue;
     auto rest = path.substr(prefix.size());
-    auto end = rest.find_first_of("/@");
-    return std::string(rest.substr(0, end));
+    const auto segment = rest.substr(0, rest.find('/'));
+    const std::string name = url_decode(segment).value_or(std::string(segment));
+    return name.substr(0, name.find('@'));
   }
   return "";
 }
@@ -130,6 +129,15 @@ Status wire_security(ServerParts& parts, Ingress& ingress) {
                                  },
                                  nullptr});
   return ok();
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  const std::string bare =
+      host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(bare, ec);
+  return !ec && address.is_loopback();
 }
 
 }  // namespace sluice

@@ -97,5 +97,8 @@ void wire_dashboard(ServerParts& parts);  // /ui and /apis/v1/overview
 /// Authentication and EventPolicy authorization; an error (bad credentials file, or a non-loopback
 /// listener without authentication) stops the server.
 Status wire_security(ServerParts& parts, Ingress& ingress);
+/// Whether a --listen host is a loopback address ("localhost", 127.0.0.0/8, ::1, [::1]); a name such as
+/// "127.example.com" is not.
+bool is_loopback(const std::string& host);
 
 }  // namespace sluice

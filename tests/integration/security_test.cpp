@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
 
 namespace sluice::testing {
@@ -128,6 +129,30 @@ nlohmann::json mcp_call(int port, const std::string& token, std::string& session
   return nlohmann::json::parse(body, nullptr, false);
 }
 
+/// A new MCP session as `token` (initialize, initialized) and one tools/call in it: the JSON-RPC answer.
+nlohmann::json mcp_tool_call(int port, const std::string& token, const std::string& tool,
+                             const nlohmann::json& arguments) {
+  std::string session;
+  mcp_call(port, token, session,
+           {{"jsonrpc", "2.0"},
+            {"id", 1},
+            {"method", "initialize"},
+            {"params",
+             {{"protocolVersion", "2025-06-18"},
+              {"capabilities", nlohmann::json::object()},
+              {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}});
+  mcp_call(port, token, session, {{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+  return mcp_call(port, token, session,
+                  {{"jsonrpc", "2.0"},
+                   {"id", 2},
+                   {"method", "tools/call"},
+                   {"params", {{"name", tool}, {"arguments", arguments}}}});
+}
+
+bool refused(const nlohmann::json& answer) {
+  return answer.is_object() && (answer.contains("error") || answer["result"].value("isError", false));
+}
+
 TEST_F(Security, McpPublishEventObeysEventPolicies) {
   std::string out;
   ASSERT_EQ(
@@ -138,34 +163,56 @@ TEST_F(Security, McpPublishEventObeysEventPolicies) {
       0)
       << out;
   auto publish_as_mcp = [&](const std::string& token) {
-    std::string session;
-    mcp_call(server_.port(), token, session,
-             {{"jsonrpc", "2.0"},
-              {"id", 1},
-              {"method", "initialize"},
-              {"params",
-               {{"protocolVersion", "2025-06-18"},
-                {"capabilities", nlohmann::json::object()},
-                {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}});
-    mcp_call(server_.port(), token, session, {{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
-    return mcp_call(
-        server_.port(), token, session,
-        {{"jsonrpc", "2.0"},
-         {"id", 2},
-         {"method", "tools/call"},
-         {"params",
-          {{"name", "publish_event"},
-           {"arguments", {{"broker", "default"}, {"type", "com.example.mcp"}, {"source", "/mcp"}}}}}});
+    return mcp_tool_call(server_.port(), token, "publish_event",
+                         {{"broker", "default"}, {"type", "com.example.mcp"}, {"source", "/mcp"}});
   };
-  auto refused = publish_as_mcp(kOtherToken);
-  ASSERT_TRUE(refused.is_object()) << refused;
-  EXPECT_TRUE(refused.contains("error") || refused["result"].value("isError", false)) << refused;
-  EXPECT_NE(refused.dump().find("mallory"), std::string::npos) << refused;
+  auto denied = publish_as_mcp(kOtherToken);
+  EXPECT_TRUE(refused(denied)) << denied;
+  EXPECT_NE(denied.dump().find("mallory"), std::string::npos) << denied;
   auto allowed = publish_as_mcp(kCiToken);
-  EXPECT_TRUE(allowed.contains("result") && !allowed["result"].value("isError", false)) << allowed;
+  EXPECT_TRUE(allowed.contains("result") && !refused(allowed)) << allowed;
   EXPECT_EQ(cli_as(kAdminToken, {"get", "brokers", "default", "-o", "json"}, &out), 0);
   EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 1)
       << "only the allowed event was stored";
+}
+
+// A policy on an agent guards /agents/ (however the name is spelled in the path: the proxy decodes it),
+// and with `tools` the agent's MCP tools one by one.
+TEST_F(Security, AgentPoliciesDecideWhoCallsWhichAgentAndTool) {
+  std::string out;
+  ASSERT_EQ(
+      cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+             mcp_agent_yaml("calc", "1") +
+                 "---\napiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\n"
+                 "metadata: {name: calc-users}\nspec:\n"
+                 "  to: [{ref: {kind: Agent, name: calc}, tools: [add]}]\n  from: [{group: publishers}]\n"),
+      0)
+      << out;
+  auto get_as = [&](const std::string& token, const std::string& path, std::string* body = nullptr) {
+    httplib::Client client("127.0.0.1", server_.port());
+    client.set_read_timeout(std::chrono::seconds(30));  // the first request waits for the replica
+    auto res = client.Get(path, httplib::Headers{{"Authorization", "Bearer " + token}});
+    if (body && res) *body = res->body;
+    return res ? res->status : 0;
+  };
+  EXPECT_EQ(get_as(kCiToken, "/agents/calc/healthz"), 200);
+  std::string body;
+  for (const std::string path : {"/agents/calc/healthz", "/agents/%63alc/healthz",
+                                 "/agents/calc%40latest/healthz", "/agents/calc@latest/healthz"}) {
+    EXPECT_EQ(get_as(kOtherToken, path, &body), 403) << path;
+    EXPECT_NE(body.find("mallory"), std::string::npos) << path << ": " << body;
+  }
+
+  const nlohmann::json two = {{"a", 1}, {"b", 2}};
+  auto sum = mcp_tool_call(server_.port(), kCiToken, "calc.add", two);
+  EXPECT_TRUE(sum.contains("result") && !refused(sum)) << sum;
+  EXPECT_NE(sum.dump().find('3'), std::string::npos) << sum;
+  auto other_tool = mcp_tool_call(server_.port(), kCiToken, "calc.echo", {{"text", "hi"}});
+  EXPECT_TRUE(refused(other_tool)) << other_tool;
+  EXPECT_NE(other_tool.dump().find("calc.echo"), std::string::npos) << other_tool;
+  auto other_caller = mcp_tool_call(server_.port(), kOtherToken, "calc.add", two);
+  EXPECT_TRUE(refused(other_caller)) << other_caller;
+  EXPECT_NE(other_caller.dump().find("mallory"), std::string::npos) << other_caller;
 }
 
 TEST_F(Security, InvalidPoliciesAreRejectedWithTheField) {
