@@ -425,7 +425,8 @@ void AgentRuntime::reconcile_revision(Agent& agent, Revision& revision, bool rou
       drain(revision, *candidates[i], "scale down", now);
   }
 
-  // Draining replicas: SIGTERM once idle (or after the grace), gone once exited.
+  // Draining replicas: SIGTERM once idle (or when the grace is over), SIGKILL when the grace, counted from
+  // the start of the drain, is over; gone once exited.
   const milliseconds grace = drain_grace(revision.tmpl());
   for (auto it = revision.replicas.begin(); it != revision.replicas.end();) {
     Replica& r = **it;
@@ -435,7 +436,8 @@ void AgentRuntime::reconcile_revision(Agent& agent, Revision& revision, bool rou
     }
     if (!r.stop_sent &&
         (activator_.in_flight(revision.name(), r.id) == 0 || now - r.drain_started >= grace)) {
-      r.process->stop(grace);
+      const auto drained_for = std::chrono::duration_cast<milliseconds>(now - r.drain_started);
+      r.process->stop(std::max(milliseconds(0), grace - drained_for));
       r.stop_sent = true;
     }
     if (r.stop_sent && r.process->wait_stopped(milliseconds(0))) {

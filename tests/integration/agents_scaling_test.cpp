@@ -122,6 +122,38 @@ TEST_F(AgentsScaling, NewRevisionUnderLoadDrainsTheOldOneWithoutFailures) {
   EXPECT_EQ(load.failed(), 0) << "a request was cut off by the drain";
 }
 
+// A replica still busy when its drain's grace (timeoutSeconds × 1.2) runs out is killed then, counted from
+// the start of the drain. slow_agent finishes what it is doing before it exits on SIGTERM, and this one is
+// doing a 60 s request that the activator gave up on after timeoutSeconds (504).
+TEST_F(AgentsScaling, ADrainEndsInSigkillWhenTimeoutSecondsTimes1Point2HavePassed) {
+  AgentYaml slow = warm_slow_agent("stuck");
+  slow.template_spec = "      timeoutSeconds: 4\n";
+  ASSERT_TRUE(start_agent(server_, slow));
+  const auto started = std::chrono::steady_clock::now();
+  std::thread request(
+      [&] { EXPECT_EQ(call_agent(server_, "/agents/stuck/infer?latency_ms=60000").status, 504); });
+  ASSERT_TRUE(wait_until([&] {
+    return revision_status(server_, "stuck", "stuck-00001")
+               .value("requests", nlohmann::json::object())
+               .value("inFlight", 0) == 1;
+  })) << revision_status(server_, "stuck", "stuck-00001").dump();
+  slow.env["VERSION"] = "2";  // a new revision takes over and the old one drains
+  apply_agent(server_, agent_yaml(slow));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return revision_status(server_, "stuck", "stuck-00001")
+            .value("replicaStatus", nlohmann::json::array())
+            .empty();
+      },
+      std::chrono::seconds(20)));
+  const double gone = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  request.join();
+  // The drain began after `started`, so the grace ends after 4.8 s; a SIGKILL one grace after the SIGTERM
+  // that followed the 504 (at 4 s) would come at 8.8 s.
+  EXPECT_GE(gone, 4.8);
+  EXPECT_LT(gone, 7.5);
+}
+
 TEST_F(AgentsScaling, ReserveInstanceTakesTheFirstRequestAndHandsOver) {
   AgentYaml slow;
   slow.name = "res";
