@@ -7,7 +7,7 @@
 //   THREADS     requests handled at once, default 64
 //
 // Any request except GET /stats and GET /healthz is "inference": it waits the latency and answers
-// {"replica", "revision", "latency_ms", "served"}, except a CloudEvent in binary mode (a trigger's
+// {"replica", "revision", "path", "latency_ms", "served"}, except a CloudEvent in binary mode (a trigger's
 // delivery, with a ce-specversion header), which is accepted with 202 and no body: a reply body
 // that is not an event would count as a failed delivery. GET /stats answers {"in_flight", "served"}.
 // SIGTERM: stop accepting, let every request in flight finish, then exit 0 (graceful drain).
@@ -79,8 +79,11 @@ int main() {
       --in_flight;
       return;
     }
-    nlohmann::json body = {
-        {"replica", replica}, {"revision", revision}, {"latency_ms", latency}, {"served", n}};
+    nlohmann::json body = {{"replica", replica},
+                           {"revision", revision},
+                           {"path", req.path},
+                           {"latency_ms", latency},
+                           {"served", n}};
     res.set_content(body.dump(), "application/json");
     --in_flight;
   };

@@ -162,21 +162,21 @@ TEST_F(AgentsScaling, ReserveInstanceTakesTheFirstRequestAndHandsOver) {
   slow.annotations = {{"autoscaling.knative.dev/window", "6s"}, {"sluice.dev/reserve-instance", "enable"}};
   slow.template_spec = "      reserve:\n        env: [{name: STARTUP_MS, value: \"0\"}]\n";
   ASSERT_TRUE(start_agent(server_, slow));
-  // At zero, one reserve replica runs instead.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto r = revision_status(server_, "res", "res-00001");
-        if (r.value("replicas", -1) != 0 || r.value("reserveReplicas", -1) != 1) return false;
-        for (const auto& rep : r["replicaStatus"])
-          if (rep["reserve"] == true && rep["state"] == "Ready") return true;
-        return false;
-      },
-      std::chrono::seconds(15)))
-      << agent_status(server_, "res").dump();
+  // At zero, only a ready reserve replica runs.
+  auto only_the_reserve = [&] {
+    auto r = revision_status(server_, "res", "res-00001");
+    if (r.value("replicas", -1) != 0 || r.value("reserveReplicas", -1) != 1) return false;
+    for (const auto& rep : r["replicaStatus"])
+      if (rep["reserve"] == true && rep["state"] == "Ready") return true;
+    return false;
+  };
+  ASSERT_TRUE(wait_until(only_the_reserve, std::chrono::seconds(15))) << agent_status(server_, "res").dump();
   // The first request goes to the reserve at once (the standard replica takes 1.5 s to start).
   const auto start = std::chrono::steady_clock::now();
-  auto first = call_agent(server_, "/agents/res/infer");
+  auto first = call_agent(server_, "/agents/res/v1/models/infer?latency_ms=5");
   EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(first.body, nullptr, false).value("path", ""), "/v1/models/infer")
+      << "the path after /agents/{name} reaches the agent as it was: " << first.body;
   EXPECT_EQ(first.replica.rfind("r", 0), 0u) << first.replica;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
   // A standard replica starts meanwhile; the reserve is drained once it is ready.
@@ -190,6 +190,11 @@ TEST_F(AgentsScaling, ReserveInstanceTakesTheFirstRequestAndHandsOver) {
   auto next = call_agent(server_, "/agents/res/infer");
   EXPECT_EQ(next.status, 200);
   EXPECT_NE(next.replica.rfind("r", 0), 0u) << next.replica;
+  // Idle again: the standard replica scales to zero and a reserve replica comes back.
+  EXPECT_TRUE(wait_until(only_the_reserve, std::chrono::seconds(20))) << agent_status(server_, "res").dump();
+  auto again = call_agent(server_, "/agents/res/infer");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.replica.rfind("r", 0), 0u) << again.replica;
 }
 
 TEST_F(AgentsScaling, TriggerBacklogScalesFromZeroPastWhatConcurrencyAsks) {
