@@ -56,6 +56,7 @@ struct Broker {
   std::shared_ptr<EventLog> log;
   std::unique_ptr<IdempotencyCache> idempotency;
   std::unique_ptr<TokenBucket> rate_limit;  // spec.ingress.rateLimit; null = unlimited
+  std::unique_ptr<TokenBucket> byte_quota;  // spec.ingress.quota, in bytes; null = unlimited
   // The broker's append counters, looked up once by BrokerRegistry::put (series of brokers are never
   // removed): appends complete on the log's writer thread, between group commits.
   Counter* appended_events = nullptr;

@@ -114,9 +114,11 @@ Result<BrokerSpec> parse_broker(const nlohmann::json& manifest) {
     }
     for (const auto& [key, value] : in.items()) {
       (void)value;
-      if (key != "maxEventSize" && key != "idempotencyWindow" && key != "ttl" && key != "rateLimit")
+      if (key != "maxEventSize" && key != "idempotencyWindow" && key != "ttl" && key != "rateLimit" &&
+          key != "quota")
         return make_error("spec.ingress." + key,
-                          "unknown field (known: maxEventSize, idempotencyWindow, ttl, rateLimit)", 400);
+                          "unknown field (known: maxEventSize, idempotencyWindow, ttl, rateLimit, quota)",
+                          400);
     }
     if (in.contains("rateLimit")) {
       const auto& rl = in["rateLimit"];
@@ -131,6 +133,34 @@ Result<BrokerSpec> parse_broker(const nlohmann::json& manifest) {
           return make_error("spec.ingress.rateLimit.burst", "must be a number of events, at least 1", 400);
         spec.rate_burst = rl["burst"].get<double>();
       }
+    }
+    if (in.contains("quota")) {
+      // Kafka's produce quota, per broker: bytes of published bodies per second.
+      const auto& q = in["quota"];
+      const char* shape = " (quota: {bytesPerSecond: 1Mi, burstBytes: 4Mi})";
+      if (!q.is_object() || !q.contains("bytesPerSecond"))
+        return make_error("spec.ingress.quota.bytesPerSecond", std::string("is required") + shape, 400);
+      for (const auto& [key, value] : q.items()) {
+        (void)value;
+        if (key != "bytesPerSecond" && key != "burstBytes")
+          return make_error("spec.ingress.quota." + key, "unknown field (known: bytesPerSecond, burstBytes)",
+                            400);
+      }
+      if (auto st = bytes_field(q, "bytesPerSecond", "spec.ingress.quota.bytesPerSecond",
+                                spec.quota_bytes_per_second);
+          !st)
+        return st.error();
+      if (spec.quota_bytes_per_second == 0)
+        return make_error("spec.ingress.quota.bytesPerSecond", std::string("must be positive") + shape, 400);
+      spec.quota_burst_bytes = std::max(spec.quota_bytes_per_second, spec.max_event_size);
+      if (auto st = bytes_field(q, "burstBytes", "spec.ingress.quota.burstBytes", spec.quota_burst_bytes);
+          !st)
+        return st.error();
+      if (spec.quota_burst_bytes < spec.max_event_size)
+        return make_error("spec.ingress.quota.burstBytes",
+                          "must be at least maxEventSize (" + std::to_string(spec.max_event_size) +
+                              " bytes), or an event of that size could never be published",
+                          400);
     }
   }
   return spec;

@@ -33,6 +33,8 @@ struct BrokerSpec {
   int ttl = 255;                                    // initial knativebrokerttl (hop limit)
   double rate_limit = 0;                            // events/s through ingress; 0 = unlimited
   double rate_burst = 0;                            // events saved up (default: one second's worth)
+  std::int64_t quota_bytes_per_second = 0;          // bytes/s of request bodies; 0 = unlimited
+  std::int64_t quota_burst_bytes = 0;               // bytes saved up (default: max(1 s, maxEventSize))
   nlohmann::json kafka = nlohmann::json::object();  // storage: kafka settings
 };
 

@@ -77,6 +77,7 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
                     " bytes exceeds the broker's maxEventSize of " +
                     std::to_string(found->spec.max_event_size),
                 broker);
+  const auto body_bytes = static_cast<std::int64_t>(request.body().size());
   HttpMessage message;
   message.headers.reserve(16);
   for (const auto& field : request) {
@@ -106,6 +107,22 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
                          "broker \"" + broker + "\" is over its ingress rate limit of " +
                              std::to_string(static_cast<std::int64_t>(found->spec.rate_limit)) + " events/s",
                          broker);
+      answer.answer->set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
+      return answer;
+    }
+  }
+  if (found->byte_quota) {
+    const std::string quota =
+        "ingress quota of " + std::to_string(found->spec.quota_bytes_per_second) + " bytes/s";
+    if (body_bytes > found->spec.quota_burst_bytes)
+      return fail(http::status::payload_too_large,
+                  "a body of " + std::to_string(body_bytes) + " bytes can never pass broker \"" + broker +
+                      "\"'s " + quota + " (burst " + std::to_string(found->spec.quota_burst_bytes) +
+                      " bytes): send smaller batches",
+                  broker);
+    if (auto wait = found->byte_quota->take(static_cast<double>(body_bytes))) {
+      auto answer =
+          fail(http::status::too_many_requests, "broker \"" + broker + "\" is over its " + quota, broker);
       answer.answer->set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
       return answer;
     }

@@ -129,6 +129,10 @@ Status Controller::realize_broker(const StoredResource& resource, std::shared_pt
   if (spec.value().rate_limit > 0)
     broker->rate_limit =
         std::make_unique<TokenBucket>(spec.value().rate_limit, spec.value().rate_burst, clock_);
+  if (spec.value().quota_bytes_per_second > 0)
+    broker->byte_quota =
+        std::make_unique<TokenBucket>(static_cast<double>(spec.value().quota_bytes_per_second),
+                                      static_cast<double>(spec.value().quota_burst_bytes), clock_);
   if (broker->idempotency->enabled()) {
     // Rebuild the window from the log, so a publish retried across a restart is still recognised.
     const auto window_start =

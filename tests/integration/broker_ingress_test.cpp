@@ -188,6 +188,56 @@ TEST_F(BrokerIngress, RateLimitAnswers429WithRetryAfter) {
   EXPECT_NE(out.find("spec.ingress.rateLimit.eventsPerSecond"), std::string::npos) << out;
 }
 
+// Kafka's produce quota, per broker: bytes of published bodies per second, 429 with Retry-After beyond
+// it; a batch larger than the burst is 413 (it could never pass).
+TEST_F(BrokerIngress, ByteQuotaAnswers429AndABatchOverTheBurst413) {
+  apply_yaml(
+      server_,
+      broker_yaml("metered", "ingress: {maxEventSize: 1000, quota: {bytesPerSecond: 50, burstBytes: 1000}}"));
+  const std::string data = "{\"pad\":\"" + std::string(280, 'x') + "\"}";  // a 290-byte body
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(publish(server_, "q" + std::to_string(i), "t", data, {}, "metered"), 202);
+  httplib::Client client("127.0.0.1", server_.port());
+  const httplib::Headers headers{
+      {"ce-specversion", "1.0"}, {"ce-id", "over"}, {"ce-type", "t"}, {"ce-source", "/t"}};
+  auto res = client.Post("/brokers/metered", headers, data, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 429);
+  // 160 bytes are missing at 50 bytes/s (less what came back while the first three were published).
+  EXPECT_GE(std::atoi(res->get_header_value("Retry-After").c_str()), 1)
+      << res->get_header_value("Retry-After");
+  EXPECT_LE(std::atoi(res->get_header_value("Retry-After").c_str()), 4)
+      << res->get_header_value("Retry-After");
+  EXPECT_NE(res->body.find("ingress quota of 50 bytes/s"), std::string::npos) << res->body;
+  EXPECT_EQ(publish(server_, "unmetered", "t", data), 202) << "other brokers are not metered";
+  EXPECT_TRUE(wait_until([&] { return publish(server_, "later", "t", data, {}, "metered") == 202; },
+                         std::chrono::seconds(10)));
+
+  nlohmann::json batch = nlohmann::json::array();
+  for (int i = 0; i < 4; ++i)
+    batch.push_back({{"specversion", "1.0"},
+                     {"id", "b" + std::to_string(i)},
+                     {"type", "t"},
+                     {"source", "/t"},
+                     {"data", std::string(280, 'x')}});
+  res = client.Post("/brokers/metered", batch.dump(), "application/cloudevents-batch+json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(res->body.find("can never pass"), std::string::npos) << res->body;
+
+  std::string out;
+  EXPECT_NE(server_.cli(
+                {"apply", "-f", "-"}, &out,
+                broker_yaml(
+                    "bad", "ingress: {maxEventSize: 2000, quota: {bytesPerSecond: 1000, burstBytes: 1500}}")),
+            0);
+  EXPECT_NE(out.find("spec.ingress.quota.burstBytes"), std::string::npos) << out;
+  EXPECT_NE(
+      server_.cli({"apply", "-f", "-"}, &out, broker_yaml("bad", "ingress: {quota: {bytesPerSecond: 0}}")),
+      0);
+  EXPECT_NE(out.find("spec.ingress.quota.bytesPerSecond"), std::string::npos) << out;
+}
+
 TEST_F(BrokerIngress, ApplyWaitsForReadinessAndGetWatches) {
   std::string out;
   EXPECT_NE(server_.cli({"apply", "-f", "-", "--wait", "--timeout", "1s"}, &out,
