@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/base64.hpp"
@@ -22,6 +23,22 @@
 
 namespace sluice {
 namespace {
+
+bool is_url(const std::string& source) {
+  return source.rfind("http://", 0) == 0 || source.rfind("https://", 0) == 0;
+}
+
+/// GET of an http(s) URL (server certificates checked against the system's CAs): the body of a 200.
+Result<std::string> http_get(const std::string& url) {
+  const auto host_end = url.find('/', url.find("://") + 3);
+  httplib::Client client(url.substr(0, host_end));
+  client.set_connection_timeout(std::chrono::seconds(5));
+  client.set_read_timeout(std::chrono::seconds(5));
+  auto res = client.Get(host_end == std::string::npos ? "/" : url.substr(host_end));
+  if (!res) return make_error(url, "cannot fetch: " + httplib::to_string(res.error()));
+  if (res->status != 200) return make_error(url, "answered HTTP " + std::to_string(res->status));
+  return res->body;
+}
 
 constexpr std::int64_t kLeewaySeconds = 60;
 
@@ -159,12 +176,61 @@ Result<std::unique_ptr<Authenticator>> Authenticator::create(AuthOptions options
   std::unique_ptr<Authenticator> auth(new Authenticator(std::move(options), clock));
   if (!auth->options_.tokens_file.empty())
     if (auto st = auth->load_tokens(); !st) return st.error();
-  if (!auth->options_.jwks_file.empty())
+  auto& o = auth->options_;
+  if (!o.oidc_issuer.empty() && o.issuer.empty()) o.issuer = o.oidc_issuer;
+  if (!o.jwks_file.empty() || !o.oidc_issuer.empty())
     if (auto st = auth->load_jwks(); !st) return st.error();
+  if (!auth->jwks_url_.empty()) auth->refresher_ = std::thread([raw = auth.get()] { raw->refresh_loop(); });
   return auth;
 }
 
-Authenticator::~Authenticator() = default;
+Authenticator::~Authenticator() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  refresh_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+}
+
+void Authenticator::refresh_loop() {
+  std::unique_lock lock(mu_);
+  while (!refresh_cv_.wait_for(lock, options_.jwks_refresh, [&] { return stopping_; })) {
+    lock.unlock();
+    if (auto st = load_jwks(); !st)
+      SLUICE_LOG(server, err, "keeping the previous keys: {}", st.error().to_string());
+    lock.lock();
+  }
+}
+
+Result<std::string> Authenticator::read_jwks() {
+  std::string url = is_url(options_.jwks_file) ? options_.jwks_file : "";
+  if (options_.jwks_file.empty() && !options_.oidc_issuer.empty()) {
+    std::string issuer = options_.oidc_issuer;
+    while (!issuer.empty() && issuer.back() == '/') issuer.pop_back();
+    const std::string discovery = issuer + "/.well-known/openid-configuration";
+    auto text = http_get(discovery);
+    if (!text) return make_error(discovery, "OpenID Connect discovery failed: " + text.error().message);
+    auto doc = nlohmann::json::parse(text.value(), nullptr, false);
+    if (!doc.is_object() || !doc.contains("jwks_uri") || !doc["jwks_uri"].is_string())
+      return make_error(discovery, "not an OpenID Provider configuration (no \"jwks_uri\")");
+    if (doc.value("issuer", "") != options_.oidc_issuer)
+      return make_error(discovery, "names the issuer \"" + doc.value("issuer", "") + "\", not \"" +
+                                       options_.oidc_issuer + "\"");
+    url = doc["jwks_uri"].get<std::string>();
+    if (!is_url(url)) return make_error(discovery, "jwks_uri \"" + url + "\" is not an http(s) URL");
+  }
+  if (url.empty()) {
+    auto text = read_file(options_.jwks_file);
+    if (!text) return make_error(options_.jwks_file, "cannot read the JWKS file: " + text.error().message);
+    return text;
+  }
+  {
+    std::lock_guard lock(mu_);
+    jwks_url_ = url;
+  }
+  return http_get(url);
+}
 
 Status Authenticator::load_tokens() {
   const auto& path = options_.tokens_file;
@@ -202,10 +268,14 @@ Status Authenticator::load_tokens() {
 }
 
 Status Authenticator::load_jwks() {
-  const auto& path = options_.jwks_file;
-  const auto mtime = mtime_of(path);
-  auto text = read_file(path);
-  if (!text) return make_error(path, "cannot read the JWKS file: " + text.error().message);
+  const auto mtime = is_url(options_.jwks_file) ? 0 : mtime_of(options_.jwks_file);
+  auto text = read_jwks();
+  if (!text) return text.error();
+  std::string path;
+  {
+    std::lock_guard lock(mu_);
+    path = jwks_url_.empty() ? options_.jwks_file : jwks_url_;
+  }
   auto doc = nlohmann::json::parse(text.value(), nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("keys") || !doc["keys"].is_array())
     return make_error(path, "a JWKS is a JSON object with a \"keys\" array (RFC 7517)");
@@ -263,7 +333,7 @@ void Authenticator::reload_if_changed() {
     jwks_mtime = jwks_mtime_;
   }
   reload(options_.tokens_file, tokens_mtime, [this] { return load_tokens(); });
-  reload(options_.jwks_file, jwks_mtime, [this] { return load_jwks(); });
+  if (!is_url(options_.jwks_file)) reload(options_.jwks_file, jwks_mtime, [this] { return load_jwks(); });
 }
 
 Result<Principal> Authenticator::authenticate(std::string_view authorization) const {

@@ -10,16 +10,21 @@
 // Only SHA-256 digests of the tokens are kept in memory and compared, so a lookup takes the same time
 // whatever the token; tokens never appear in errors or logs.
 //
-// JWTs (RFC 7519) signed with RS256, ES256 or HS256 are verified against the keys of a JWKS file
-// (RFC 7517: `kty` RSA with n/e, EC P-256 with x/y, oct with k), picked by `kid` when the token names
-// one. `exp` and `nbf` are checked with 60 s of leeway, `iss` and `aud` when configured. The subject is
-// `sub`; groups come from the `groups` claim (an array of strings, or one string).
+// JWTs (RFC 7519) signed with RS256, ES256 or HS256 are verified against the keys of a JWKS (RFC 7517:
+// `kty` RSA with n/e, EC P-256 with x/y, oct with k), picked by `kid` when the token names one. The JWKS
+// is a file, an http(s) URL, or found through OpenID Connect discovery: the `jwks_uri` of
+// `{issuer}/.well-known/openid-configuration` (whose `issuer` must be the one configured; tokens must then
+// carry it as `iss`). `exp` and `nbf` are checked with 60 s of leeway, `iss` and `aud` when configured. The
+// subject is `sub`; groups come from the `groups` claim (an array of strings, or one string).
 //
-// The files are read again when their modification time changes (reload_if_changed()), so tokens and
-// keys rotate without a restart.
+// The files are read again when their modification time changes (reload_if_changed()), and a JWKS
+// fetched over HTTP again every `jwks_refresh` (on a thread of its own), so tokens and keys rotate
+// without a restart.
 
 #include <chrono>
 #include <map>
+#include <thread>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,9 +39,11 @@ namespace sluice {
 
 struct AuthOptions {
   std::string tokens_file;
-  std::string jwks_file;
-  std::string issuer;    // required `iss` when not empty
-  std::string audience;  // required in `aud` when not empty
+  std::string jwks_file;    // a file, or an http:// or https:// URL
+  std::string issuer;       // required `iss` when not empty
+  std::string audience;     // required in `aud` when not empty
+  std::string oidc_issuer;  // discover the JWKS from this issuer (and require it as `iss`)
+  std::chrono::seconds jwks_refresh{300};
 };
 
 class Authenticator {
@@ -46,7 +53,9 @@ class Authenticator {
   ~Authenticator();
 
   /// True when any way of authenticating is configured.
-  bool enabled() const { return !options_.tokens_file.empty() || !options_.jwks_file.empty(); }
+  bool enabled() const {
+    return !options_.tokens_file.empty() || !options_.jwks_file.empty() || !options_.oidc_issuer.empty();
+  }
 
   /// Authenticates an `Authorization` header value ("Bearer TOKEN"). Errors (code 401) say what is
   /// wrong without echoing the token: missing, not a bearer token, unknown, expired, bad signature...
@@ -61,6 +70,9 @@ class Authenticator {
   Authenticator(AuthOptions options, Clock& clock) : options_(std::move(options)), clock_(clock) {}
   Status load_tokens();
   Status load_jwks();
+  /// The JWKS document: the file, or the URL (found by discovery first when configured).
+  Result<std::string> read_jwks();
+  void refresh_loop();
   Result<Principal> verify_jwt(std::string_view token) const;
 
   AuthOptions options_;
@@ -70,6 +82,10 @@ class Authenticator {
   std::shared_ptr<const Keys> keys_;
   std::int64_t tokens_mtime_ = 0;
   std::int64_t jwks_mtime_ = 0;
+  std::string jwks_url_;  // set when the JWKS comes over HTTP
+  std::condition_variable refresh_cv_;
+  bool stopping_ = false;
+  std::thread refresher_;
 };
 
 /// Decodes base64url without padding (RFC 4648 §5), as JWTs and JWKs use; nullopt when malformed.

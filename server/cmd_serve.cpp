@@ -109,6 +109,7 @@ int run_serve(const std::vector<std::string>& argv) {
   if (auto file = cli::take_option(args, "jwks")) options.jwks_file = *file;
   if (auto issuer = cli::take_option(args, "jwt-issuer")) options.jwt_issuer = *issuer;
   if (auto audience = cli::take_option(args, "jwt-audience")) options.jwt_audience = *audience;
+  if (auto issuer = cli::take_option(args, "oidc-issuer")) options.oidc_issuer = *issuer;
   if (auto group = cli::take_option(args, "admin-group")) options.admin_group = *group;
   options.allow_unauthenticated = cli::take_flag(args, "allow-unauthenticated");
   take_agent_options(args, options);
@@ -123,8 +124,8 @@ SLUICE_COMMAND(
     "[--threads N] [--max-body 1Mi] "
     "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert "
     "FILE --tls-key FILE] [--outbound-ca FILE] [--outbound-cert FILE --outbound-key FILE] "
-    "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE [--jwt-issuer I] "
-    "[--jwt-audience A]] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
+    "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE|URL | --oidc-issuer URL] [--jwt-issuer I] "
+    "[--jwt-audience A] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
     "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s] [--agent-max-buffered 10000] "
     "[--max-inactive-revisions 20]  run the server",
     run_serve);

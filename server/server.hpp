@@ -38,6 +38,7 @@ struct ServerOptions {
   std::string jwks_file;
   std::string jwt_issuer;
   std::string jwt_audience;
+  std::string oidc_issuer;
   std::string admin_group = "admin";   // may change resources through /apis/v1
   bool allow_unauthenticated = false;  // serve a non-loopback address without authentication
   // A TLS listener in front of the HTTP one (see core/tls_listener.hpp); off when tls_host is empty.

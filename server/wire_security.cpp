@@ -81,6 +81,7 @@ Status wire_security(ServerParts& parts, Ingress& ingress) {
   auth_options.jwks_file = options.jwks_file;
   auth_options.issuer = options.jwt_issuer;
   auth_options.audience = options.jwt_audience;
+  auth_options.oidc_issuer = options.oidc_issuer;
   auto auth = Authenticator::create(auth_options, parts.clock);
   if (!auth) return auth.error();
   const bool exposed =
@@ -89,14 +90,15 @@ Status wire_security(ServerParts& parts, Ingress& ingress) {
     return make_error(
         !is_loopback(options.host) ? "--listen " + options.host : "--tls-listen " + options.tls_host,
         "serving a non-loopback address without authentication: give --auth-tokens FILE or "
-        "--jwks FILE, or --allow-unauthenticated to accept anyone who can connect");
+        "--jwks FILE|URL or --oidc-issuer URL, or --allow-unauthenticated to accept anyone who can connect");
   auto security = std::make_shared<Security>();
   security->auth = std::move(auth).value();
   security->admin_group = options.admin_group;
   if (security->auth->enabled())
-    SLUICE_LOG(server, info, "authentication on ({}{}); resources change with group \"{}\"",
+    SLUICE_LOG(server, info, "authentication on ({}{}{}); resources change with group \"{}\"",
                options.auth_tokens_file.empty() ? "" : "tokens " + options.auth_tokens_file,
-               options.jwks_file.empty() ? "" : " JWKS " + options.jwks_file, options.admin_group);
+               options.jwks_file.empty() ? "" : " JWKS " + options.jwks_file,
+               options.oidc_issuer.empty() ? "" : " OIDC issuer " + options.oidc_issuer, options.admin_group);
 
   parts.http.set_guard(
       [security](HttpServerRequest& req, RequestContext& ctx) { return security->guard(req, ctx); });

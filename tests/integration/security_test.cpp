@@ -8,6 +8,7 @@
 #include "core/auth.hpp"
 #include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
+#include "tests/support/open_id_provider.hpp"
 
 namespace sluice::testing {
 namespace {
@@ -302,6 +303,29 @@ TEST(SecurityJwt, TokensFromTheConfiguredIssuerAndAudienceAreAccepted) {
   EXPECT_NE(server.cli({"apply", "-f", "-", "--token", reader}, &out, broker_yaml()), 0);
   EXPECT_NE(out.find("may not change resources"), std::string::npos) << out;
   EXPECT_EQ(server.process().output().find(token), std::string::npos) << "tokens never reach the log";
+}
+
+// --oidc-issuer: the server finds the issuer's keys by OpenID Connect discovery and requires its `iss`.
+TEST(SecurityJwt, AnOidcIssuersTokensAreAcceptedThroughDiscovery) {
+  const std::string secret = "a-shared-secret-of-32-bytes-long";
+  OpenIdProvider provider(
+      nlohmann::json{{"keys", {{{"kty", "oct"}, {"kid", "hs-1"}, {"k", base64url_encode(secret)}}}}}.dump());
+  SluiceServer server({"--oidc-issuer", provider.issuer()});
+  ASSERT_TRUE(server.wait_ready()) << server.process().output();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  nlohmann::json claims = {{"sub", "ci-bot"}, {"iss", provider.issuer()}, {"exp", now + 300}};
+  httplib::Client client("127.0.0.1", server.port());
+  auto res = client.Get("/apis/v1/brokers",
+                        httplib::Headers{{"Authorization", "Bearer " + hs256_jwt(claims, secret)}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  claims["iss"] = "https://elsewhere.example";
+  res = client.Get("/apis/v1/brokers",
+                   httplib::Headers{{"Authorization", "Bearer " + hs256_jwt(claims, secret)}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
 }
 
 TEST(SecurityStartup, NonLoopbackWithoutAuthenticationRefusesToStart) {

@@ -12,13 +12,28 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <mutex>
+#include <thread>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/open_id_provider.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/wait.hpp"
 
 namespace sluice {
 namespace {
+
+AuthOptions auth_options(std::string tokens, std::string jwks, std::string issuer = "",
+                         std::string audience = "") {
+  AuthOptions options;
+  options.tokens_file = std::move(tokens);
+  options.jwks_file = std::move(jwks);
+  options.issuer = std::move(issuer);
+  options.audience = std::move(audience);
+  return options;
+}
 
 std::string bn_param(EVP_PKEY* key, const char* name, std::size_t pad = 0) {
   BIGNUM* bn = nullptr;
@@ -82,7 +97,7 @@ class AuthTest : public ::testing::Test {
 
   std::unique_ptr<Authenticator> make(std::string issuer = "https://issuer.example",
                                       std::string audience = "sluice") {
-    AuthOptions options{dir_.path() + "/tokens", dir_.path() + "/jwks.json", issuer, audience};
+    AuthOptions options = auth_options(dir_.path() + "/tokens", dir_.path() + "/jwks.json", issuer, audience);
     auto auth = Authenticator::create(options, clock_);
     EXPECT_TRUE(auth) << (auth ? "" : auth.error().to_string());
     return std::move(auth).value();
@@ -213,14 +228,14 @@ TEST(AuthFiles, ErrorsNameTheFileAndLine) {
   testing::TempDir dir;
   ManualClock clock;
   std::ofstream(dir.path() + "/tokens") << "# comment\n\nlong-enough-token-123 alice\nshort bob\n";
-  auto r = Authenticator::create({dir.path() + "/tokens", "", "", ""}, clock);
+  auto r = Authenticator::create(auth_options(dir.path() + "/tokens", ""), clock);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().subject, dir.path() + "/tokens:4");
   std::ofstream(dir.path() + "/jwks.json") << R"({"keys": [{"kty": "RSA", "n": "AQAB"}]})";
-  r = Authenticator::create({"", dir.path() + "/jwks.json", "", ""}, clock);
+  r = Authenticator::create(auth_options("", dir.path() + "/jwks.json"), clock);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().to_string().find("keys[0]"), std::string::npos) << r.error().to_string();
-  EXPECT_FALSE(Authenticator::create({dir.path() + "/missing", "", "", ""}, clock));
+  EXPECT_FALSE(Authenticator::create(auth_options(dir.path() + "/missing", ""), clock));
 }
 
 TEST(Base64Url, RoundTripsWithoutPadding) {
@@ -230,6 +245,68 @@ TEST(Base64Url, RoundTripsWithoutPadding) {
     EXPECT_EQ(base64url_decode(encoded), s);
   }
   EXPECT_FALSE(base64url_decode("a+b/"));
+}
+
+// OpenID Connect discovery: the JWKS comes from the issuer's jwks_uri, tokens must name that issuer, and
+// keys the provider rotates in are picked up at the next refresh.
+TEST_F(AuthTest, OidcDiscoveryFindsTheKeysAndRefreshesThem) {
+  std::string all_keys;
+  {
+    std::ifstream in(dir_.path() + "/jwks.json");
+    all_keys.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto only_ec = nlohmann::json::parse(all_keys);
+  only_ec["keys"] = nlohmann::json::array({only_ec["keys"][1]});
+  testing::OpenIdProvider provider(only_ec.dump());
+  AuthOptions options;
+  options.oidc_issuer = provider.issuer();
+  options.audience = "sluice";
+  options.jwks_refresh = std::chrono::seconds(1);
+  auto auth = Authenticator::create(options, clock_);
+  ASSERT_TRUE(auth) << auth.error().to_string();
+  ASSERT_TRUE(auth.value()->enabled());
+
+  nlohmann::json payload = claims();
+  payload["iss"] = provider.issuer();
+  auto who = auth.value()->authenticate("Bearer " + jwt("ES256", "ec-1", payload));
+  ASSERT_TRUE(who) << who.error().to_string();
+  EXPECT_EQ(who.value().subject, "alice");
+  auto other_issuer = auth.value()->authenticate("Bearer " + jwt("ES256", "ec-1", claims()));
+  ASSERT_FALSE(other_issuer);
+  EXPECT_NE(other_issuer.error().message.find("iss"), std::string::npos) << other_issuer.error().message;
+  EXPECT_FALSE(auth.value()->authenticate("Bearer " + jwt("RS256", "rsa-1", payload))) << "not published yet";
+
+  provider.set_jwks(all_keys);  // the provider rotates an RSA key in
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        return static_cast<bool>(auth.value()->authenticate("Bearer " + jwt("RS256", "rsa-1", payload)));
+      },
+      std::chrono::seconds(10)));
+
+  // The JWKS URL given directly.
+  AuthOptions direct;
+  direct.jwks_file = provider.issuer() + "/keys";
+  auto by_url = Authenticator::create(direct, clock_);
+  ASSERT_TRUE(by_url) << by_url.error().to_string();
+  EXPECT_TRUE(by_url.value()->authenticate("Bearer " + jwt("HS256", "hs-1", payload)));
+}
+
+TEST_F(AuthTest, OidcDiscoveryErrorsNameTheProviderAndWhatIsWrong) {
+  testing::OpenIdProvider provider(R"({"keys": []})");
+  provider.claim_issuer("https://someone-else.example");
+  AuthOptions options;
+  options.oidc_issuer = provider.issuer();
+  auto auth = Authenticator::create(options, clock_);
+  ASSERT_FALSE(auth);
+  EXPECT_NE(auth.error().to_string().find("/.well-known/openid-configuration"), std::string::npos)
+      << auth.error().to_string();
+  EXPECT_NE(auth.error().message.find("someone-else"), std::string::npos) << auth.error().message;
+
+  options.oidc_issuer = "http://127.0.0.1:1";  // nothing listens
+  auth = Authenticator::create(options, clock_);
+  ASSERT_FALSE(auth);
+  EXPECT_NE(auth.error().message.find("OpenID Connect discovery failed"), std::string::npos)
+      << auth.error().message;
 }
 
 }  // namespace
