@@ -3,6 +3,8 @@
 // deliver to https:// subscribers (another sluice's TLS listener) they trust, and only those.
 
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "tests/integration/broker_support.hpp"
 
@@ -119,6 +121,65 @@ TEST(Tls, TriggersDeliverToHttpsSubscribersTheyTrust) {
                dir.path() + "/bad", "--outbound-ca", dir.path() + "/none.pem"});
   EXPECT_EQ(bad.wait(std::chrono::seconds(10)), 1);
   EXPECT_NE(bad.output().find(dir.path() + "/none.pem"), std::string::npos) << bad.output();
+}
+
+// --outbound-cert/--outbound-key: deliveries present a client certificate to subscribers that require one
+// (an HTTPS server here that verifies clients against the certificate made for Sluice).
+TEST(Tls, DeliveriesPresentTheClientCertificateASubscriberRequires) {
+  TempDir dir;
+  make_certificate(dir.path(), "subscriber");
+  make_certificate(dir.path(), "client");
+  make_certificate(dir.path(), "stranger");
+  httplib::SSLServer subscriber((dir.path() + "/subscriber.crt").c_str(),
+                                (dir.path() + "/subscriber.key").c_str(),
+                                (dir.path() + "/client.crt").c_str());
+  ASSERT_TRUE(subscriber.is_valid());
+  std::mutex mu;
+  std::vector<std::string> received;
+  subscriber.Post("/", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    received.push_back(req.get_header_value("ce-id"));
+    res.status = 200;
+  });
+  const int port = subscriber.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { subscriber.listen_after_bind(); });
+  auto received_ids = [&] {
+    std::lock_guard lock(mu);
+    return received;
+  };
+  const std::string https = "https://127.0.0.1:" + std::to_string(port) + "/";
+
+  SluiceServer sender({"--outbound-ca", dir.path() + "/subscriber.crt", "--outbound-cert",
+                       dir.path() + "/client.crt", "--outbound-key", dir.path() + "/client.key"});
+  ASSERT_TRUE(sender.wait_ready());
+  apply_yaml(sender, broker_yaml() + "---\n" + trigger_yaml("forward", https));
+  ASSERT_EQ(publish(sender, "with-cert", "com.example.t"), 202);
+  EXPECT_TRUE(wait_until([&] { return received_ids().size() == 1; })) << sender.process().output();
+
+  // A certificate the subscriber does not trust, and none at all: the handshake fails, nothing arrives.
+  SluiceServer stranger({"--outbound-ca", dir.path() + "/subscriber.crt", "--outbound-cert",
+                         dir.path() + "/stranger.crt", "--outbound-key", dir.path() + "/stranger.key"});
+  SluiceServer anonymous({"--outbound-ca", dir.path() + "/subscriber.crt"});
+  for (SluiceServer* server : {&stranger, &anonymous}) {
+    ASSERT_TRUE(server->wait_ready());
+    apply_yaml(*server, broker_yaml() + "---\n" + trigger_yaml("forward", https, "  delivery: {retry: 0}\n"));
+    ASSERT_EQ(publish(*server, "refused", "com.example.t"), 202);
+    EXPECT_TRUE(wait_until([&] {
+      return trigger_status(*server, "forward")["delivery"].value("failedAttempts", 0) >= 1;
+    })) << trigger_status(*server, "forward").dump();
+    EXPECT_EQ(trigger_status(*server, "forward")["delivery"].value("delivered", -1), 0);
+  }
+  EXPECT_EQ(received_ids(), std::vector<std::string>{"with-cert"});
+
+  // A key that does not match the certificate stops the server with the files named.
+  Process bad(
+      built_program("sluice"),
+      {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()), "--data-dir", dir.path() + "/bad",
+       "--outbound-cert", dir.path() + "/client.crt", "--outbound-key", dir.path() + "/stranger.key"});
+  EXPECT_EQ(bad.wait(std::chrono::seconds(10)), 1);
+  EXPECT_NE(bad.output().find(dir.path() + "/stranger.key"), std::string::npos) << bad.output();
+  subscriber.stop();
+  serving.join();
 }
 
 }  // namespace
