@@ -28,6 +28,15 @@ std::string agent_of(std::string_view path) {
   return "";
 }
 
+/// The agent of /apis/v1/logs/{agent}, URL-decoded; empty for other paths.
+std::string logs_agent_of(std::string_view path) {
+  constexpr std::string_view kPrefix = "/apis/v1/logs/";
+  if (path.rfind(kPrefix, 0) != 0) return "";
+  auto rest = path.substr(kPrefix.size());
+  const auto segment = rest.substr(0, rest.find('/'));
+  return url_decode(segment).value_or(std::string(segment));
+}
+
 struct Security {
   std::unique_ptr<Authenticator> auth;
   PolicyEngine policies;
@@ -67,6 +76,12 @@ struct Security {
     if (auto agent = agent_of(path); !agent.empty()) {
       if (auto allowed = policies.authorize_agent(agent, "", ctx.principal); !allowed)
         return make_error_response(req, http::status::forbidden, allowed.error().message);
+    }
+    // An agent's logs are for whoever may call it, and for the admin group.
+    if (auto agent = logs_agent_of(path); !agent.empty() && !ctx.principal.in_group(admin_group)) {
+      if (auto allowed = policies.authorize_agent(agent, "", ctx.principal); !allowed)
+        return make_error_response(req, http::status::forbidden,
+                                   allowed.error().message + " (nor read its logs)");
     }
     return std::nullopt;
   }

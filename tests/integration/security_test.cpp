@@ -68,6 +68,14 @@ TEST_F(Security, EveryEndpointButTheProbesNeedsAToken) {
   EXPECT_EQ(res->status, 401);
   EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer realm=\"sluice\"");
   EXPECT_EQ(client.Get("/metrics")->status, 401);
+  EXPECT_EQ(client.Post("/mcp", R"({"jsonrpc":"2.0","id":1,"method":"ping"})", "application/json")->status,
+            401);
+  EXPECT_EQ(
+      client.Post("/a2a/calc", R"({"jsonrpc":"2.0","id":1,"method":"message/send"})", "application/json")
+          ->status,
+      401);
+  EXPECT_EQ(client.Get("/agents/calc/healthz")->status, 401);
+  EXPECT_EQ(client.Get("/apis/v1/logs/calc")->status, 401);
 
   httplib::Headers wrong{{"Authorization", "Bearer not-a-known-token-at-all"}};
   res = client.Get("/apis/v1/brokers", wrong);
@@ -215,6 +223,13 @@ TEST_F(Security, AgentPoliciesDecideWhoCallsWhichAgentAndTool) {
     EXPECT_EQ(get_as(kOtherToken, path, &body), 403) << path;
     EXPECT_NE(body.find("mallory"), std::string::npos) << path << ": " << body;
   }
+
+  // Its logs: for whoever may call it, and for the admin group.
+  EXPECT_EQ(get_as(kCiToken, "/apis/v1/logs/calc"), 200);
+  EXPECT_EQ(get_as(kAdminToken, "/apis/v1/logs/calc"), 200);
+  EXPECT_EQ(get_as(kOtherToken, "/apis/v1/logs/calc", &body), 403);
+  EXPECT_NE(body.find("logs"), std::string::npos) << body;
+  EXPECT_EQ(get_as(kOtherToken, "/apis/v1/logs/%63alc"), 403);
 
   const nlohmann::json two = {{"a", 1}, {"b", 2}};
   auto sum = mcp_tool_call(server_.port(), kCiToken, "calc.add", two);
