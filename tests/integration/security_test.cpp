@@ -349,6 +349,16 @@ TEST(SecurityStartup, NonLoopbackWithoutAuthenticationRefusesToStart) {
                                           "--data-dir", dir.path() + "/d"});
   EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
   EXPECT_NE(serve.output().find("--allow-unauthenticated"), std::string::npos) << serve.output();
+
+  // Said explicitly, it starts and serves anyone who can connect.
+  const int port = free_port();
+  Process open(built_program("sluice"), {"serve", "--listen", "0.0.0.0:" + std::to_string(port), "--data-dir",
+                                         dir.path() + "/open", "--allow-unauthenticated"});
+  EXPECT_TRUE(wait_until([&] {
+    httplib::Client client("127.0.0.1", port);
+    auto res = client.Get("/apis/v1/brokers");
+    return res && res->status == 200;
+  })) << open.output();
 }
 
 TEST(SecurityStartup, AMalformedTokensFileNamesTheLine) {
