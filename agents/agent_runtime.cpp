@@ -730,13 +730,20 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
           {"address", rep->process->address()},
           {"restarts", rep->process->restarts()},
           {"reserve", rep->reserve}};
+      const std::string last_failure = rep->process->last_failure();
+      if (!last_failure.empty()) d["lastFailure"] = last_failure;
       if (rep->gpu) {
         d["gpus"] = rep->gpu->gpu_indices;
         d["gpuClass"] = rep->gpu->gpu_class;
         if (rep->gpu->memory_bytes > 0) d["gpuMemory"] = rep->gpu->memory_bytes;
       }
-      if (!rep->draining && state != ReplicaState::Ready && replica_reason.empty())
+      if (!rep->draining && state != ReplicaState::Ready && replica_reason.empty()) {
         replica_reason = std::string(to_string(state)) + ": " + rep->process->reason();
+        // A replica starting again after a crash: say how the last attempt ended (CrashLoopBackOff).
+        if (state == ReplicaState::Starting && !last_failure.empty())
+          replica_reason +=
+              " (restart " + std::to_string(rep->process->restarts()) + ", last " + last_failure + ")";
+      }
       details.push_back(d);
     }
     nlohmann::json rev = {{"name", r->name()},

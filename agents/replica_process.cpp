@@ -537,8 +537,14 @@ void ReplicaProcess::on_exit_locked(int wait_status, std::unique_lock<std::mutex
   fail_locked(reason, lock);
 }
 
+std::string ReplicaProcess::last_failure() const {
+  std::lock_guard lock(mu_);
+  return last_failure_;
+}
+
 void ReplicaProcess::fail_locked(std::string reason, std::unique_lock<std::mutex>& lock) {
   ready_ = false;
+  last_failure_ = reason;
   if (config_.restart.enabled && !draining_) {
     auto delay = backoff_.on_failure(clock_.now());
     next_restart_ = clock_.now() + delay;

@@ -133,6 +133,9 @@ class ReplicaProcess {
   pid_t pid() const;
   /// Starts after the first one (each restart after a failure counts one).
   int restarts() const;
+  /// Why the replica last failed ("exited with code 3", "OOMKilled: …"), "" if it never did: Kubernetes'
+  /// lastState, kept while the restarted process starts.
+  std::string last_failure() const;
   /// When a Failed replica will be started again (on the injected clock), if it will.
   std::optional<SteadyTime> next_restart_at() const;
   const ReplicaConfig& config() const { return config_; }
@@ -165,6 +168,7 @@ class ReplicaProcess {
   std::optional<std::chrono::milliseconds> stop_grace_;
   bool shutdown_ = false;
   int restarts_ = 0;
+  std::string last_failure_;
   int attempts_ = 0;
   RestartBackoff backoff_;
   std::optional<SteadyTime> next_restart_;

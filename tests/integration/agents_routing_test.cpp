@@ -126,6 +126,47 @@ TEST_F(AgentsRouting, CrashedReplicaIsRestarted) {
   EXPECT_NE(logs.find("attempt 2"), std::string::npos) << logs;
 }
 
+// A replica that crashes as soon as it starts is restarted with a growing backoff (not in a tight loop),
+// its status says why, requests to it end with an error within timeoutSeconds instead of hanging, and
+// the server and other agents go on working.
+TEST_F(AgentsRouting, AReplicaCrashingInALoopIsBackedOffAndHarmsNothingElse) {
+  apply_agent(server_,
+              "apiVersion: sluice.dev/v1\nkind: Agent\nmetadata: {name: crashy}\nspec:\n  template:\n"
+              "    metadata: {annotations: {autoscaling.knative.dev/min-scale: \"1\"}}\n"
+              "    spec:\n      timeoutSeconds: 2\n      containers:\n"
+              "      - command: [/bin/sh, -c, \"echo loading; exit 3\"]\n");
+  ASSERT_TRUE(start_agent(server_, echo("a")));
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = revision_status(server_, "crashy", "crashy-00001")["replicaStatus"][0];
+        return r.value("restarts", 0) >= 2;
+      },
+      std::chrono::seconds(15)))
+      << agent_status(server_, "crashy").dump();
+  // Like Kubernetes' lastState: how the last attempt ended, also while the next one starts.
+  auto rev = revision_status(server_, "crashy", "crashy-00001");
+  EXPECT_EQ(rev["replicaStatus"][0].value("lastFailure", ""), "exited with code 3") << rev.dump();
+  EXPECT_NE(rev.value("reason", "").find("exited with code 3"), std::string::npos) << rev.dump();
+
+  const auto asked = std::chrono::steady_clock::now();
+  auto reply = call_agent(server_, "/agents/crashy/");
+  EXPECT_TRUE(reply.status == 503 || reply.status == 504) << reply.status << " " << reply.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(4));
+  EXPECT_EQ(call_agent(server_, "/agents/echo/").status, 200) << "other agents are not affected";
+  httplib::Client client("127.0.0.1", server_.port());
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+
+  // Backoff 1 s, 2 s, 4 s …: about 4 attempts in the first 8 s, not hundreds.
+  ASSERT_TRUE(
+      wait_until([&] { return std::chrono::steady_clock::now() - started >= std::chrono::seconds(8); },
+                 std::chrono::seconds(10)));
+  const int restarts =
+      revision_status(server_, "crashy", "crashy-00001")["replicaStatus"][0].value("restarts", 0);
+  EXPECT_GE(restarts, 2);
+  EXPECT_LE(restarts, 5);
+}
+
 TEST_F(AgentsRouting, ClientCancellationFreesTheSlot) {
   AgentYaml slow;
   slow.name = "slow";
