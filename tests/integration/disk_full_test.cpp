@@ -4,6 +4,8 @@
 
 #include <sys/mount.h>
 
+#include <iostream>
+#include <map>
 #include <set>
 
 #include "tests/integration/broker_support.hpp"
@@ -68,6 +70,16 @@ TEST(DiskFull, IngressAnswers503AndLosesNothingAcknowledged) {
   ASSERT_TRUE(server.wait_ready());
   ASSERT_TRUE(wait_all_delivered(sink, acknowledged, std::chrono::seconds(20)))
       << acknowledged.size() << " acknowledged, " << sink.count() << " delivered";
+  std::map<std::string, int> deliveries;
+  for (const auto& r : sink.requests()) ++deliveries[r.header("ce-id")];
+  std::size_t lost = 0;
+  std::size_t duplicated = 0;
+  for (const auto& id : acknowledged) lost += deliveries.count(id) ? 0 : 1;
+  for (const auto& [id, n] : deliveries) duplicated += n > 1 ? 1 : 0;
+  std::cout << "disk-full: acknowledged=" << acknowledged.size() << " delivered=" << deliveries.size()
+            << " duplicated=" << duplicated << " lost=" << lost
+            << " (refused with 503 once the disk was full)" << std::endl;
+  EXPECT_EQ(lost, 0u);
 }
 
 }  // namespace
