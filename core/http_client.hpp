@@ -42,6 +42,7 @@
 
 #include "core/asio.hpp"
 #include "core/result.hpp"
+#include "core/url.hpp"
 
 namespace boost::asio::ssl {
 class context;
@@ -95,18 +96,6 @@ struct HttpResponse {
 
   /// The first header with this name (case-insensitive), or nullptr.
   const std::string* header(std::string_view name) const;
-};
-
-struct ParsedUrl {
-  std::string scheme = "http";  // "http" or "https", lowercase
-  std::string host;             // without brackets for IPv6 literals
-  std::uint16_t port = 80;      // 443 for https unless given
-  std::string target = "/";     // path and query, never empty; the fragment is dropped
-
-  bool tls() const { return scheme == "https"; }
-  /// The Host header value: "host" for the scheme's default port, "host:port" otherwise ("[::1]:8080"
-  /// for IPv6).
-  std::string authority() const;
 };
 
 /// TLS for https:// requests: whom to trust and what to present.
@@ -169,9 +158,6 @@ class HttpClient {
 
   /// Closes every idle pooled connection (in-flight ones are unaffected).
   void close_idle();
-
-  /// Parses an http:// or https:// URL; the error names what is wrong ("missing host", …).
-  static Result<ParsedUrl> parse_url(std::string_view url);
 
   /// Counters for tests and metrics: connections opened so far, idle connections now, and requests
   /// retried on a fresh connection after a stale pooled one failed.

@@ -14,6 +14,7 @@
 
 #include "core/asio.hpp"
 #include "core/io_pool.hpp"
+#include "core/principal.hpp"
 #include "core/result.hpp"
 
 namespace sluice {
@@ -29,18 +30,6 @@ struct HttpServerOptions {
   std::chrono::seconds idle_timeout{75};  // keep-alive connections idle longer are closed
   std::chrono::seconds read_timeout{30};  // a request must arrive within this once started
   bool access_log = false;                // one JSON line per request on the "access" logger
-};
-
-/// Who sent a request, once the server's guard authenticated it (see HttpServer::set_guard).
-struct Principal {
-  std::string subject;              // empty: anonymous (authentication is off, or an open path)
-  std::vector<std::string> groups;  // roles from the token file or the JWT's `groups` claim
-
-  bool in_group(std::string_view group) const {
-    for (const auto& g : groups)
-      if (g == group) return true;
-    return false;
-  }
 };
 
 /// Per-request context handed to handlers.

@@ -31,7 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cloud_event.hpp"
-#include "core/http_server.hpp"
+#include "core/principal.hpp"
 #include "core/result.hpp"
 #include "trigger/filter.hpp"
 

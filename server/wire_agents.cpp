@@ -57,7 +57,7 @@ std::string replica_target(const std::string& url, const std::string& base) {
     std::string rest = url.substr(base.size());
     return rest.empty() ? "/" : rest;
   }
-  auto parsed = HttpClient::parse_url(url);
+  auto parsed = parse_url(url);
   return parsed ? parsed.value().target : "/";
 }
 

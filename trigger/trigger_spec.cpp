@@ -7,7 +7,7 @@
 
 #include "core/duration.hpp"
 #include "core/event_arguments.hpp"
-#include "core/http_client.hpp"
+#include "core/url.hpp"
 
 namespace sluice {
 
@@ -154,7 +154,7 @@ Result<Destination> parse_destination(const nlohmann::json& value, const std::st
         return spec_error(uri_path,
                           "with ref, uri must be a path such as /events (appended to the ref's address)");
     } else {
-      auto parsed = HttpClient::parse_url(dest.uri);
+      auto parsed = parse_url(dest.uri);
       if (!parsed)
         return spec_error(uri_path,
                           parsed.error().message + " (expected a URL such as http://127.0.0.1:9000/)");

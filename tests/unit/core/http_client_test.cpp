@@ -816,30 +816,30 @@ TEST(HttpClient, ClientTlsContextErrorsNameTheFile) {
 }
 
 TEST(HttpClient, ParseUrl) {
-  auto u = HttpClient::parse_url("http://127.0.0.1:8080/a/b?x=1#frag");
+  auto u = parse_url("http://127.0.0.1:8080/a/b?x=1#frag");
   ASSERT_TRUE(u);
   EXPECT_EQ(u.value().host, "127.0.0.1");
   EXPECT_EQ(u.value().port, 8080);
   EXPECT_EQ(u.value().target, "/a/b?x=1");
   EXPECT_EQ(u.value().authority(), "127.0.0.1:8080");
 
-  u = HttpClient::parse_url("HTTP://example.com");
+  u = parse_url("HTTP://example.com");
   ASSERT_TRUE(u);
   EXPECT_EQ(u.value().host, "example.com");
   EXPECT_EQ(u.value().port, 80);
   EXPECT_EQ(u.value().target, "/");
   EXPECT_EQ(u.value().authority(), "example.com");
 
-  u = HttpClient::parse_url("HTTPS://example.com/a");
+  u = parse_url("HTTPS://example.com/a");
   ASSERT_TRUE(u);
   EXPECT_TRUE(u.value().tls());
   EXPECT_EQ(u.value().port, 443);
   EXPECT_EQ(u.value().authority(), "example.com");
-  u = HttpClient::parse_url("https://example.com:8443/");
+  u = parse_url("https://example.com:8443/");
   ASSERT_TRUE(u);
   EXPECT_EQ(u.value().authority(), "example.com:8443");
 
-  u = HttpClient::parse_url("http://[::1]:9000?q");
+  u = parse_url("http://[::1]:9000?q");
   ASSERT_TRUE(u);
   EXPECT_EQ(u.value().host, "::1");
   EXPECT_EQ(u.value().port, 9000);
@@ -849,7 +849,7 @@ TEST(HttpClient, ParseUrl) {
   for (const char* bad :
        {"", "127.0.0.1:80/x", "ftp://x/", "http://", "http://:80/", "http://h:0/", "http://h:65536/",
         "http://h:x/", "http://u@h/", "http://[::1/", "http://h/a b", "http://h:/"}) {
-    auto r = HttpClient::parse_url(bad);
+    auto r = parse_url(bad);
     EXPECT_FALSE(r) << bad;
     if (!r) {
       EXPECT_TRUE(r.error().message.starts_with("invalid URL")) << r.error().message;
