@@ -117,6 +117,70 @@ void add_document(std::vector<nlohmann::json>& out, nlohmann::json doc, std::siz
   out.push_back(std::move(doc));
 }
 
+/// The line of `text` where a document's top-level node is a flow collection or a quoted scalar followed by
+/// a comma ("{a},b", "[a], b", "'s',b"), or 0 when there is none. Such a document is invalid YAML, and
+/// yaml-cpp 0.7 never returns from it: it allocates nodes until memory runs out.
+std::size_t comma_after_top_level_flow_node(std::string_view text) {
+  std::size_t line = 1;
+  std::size_t i = 0;
+  auto at_line_start = [&] { return i == 0 || text[i - 1] == '\n'; };
+  auto skip_blanks_and_comments = [&] {
+    while (i < text.size()) {
+      const char c = text[i];
+      if (c == '\n') ++line;
+      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        ++i;
+      } else if (c == '#' || (c == '%' && at_line_start())) {
+        while (i < text.size() && text[i] != '\n') ++i;
+      } else {
+        break;
+      }
+    }
+  };
+  while (i < text.size()) {
+    // The start of a document: its first node, after node properties (&anchor, !tag).
+    skip_blanks_and_comments();
+    if (text.substr(i, 3) == "---") i += 3;
+    skip_blanks_and_comments();
+    while (i < text.size() && (text[i] == '&' || text[i] == '!')) {
+      while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != '\n') ++i;
+      skip_blanks_and_comments();
+    }
+    if (i < text.size() && (text[i] == '{' || text[i] == '[' || text[i] == '"' || text[i] == '\'')) {
+      int depth = 0;
+      char quote = 0;
+      for (; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\n') ++line;
+        if (quote != 0) {
+          if (quote == '"' && c == '\\')
+            ++i;
+          else if (c == quote && quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'')
+            ++i;
+          else if (c == quote)
+            quote = 0;
+          if (quote == 0 && depth == 0) break;
+        } else if (c == '"' || c == '\'') {
+          quote = c;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if (c == '}' || c == ']') {
+          if (--depth <= 0) break;
+        }
+      }
+      ++i;
+      skip_blanks_and_comments();
+      if (i < text.size() && text[i] == ',') return line;
+    }
+    // On to the next document marker.
+    while (i < text.size() && !(at_line_start() && text.substr(i, 3) == "---")) {
+      if (text[i] == '\n') ++line;
+      ++i;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
@@ -142,6 +206,11 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
     }
     // Fall through: YAML is a superset of JSON and gives better positions.
   }
+  if (const std::size_t line = comma_after_top_level_flow_node(text); line != 0)
+    return make_error("manifest",
+                      "invalid YAML at line " + std::to_string(line) +
+                          ": a document's top-level value is followed by ',' (a list needs [ ] or - items)",
+                      400);
   try {
     auto docs = YAML::LoadAll(std::string(text));
     std::size_t budget = kMaxNodes;
