@@ -175,5 +175,27 @@ TEST(Activator, CollectReportsArrivalsAndTimeWeightedConcurrency) {
   EXPECT_LE(loads[0].concurrency, 2.0);
 }
 
+// Requests waiting for a replica count in the concurrency the autoscaler sees (Knative's activator
+// reports them too): at zero replicas, three waiting requests are a concurrency of three.
+TEST(Activator, WaitingRequestsCountInTheReportedConcurrency) {
+  Harness h;
+  h.activator.add_revision("rev", 0);
+  h.activator.collect();
+  std::optional<Result<ReplicaLease>> a, b, c;
+  h.acquire(a);
+  h.acquire(b);
+  h.acquire(c);
+  h.run_for(10ms);
+  ASSERT_FALSE(a || b || c) << "no replica: the requests wait";
+  std::this_thread::sleep_for(50ms);  // three requests waiting over the whole period
+  auto loads = h.activator.collect();
+  ASSERT_EQ(loads.size(), 1u);
+  EXPECT_EQ(loads[0].waiting, 3u);
+  EXPECT_GT(loads[0].concurrency, 2.5);
+  EXPECT_LE(loads[0].concurrency, 3.0);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);  // let them go
+  h.run_for(10ms);
+}
+
 }  // namespace
 }  // namespace sluice::agents
