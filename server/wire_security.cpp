@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "core/auth.hpp"
 #include "core/log.hpp"
@@ -13,28 +14,27 @@
 namespace sluice {
 namespace {
 
-/// The agent a path addresses: /agents/{name}[@tag]/… or /a2a/{name}[@tag]/…, URL-decoded as the agent
-/// proxy and the A2A gateway decode it (a policy naming "summarizer" also guards "/agents/%73ummarizer/"
-/// and "/agents/summarizer%40stable/"); empty for other paths. A name that does not decode is returned
-/// as it is, so that it is still checked.
+/// The first path segment after `prefix`, URL-decoded as the proxy and the gateways decode it (as it is
+/// when it does not decode, so that it is still checked); nullopt when `path` does not start with `prefix`.
+std::optional<std::string> segment_after(std::string_view path, std::string_view prefix) {
+  if (path.rfind(prefix, 0) != 0) return std::nullopt;
+  const auto rest = path.substr(prefix.size());
+  const auto segment = rest.substr(0, rest.find('/'));
+  return url_decode(segment).value_or(std::string(segment));
+}
+
+/// The agent a path addresses: /agents/{name}[@tag]/… or /a2a/{name}[@tag]/…, with the @tag dropped (a
+/// policy naming "summarizer" also guards "/agents/%73ummarizer/" and "/agents/summarizer%40stable/");
+/// empty for other paths.
 std::string agent_of(std::string_view path) {
-  for (std::string_view prefix : {"/agents/", "/a2a/"}) {
-    if (path.rfind(prefix, 0) != 0) continue;
-    auto rest = path.substr(prefix.size());
-    const auto segment = rest.substr(0, rest.find('/'));
-    const std::string name = url_decode(segment).value_or(std::string(segment));
-    return name.substr(0, name.find('@'));
-  }
+  for (std::string_view prefix : {"/agents/", "/a2a/"})
+    if (auto name = segment_after(path, prefix)) return name->substr(0, name->find('@'));
   return "";
 }
 
-/// The agent of /apis/v1/logs/{agent}, URL-decoded; empty for other paths.
+/// The agent of /apis/v1/logs/{agent}; empty for other paths.
 std::string logs_agent_of(std::string_view path) {
-  constexpr std::string_view kPrefix = "/apis/v1/logs/";
-  if (path.rfind(kPrefix, 0) != 0) return "";
-  auto rest = path.substr(kPrefix.size());
-  const auto segment = rest.substr(0, rest.find('/'));
-  return url_decode(segment).value_or(std::string(segment));
+  return segment_after(path, "/apis/v1/logs/").value_or("");
 }
 
 struct Security {
