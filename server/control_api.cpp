@@ -1,5 +1,6 @@
 #include "server/control_api.hpp"
 
+#include "broker/broker_spec.hpp"
 #include "core/async.hpp"
 #include "core/manifest.hpp"
 
@@ -18,7 +19,7 @@ http::status status_of(const Error& e, http::status fallback = http::status::bad
 
 }  // namespace
 
-asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& request, RequestContext&) {
+asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& request, RequestContext& ctx) {
   auto [path, query] = split_target(std::string_view(request.target().data(), request.target().size()));
   std::string_view rest = path.substr(std::string_view("/apis/v1/").size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
@@ -28,7 +29,7 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
   if (plural == "apply") {
     if (request.method() != http::verb::post)
       co_return make_error_response(request, http::status::method_not_allowed, "use POST /apis/v1/apply");
-    co_return co_await apply(request, nullptr, "");
+    co_return co_await apply(request, ctx, nullptr, "");
   }
   const KindInfo* kind = nullptr;
   for (const auto& k : known_kinds())
@@ -57,16 +58,18 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
       if (name.empty())
         co_return make_error_response(request, http::status::method_not_allowed,
                                       "PUT needs a name: /apis/v1/" + plural + "/{name}");
-      co_return co_await apply(request, kind, name);
+      co_return co_await apply(request, ctx, kind, name);
     case http::verb::post:
       if (!name.empty())
         co_return make_error_response(request, http::status::method_not_allowed,
                                       "POST to /apis/v1/" + plural + " (the name comes from the manifest)");
-      co_return co_await apply(request, kind, "");
+      co_return co_await apply(request, ctx, kind, "");
     case http::verb::delete_: {
       if (name.empty())
         co_return make_error_response(request, http::status::method_not_allowed,
                                       "DELETE needs a name: /apis/v1/" + plural + "/{name}");
+      if (auto allowed = may_change(kind->kind, name, ctx); !allowed)
+        co_return make_error_response(request, http::status::forbidden, allowed.error().message);
       auto remove = [&] { return controller_.remove(kind->kind, name); };
       auto st = co_await offload(blocking_, remove);
       if (!st) co_return make_error_response(request, status_of(st.error()), st.error().to_string());
@@ -82,7 +85,7 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
   }
 }
 
-asio::awaitable<HttpServerResponse> ControlApi::apply(HttpServerRequest& request,
+asio::awaitable<HttpServerResponse> ControlApi::apply(HttpServerRequest& request, const RequestContext& ctx,
                                                       const KindInfo* expected_kind,
                                                       const std::string& expected_name) {
   auto manifests = parse_manifests(request.body());
@@ -111,6 +114,15 @@ asio::awaitable<HttpServerResponse> ControlApi::apply(HttpServerRequest& request
       co_return make_error_response(
           request, http::status::bad_request,
           "kind " + kind.value()->kind + " sent to /apis/v1/" + expected_kind->plural);
+  }
+  // Documents whose kind or name is wrong are refused by the controller's validation; every other one
+  // must be allowed before anything is applied.
+  for (auto& doc : docs) {
+    auto kind = resolve_manifest_kind(doc);
+    auto name = manifest_name(doc);
+    if (!kind || !name) continue;
+    if (auto allowed = may_change(kind.value()->kind, name.value(), ctx); !allowed)
+      co_return make_error_response(request, http::status::forbidden, allowed.error().message);
   }
   auto apply_all = [&] { return controller_.apply(std::move(docs)); };
   auto result = co_await offload(blocking_, apply_all);

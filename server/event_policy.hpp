@@ -10,6 +10,9 @@
 //     - ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}
 //     - ref: {kind: Agent, name: summarizer}       # Sluice: who may call an agent (HTTP, MCP, A2A)
 //       tools: [summarize]                         # Sluice: only these MCP tools (absent: all)
+//     - ref: {kind: Trigger, name: "team-a-*"}     # Sluice: who may change (apply, delete) resources
+//       verbs: [change]                            #   (a Broker's default verb is publish, an
+//                                                  #   Agent's call, every other kind's change)
 //     from:
 //     - sub: ci-publisher                          # Knative: a subject; a trailing * matches a prefix
 //     - sub: "team-a-*"
@@ -17,10 +20,14 @@
 //     filters:                                     # Knative: published events must also match
 //     - prefix: {type: com.example.}
 //
-// Decisions, as Knative makes them: a resource that no policy names is open to every authenticated
-// caller; once any policy names it, a caller needs a policy that names the resource, lists the caller in
-// `from` and (for publishing) whose filters the event passes. A refused publish is a 403 naming the
-// broker; events of a batch are checked one by one and the batch is refused whole.
+// Decisions on publishing and calling, as Knative makes them: a broker or agent that no policy names is
+// open to every authenticated caller; once any policy names it, a caller needs a policy that names it,
+// lists the caller in `from` and (for publishing) whose filters the event passes. A refused publish is a
+// 403 naming the broker; events of a batch are checked one by one and the batch is refused whole.
+//
+// Changing a resource is closed by default, as Kubernetes RBAC is: the admin group (--admin-group) may
+// change everything, anyone else only what a policy names with the verb `change` and admits them to.
+// A name ending in '*' matches a prefix ("team-a-*", or "*" for every resource of the kind).
 
 #include <map>
 #include <mutex>
@@ -37,10 +44,17 @@
 
 namespace sluice {
 
+/// What a policy target lets its callers do.
+enum class PolicyVerb : unsigned { publish = 1, call = 2, change = 4 };
+
 struct PolicyTarget {
-  std::string kind;  // Broker | Agent
-  std::string name;
+  std::string kind;  // Broker, Agent, or (with the verb change only) any kind the control API serves
+  std::string name;  // exact, or a prefix when it ends with '*'
   std::vector<std::string> tools;  // Agent only; empty: every tool
+  unsigned verbs = 0;              // PolicyVerb bits
+
+  bool allows(PolicyVerb verb) const { return (verbs & static_cast<unsigned>(verb)) != 0; }
+  bool names(const std::string& kind_in, const std::string& name_in) const;
 };
 
 struct PolicySubject {
@@ -69,9 +83,16 @@ class PolicyEngine {
                            const Principal& who) const;
   /// 403 unless `who` may call `agent` (and `tool`, when not empty).
   Status authorize_agent(const std::string& agent, const std::string& tool, const Principal& who) const;
+  /// 403 unless `who` is in `admin_group` or a policy names the resource with the verb change and
+  /// admits `who`. The message names the subject, the resource and what would let it.
+  Status authorize_change(const std::string& kind, const std::string& name, const Principal& who,
+                          const std::string& admin_group) const;
 
  private:
-  std::vector<const EventPolicySpec*> applicable(const std::string& kind, const std::string& name) const;
+  /// The policies that govern `verb` on the resource: those naming it with that verb, and (publish and
+  /// call) those with no `to`.
+  std::vector<const EventPolicySpec*> applicable(const std::string& kind, const std::string& name,
+                                                 PolicyVerb verb) const;
   mutable std::mutex mu_;
   std::map<std::string, EventPolicySpec> policies_;
 };

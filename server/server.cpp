@@ -120,6 +120,7 @@ int Server::run() {
     std::cerr << "sluice serve: " << st.error().to_string() << "\n";
     return 1;
   }
+  control_->set_change_authorizer(parts_->authorize_change);
   wire_secrets(*parts_);
   controller_->set_secret_resolver(parts_->resolve_secret);
   // Agents first: triggers resolve `ref: {kind: Agent}` through them.

@@ -19,6 +19,7 @@
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
 #include "mcp/upstream_client.hpp"
+#include "server/control_api.hpp"
 #include "server/controller.hpp"
 #include "trigger/dispatcher.hpp"
 
@@ -82,6 +83,9 @@ struct ServerParts {
   std::function<Status(const std::string& broker, const std::vector<CloudEvent>& events,
                        const Principal& who)>
       authorize_publish;
+  /// Set by the security wiring: whether a caller may create, replace or delete a resource through the
+  /// control API (the admin group, or an EventPolicy with the verb change). Empty: everyone may.
+  ControlApi::ChangeAuthorizer authorize_change;
   /// Set by the secrets' wiring: the value of `key` in the Secret `name` (secretKeyRef), read when used.
   SecretResolver resolve_secret;
   /// Called in reverse order of registration at shutdown, after the controller stopped every kind.

@@ -98,10 +98,45 @@ TEST_F(Security, EveryEndpointButTheProbesNeedsAToken) {
 TEST_F(Security, ChangingResourcesNeedsTheAdminGroup) {
   std::string out;
   EXPECT_NE(cli_as(kCiToken, {"apply", "-f", "-"}, &out, broker_yaml()), 0);
-  EXPECT_NE(out.find("may not change resources"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"ci-publisher\" may not change Broker \"default\" (needs group \"admin\""),
+            std::string::npos)
+      << out;
   EXPECT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out, broker_yaml()), 0) << out;
   EXPECT_EQ(cli_as(kCiToken, {"get", "brokers"}, &out), 0) << out;
   EXPECT_NE(out.find("default"), std::string::npos);
+  EXPECT_NE(cli_as(kCiToken, {"delete", "broker", "default"}, &out), 0);
+  EXPECT_NE(out.find("may not change Broker"), std::string::npos) << out;
+}
+
+// An EventPolicy with the verb change lets a team manage its own resources, and only those.
+TEST_F(Security, AnEventPolicyLetsATeamChangeItsOwnResources) {
+  std::string out;
+  ASSERT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out, broker_yaml()), 0) << out;
+  ASSERT_EQ(cli_as(kAdminToken, {"apply", "-f", "-"}, &out,
+                   "apiVersion: sluice.dev/v1\nkind: EventPolicy\nmetadata: {name: publishers-own-triggers}\n"
+                   "spec:\n"
+                   "  to: [{ref: {kind: Trigger, name: \"ci-*\"}}]\n"
+                   "  from: [{group: publishers}]\n"),
+            0)
+      << out;
+  auto trigger = [](const std::string& name) {
+    return "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: " + name +
+           "}\nspec:\n  broker: default\n  subscriber: {uri: \"http://127.0.0.1:9/\"}\n";
+  };
+  EXPECT_EQ(cli_as(kCiToken, {"apply", "-f", "-"}, &out, trigger("ci-builds")), 0) << out;
+  EXPECT_NE(cli_as(kCiToken, {"apply", "-f", "-"}, &out, trigger("deploys")), 0);
+  EXPECT_NE(out.find("may not change Trigger \"deploys\""), std::string::npos) << out;
+  // A request that changes an allowed and a refused resource is refused whole.
+  EXPECT_NE(cli_as(kCiToken, {"apply", "-f", "-"}, &out, trigger("ci-tests") + "---\n" + trigger("deploys")),
+            0);
+  EXPECT_NE(cli_as(kAdminToken, {"get", "trigger", "ci-tests"}, &out), 0) << "nothing was applied: " << out;
+  // Granting change on triggers grants nothing else, and not to others.
+  EXPECT_NE(cli_as(kCiToken, {"delete", "eventpolicy", "publishers-own-triggers"}, &out), 0);
+  EXPECT_NE(cli_as(kOtherToken, {"delete", "trigger", "ci-builds"}, &out), 0);
+  EXPECT_NE(out.find("\"mallory\" may not change Trigger \"ci-builds\""), std::string::npos) << out;
+  EXPECT_EQ(cli_as(kCiToken, {"delete", "trigger", "ci-builds"}, &out), 0) << out;
+  // The grant does not restrict publishing: no policy names the broker for publish.
+  EXPECT_EQ(publish_as(kOtherToken, "a", "com.example.x"), 202);
 }
 
 TEST_F(Security, EventPoliciesDecideWhoPublishesWhat) {
@@ -316,7 +351,7 @@ TEST(SecurityJwt, TokensFromTheConfiguredIssuerAndAudienceAreAccepted) {
   const std::string reader = with("groups", nlohmann::json::array());
   EXPECT_EQ(status_of(reader), 200);
   EXPECT_NE(server.cli({"apply", "-f", "-", "--token", reader}, &out, broker_yaml()), 0);
-  EXPECT_NE(out.find("may not change resources"), std::string::npos) << out;
+  EXPECT_NE(out.find("may not change Broker"), std::string::npos) << out;
   EXPECT_EQ(server.process().output().find(token), std::string::npos) << "tokens never reach the log";
 }
 
