@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "core/fs.hpp"
@@ -56,31 +57,38 @@ bool lists(const Result<std::string>& words, const std::string& word) {
 }
 
 struct CgroupParent {
-  std::string dir;  // empty: no memory cgroups here
+  std::string dir;  // empty: no memory cgroups (RLIMIT_AS)
   bool v2 = false;
 };
 
-// Where replicas' cgroups go. Computed once: with cgroup v2 it may move this process (see
+// Found from the server's own cgroup ("auto"). With cgroup v2 it may move this process (see
 // delegate_controller), after which /proc/self/cgroup names the leaf.
-const CgroupParent& cgroup_parent() {
-  static CgroupParent parent;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (exists(std::string(kV1Root) + "/memory.limit_in_bytes")) {
-      parent.dir = kV1Root + own_cgroup(false);
-      return;
-    }
-    const std::string mount = detail::cgroup2_mount();
-    if (mount.empty()) return;
-    parent.v2 = true;
-    auto delegated = detail::delegate_controller(mount + own_cgroup(true), "memory");
-    if (delegated) {
-      parent.dir = delegated.value();
-    } else {
-      SLUICE_LOG(agents, info, "replica memory limits use RLIMIT_AS: {}", delegated.error().message);
-    }
-  });
+CgroupParent find_own_parent() {
+  CgroupParent parent;
+  if (exists(std::string(kV1Root) + "/memory.limit_in_bytes")) {
+    parent.dir = kV1Root + own_cgroup(false);
+    return parent;
+  }
+  const std::string mount = detail::cgroup2_mount();
+  if (mount.empty()) return parent;
+  parent.v2 = true;
+  auto delegated = detail::delegate_controller(mount + own_cgroup(true), "memory");
+  if (delegated) {
+    parent.dir = delegated.value();
+  } else {
+    SLUICE_LOG(agents, info, "replica memory limits use RLIMIT_AS: {}", delegated.error().message);
+  }
   return parent;
+}
+
+std::mutex parent_mu;
+std::optional<CgroupParent> configured_parent;  // nullopt: "auto", found at first use
+
+// Where replicas' cgroups go.
+CgroupParent cgroup_parent() {
+  std::lock_guard lock(parent_mu);
+  if (!configured_parent) configured_parent = find_own_parent();
+  return *configured_parent;
 }
 
 // The "oom_kill N" count of a cgroup (v1 memory.oom_control, v2 memory.events); 0 when absent.
@@ -149,8 +157,39 @@ Result<std::string> delegate_controller(const std::string& dir, const std::strin
 
 }  // namespace detail
 
+Status set_cgroup_parent(const std::string& setting) {
+  std::optional<CgroupParent> parent;
+  if (setting == "none") {
+    parent = CgroupParent{};
+  } else if (setting != "auto") {
+    const std::string what = "--cgroup-parent " + setting;
+    if (setting.empty() || setting.front() != '/')
+      return make_error(what, "expects auto, none or the absolute path of a cgroup directory", 400);
+    if (exists(setting + "/cgroup.controllers")) {
+      // cgroup v2: the operator made it for the replicas; enable memory for its children here (never
+      // move the server into it, as "auto" may do with its own cgroup).
+      if (!lists(read_file(setting + "/cgroup.controllers"), "memory"))
+        return make_error(what, "the memory controller is not available to it (see its cgroup.controllers)",
+                          400);
+      if (!lists(read_file(setting + "/cgroup.subtree_control"), "memory") &&
+          !write_text(setting + "/cgroup.subtree_control", "+memory"))
+        return make_error(what, std::string("cannot enable memory for its children: ") + std::strerror(errno),
+                          400);
+      parent = CgroupParent{setting, true};
+    } else if (exists(setting + "/memory.limit_in_bytes")) {
+      parent = CgroupParent{setting, false};
+    } else {
+      return make_error(
+          what, "is not a memory cgroup (it has neither cgroup.controllers nor memory.limit_in_bytes)", 400);
+    }
+  }
+  std::lock_guard lock(parent_mu);
+  configured_parent = parent;
+  return ok();
+}
+
 bool memory_cgroups_available() {
-  const std::string& parent = cgroup_parent().dir;
+  const std::string parent = cgroup_parent().dir;
   if (parent.empty()) return false;
   const std::string probe = parent + "/sluice-probe-" + std::to_string(::getpid());
   if (::mkdir(probe.c_str(), 0755) != 0 && errno != EEXIST) return false;
@@ -174,19 +213,18 @@ Status ReplicaLimits::apply(pid_t pid) {
   }
   if (limits_.memory_bytes <= 0) return ok();
   if (cgroup_.empty()) {
-    const std::string& parent = cgroup_parent().dir;
-    cgroup_v2_ = cgroup_parent().v2;
+    const CgroupParent parent = cgroup_parent();
+    cgroup_v2_ = parent.v2;
     const std::string dir =
-        parent.empty() ? "" : parent + "/sluice-" + std::to_string(::getpid()) + "-" + name_;
+        parent.dir.empty() ? "" : parent.dir + "/sluice-" + std::to_string(::getpid()) + "-" + name_;
     if (!dir.empty() && (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST)) {
       const std::string bytes = std::to_string(limits_.memory_bytes);
-      const bool limited =
-          cgroup_v2_ ? write_text(dir + "/memory.max", bytes) && write_text(dir + "/memory.swap.max", "0")
-                     : write_text(dir + "/memory.limit_in_bytes", bytes);
+      const bool limited = write_text(dir + (cgroup_v2_ ? "/memory.max" : "/memory.limit_in_bytes"), bytes);
       if (limited) {
-        // Without swap accounting the file is absent: the limit above still holds for RAM.
-        if (!cgroup_v2_ && exists(dir + "/memory.memsw.limit_in_bytes"))
-          write_text(dir + "/memory.memsw.limit_in_bytes", bytes);
+        // No swap beyond the limit. Without swap accounting the file is absent: the limit above still
+        // holds for RAM.
+        const std::string swap = dir + (cgroup_v2_ ? "/memory.swap.max" : "/memory.memsw.limit_in_bytes");
+        if (exists(swap)) write_text(swap, cgroup_v2_ ? "0" : bytes);
         cgroup_ = dir;
       } else {
         ::rmdir(dir.c_str());

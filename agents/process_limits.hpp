@@ -4,12 +4,12 @@
 // new program is at its first instructions.
 //
 //   - open files: RLIMIT_NOFILE, soft and hard, with prlimit(2);
-//   - memory: a memory cgroup of the replica's own, under the server's own cgroup, when the server may
-//     make one (the cgroup v1 memory hierarchy, or cgroup v2 where the memory controller is delegated
-//     to the server's cgroup: the server then moves itself into the leaf sluice-server, enables
-//     memory for the cgroup's children and puts each replica in a sibling); otherwise RLIMIT_AS, the
-//     address-space limit (which counts reserved as well as used memory: fine for plain processes, too strict
-//     for CUDA or sanitizers).
+//   - memory: a memory cgroup of the replica's own, under the server's own cgroup (or the directory
+//     given by --cgroup-parent), when the server may make one (the cgroup v1 memory hierarchy, or cgroup v2
+//     where the memory controller is delegated to the server's cgroup: the server then moves itself into the
+//     leaf sluice-server, enables memory for the cgroup's children and puts each replica in a sibling);
+//     otherwise RLIMIT_AS, the address-space limit (which counts reserved as well as used memory: fine for
+//     plain processes, too strict for CUDA or sanitizers).
 //
 // With a cgroup, a replica that the kernel's OOM killer stops is reported as OOMKilled, as Kubernetes
 // does. The cgroup is removed with this object (after the process exited).
@@ -23,6 +23,12 @@
 #include "core/result.hpp"
 
 namespace sluice::agents {
+
+/// Where replicas' memory cgroups go (`sluice serve --cgroup-parent`): "auto" (the default: the server's
+/// own cgroup, as above), "none" (RLIMIT_AS only), or the absolute path of a cgroup directory made for
+/// them (a cgroup v2 directory whose cgroup.controllers lists memory, or a cgroup v1 memory
+/// directory). The error says why a directory cannot be used. Takes effect for replicas started after.
+Status set_cgroup_parent(const std::string& setting);
 
 /// Whether this process may give its children memory cgroups (see above).
 bool memory_cgroups_available();

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "agents/gpu.hpp"
+#include "agents/process_limits.hpp"
 #include "autoscaler/config.hpp"
 #include "core/duration.hpp"
 #include "core/log.hpp"
@@ -32,9 +33,13 @@ void parse_listen(const std::string& option, const std::string& value, std::stri
   }
 }
 
-/// --gpus, --autoscaler KEY=VALUE (repeatable), --autoscaler-tick, --agent-max-buffered: checked here
-/// so that a typo stops the server before it starts.
+/// --gpus, --cgroup-parent, --autoscaler KEY=VALUE (repeatable), --autoscaler-tick, --agent-max-buffered:
+/// checked here so that a typo stops the server before it starts.
 void take_agent_options(std::vector<std::string>& args, ServerOptions& options) {
+  // Replicas' memory cgroups are a setting of this process (process_limits); set before any replica.
+  if (auto parent = cli::take_option(args, "cgroup-parent"); parent) {
+    if (auto st = agents::set_cgroup_parent(*parent); !st) throw std::runtime_error(st.error().to_string());
+  }
   if (auto gpus = cli::take_option(args, "gpus")) {
     if (*gpus != "auto" && *gpus != "none") {
       if (auto inventory = agents::parse_gpu_inventory(*gpus); !inventory)
@@ -126,6 +131,7 @@ SLUICE_COMMAND(
     "FILE --tls-key FILE] [--outbound-ca FILE] [--outbound-cert FILE --outbound-key FILE] "
     "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE|URL | --oidc-issuer URL] [--jwt-issuer I] "
     "[--jwt-audience A] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
+    "[--cgroup-parent auto|none|DIR] "
     "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s] [--agent-max-buffered 10000] "
     "[--max-inactive-revisions 20]  run the server",
     run_serve);

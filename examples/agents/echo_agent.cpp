@@ -103,13 +103,18 @@ int main() {
   server.Get("/", [&](const httplib::Request&, httplib::Response& res) {
     struct rlimit files {};
     ::getrlimit(RLIMIT_NOFILE, &files);
-    nlohmann::json info = {{"agent", agent},
-                           {"revision", revision},
-                           {"replica", replica},
-                           {"pid", ::getpid()},
-                           {"events", events.load()},
-                           {"reply_type", reply_type},
-                           {"open_files_limit", static_cast<long long>(files.rlim_cur)}};
+    struct rlimit address_space {};
+    ::getrlimit(RLIMIT_AS, &address_space);
+    nlohmann::json info = {
+        {"agent", agent},
+        {"revision", revision},
+        {"replica", replica},
+        {"pid", ::getpid()},
+        {"events", events.load()},
+        {"reply_type", reply_type},
+        {"open_files_limit", static_cast<long long>(files.rlim_cur)},
+        {"address_space_limit",
+         address_space.rlim_cur == RLIM_INFINITY ? -1 : static_cast<long long>(address_space.rlim_cur)}};
     std::stringstream names(env_or("REPORT_ENV", ""));
     for (std::string name; std::getline(names, name, ',');)
       if (!name.empty()) info["env"][name] = env_or(name.c_str(), "");

@@ -294,6 +294,43 @@ TEST_F(AgentsRouting, AReplicaOverItsMemoryLimitIsOomKilledAndRestarted) {
   EXPECT_EQ(call_agent(server_, "/agents/hungry/x").status, 200);
 }
 
+// --cgroup-parent none: a replica's memory limit is its address space (RLIMIT_AS). An allocation over it
+// fails inside the replica, which goes on serving: no OOM kill, no restart.
+TEST(AgentsWithoutCgroups, TheMemoryLimitIsTheAddressSpace) {
+  SluiceServer server({"--gpus", "none", "--cgroup-parent", "none"});
+  ASSERT_TRUE(server.wait_ready()) << server.process().output();
+  AgentYaml capped;
+  capped.name = "capped";
+  capped.container = "        resources: {limits: {memory: 512Mi}}\n";
+  ASSERT_TRUE(start_agent(server, capped));
+  auto info = nlohmann::json::parse(call_agent(server, "/agents/capped/").body, nullptr, false);
+  EXPECT_EQ(info.value("address_space_limit", 0LL), 512LL << 20) << info.dump();
+
+  AgentYaml hungry = warm_slow_agent("hungry");
+  hungry.env["THREADS"] = "4";
+  hungry.container = "        resources: {limits: {memory: 512Mi}}\n";
+  ASSERT_TRUE(start_agent(server, hungry));
+  EXPECT_EQ(call_agent(server, "/agents/hungry/x?alloc_mb=16").status, 200) << "well within the limit";
+  EXPECT_EQ(call_agent(server, "/agents/hungry/x?alloc_mb=1024").status, 500) << "the allocation fails";
+  EXPECT_EQ(call_agent(server, "/agents/hungry/x").status, 200);
+  auto revision = revision_status(server, "hungry", "hungry-00001");
+  ASSERT_FALSE(revision["replicaStatus"].empty()) << revision.dump();
+  EXPECT_EQ(revision["replicaStatus"][0].value("restarts", -1), 0) << revision.dump();
+  std::string logs;
+  server.cli({"logs", "hungry"}, &logs);
+  EXPECT_NE(logs.find("limits: memory 512Mi (RLIMIT_AS)"), std::string::npos) << logs;
+}
+
+TEST(AgentsWithoutCgroups, ACgroupParentThatCannotBeUsedStopsTheServer) {
+  TempDir dir;
+  Process serve(built_program("sluice"), {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                                          "--data-dir", dir.path() + "/d", "--cgroup-parent", dir.path()});
+  EXPECT_NE(serve.wait(std::chrono::seconds(10)), 0);
+  EXPECT_NE(serve.output().find("--cgroup-parent " + dir.path() + ": is not a memory cgroup"),
+            std::string::npos)
+      << serve.output();
+}
+
 TEST_F(AgentsRouting, AnAgentRecreatedWhileItsNamesakeDrainsGetsNewRevisionNames) {
   const AgentYaml a = warm_slow_agent("again");
   ASSERT_TRUE(start_agent(server_, a));

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "core/fs.hpp"
+#include "tests/support/process.hpp"
 
 namespace sluice::agents {
 namespace {
@@ -48,7 +50,7 @@ bool lists(const std::string& path, const std::string& word) {
 // A cgroup made for one test under the hierarchy's root, with `controller` delegated to it, as a
 // supervisor (systemd with Delegate=yes, a container runtime) gives one to a service. Skips the test
 // where there is no cgroup2 hierarchy with a controller, or no permission to make cgroups.
-class DelegatedCgroup : public testing::Test {
+class DelegatedCgroup : public ::testing::Test {
  protected:
   void SetUp() override {
     // One test at a time on this machine touches the root's subtree_control (ctest runs in parallel).
@@ -162,6 +164,122 @@ TEST_F(DelegatedCgroup, AControllerThatIsNotDelegatedIsRefusedWithoutMovingAnyth
       << parent.error().message;
   struct stat st {};
   EXPECT_NE(::stat((dir_ + "/sluice-server").c_str(), &st), 0);  // no leaf made, nothing moved
+}
+
+// --cgroup-parent DIR, against a directory laid out as the kernel lays out a cgroup (the interface files
+// are plain files here): what the server writes, and how it reads an OOM kill. No machine here has a
+// cgroup v2 memory controller, so the kernel's side of v2 is not exercised.
+class CgroupParentDirectory : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (sleeper_ > 0) {
+      ::kill(sleeper_, SIGKILL);
+      ::waitpid(sleeper_, nullptr, 0);
+    }
+    EXPECT_TRUE(set_cgroup_parent("auto"));
+  }
+
+  // A replica's cgroup directory as the kernel makes it on mkdir: with its interface files.
+  std::string make_leaf(const std::string& replica, std::vector<std::string> files) {
+    const std::string leaf = dir_.path() + "/sluice-" + std::to_string(::getpid()) + "-" + replica;
+    EXPECT_EQ(::mkdir(leaf.c_str(), 0755), 0);
+    for (const auto& file : files) EXPECT_TRUE(write_text(leaf + "/" + file, ""));
+    return leaf;
+  }
+
+  pid_t sleeper() {
+    sleeper_ = ::fork();
+    if (sleeper_ == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+    return sleeper_;
+  }
+
+  sluice::testing::TempDir dir_;
+  pid_t sleeper_ = -1;
+};
+
+ProcessLimits memory(std::int64_t bytes) {
+  ProcessLimits limits;
+  limits.memory_bytes = bytes;
+  return limits;
+}
+
+TEST_F(CgroupParentDirectory, CgroupV2ReplicasGetMemoryMaxNoSwapAndTheirOomKillsAreSeen) {
+  ASSERT_TRUE(write_text(dir_.path() + "/cgroup.controllers", "cpu io memory pids\n"));
+  ASSERT_TRUE(write_text(dir_.path() + "/cgroup.subtree_control", "cpu\n"));
+  auto set = set_cgroup_parent(dir_.path());
+  ASSERT_TRUE(set) << set.error().to_string();
+  EXPECT_EQ(read_file(dir_.path() + "/cgroup.subtree_control").value(), "+memory")
+      << "memory enabled for the replicas' cgroups";
+
+  const std::string leaf =
+      make_leaf("a.r.1", {"memory.max", "memory.swap.max", "cgroup.procs", "memory.events"});
+  ASSERT_TRUE(write_text(leaf + "/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"));
+  const pid_t pid = sleeper();
+  ReplicaLimits limits(memory(256 << 20), "a.r.1");
+  auto applied = limits.apply(pid);
+  ASSERT_TRUE(applied) << applied.error().to_string();
+  EXPECT_EQ(read_file(leaf + "/memory.max").value(), "268435456");
+  EXPECT_EQ(read_file(leaf + "/memory.swap.max").value(), "0");
+  EXPECT_EQ(read_file(leaf + "/cgroup.procs").value(), std::to_string(pid));
+  EXPECT_EQ(limits.describe(), "memory 256Mi (cgroup " + leaf + ")");
+  EXPECT_FALSE(limits.oom_killed()) << "kills before the replica started are not its own";
+  ASSERT_TRUE(write_text(leaf + "/memory.events", "low 0\nhigh 0\nmax 9\noom 2\noom_kill 2\n"));
+  EXPECT_TRUE(limits.oom_killed());
+}
+
+TEST_F(CgroupParentDirectory, WithoutSwapAccountingTheMemoryLimitStillUsesTheCgroup) {
+  ASSERT_TRUE(write_text(dir_.path() + "/cgroup.controllers", "memory\n"));
+  ASSERT_TRUE(write_text(dir_.path() + "/cgroup.subtree_control", "memory\n"));
+  ASSERT_TRUE(set_cgroup_parent(dir_.path()));
+  EXPECT_EQ(read_file(dir_.path() + "/cgroup.subtree_control").value(), "memory\n") << "already enabled";
+  const std::string leaf = make_leaf("b.r.1", {"memory.max", "cgroup.procs"});  // no memory.swap.max
+  ReplicaLimits limits(memory(64 << 20), "b.r.1");
+  ASSERT_TRUE(limits.apply(sleeper()));
+  EXPECT_EQ(read_file(leaf + "/memory.max").value(), "67108864");
+  EXPECT_EQ(limits.describe(), "memory 64Mi (cgroup " + leaf + ")");
+}
+
+TEST_F(CgroupParentDirectory, CgroupV1MemoryDirectoriesAreUsedToo) {
+  ASSERT_TRUE(write_text(dir_.path() + "/memory.limit_in_bytes", "9223372036854771712\n"));
+  ASSERT_TRUE(set_cgroup_parent(dir_.path()));
+  const std::string leaf =
+      make_leaf("c.r.1", {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "cgroup.procs"});
+  ReplicaLimits limits(memory(32 << 20), "c.r.1");
+  ASSERT_TRUE(limits.apply(sleeper()));
+  EXPECT_EQ(read_file(leaf + "/memory.limit_in_bytes").value(), "33554432");
+  EXPECT_EQ(read_file(leaf + "/memory.memsw.limit_in_bytes").value(), "33554432");
+}
+
+TEST_F(CgroupParentDirectory, NoneLimitsTheAddressSpace) {
+  ASSERT_TRUE(set_cgroup_parent("none"));
+  EXPECT_FALSE(memory_cgroups_available());
+  const pid_t pid = sleeper();
+  ReplicaLimits limits(memory(512 << 20), "d.r.1");
+  ASSERT_TRUE(limits.apply(pid));
+  EXPECT_EQ(limits.describe(), "memory 512Mi (RLIMIT_AS)");
+  struct rlimit as {};
+  ASSERT_EQ(::prlimit(pid, RLIMIT_AS, nullptr, &as), 0);
+  EXPECT_EQ(as.rlim_cur, rlim_t{512} << 20);
+  EXPECT_EQ(as.rlim_max, rlim_t{512} << 20);
+}
+
+TEST_F(CgroupParentDirectory, ADirectoryThatCannotBeUsedIsRefusedWithTheReason) {
+  auto refused = set_cgroup_parent("relative/dir");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().to_string().find("expects auto, none or the absolute path"), std::string::npos);
+  refused = set_cgroup_parent(dir_.path());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().to_string().find("is not a memory cgroup"), std::string::npos)
+      << refused.error().to_string();
+  ASSERT_TRUE(write_text(dir_.path() + "/cgroup.controllers", "cpu pids\n"));
+  refused = set_cgroup_parent(dir_.path());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().to_string().find("the memory controller is not available to it"),
+            std::string::npos)
+      << refused.error().to_string();
 }
 
 }  // namespace
