@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace sluice {
@@ -39,6 +40,53 @@ constexpr int kMaxDepth = 64;
 struct TooLarge {
   std::string why;
 };
+
+/// yaml-cpp 0.7 reads some malformed flow collections as endless (a document whose top-level value is
+/// followed by a comma: "{a},b", "'s',b"; manifest_parse_fuzz found several spellings): YAML::LoadAll never
+/// returns and allocates until memory runs out. Its event parser yields the same endless stream of
+/// events, so every text goes through the event parser first with a budget, and is loaded as nodes only
+/// when it ends within it.
+constexpr std::size_t kMaxEvents = 2 * kMaxNodes + 64;
+
+struct Endless {
+  YAML::Mark mark;
+};
+
+class EventBudget : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { count(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    count(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    count(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    count(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void count(const YAML::Mark& mark) {
+    if (++events_ > kMaxEvents) throw Endless{mark};
+  }
+  std::size_t events_ = 0;
+};
+
+/// Throws Endless when yaml-cpp would not return from loading `text`, YAML::Exception when it is invalid.
+void check_ends(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  EventBudget budget;
+  while (parser.HandleNextDocument(budget)) {
+  }
+}
 
 nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget, int depth) {
   if (budget == 0) throw TooLarge{"more than " + std::to_string(kMaxNodes) + " values (aliases expand)"};
@@ -117,70 +165,6 @@ void add_document(std::vector<nlohmann::json>& out, nlohmann::json doc, std::siz
   out.push_back(std::move(doc));
 }
 
-/// The line of `text` where a document's top-level node is a flow collection or a quoted scalar followed by
-/// a comma ("{a},b", "[a], b", "'s',b"), or 0 when there is none. Such a document is invalid YAML, and
-/// yaml-cpp 0.7 never returns from it: it allocates nodes until memory runs out.
-std::size_t comma_after_top_level_flow_node(std::string_view text) {
-  std::size_t line = 1;
-  std::size_t i = 0;
-  auto at_line_start = [&] { return i == 0 || text[i - 1] == '\n'; };
-  auto skip_blanks_and_comments = [&] {
-    while (i < text.size()) {
-      const char c = text[i];
-      if (c == '\n') ++line;
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-        ++i;
-      } else if (c == '#' || (c == '%' && at_line_start())) {
-        while (i < text.size() && text[i] != '\n') ++i;
-      } else {
-        break;
-      }
-    }
-  };
-  while (i < text.size()) {
-    // The start of a document: its first node, after node properties (&anchor, !tag).
-    skip_blanks_and_comments();
-    if (text.substr(i, 3) == "---") i += 3;
-    skip_blanks_and_comments();
-    while (i < text.size() && (text[i] == '&' || text[i] == '!')) {
-      while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != '\n') ++i;
-      skip_blanks_and_comments();
-    }
-    if (i < text.size() && (text[i] == '{' || text[i] == '[' || text[i] == '"' || text[i] == '\'')) {
-      int depth = 0;
-      char quote = 0;
-      for (; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == '\n') ++line;
-        if (quote != 0) {
-          if (quote == '"' && c == '\\')
-            ++i;
-          else if (c == quote && quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'')
-            ++i;
-          else if (c == quote)
-            quote = 0;
-          if (quote == 0 && depth == 0) break;
-        } else if (c == '"' || c == '\'') {
-          quote = c;
-        } else if (c == '{' || c == '[') {
-          ++depth;
-        } else if (c == '}' || c == ']') {
-          if (--depth <= 0) break;
-        }
-      }
-      ++i;
-      skip_blanks_and_comments();
-      if (i < text.size() && text[i] == ',') return line;
-    }
-    // On to the next document marker.
-    while (i < text.size() && !(at_line_start() && text.substr(i, 3) == "---")) {
-      if (text[i] == '\n') ++line;
-      ++i;
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
@@ -206,17 +190,21 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
     }
     // Fall through: YAML is a superset of JSON and gives better positions.
   }
-  if (const std::size_t line = comma_after_top_level_flow_node(text); line != 0)
-    return make_error("manifest",
-                      "invalid YAML at line " + std::to_string(line) +
-                          ": a document's top-level value is followed by ',' (a list needs [ ] or - items)",
-                      400);
   try {
-    auto docs = YAML::LoadAll(std::string(text));
+    const std::string copy(text);
+    check_ends(copy);
+    auto docs = YAML::LoadAll(copy);
     std::size_t budget = kMaxNodes;
     for (std::size_t i = 0; i < docs.size(); ++i) add_document(out, yaml_to_json(docs[i], budget, 0), i + 1);
   } catch (const TooLarge& e) {
     return make_error("manifest", "too large: " + e.why, 400);
+  } catch (const Endless& e) {
+    return make_error(
+        "manifest",
+        "invalid YAML at line " + std::to_string(e.mark.line + 1) + ": it does not end within " +
+            std::to_string(kMaxEvents) +
+            " values (is a document's top-level value followed by ','? a list needs [ ] or - items)",
+        400);
   } catch (const YAML::Exception& e) {
     return make_error("manifest",
                       "invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
