@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/fs.hpp"
@@ -47,6 +48,29 @@ bool lists(const std::string& path, const std::string& word) {
   return false;
 }
 
+// A child process that only waits, killed when this goes away: a process to put in a cgroup.
+class Sleeper {
+ public:
+  Sleeper() : pid_(::fork()) {
+    if (pid_ == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+  }
+  ~Sleeper() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Sleeper(const Sleeper&) = delete;
+  Sleeper& operator=(const Sleeper&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_;
+};
+
 // A cgroup made for one test under the hierarchy's root, with `controller` delegated to it, as a
 // supervisor (systemd with Delegate=yes, a container runtime) gives one to a service. Skips the test
 // where there is no cgroup2 hierarchy with a controller, or no permission to make cgroups.
@@ -72,10 +96,7 @@ class DelegatedCgroup : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (sleeper_ > 0) {
-      ::kill(sleeper_, SIGKILL);
-      ::waitpid(sleeper_, nullptr, 0);
-    }
+    sleeper_.reset();
     if (dir_.empty()) return;
     ::rmdir((dir_ + "/replica").c_str());
     ::rmdir((dir_ + "/sluice-server").c_str());
@@ -99,12 +120,8 @@ class DelegatedCgroup : public ::testing::Test {
 
   // A process other than the server in the test's cgroup.
   void add_sleeper() {
-    sleeper_ = ::fork();
-    if (sleeper_ == 0) {
-      ::pause();
-      ::_exit(0);
-    }
-    ASSERT_TRUE(write_text(dir_ + "/cgroup.procs", std::to_string(sleeper_)));
+    sleeper_ = std::make_unique<Sleeper>();
+    ASSERT_TRUE(write_text(dir_ + "/cgroup.procs", std::to_string(sleeper_->pid())));
   }
 
   UniqueFd lock_;
@@ -112,7 +129,7 @@ class DelegatedCgroup : public ::testing::Test {
   std::string controller_;
   std::string dir_;
   bool enabled_at_root_ = false;
-  pid_t sleeper_ = -1;
+  std::unique_ptr<Sleeper> sleeper_;
 };
 
 std::string own_v2_cgroup() {
@@ -172,10 +189,7 @@ TEST_F(DelegatedCgroup, AControllerThatIsNotDelegatedIsRefusedWithoutMovingAnyth
 class CgroupParentDirectory : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (sleeper_ > 0) {
-      ::kill(sleeper_, SIGKILL);
-      ::waitpid(sleeper_, nullptr, 0);
-    }
+    sleepers_.clear();
     EXPECT_TRUE(set_cgroup_parent("auto"));
   }
 
@@ -187,17 +201,10 @@ class CgroupParentDirectory : public ::testing::Test {
     return leaf;
   }
 
-  pid_t sleeper() {
-    sleeper_ = ::fork();
-    if (sleeper_ == 0) {
-      ::pause();
-      ::_exit(0);
-    }
-    return sleeper_;
-  }
+  pid_t sleeper() { return sleepers_.emplace_back(std::make_unique<Sleeper>())->pid(); }
 
   sluice::testing::TempDir dir_;
-  pid_t sleeper_ = -1;
+  std::vector<std::unique_ptr<Sleeper>> sleepers_;
 };
 
 ProcessLimits memory(std::int64_t bytes) {
