@@ -1,8 +1,10 @@
 #include "broker/broker_registry.hpp"
 
-#include "core/trace.hpp"
-
+#include <array>
 #include <charconv>
+#include <span>
+
+#include "core/trace.hpp"
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -122,6 +124,21 @@ void rebuild_idempotency(Broker& broker, std::int64_t window_start_ms) {
   }
 }
 
+namespace {
+
+/// The RFC 3339 text of a millisecond, formatted once per millisecond and I/O thread.
+const std::string& arrival_text(std::int64_t unix_millis) {
+  thread_local std::int64_t millis = -1;
+  thread_local std::string text;
+  if (unix_millis != millis) {
+    text = format_rfc3339(unix_millis);
+    millis = unix_millis;
+  }
+  return text;
+}
+
+}  // namespace
+
 std::optional<int> broker_ttl(const CloudEvent& event) {
   auto it = event.extensions.find("knativebrokerttl");
   if (it == event.extensions.end()) return std::nullopt;
@@ -143,7 +160,7 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
   auto& metrics = MetricsRegistry::global();
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count();
-  const std::string arrival = format_rfc3339(now_ms);
+  const std::string& arrival = arrival_text(now_ms);
   const std::int64_t start_ns = unix_now_ns();
   std::vector<Span> spans;
   std::vector<std::string> payloads;
@@ -168,20 +185,28 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
                       "hop limit exhausted: the event has looped through brokers too often", 400));
       return;
     }
-    if (!ttl) event.extensions["knativebrokerttl"] = AttributeValue::of_int(broker->spec.ttl);
-    event.extensions["knativearrivaltime"] = AttributeValue::of_string(arrival);
-    // Distributed tracing: every stored event carries a traceparent (a new root when the publisher gave
-    // none); the broker's "publish" span is its child.
+    // What the broker adds to the stored event (a hop count, the arrival time, a traceparent: a new root
+    // when the publisher gave none) is written while encoding, sorted by name.
     std::optional<TraceParent> parent;
     if (auto it = event.extensions.find("traceparent"); it != event.extensions.end())
       parent = TraceParent::parse(it->second.to_header_string());
+    std::array<char, TraceParent::kTextSize> root_text;
+    std::string_view root_traceparent;
     if (!parent) {
       parent = TraceParent::make_root();
-      event.extensions["traceparent"] = AttributeValue::of_string(parent->to_string());
+      parent->write(root_text.data());
+      root_traceparent = std::string_view(root_text.data(), root_text.size());
     }
+    std::array<ExtraAttribute, 3> added;
+    std::size_t n_added = 0;
+    added[n_added++] = {"knativearrivaltime", AttributeType::String, arrival};
+    if (!ttl) added[n_added++] = {"knativebrokerttl", AttributeType::Integer, {}, broker->spec.ttl};
+    if (!root_traceparent.empty())
+      added[n_added++] = {"traceparent", AttributeType::String, root_traceparent};
+    // The broker's "publish" span is a child of the event's traceparent.
     Span span;
     span.trace_id = parent->trace_id;
-    span.span_id = random_hex_id(8);
+    span.span_id = SpanId::random();
     span.parent_span_id = parent->span_id;
     span.name = "publish";
     span.event_id = event.id;
@@ -192,7 +217,7 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
       if (!broker->idempotency->claim(event.source, event.id, now_ms)) continue;  // seen: acknowledge only
       claimed.emplace_back(event.source, event.id);
     }
-    payloads.push_back(to_protobuf(event));
+    payloads.push_back(to_protobuf(event, std::span(added.data(), n_added)));
     bytes += static_cast<std::int64_t>(payloads.back().size());
     if (static_cast<std::int64_t>(payloads.back().size()) > broker->spec.max_event_size) {
       for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
@@ -220,7 +245,7 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
                         for (auto& span : spans) {
                           span.end_unix_ns = end_ns;
                           span.error = !result;
-                          if (!result) span.attributes["error"] = result.error().message;
+                          if (!result) span.attributes.emplace_back("error", result.error().message);
                         }
                         Tracer::global().record(std::move(spans));
                         if (result) {

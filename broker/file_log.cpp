@@ -609,12 +609,17 @@ Status FileLog::sync_segment(Segment& seg) {
 }
 
 // Writes the group to disk (rolling segments as needed) and makes it durable. Publishes nothing.
+namespace {
+constexpr std::size_t kKeptWriteBuffer = 1 << 20;
+}  // namespace
+
 Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::uint64_t>& first_offsets,
                             std::vector<std::shared_ptr<Segment>>& touched, bool& sync_failed) {
   const std::int64_t now = now_ms();
   const std::int64_t age_now = age_now_ms();
   bool force_sync = options_.fsync;
-  std::string buf;
+  std::string& buf = write_buf_;
+  buf.clear();
   std::uint64_t buf_pos = active_->w_pos;
   touched.push_back(active_);
 
@@ -673,6 +678,7 @@ Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::
     }
   }
   if (auto st = flush_buf(); !st) return st;
+  if (buf.capacity() > kKeptWriteBuffer) std::string().swap(buf);  // a rare large group keeps no memory
   active_->w_file_size = std::max(active_->w_file_size, active_->w_pos);
   if (force_sync) {
     if (auto st = sync_segment(*active_); !st) {
@@ -692,8 +698,10 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
   const std::int64_t start_first_time = active_->w_first_time_ms;
   const std::int64_t start_max_time = active_->w_max_time_ms;
 
-  std::vector<std::uint64_t> first_offsets;
+  std::vector<std::uint64_t>& first_offsets = first_offsets_;
+  first_offsets.clear();
   std::vector<std::shared_ptr<Segment>> touched;
+  touched.reserve(2);
   bool sync_failed = false;
   Status st = broken_ ? Status(make_error(options_.name, "event log failed on an earlier I/O error", 500))
                       : write_group(group, first_offsets, touched, sync_failed);

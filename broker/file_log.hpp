@@ -191,6 +191,10 @@ class FileLog final : public EventLog {
   std::shared_ptr<Segment> active_;
   std::uint64_t next_offset_ = 0;
   std::atomic<bool> broken_{false};  // an fdatasync or rollback failed: refuse further appends
+  // A group's records as written, and each append's first offset: kept between groups so that a group
+  // commit does not allocate.
+  std::string write_buf_;
+  std::vector<std::uint64_t> first_offsets_;
 
   // Subscribers: the recursive mutex lets callbacks subscribe/unsubscribe, and is held while they run so
   // that unsubscribe() from another thread waits for a running callback.

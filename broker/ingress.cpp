@@ -84,7 +84,7 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     message.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
   message.body = std::move(request.body());
-  auto events = decode_http(message);
+  auto events = decode_http(std::move(message));
   if (!events) {
     const int code = events.error().code ? events.error().code : 400;
     return fail(static_cast<http::status>(code), events.error().to_string(), broker);

@@ -55,7 +55,8 @@ struct CloudEvent {
   std::optional<std::string> dataschema;  // URI
   std::optional<std::string> subject;
   std::optional<std::string> time;  // RFC 3339
-  std::map<std::string, AttributeValue> extensions;
+  std::map<std::string, AttributeValue, std::less<>>
+      extensions;  // transparent: lookups by literal do not allocate
 
   /// The payload as bytes. For JSON content (datacontenttype absent or `*json*`) codecs keep the JSON
   /// text verbatim as it arrived.

@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include <boost/container/small_vector.hpp>
+
 #include "core/json_format.hpp"
 
 namespace sluice {
@@ -36,21 +38,22 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
-Result<CloudEvent> decode_binary(const HttpMessage& msg) {
+/// `body` is the message's body, moved in by callers that own the message.
+Result<CloudEvent> decode_binary(const HttpMessage& msg, std::string body) {
   CloudEvent e;
   e.specversion.clear();
-  std::vector<std::string> seen;
+  boost::container::small_vector<std::string_view, 16> seen;  // attribute names, as the headers spell them
   const std::string* ce_datacontenttype = nullptr;
   for (const auto& [name, raw] : msg.headers) {
     if (!istarts_with(name, "ce-")) continue;
-    std::string attribute = lowercase(std::string_view(name).substr(3));
-    if (attribute.empty()) return make_error(name, "header names no attribute", kBadRequest);
-    for (const auto& s : seen) {
-      if (s == attribute) {
+    const std::string_view spelled = std::string_view(name).substr(3);
+    if (spelled.empty()) return make_error(name, "header names no attribute", kBadRequest);
+    std::string attribute = lowercase(spelled);
+    for (auto s : seen) {
+      if (iequals(s, spelled))
         return make_error(attribute, "appears in more than one ce- header", kBadRequest);
-      }
     }
-    seen.push_back(attribute);
+    seen.push_back(spelled);
     auto value = decode_header_value(raw);
     if (!value) {
       return make_error(attribute, "header value is not UTF-8 after percent-decoding (§3.1.3.2)",
@@ -73,7 +76,7 @@ Result<CloudEvent> decode_binary(const HttpMessage& msg) {
   } else if (ce_datacontenttype) {
     e.datacontenttype = decode_header_value(*ce_datacontenttype).value_or("");
   }
-  if (!msg.body.empty() || content_type) e.data = msg.body;
+  if (!body.empty() || content_type) e.data = std::move(body);
   auto violations = validate(e);
   if (!violations.empty()) {
     return make_error(violations.front().attribute, violations.front().message, kBadRequest);
@@ -175,7 +178,10 @@ std::optional<std::string> decode_header_value(std::string_view value) {
   return out;
 }
 
-Result<std::vector<CloudEvent>> decode_http(const HttpMessage& msg) {
+namespace {
+
+/// `owned_body` is msg.body when the caller gives the message up (a binary-mode event takes it over).
+Result<std::vector<CloudEvent>> decode_http_message(const HttpMessage& msg, std::string* owned_body) {
   const std::string* content_type = msg.header("content-type");
   HttpMode mode = content_type ? detect_http_mode(*content_type) : HttpMode::Binary;
   switch (mode) {
@@ -194,11 +200,21 @@ Result<std::vector<CloudEvent>> decode_http(const HttpMessage& msg) {
     case HttpMode::Binary:
       break;
   }
-  auto e = decode_binary(msg);
+  auto e = owned_body ? decode_binary(msg, std::move(*owned_body)) : decode_binary(msg, msg.body);
   if (!e) return e.error();
   std::vector<CloudEvent> out;
   out.push_back(std::move(e.value()));
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<CloudEvent>> decode_http(const HttpMessage& msg) {
+  return decode_http_message(msg, nullptr);
+}
+
+Result<std::vector<CloudEvent>> decode_http(HttpMessage&& msg) {
+  return decode_http_message(msg, &msg.body);
 }
 
 HttpMessage encode_http(const CloudEvent& e, HttpMode mode) {

@@ -44,6 +44,8 @@ HttpMode detect_http_mode(std::string_view content_type);
 /// batched Content-Type whose format is not JSON (e.g. `application/cloudevents+xml`) or whose charset
 /// is not UTF-8.
 Result<std::vector<CloudEvent>> decode_http(const HttpMessage& msg);
+/// The same, moving the body into the event's data instead of copying it.
+Result<std::vector<CloudEvent>> decode_http(HttpMessage&& msg);
 
 /// Encodes one event in Binary or Structured mode. Batched is meant for encode_http_batch; given here it
 /// produces a batch of one.

@@ -300,7 +300,7 @@ void put_nested(std::string& out, std::uint32_t field, Write write) {
 }
 
 /// A CloudEventAttributeValue (every member is in a oneof, so written even at its default).
-void put_value(std::string& out, AttributeType type, const std::string& text, bool boolean,
+void put_value(std::string& out, AttributeType type, std::string_view text, bool boolean,
                std::int32_t integer) {
   switch (type) {
     case AttributeType::Boolean:
@@ -339,7 +339,7 @@ void put_value(std::string& out, AttributeType type, const std::string& text, bo
 }
 
 /// One entry of the `attributes` map (field 5): a message of key (1) and value (2).
-void put_attribute(std::string& out, std::string_view name, AttributeType type, const std::string& text,
+void put_attribute(std::string& out, std::string_view name, AttributeType type, std::string_view text,
                    bool boolean = false, std::int32_t integer = 0) {
   put_nested(out, 5, [&](std::string& entry) {
     put_bytes(entry, 1, name);
@@ -350,9 +350,13 @@ void put_attribute(std::string& out, std::string_view name, AttributeType type, 
 }  // namespace
 
 std::string to_protobuf(const CloudEvent& e) {
+  return to_protobuf(e, {});
+}
+
+std::string to_protobuf(const CloudEvent& e, std::span<const ExtraAttribute> extra) {
   std::string out;
   out.reserve(64 + e.id.size() + e.source.size() + e.type.size() + (e.data ? e.data->size() : 0) +
-              e.extensions.size() * 48);
+              (e.extensions.size() + extra.size()) * 48);
   put_nonempty(out, 1, e.id);
   put_nonempty(out, 2, e.source);
   put_nonempty(out, 3, e.specversion);
@@ -361,7 +365,21 @@ std::string to_protobuf(const CloudEvent& e) {
   if (e.dataschema) put_attribute(out, "dataschema", AttributeType::Uri, *e.dataschema);
   if (e.subject) put_attribute(out, "subject", AttributeType::String, *e.subject);
   if (e.time) put_attribute(out, "time", AttributeType::Timestamp, *e.time);
-  for (const auto& [name, v] : e.extensions) put_attribute(out, name, v.type, v.text, v.boolean, v.integer);
+  // The extensions and the extra ones, merged by name (an extra one replaces an extension of its name).
+  auto next = extra.begin();
+  auto put_extra = [&] {
+    put_attribute(out, next->name, next->type, next->text, false, next->integer);
+    ++next;
+  };
+  for (const auto& [name, v] : e.extensions) {
+    while (next != extra.end() && next->name < name) put_extra();
+    if (next != extra.end() && next->name == name) {
+      put_extra();
+      continue;
+    }
+    put_attribute(out, name, v.type, v.text, v.boolean, v.integer);
+  }
+  while (next != extra.end()) put_extra();
   if (e.data) put_bytes(out, is_text_media_type(e) && is_valid_utf8(*e.data) ? 7 : 6, *e.data);
   return out;
 }

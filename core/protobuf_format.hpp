@@ -14,6 +14,7 @@
 // Decoding accepts ce_string, ce_uri or ce_uri_ref for string-valued context attributes and ce_string or
 // ce_timestamp for `time`. proto_data (a google.protobuf.Any) decodes to the Any's value bytes.
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,19 @@ namespace sluice {
 
 /// Serialises the event in the protobuf format.
 std::string to_protobuf(const CloudEvent& e);
+
+/// An extension written while encoding, without inserting it into the event (what the broker adds to
+/// every stored event: arrival time, hop count, traceparent). String and Integer types only.
+struct ExtraAttribute {
+  std::string_view name;
+  AttributeType type = AttributeType::String;
+  std::string_view text;     // a String's value
+  std::int32_t integer = 0;  // an Integer's value
+};
+
+/// Serialises the event with `extra` extensions merged in, as if the event carried them: `extra` is
+/// sorted by name, and an extra attribute replaces an extension of the same name.
+std::string to_protobuf(const CloudEvent& e, std::span<const ExtraAttribute> extra);
 
 /// Parses and validates a protobuf-format event. Errors have code 400 (subject = the attribute).
 Result<CloudEvent> parse_protobuf(std::string_view bytes);

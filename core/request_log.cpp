@@ -41,7 +41,7 @@ void write(nlohmann::json line) {
 
 std::string trace_id_of(std::string_view traceparent) {
   auto tp = TraceParent::parse(traceparent);
-  return tp ? tp->trace_id : "";
+  return tp ? tp->trace_id.str() : "";
 }
 
 }  // namespace sluice::request_log

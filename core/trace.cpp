@@ -20,23 +20,30 @@ bool all_zero(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
 }
 
+int hex_digit(char c) {
+  return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
 nlohmann::json otlp_attribute(const std::string& key, const std::string& value) {
   return {{"key", key}, {"value", {{"stringValue", value}}}};
 }
 
 }  // namespace
 
-std::string random_hex_id(std::size_t bytes) {
+void fill_random_hex(char* out, std::size_t digits) {
   thread_local std::mt19937_64 gen(std::random_device{}());
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  while (out.size() < bytes * 2) {
+  for (std::size_t i = 0; i < digits;) {
     std::uint64_t v = gen();
-    for (int i = 0; i < 16 && out.size() < bytes * 2; ++i, v >>= 4) out += kHex[v & 0xf];
+    for (int k = 0; k < 16 && i < digits; ++k, ++i, v >>= 4) out[i] = kHex[v & 0xf];
   }
-  if (all_zero(out)) out.back() = '1';
-  return out;
+  if (all_zero(std::string_view(out, digits))) out[digits - 1] = '1';
+}
+
+bool parse_hex_id(std::string_view hex, char* out, std::size_t digits) {
+  if (hex.size() != digits || !is_lower_hex(hex) || all_zero(hex)) return false;
+  std::copy(hex.begin(), hex.end(), out);
+  return true;
 }
 
 std::optional<TraceParent> TraceParent::parse(std::string_view value) {
@@ -46,30 +53,37 @@ std::optional<TraceParent> TraceParent::parse(std::string_view value) {
   if (!is_lower_hex(version) || version == "ff") return std::nullopt;
   if (version == "00" && value.size() != 55) return std::nullopt;
   if (version != "00" && value.size() > 55 && value[55] != '-') return std::nullopt;
-  TraceParent tp;
-  tp.trace_id = std::string(value.substr(3, 32));
-  tp.span_id = std::string(value.substr(36, 16));
+  auto trace_id = TraceId::parse(value.substr(3, 32));
+  auto span_id = SpanId::parse(value.substr(36, 16));
   const auto flags = value.substr(53, 2);
-  if (!is_lower_hex(tp.trace_id) || !is_lower_hex(tp.span_id) || !is_lower_hex(flags)) return std::nullopt;
-  if (all_zero(tp.trace_id) || all_zero(tp.span_id)) return std::nullopt;
-  tp.flags = static_cast<std::uint8_t>(std::stoi(std::string(flags), nullptr, 16));
-  return tp;
+  if (!trace_id || !span_id || !is_lower_hex(flags)) return std::nullopt;
+  return TraceParent{*trace_id, *span_id,
+                     static_cast<std::uint8_t>(hex_digit(flags[0]) * 16 + hex_digit(flags[1]))};
+}
+
+void TraceParent::write(char* out) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out = std::copy_n("00-", 3, out);
+  out = std::copy_n(trace_id.view().data(), 32, out);
+  *out++ = '-';
+  out = std::copy_n(span_id.view().data(), 16, out);
+  *out++ = '-';
+  *out++ = kHex[flags >> 4];
+  *out = kHex[flags & 0xf];
 }
 
 std::string TraceParent::to_string() const {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "00-" + trace_id + "-" + span_id + "-";
-  out += kHex[flags >> 4];
-  out += kHex[flags & 0xf];
+  std::string out(kTextSize, '\0');
+  write(out.data());
   return out;
 }
 
 TraceParent TraceParent::make_root() {
-  return TraceParent{random_hex_id(16), random_hex_id(8), 1};
+  return TraceParent{TraceId::random(), SpanId::random(), 1};
 }
 
 TraceParent TraceParent::child() const {
-  return TraceParent{trace_id, random_hex_id(8), flags};
+  return TraceParent{trace_id, SpanId::random(), flags};
 }
 
 std::int64_t unix_now_ns() {
@@ -105,7 +119,7 @@ void Tracer::record(std::vector<Span> spans) {
 
 std::vector<Span> Tracer::spans_of_event(const std::string& event_id) const {
   std::lock_guard lock(mu_);
-  std::set<std::string> traces;
+  std::set<TraceId> traces;
   for (const auto& s : spans_)
     if (s.event_id == event_id) traces.insert(s.trace_id);
   std::vector<Span> out;
@@ -125,7 +139,8 @@ nlohmann::json Tracer::to_json(const Span& span) {
           {"startUnixNano", span.start_unix_ns},
           {"endUnixNano", span.end_unix_ns},
           {"error", span.error},
-          {"attributes", span.attributes}};
+          {"attributes", nlohmann::json(std::map<std::string, std::string>(span.attributes.begin(),
+                                                                           span.attributes.end()))}};
 }
 
 nlohmann::json Tracer::to_otlp(const std::vector<Span>& spans) {
@@ -141,7 +156,7 @@ nlohmann::json Tracer::to_otlp(const std::vector<Span>& spans) {
                            {"endTimeUnixNano", std::to_string(s.end_unix_ns)},
                            {"attributes", attributes},
                            {"status", {{"code", s.error ? 2 : 1}}}};
-    if (!s.parent_span_id.empty()) span["parentSpanId"] = s.parent_span_id;
+    if (!s.parent_span_id.empty()) span["parentSpanId"] = s.parent_span_id.str();
     out.push_back(std::move(span));
   }
   return {{"resourceSpans",

@@ -27,15 +27,60 @@
 
 namespace sluice {
 
+/// Fills `out[0..digits)` with random lowercase hex, never all zero.
+void fill_random_hex(char* out, std::size_t digits);
+/// Copies `hex` into `out` when it is exactly `digits` lowercase hex digits, not all zero.
+bool parse_hex_id(std::string_view hex, char* out, std::size_t digits);
+
+/// A W3C Trace Context id in lowercase hex, held inline (ids are made for every stored event, so they
+/// never allocate): 32 digits for a trace id, 16 for a span id. Empty until set (all zero is not an id).
+template <std::size_t Digits>
+class HexId {
+ public:
+  HexId() = default;
+  /// nullopt unless `hex` is exactly `Digits` lowercase hex digits, not all zero.
+  static std::optional<HexId> parse(std::string_view hex) {
+    HexId id;
+    if (!parse_hex_id(hex, id.digits_.data(), Digits)) return std::nullopt;
+    return id;
+  }
+  static HexId random() {
+    HexId id;
+    fill_random_hex(id.digits_.data(), Digits);
+    return id;
+  }
+  bool empty() const { return digits_[0] == '\0'; }
+  std::string_view view() const {
+    return empty() ? std::string_view() : std::string_view(digits_.data(), Digits);
+  }
+  std::string str() const { return std::string(view()); }
+  auto operator<=>(const HexId&) const = default;
+
+ private:
+  std::array<char, Digits> digits_{};
+};
+
+using TraceId = HexId<32>;
+using SpanId = HexId<16>;
+
+template <std::size_t Digits>
+void to_json(nlohmann::json& j, const HexId<Digits>& id) {
+  j = id.str();
+}
+
 /// A parsed `traceparent`: version 00, 16-byte trace id, 8-byte parent span id, flags.
 struct TraceParent {
-  std::string trace_id;  // 32 lowercase hex digits, not all zero
-  std::string span_id;   // 16 lowercase hex digits, not all zero
+  TraceId trace_id;
+  SpanId span_id;
   std::uint8_t flags = 1;
 
   /// nullopt unless the value follows W3C Trace Context (version 00; other versions are read by their
   /// first four fields as the recommendation says).
   static std::optional<TraceParent> parse(std::string_view value);
+  /// The header text is always this long (version 00).
+  static constexpr std::size_t kTextSize = 55;
+  /// Writes the header text to out[0..kTextSize).
+  void write(char* out) const;
   std::string to_string() const;
   /// A new root: random trace and span ids, sampled.
   static TraceParent make_root();
@@ -43,19 +88,17 @@ struct TraceParent {
   TraceParent child() const;
 };
 
-/// Random lowercase hex of `bytes` bytes.
-std::string random_hex_id(std::size_t bytes);
-
 struct Span {
-  std::string trace_id;
-  std::string span_id;
-  std::string parent_span_id;  // may be empty
-  std::string name;            // publish | deliver | reply
+  TraceId trace_id;
+  SpanId span_id;
+  SpanId parent_span_id;  // empty for a root
+  std::string name;       // publish | deliver | reply
   std::string event_id;
   std::int64_t start_unix_ns = 0;
   std::int64_t end_unix_ns = 0;
   bool error = false;
-  std::map<std::string, std::string> attributes;
+  /// In the order set; names are unique.
+  std::vector<std::pair<std::string, std::string>> attributes;
 };
 
 /// Keeps the most recent spans in memory and hands them to an OTLP exporter. Thread-safe.

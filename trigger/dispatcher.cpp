@@ -579,7 +579,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     Span span;
     span.trace_id = span_context.trace_id;
     span.span_id = span_context.span_id;
-    span.parent_span_id = parent ? parent->span_id : "";
+    if (parent) span.parent_span_id = parent->span_id;
     span.name = "deliver";
     span.event_id = event.id;
     span.start_unix_ns = unix_now_ns();
@@ -592,7 +592,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
                           {"url", a.dest},
                           {"status", a.status},
                           {"latency_ms", static_cast<double>(span.end_unix_ns - span.start_unix_ns) / 1e6},
-                          {"trace_id", span.trace_id},
+                          {"trace_id", span.trace_id.str()},
                           {"event_id", event.id},
                           {"broker", broker},
                           {"trigger", name},
@@ -602,7 +602,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
                        {"trigger", name},
                        {"subscriber", a.dest},
                        {"http.status_code", std::to_string(a.status)}};
-    if (!a.ok) span.attributes["error"] = a.error;
+    if (!a.ok) span.attributes.emplace_back("error", a.error);
     for (auto& reply : a.replies)
       if (!reply.extensions.count("traceparent"))
         reply.extensions["traceparent"] = AttributeValue::of_string(traceparent);

@@ -225,6 +225,23 @@ TEST(HttpBinding, InvalidBinaryEventsAre400NamingTheAttribute) {
   }
 }
 
+TEST(HttpBinding, DecodingAMessageGivenUpTakesItsBodyOver) {
+  for (auto mode : {HttpMode::Binary, HttpMode::Structured, HttpMode::Batched}) {
+    const auto msg = encode_http(sample(), mode);
+    auto kept = decode_http(msg);
+    auto copy = msg;
+    auto moved = decode_http(std::move(copy));
+    ASSERT_TRUE(kept) << kept.error().to_string();
+    ASSERT_TRUE(moved) << moved.error().to_string();
+    EXPECT_EQ(moved.value(), kept.value());
+    EXPECT_EQ(moved.value().at(0), sample());
+  }
+  HttpMessage invalid{{{"ce-specversion", "1.0"}, {"ce-type", "t"}, {"ce-source", "/s"}}, "{}"};
+  auto r = decode_http(std::move(invalid));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().subject, "id");
+}
+
 TEST(HttpBinding, EmptyBodyWithContentTypeIsEmptyData) {
   HttpMessage msg{{{"ce-specversion", "1.0"},
                    {"ce-type", "t"},

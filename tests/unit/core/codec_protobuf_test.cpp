@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -151,6 +152,36 @@ TEST(ProtobufFormat, DecodesOtherProducersChoices) {
   EXPECT_EQ(e.value().time, "2018-04-05T17:31:00Z");
   EXPECT_EQ(e.value().subject, "/sub");
   EXPECT_EQ(e.value().data, "\x08\x01");
+}
+
+// The broker writes what it adds to a stored event (arrival time, hop count, traceparent) while encoding:
+// the bytes must be exactly those of the event carrying them, in name order, replacing a same-named one.
+TEST(ProtobufFormat, ExtraAttributesEncodeAsIfTheEventCarriedThem) {
+  auto event = sample();
+  event.extensions["knativebrokerttl"] = AttributeValue::of_string("not a number");
+  event.extensions["zzz"] = AttributeValue::of_string("last");
+  const std::string arrival = "2026-11-24T05:17:45.123Z";
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::array<ExtraAttribute, 3> extra{{{"knativearrivaltime", AttributeType::String, arrival},
+                                             {"knativebrokerttl", AttributeType::Integer, {}, 255},
+                                             {"traceparent", AttributeType::String, traceparent}}};
+  auto carried = event;
+  carried.extensions["knativearrivaltime"] = AttributeValue::of_string(arrival);
+  carried.extensions["knativebrokerttl"] = AttributeValue::of_int(255);
+  carried.extensions["traceparent"] = AttributeValue::of_string(traceparent);
+  EXPECT_EQ(to_protobuf(event, extra), to_protobuf(carried));
+  auto back = parse_protobuf(to_protobuf(event, extra));
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(back.value(), carried);
+
+  CloudEvent bare;
+  bare.id = "1";
+  bare.source = "/s";
+  bare.type = "t";
+  auto bare_carried = bare;
+  bare_carried.extensions["knativearrivaltime"] = AttributeValue::of_string(arrival);
+  EXPECT_EQ(to_protobuf(bare, std::span(extra.data(), 1)), to_protobuf(bare_carried));
+  EXPECT_EQ(to_protobuf(bare, {}), to_protobuf(bare));
 }
 
 TEST(ProtobufFormat, MalformedInputIsAnError) {
