@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -61,15 +62,21 @@ void log_access(const HttpServerRequest& request, unsigned status, std::size_t r
 }  // namespace
 
 void RequestContext::on_cancel(std::function<void()> fn) {
-  if (cancelled_->load()) {
+  if (cancelled_) {
     fn();
     return;
   }
   cancel_callbacks_.push_back(std::move(fn));
+  if (!watching_) {
+    // Arming a wait re-registers the socket with epoll (a system call), so only requests whose
+    // handler can stop early pay for it.
+    watching_ = true;
+    watch_disconnect(stream_, shared_from_this());
+  }
 }
 
 void RequestContext::fire_cancel() {
-  if (cancelled_->exchange(true)) return;
+  if (std::exchange(cancelled_, true)) return;
   auto callbacks = std::move(cancel_callbacks_);
   for (auto& fn : callbacks) fn();
 }
@@ -267,7 +274,6 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
       const std::size_t request_bytes = request.body().size();  // handlers may move the body out
       auto ctx = std::make_shared<RequestContext>(stream, remote);
       stream.expires_never();
-      watch_disconnect(stream, ctx);
       auto path = split_target(std::string_view(request.target().data(), request.target().size())).first;
       const HttpHandler* handler = find_route(path);
       std::optional<HttpServerResponse> refused;
@@ -284,8 +290,10 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
           response = make_error_response(request, http::status::internal_server_error, e.what());
         }
       }
-      beast::error_code cancel_ec;
-      stream.socket().cancel(cancel_ec);  // ends the disconnect watch
+      if (ctx->watching()) {
+        beast::error_code cancel_ec;
+        stream.socket().cancel(cancel_ec);  // ends the disconnect watch
+      }
       if (options_.access_log || request_log::enabled())
         log_access(request, ctx->streamed() ? 200 : response.result_int(), request_bytes,
                    response.body().size(), started, remote, ctx->cancelled());

@@ -33,7 +33,7 @@ struct HttpServerOptions {
 };
 
 /// Per-request context handed to handlers.
-class RequestContext {
+class RequestContext : public std::enable_shared_from_this<RequestContext> {
  public:
   RequestContext(beast::tcp_stream& stream, std::string remote)
       : stream_(stream), remote_(std::move(remote)) {}
@@ -41,11 +41,11 @@ class RequestContext {
   const std::string& remote_address() const { return remote_; }
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
-  /// True once the client closed its connection while the request was being handled.
-  bool cancelled() const { return cancelled_->load(); }
-  /// A flag shared with work the handler starts (it outlives the context).
-  std::shared_ptr<std::atomic<bool>> cancel_flag() const { return cancelled_; }
+  /// True once the client closed its connection while the request was being handled (seen only after
+  /// on_cancel: the connection is watched for handlers that can stop early, not for every request).
+  bool cancelled() const { return cancelled_; }
   /// Runs `fn` (on the connection's strand) when the client disconnects; at once if it already has.
+  /// The first call starts watching the connection.
   void on_cancel(std::function<void()> fn);
 
   /// Streaming: sends the status line and headers with chunked transfer encoding. Afterwards the
@@ -58,6 +58,8 @@ class RequestContext {
 
   /// Internal: called by the server when it sees the client disconnect.
   void fire_cancel();
+  /// Internal: whether the connection is being watched (the server ends the watch after the handler).
+  bool watching() const { return watching_; }
 
   /// Set by the guard before the handler runs.
   Principal principal;
@@ -65,7 +67,8 @@ class RequestContext {
  private:
   beast::tcp_stream& stream_;
   std::string remote_;
-  std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
+  bool cancelled_ = false;
+  bool watching_ = false;
   std::vector<std::function<void()>> cancel_callbacks_;
   bool streamed_ = false;
   bool stream_ended_ = false;
