@@ -604,6 +604,19 @@ void McpGateway::on_revision_change(asio::any_io_executor executor, const std::s
   }
 }
 
+bool McpGateway::set_agent_tools(const std::string& agent, const std::string& revision,
+                                 const nlohmann::json& tools) {
+  if (options_.catalog_file.empty()) return catalog_.set_agent(agent, revision, tools);
+  std::lock_guard lock(catalog_file_mu_);
+  ToolCatalog staged;
+  staged.load(catalog_.to_json());
+  if (staged.set_agent(agent, revision, tools)) {
+    auto written = write_file_atomic(options_.catalog_file, staged.to_json().dump());
+    if (!written) SLUICE_LOG(mcp, warn, "cannot save the tool catalog: {}", written.error().to_string());
+  }
+  return catalog_.set_agent(agent, revision, tools);
+}
+
 asio::awaitable<Status> McpGateway::refresh_agent(std::string agent, std::string revision) {
   if (!hooks_.pin) co_return sluice::make_error(agent, "no relay to agents");
   if (hooks_.describe_agents) {
@@ -622,8 +635,7 @@ asio::awaitable<Status> McpGateway::refresh_agent(std::string agent, std::string
                tools.error().to_string());
     co_return tools.error();
   }
-  bool changed = catalog_.set_agent(agent, revision, tools.value());
-  if (changed) save_catalog();
+  bool changed = set_agent_tools(agent, revision, tools.value());
   SLUICE_LOG(mcp, info, "[agent={} rev={}] {} tools cached{}", agent, revision, tools.value().size(),
              changed ? " (changed)" : "");
   if (changed) notify_tools_changed();
