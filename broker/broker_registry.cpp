@@ -4,11 +4,10 @@
 #include <charconv>
 #include <span>
 
-#include "core/trace.hpp"
-
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/protobuf_format.hpp"
+#include "core/trace.hpp"
 
 namespace sluice {
 

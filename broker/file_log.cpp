@@ -608,11 +608,11 @@ Status FileLog::sync_segment(Segment& seg) {
   return ok();
 }
 
-// Writes the group to disk (rolling segments as needed) and makes it durable. Publishes nothing.
 namespace {
 constexpr std::size_t kKeptWriteBuffer = 1 << 20;
 }  // namespace
 
+// Writes the group to disk (rolling segments as needed) and makes it durable. Publishes nothing.
 Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::uint64_t>& first_offsets,
                             std::vector<std::shared_ptr<Segment>>& touched, bool& sync_failed) {
   const std::int64_t now = now_ms();
@@ -701,7 +701,6 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
   std::vector<std::uint64_t>& first_offsets = first_offsets_;
   first_offsets.clear();
   std::vector<std::shared_ptr<Segment>> touched;
-  touched.reserve(2);
   bool sync_failed = false;
   Status st = broken_ ? Status(make_error(options_.name, "event log failed on an earlier I/O error", 500))
                       : write_group(group, first_offsets, touched, sync_failed);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace sluice {
 namespace {
@@ -20,9 +21,7 @@ bool all_zero(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == '0'; });
 }
 
-int hex_digit(char c) {
-  return c <= '9' ? c - '0' : c - 'a' + 10;
-}
+constexpr char kLowerHex[] = "0123456789abcdef";
 
 nlohmann::json otlp_attribute(const std::string& key, const std::string& value) {
   return {{"key", key}, {"value", {{"stringValue", value}}}};
@@ -32,10 +31,9 @@ nlohmann::json otlp_attribute(const std::string& key, const std::string& value) 
 
 void fill_random_hex(char* out, std::size_t digits) {
   thread_local std::mt19937_64 gen(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
   for (std::size_t i = 0; i < digits;) {
     std::uint64_t v = gen();
-    for (int k = 0; k < 16 && i < digits; ++k, ++i, v >>= 4) out[i] = kHex[v & 0xf];
+    for (int k = 0; k < 16 && i < digits; ++k, ++i, v >>= 4) out[i] = kLowerHex[v & 0xf];
   }
   if (all_zero(std::string_view(out, digits))) out[digits - 1] = '1';
 }
@@ -58,18 +56,17 @@ std::optional<TraceParent> TraceParent::parse(std::string_view value) {
   const auto flags = value.substr(53, 2);
   if (!trace_id || !span_id || !is_lower_hex(flags)) return std::nullopt;
   return TraceParent{*trace_id, *span_id,
-                     static_cast<std::uint8_t>(hex_digit(flags[0]) * 16 + hex_digit(flags[1]))};
+                     static_cast<std::uint8_t>(hex_value(flags[0]) * 16 + hex_value(flags[1]))};
 }
 
 void TraceParent::write(char* out) const {
-  static constexpr char kHex[] = "0123456789abcdef";
   out = std::copy_n("00-", 3, out);
   out = std::copy_n(trace_id.view().data(), 32, out);
   *out++ = '-';
   out = std::copy_n(span_id.view().data(), 16, out);
   *out++ = '-';
-  *out++ = kHex[flags >> 4];
-  *out = kHex[flags & 0xf];
+  *out++ = kLowerHex[flags >> 4];
+  *out = kLowerHex[flags & 0xf];
 }
 
 std::string TraceParent::to_string() const {
