@@ -149,8 +149,25 @@ std::optional<int> broker_ttl(const CloudEvent& event) {
   return value;
 }
 
+void PublishCompletion::operator()(Result<std::uint64_t> result) {
+  const auto end_ns = unix_now_ns();
+  for (auto& span : spans) {
+    span.end_unix_ns = end_ns;
+    span.error = !result;
+    if (!result) span.attributes.emplace_back("error", result.error().message);
+  }
+  Tracer::global().record(std::span<Span>(spans.data(), spans.size()));
+  if (result) {
+    broker->appended_events->inc(static_cast<double>(count));
+    broker->appended_bytes->inc(static_cast<double>(bytes));
+  } else if (broker->idempotency) {
+    for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
+  }
+  done(std::move(result));
+}
+
 void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> events,
-                             std::function<void(Result<std::uint64_t>)> done) {
+                             std::function<void(Result<std::uint64_t>)> done, asio::any_io_executor home) {
   auto broker = find(name);
   if (!broker) {
     done(not_found(name));
@@ -161,15 +178,23 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count();
   const std::string& arrival = arrival_text(now_ms);
   const std::int64_t start_ns = unix_now_ns();
-  std::vector<Span> spans;
+  auto completion = std::make_unique<PublishCompletion>();
+  completion->broker = broker;
+  completion->done = std::move(done);
+  auto& spans = completion->spans;
+  auto& claimed = completion->claimed;
+  // A batch is all-or-nothing: a refused event releases the idempotency keys its batch claimed so far.
+  auto fail = [&completion](Error error) {
+    for (auto& [source, id] : completion->claimed) completion->broker->idempotency->release(source, id);
+    completion->done(std::move(error));
+  };
   std::vector<std::string> payloads;
   payloads.reserve(events.size());
-  std::vector<std::pair<std::string, std::string>> claimed;
   std::int64_t bytes = 0;
   for (auto& event : events) {
     auto ttl = broker_ttl(event);
     if (event.extensions.count("knativebrokerttl") && !ttl) {
-      done(make_error("knativebrokerttl", "must be an integer hop count", 400));
+      fail(make_error("knativebrokerttl", "must be an integer hop count", 400));
       return;
     }
     if (ttl && *ttl <= 0) {
@@ -180,7 +205,7 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
       SLUICE_LOG(broker, warn,
                  "[broker={}] dropped event id={} source={}: hop limit (knativebrokerttl) exhausted", name,
                  event.id, event.source);
-      done(make_error("knativebrokerttl",
+      fail(make_error("knativebrokerttl",
                       "hop limit exhausted: the event has looped through brokers too often", 400));
       return;
     }
@@ -219,8 +244,7 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
     payloads.push_back(to_protobuf(event, std::span(added.data(), n_added)));
     bytes += static_cast<std::int64_t>(payloads.back().size());
     if (static_cast<std::int64_t>(payloads.back().size()) > broker->spec.max_event_size) {
-      for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
-      done(make_error("event",
+      fail(make_error("event",
                       "event of " + std::to_string(payloads.back().size()) +
                           " bytes exceeds the broker's maxEventSize of " +
                           std::to_string(broker->spec.max_event_size),
@@ -233,28 +257,22 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
         .counter("sluice_broker_duplicates_total", "Publishes acknowledged as duplicates within the window.",
                  {{"broker", name}})
         .inc(static_cast<double>(events.size()));
-    done(broker->log->end_offset());
+    completion->done(broker->log->end_offset());
     return;
   }
-  const auto count = payloads.size();
-  broker->log->append(std::move(payloads),
-                      [broker, claimed = std::move(claimed), count, bytes, spans = std::move(spans),
-                       done = std::move(done)](Result<std::uint64_t> result) mutable {
-                        const auto end_ns = unix_now_ns();
-                        for (auto& span : spans) {
-                          span.end_unix_ns = end_ns;
-                          span.error = !result;
-                          if (!result) span.attributes.emplace_back("error", result.error().message);
-                        }
-                        Tracer::global().record(std::move(spans));
-                        if (result) {
-                          broker->appended_events->inc(static_cast<double>(count));
-                          broker->appended_bytes->inc(static_cast<double>(bytes));
-                        } else if (broker->idempotency) {
-                          for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
-                        }
-                        done(std::move(result));
-                      });
+  completion->count = payloads.size();
+  completion->bytes = bytes;
+  completion->home = std::move(home);
+  // The callback holds only the completion's address (it fits in std::function without allocating);
+  // the log calls it exactly once.
+  broker->log->append(std::move(payloads), [c = completion.release()](Result<std::uint64_t> result) {
+    std::unique_ptr<PublishCompletion> owned(c);
+    if (!owned->home) return (*owned)(std::move(result));
+    auto home = owned->home;
+    asio::post(home, [owned = std::move(owned), result = std::move(result)]() mutable {
+      (*owned)(std::move(result));
+    });
+  });
 }
 
 }  // namespace sluice

@@ -15,13 +15,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "broker/broker_spec.hpp"
 #include "broker/event_log.hpp"
 #include "broker/token_bucket.hpp"
+#include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/cloud_event.hpp"
 #include "core/metrics.hpp"
 #include "core/result.hpp"
+#include "core/trace.hpp"
 
 namespace sluice {
 
@@ -51,6 +55,22 @@ class IdempotencyCache {
 };
 
 /// One running broker.
+struct Broker;
+
+/// What finishing one publish takes once the log answers: its spans, counters and the caller's callback.
+/// One allocation per publish, made and freed on the caller's thread when it gives a home executor.
+struct PublishCompletion {
+  std::shared_ptr<Broker> broker;
+  std::vector<std::pair<std::string, std::string>> claimed;  // idempotency keys to release on failure
+  std::size_t count = 0;
+  std::int64_t bytes = 0;
+  boost::container::small_vector<Span, 1> spans;
+  std::function<void(Result<std::uint64_t>)> done;
+  asio::any_io_executor home;
+
+  void operator()(Result<std::uint64_t> result);
+};
+
 struct Broker {
   BrokerSpec spec;
   std::shared_ptr<EventLog> log;
@@ -88,8 +108,13 @@ class BrokerRegistry {
   /// and appends them to the broker's log as one all-or-nothing batch. `done` gets the first offset,
   /// or an Error whose code is the HTTP status to answer (400, 404, 413, 429, 503). A batch whose
   /// events were all seen before is acknowledged with the end offset and stores nothing.
+  ///
+  /// `done` runs on the log's writer thread, or, given `home` (the caller's I/O context), there: the
+  /// writer then only posts the completion, and what finishing a publish takes (its spans, counters,
+  /// freeing what the caller's thread allocated) is done on the caller's thread, off the writer's cycle.
+  /// Errors found before appending call `done` at once, on the calling thread.
   void publish(const std::string& broker, std::vector<CloudEvent> events,
-               std::function<void(Result<std::uint64_t>)> done);
+               std::function<void(Result<std::uint64_t>)> done, asio::any_io_executor home = {});
 
   Clock& clock() { return clock_; }
 

@@ -26,6 +26,10 @@ constexpr std::uint32_t kLengthMask = 0x7FFFFFFFu;
 constexpr std::uint64_t kMaxSegmentBytes = 1ull << 30;  // keeps every index position within u32
 constexpr std::size_t kMaxPendingBytes = 1ull << 30;
 constexpr std::size_t kIndexEntryBytes = 8;
+// Index entries are written to the index file once this many bytes of them wait, when their segment is
+// sealed, and at close: the file is a hint (recovery checks it, and rescans the active segment anyway),
+// so it needs no write per group commit.
+constexpr std::size_t kIndexWriteBytes = 4096;
 constexpr std::size_t kFirstChunk = 64 << 10;
 constexpr std::size_t kMaxChunk = 4 << 20;
 
@@ -198,6 +202,7 @@ struct FileLog::Segment {
   std::int64_t w_first_time_ms = -1;
   std::int64_t w_max_time_ms = -1;
   std::vector<IndexEntry> w_new_index;  // entries of records not yet published
+  std::string w_unwritten_index;        // published entries not yet written to the index file
 };
 
 FileLog::FileLog(std::string dir, FileLogOptions options, Clock& clock)
@@ -552,6 +557,7 @@ void FileLog::writer_loop() {
     group.clear();
     zero_fill_ahead();
   }
+  write_index(*active_);
   // A clean close leaves the segment ending at its last record (recovery would drop the zeros anyway).
   if (!broken_ && active_->w_file_size > active_->w_pos) {
     Status st = trim_zero_fill(*active_);
@@ -561,6 +567,17 @@ void FileLog::writer_loop() {
                  options_.name, st.error().to_string());
     }
   }
+}
+
+void FileLog::write_index(Segment& seg) {
+  if (seg.w_unwritten_index.empty() || !seg.index_fd.valid()) return;
+  if (auto w = write_all(seg.index_fd.get(), seg.w_unwritten_index.data(), seg.w_unwritten_index.size(),
+                         seg.index_path);
+      !w) {
+    SLUICE_LOG(broker, warn, "[log={}] index write failed (rebuilt at next open): {}", options_.name,
+               w.error().to_string());
+  }
+  seg.w_unwritten_index.clear();
 }
 
 void FileLog::zero_fill_ahead() {
@@ -742,8 +759,8 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
     return;
   }
 
-  // Durable: publish the new records to readers, then the index entries to the index files (best effort:
-  // an index is rebuilt at open when it is missing or wrong).
+  // Durable: publish the new records (and their index entries) to readers; the index files are written
+  // in larger pieces (see kIndexWriteBytes).
   std::uint64_t records = 0;
   std::uint64_t bytes = 0;
   std::uint64_t appends = 0;
@@ -753,7 +770,6 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
     records += a.payloads.size();
     bytes += a.bytes;
   }
-  std::vector<std::pair<std::shared_ptr<Segment>, std::vector<IndexEntry>>> index_writes;
   {
     std::unique_lock lock(segments_mu_);
     for (auto& seg : touched) {
@@ -763,25 +779,20 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
       seg->max_time_ms = seg->w_max_time_ms;
       if (!seg->w_new_index.empty()) {
         seg->index.insert(seg->index.end(), seg->w_new_index.begin(), seg->w_new_index.end());
-        index_writes.emplace_back(seg, std::move(seg->w_new_index));
+        seg->w_unwritten_index += encode_index(seg->w_new_index);
         seg->w_new_index.clear();
       }
       segments_.emplace(seg->base, seg);
     }
     end_offset_ = next_offset_;
   }
-  for (auto& [seg, entries] : index_writes) {
-    std::string data = encode_index(entries);
-    if (auto w = write_all(seg->index_fd.get(), data.data(), data.size(), seg->index_path); !w) {
-      SLUICE_LOG(broker, warn, "[log={}] index write failed (rebuilt at next open): {}", options_.name,
-                 w.error().to_string());
-    }
-  }
-  // Sealed segments no longer need their write descriptors.
   for (auto& seg : touched) {
-    if (seg != active_) {
+    if (seg != active_) {  // sealed: its index is complete, and it no longer needs write descriptors
+      write_index(*seg);
       seg->write_fd.reset();
       seg->index_fd.reset();
+    } else if (seg->w_unwritten_index.size() >= kIndexWriteBytes) {
+      write_index(*seg);
     }
   }
   if (appends > 0) {

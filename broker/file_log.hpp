@@ -8,7 +8,9 @@
 // The CRC32C covers everything after the crc field (offset, time, payload). The top bit of `length` is set
 // on every record of a batch but the last, so recovery can drop a batch that was only partly written.
 // Index entries are 8 bytes: [offset - base u32][file position u32], one at the first record and then
-// one at the first record to start at least index_interval_bytes after the previous entry.
+// one at the first record to start at least index_interval_bytes after the previous entry. The index file
+// trails the segment (entries are written 4 KiB at a time, and whole when the segment is sealed or the
+// log closed); recovery rescans the newest segment and checks the others' index files.
 //
 // Durability: an append's callback fires only after its records were written and fdatasync()ed (when
 // options.fsync), and read() serves only such records. A batch never spans two segments; a segment is
@@ -154,6 +156,8 @@ class FileLog final : public EventLog {
   /// Zero-fills the active segment ahead of its write position when less than half of
   /// options.zero_fill_bytes is left (best effort: on failure the file just grows with each write).
   void zero_fill_ahead();
+  /// Writes the segment's published index entries that are not in its index file yet (best effort).
+  void write_index(Segment& segment);
   /// Cuts the zero-filled space off the end of a segment (before it is sealed or closed).
   Status trim_zero_fill(Segment& segment);
   std::int64_t now_ms() const;

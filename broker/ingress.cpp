@@ -3,11 +3,12 @@
 #include <map>
 #include <optional>
 
-#include "core/trace.hpp"
+#include <boost/container/small_vector.hpp>
 
 #include "core/async.hpp"
 #include "core/http_binding.hpp"
 #include "core/metrics.hpp"
+#include "core/trace.hpp"
 
 namespace sluice {
 namespace {
@@ -78,13 +79,12 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
                     std::to_string(found->spec.max_event_size),
                 broker);
   const auto body_bytes = static_cast<std::int64_t>(request.body().size());
-  HttpMessage message;
-  message.headers.reserve(16);
+  boost::container::small_vector<std::pair<std::string_view, std::string_view>, 16> headers;
   for (const auto& field : request) {
-    message.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    headers.emplace_back(std::string_view(field.name_string().data(), field.name_string().size()),
+                         std::string_view(field.value().data(), field.value().size()));
   }
-  message.body = std::move(request.body());
-  auto events = decode_http(std::move(message));
+  auto events = decode_http({headers.data(), headers.size()}, std::move(request.body()));
   if (!events) {
     const int code = events.error().code ? events.error().code : 400;
     return fail(static_cast<http::status>(code), events.error().to_string(), broker);
@@ -134,8 +134,9 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
 asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, RequestContext& ctx) {
   Prepared prepared = prepare(request, ctx);
   if (prepared.answer) co_return std::move(*prepared.answer);
-  auto publish = [this, &prepared](std::function<void(Result<std::uint64_t>)> done) {
-    brokers_.publish(prepared.broker, std::move(prepared.events), std::move(done));
+  auto publish = [this, &prepared, home = co_await asio::this_coro::executor](
+                     std::function<void(Result<std::uint64_t>)> done) {
+    brokers_.publish(prepared.broker, std::move(prepared.events), std::move(done), home);
   };
   auto result = co_await await_callback<Result<std::uint64_t>>(publish);
   co_return respond(request, prepared.broker, result);

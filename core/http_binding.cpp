@@ -31,16 +31,23 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
+/// The first header with this name (case-insensitive), or nullopt.
+std::optional<std::string_view> find_header(HttpHeaderViews headers, std::string_view name) {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return v;
+  return std::nullopt;
+}
+
 /// `body` is the message's body, moved in by callers that own the message.
-Result<CloudEvent> decode_binary(const HttpMessage& msg, std::string body) {
+Result<CloudEvent> decode_binary(HttpHeaderViews headers, std::string body) {
   CloudEvent e;
   e.specversion.clear();
   boost::container::small_vector<std::string_view, 16> seen;  // attribute names, as the headers spell them
-  const std::string* ce_datacontenttype = nullptr;
-  for (const auto& [name, raw] : msg.headers) {
+  std::optional<std::string_view> ce_datacontenttype;
+  for (const auto& [name, raw] : headers) {
     if (!istarts_with(name, "ce-")) continue;
-    const std::string_view spelled = std::string_view(name).substr(3);
-    if (spelled.empty()) return make_error(name, "header names no attribute", kBadRequest);
+    const std::string_view spelled = name.substr(3);
+    if (spelled.empty()) return make_error(std::string(name), "header names no attribute", kBadRequest);
     std::string attribute = lowercase(spelled);
     for (auto s : seen) {
       if (iequals(s, spelled))
@@ -54,13 +61,13 @@ Result<CloudEvent> decode_binary(const HttpMessage& msg, std::string body) {
     }
     if (attribute == "datacontenttype") {
       // §3.1.1: Content-Type carries it; a ce-datacontenttype header is only used when that is missing.
-      ce_datacontenttype = &raw;
+      ce_datacontenttype = raw;
       continue;
     }
     e.set_attribute(attribute, std::move(*value));
   }
-  const std::string* content_type = msg.header("content-type");
-  if (content_type && trim(*content_type).empty()) content_type = nullptr;  // an empty header says nothing
+  auto content_type = find_header(headers, "content-type");
+  if (content_type && trim(*content_type).empty()) content_type.reset();  // an empty header says nothing
   if (content_type) {
     e.datacontenttype = std::string(trim(*content_type));
     if (!is_valid_utf8(*e.datacontenttype)) {
@@ -173,18 +180,19 @@ std::optional<std::string> decode_header_value(std::string_view value) {
 
 namespace {
 
-/// `owned_body` is msg.body when the caller gives the message up (a binary-mode event takes it over).
-Result<std::vector<CloudEvent>> decode_http_message(const HttpMessage& msg, std::string* owned_body) {
-  const std::string* content_type = msg.header("content-type");
+/// `owned_body` is the body when the caller gives it up (a binary-mode event takes it over).
+Result<std::vector<CloudEvent>> decode_http_message(HttpHeaderViews headers, const std::string& body,
+                                                    std::string* owned_body) {
+  auto content_type = find_header(headers, "content-type");
   HttpMode mode = content_type ? detect_http_mode(*content_type) : HttpMode::Binary;
   switch (mode) {
     case HttpMode::Batched: {
       if (auto st = check_event_format(*content_type, kBatchJson); !st) return st.error();
-      return parse_json_batch(msg.body);
+      return parse_json_batch(body);
     }
     case HttpMode::Structured: {
       if (auto st = check_event_format(*content_type, kStructuredJson); !st) return st.error();
-      auto e = parse_json_event(msg.body);
+      auto e = parse_json_event(body);
       if (!e) return e.error();
       std::vector<CloudEvent> out;
       out.push_back(std::move(e.value()));
@@ -193,21 +201,35 @@ Result<std::vector<CloudEvent>> decode_http_message(const HttpMessage& msg, std:
     case HttpMode::Binary:
       break;
   }
-  auto e = owned_body ? decode_binary(msg, std::move(*owned_body)) : decode_binary(msg, msg.body);
+  auto e = owned_body ? decode_binary(headers, std::move(*owned_body)) : decode_binary(headers, body);
   if (!e) return e.error();
   std::vector<CloudEvent> out;
   out.push_back(std::move(e.value()));
   return out;
 }
 
+using HeaderViewBuffer = boost::container::small_vector<std::pair<std::string_view, std::string_view>, 16>;
+
+HeaderViewBuffer header_views(const HttpMessage& msg) {
+  HeaderViewBuffer views;
+  for (const auto& [k, v] : msg.headers) views.emplace_back(k, v);
+  return views;
+}
+
 }  // namespace
 
 Result<std::vector<CloudEvent>> decode_http(const HttpMessage& msg) {
-  return decode_http_message(msg, nullptr);
+  auto views = header_views(msg);
+  return decode_http_message({views.data(), views.size()}, msg.body, nullptr);
 }
 
 Result<std::vector<CloudEvent>> decode_http(HttpMessage&& msg) {
-  return decode_http_message(msg, &msg.body);
+  auto views = header_views(msg);
+  return decode_http_message({views.data(), views.size()}, msg.body, &msg.body);
+}
+
+Result<std::vector<CloudEvent>> decode_http(HttpHeaderViews headers, std::string body) {
+  return decode_http_message(headers, body, &body);
 }
 
 HttpMessage encode_http(const CloudEvent& e, HttpMode mode) {

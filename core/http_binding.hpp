@@ -13,6 +13,7 @@
 // empty body with a Content-Type is empty data. On encode, data without a datacontenttype gets
 // `Content-Type: application/json`, the type the JSON format implies (json-format.md §3.1.2).
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,9 @@ struct HttpMessage {
   const std::string* header(std::string_view name) const;
 };
 
+/// A message's headers as views, for decoding straight from an HTTP library's parsed message.
+using HttpHeaderViews = std::span<const std::pair<std::string_view, std::string_view>>;
+
 enum class HttpMode { Binary, Structured, Batched };
 
 /// The content mode a Content-Type selects (§3): `application/cloudevents-batch…` → Batched,
@@ -46,6 +50,8 @@ HttpMode detect_http_mode(std::string_view content_type);
 Result<std::vector<CloudEvent>> decode_http(const HttpMessage& msg);
 /// The same, moving the body into the event's data instead of copying it.
 Result<std::vector<CloudEvent>> decode_http(HttpMessage&& msg);
+/// The same, from headers that stay where they are and a body taken over.
+Result<std::vector<CloudEvent>> decode_http(HttpHeaderViews headers, std::string body);
 
 /// Encodes one event in Binary or Structured mode. Batched is meant for encode_http_batch; given here it
 /// produces a batch of one.

@@ -105,11 +105,34 @@ void Tracer::record(Span span) {
 
 void Tracer::keep_locked(Span span) {
   if (!endpoint_.empty() && pending_export_.size() < capacity_) pending_export_.push_back(span);
-  spans_.push_back(std::move(span));
-  if (spans_.size() > capacity_) spans_.pop_front();
+  if (capacity_ == 0) return;
+  if (spans_.size() < capacity_) {
+    spans_.push_back(std::move(span));
+    return;
+  }
+  // Full: the oldest slot takes the new span by copying into the buffers it already has, so a steady
+  // stream of spans allocates and frees nothing here.
+  overwrite(spans_[oldest_], span);
+  oldest_ = (oldest_ + 1) % capacity_;
 }
 
-void Tracer::record(std::vector<Span> spans) {
+void Tracer::overwrite(Span& slot, const Span& span) {
+  slot.trace_id = span.trace_id;
+  slot.span_id = span.span_id;
+  slot.parent_span_id = span.parent_span_id;
+  slot.name.assign(span.name);
+  slot.event_id.assign(span.event_id);
+  slot.start_unix_ns = span.start_unix_ns;
+  slot.end_unix_ns = span.end_unix_ns;
+  slot.error = span.error;
+  slot.attributes.resize(span.attributes.size());
+  for (std::size_t i = 0; i < span.attributes.size(); ++i) {
+    slot.attributes[i].first.assign(span.attributes[i].first);
+    slot.attributes[i].second.assign(span.attributes[i].second);
+  }
+}
+
+void Tracer::record(std::span<Span> spans) {
   std::lock_guard lock(mu_);
   for (auto& span : spans) keep_locked(std::move(span));
 }
@@ -120,8 +143,10 @@ std::vector<Span> Tracer::spans_of_event(const std::string& event_id) const {
   for (const auto& s : spans_)
     if (s.event_id == event_id) traces.insert(s.trace_id);
   std::vector<Span> out;
-  for (const auto& s : spans_)
+  for (std::size_t i = 0; i < spans_.size(); ++i) {  // oldest first
+    const Span& s = spans_[(oldest_ + i) % spans_.size()];
     if (s.event_id == event_id || traces.count(s.trace_id)) out.push_back(s);
+  }
   std::stable_sort(out.begin(), out.end(),
                    [](const Span& a, const Span& b) { return a.start_unix_ns < b.start_unix_ns; });
   return out;

@@ -13,11 +13,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -109,8 +109,8 @@ class Tracer {
   ~Tracer();
 
   void record(Span span);
-  /// Records several under one lock (the spans of a batch, from the log's writer thread).
-  void record(std::vector<Span> spans);
+  /// Records several under one lock (the spans of a batch), moving from them.
+  void record(std::span<Span> spans);
   /// Every recorded span of an event (and of its trace), oldest first.
   std::vector<Span> spans_of_event(const std::string& event_id) const;
 
@@ -128,10 +128,12 @@ class Tracer {
   void export_loop();
   /// Keeps one span (and queues it for export); mu_ held.
   void keep_locked(Span span);
+  static void overwrite(Span& slot, const Span& span);
 
   const std::size_t capacity_;
   mutable std::mutex mu_;
-  std::deque<Span> spans_;
+  std::vector<Span> spans_;  // a ring of up to capacity_ spans; once full, oldest_ is the next to go
+  std::size_t oldest_ = 0;
   std::vector<Span> pending_export_;
   std::string endpoint_;
   std::chrono::milliseconds interval_{1000};

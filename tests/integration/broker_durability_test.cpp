@@ -60,6 +60,48 @@ TEST(BrokerDurability, EventsPublishedWhileTheSubscriberIsDownArriveLater) {
   EXPECT_EQ(unique_ids(sink).size(), 10u);
 }
 
+std::int64_t log_end(SluiceServer& server) {
+  std::string out;
+  if (server.cli({"get", "brokers", "default", "-o", "json"}, &out) != 0) return -1;
+  return nlohmann::json::parse(out)["status"]["log"]["endOffset"].get<std::int64_t>();
+}
+
+TEST(BrokerDurability, TheIdempotencyWindowStoresAnEventOnceAcrossKillsAndARefusedBatchClaimsNothing) {
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml("default", "ingress: {idempotencyWindow: PT10M}") + "---\n" +
+                         trigger_yaml("t", sink.url()));
+  ASSERT_EQ(publish(server, "d1", "t"), 202);
+  ASSERT_EQ(publish(server, "d1", "t"), 202);  // seen: acknowledged, not stored again
+  EXPECT_EQ(log_end(server), 1);
+
+  // A batch is all-or-nothing: the second event's exhausted hop count refuses it whole, and the first
+  // event's (source, id) is not kept as seen.
+  httplib::Client client("127.0.0.1", server.port());
+  auto batch = client.Post("/brokers/default",
+                           R"([{"specversion":"1.0","id":"d2","type":"t","source":"/tests"},
+                               {"specversion":"1.0","id":"d3","type":"t","source":"/tests","knativebrokerttl":0}])",
+                           "application/cloudevents-batch+json");
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 400) << batch->body;
+  EXPECT_EQ(log_end(server), 1);
+  ASSERT_EQ(publish(server, "d2", "t"), 202);
+  EXPECT_EQ(log_end(server), 2) << "d2 was stored: the refused batch had not claimed it";
+
+  // After kill -9 the window is rebuilt from the log.
+  server.kill();
+  server.restart();
+  ASSERT_TRUE(server.wait_ready());
+  ASSERT_EQ(publish(server, "d1", "t"), 202);
+  ASSERT_EQ(publish(server, "d2", "t"), 202);
+  EXPECT_EQ(log_end(server), 2);
+  ASSERT_TRUE(wait_until([&] { return trigger_status(server, "t")["delivery"]["backlog"] == 0; }))
+      << trigger_status(server, "t");
+  EXPECT_EQ(unique_ids(sink), (std::set<std::string>{"d1", "d2"}));
+  EXPECT_GE(metric(server, R"(sluice_broker_duplicates_total{broker="default"})"), 2);
+}
+
 TEST(BrokerDurability, KillDuringAPublishBurstLosesNoAcknowledgedEvent) {
   HttpSink sink;
   SluiceServer server;

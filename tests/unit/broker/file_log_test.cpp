@@ -594,6 +594,36 @@ TEST(FileLog, MissingOrDamagedIndexIsRebuilt) {
   EXPECT_GT(file_size(indexes[0]), 8u);
 }
 
+TEST(FileLog, IndexFilesAreWholeOnceSealedAndTheActiveOneCatchesUpAtClose) {
+  TempDir dir;
+  TempDir crashed;
+  FileLogOptions options;
+  options.segment_bytes = 20 * kRecordBytes;
+  options.index_interval_bytes = 1;  // an entry per record: 20 per sealed segment
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 50; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+    auto indexes = files_with(dir.path(), ".index");
+    ASSERT_EQ(indexes.size(), 3u);
+    EXPECT_EQ(file_size(indexes[0]), 20u * 8);  // written whole when the segment was sealed
+    EXPECT_EQ(file_size(indexes[1]), 20u * 8);
+    EXPECT_LT(file_size(indexes[2]), 10u * 8);  // the active one trails (written 4 KiB at a time)
+    // What a kill -9 now would leave: every acknowledged record is served after reopening.
+    std::filesystem::copy(
+        dir.path(), crashed.path(),
+        std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  }
+  EXPECT_EQ(file_size(files_with(dir.path(), ".index").at(2)), 10u * 8);
+  auto reopened = open_log(crashed.path(), options);
+  EXPECT_EQ(reopened->end_offset(), 50u);
+  for (std::uint64_t from = 0; from < 50; from += 3) {
+    auto one = reopened->read(from, 1);
+    ASSERT_TRUE(one) << one.error().to_string();
+    ASSERT_EQ(one.value().size(), 1u);
+    EXPECT_EQ(one.value()[0].payload, payload_for(from));
+  }
+}
+
 TEST(FileLog, RetentionBySizeDeletesOldestSegmentsButNeverTheActiveOne) {
   TempDir dir;
   FileLogOptions options;

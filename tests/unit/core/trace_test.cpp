@@ -87,7 +87,8 @@ TEST(TraceContext, SpansAreQueriedByEventAndTraceAndPrintedAsJson) {
   tracer.record(span("publish", "e1", 1));
   Span other = span("publish", "e2", 3);
   other.trace_id = TraceId::random();
-  tracer.record(std::vector<Span>{span("deliver", "reply-of-e1", 2), other});
+  std::vector<Span> batch{span("deliver", "reply-of-e1", 2), other};
+  tracer.record(batch);
   auto of_e1 = tracer.spans_of_event("e1");
   ASSERT_EQ(of_e1.size(), 2u);  // its own span and the reply's, which shares its trace
   EXPECT_EQ(of_e1[0].name, "publish");
@@ -98,6 +99,45 @@ TEST(TraceContext, SpansAreQueriedByEventAndTraceAndPrintedAsJson) {
   EXPECT_EQ(json["attributes"], (nlohmann::json{{"broker", "default"}, {"error", "boom"}}));
   tracer.record(span("reply", "e3", 4));  // over capacity: the oldest goes
   EXPECT_TRUE(tracer.spans_of_event("e1").empty());
+}
+
+TEST(TraceContext, AFullTracerKeepsTheNewestSpansWhole) {
+  Tracer tracer(2);
+  auto span = [](std::string event, std::int64_t start, std::size_t attributes) {
+    Span s;
+    s.trace_id = TraceId::random();
+    s.span_id = SpanId::random();
+    s.name = start % 2 ? "publish" : "a-span-name-longer-than-the-small-string-buffer";
+    s.event_id = std::move(event);
+    s.start_unix_ns = start;
+    s.end_unix_ns = start + 1;
+    s.error = start == 5;
+    for (std::size_t i = 0; i < attributes; ++i)
+      s.attributes.emplace_back("attribute-" + std::to_string(i),
+                                std::string(40, 'a' + static_cast<char>(i)));
+    return s;
+  };
+  // Each span replaces the oldest, with more or fewer attributes and longer or shorter strings than it.
+  for (std::int64_t i = 0; i < 7; ++i)
+    tracer.record(span("event-" + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 10, 'x'), i,
+                       static_cast<std::size_t>(i % 3)));
+  for (std::int64_t i = 0; i < 5; ++i)
+    EXPECT_TRUE(
+        tracer
+            .spans_of_event("event-" + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 10, 'x'))
+            .empty());
+  for (std::int64_t i = 5; i < 7; ++i) {
+    const auto expected =
+        span("event-" + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 10, 'x'), i,
+             static_cast<std::size_t>(i % 3));
+    auto found = tracer.spans_of_event(expected.event_id);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].name, expected.name);
+    EXPECT_EQ(found[0].start_unix_ns, i);
+    EXPECT_EQ(found[0].end_unix_ns, i + 1);
+    EXPECT_EQ(found[0].error, i == 5);
+    EXPECT_EQ(found[0].attributes, expected.attributes);
+  }
 }
 
 }  // namespace
