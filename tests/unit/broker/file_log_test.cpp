@@ -560,6 +560,17 @@ TEST(FileLog, CorruptionWhileOpenIsDetectedByReads) {
   EXPECT_EQ(read.error().subject, "offset 2");
 }
 
+/// Reads every `step`-th record below `end` on its own (each through the sparse index).
+void expect_records_served(FileLog& log, std::uint64_t end, std::uint64_t step) {
+  for (std::uint64_t from = 0; from < end; from += step) {
+    auto one = log.read(from, 1);
+    ASSERT_TRUE(one) << one.error().to_string();
+    ASSERT_EQ(one.value().size(), 1u);
+    EXPECT_EQ(one.value()[0].offset, from);
+    EXPECT_EQ(one.value()[0].payload, payload_for(from));
+  }
+}
+
 TEST(FileLog, MissingOrDamagedIndexIsRebuilt) {
   TempDir dir;
   FileLogOptions options;
@@ -581,13 +592,7 @@ TEST(FileLog, MissingOrDamagedIndexIsRebuilt) {
   {
     auto log = open_log(dir.path(), options);
     EXPECT_EQ(log->end_offset(), 70u);
-    for (std::uint64_t from = 0; from < 70; from += 7) {
-      auto one = log->read(from, 1);
-      ASSERT_TRUE(one) << one.error().to_string();
-      ASSERT_EQ(one.value().size(), 1u);
-      EXPECT_EQ(one.value()[0].offset, from);
-      EXPECT_EQ(one.value()[0].payload, payload_for(from));
-    }
+    expect_records_served(*log, 70, 7);
   }
   for (const auto& index : files_with(dir.path(), ".index")) EXPECT_EQ(file_size(index) % 8, 0u);
   EXPECT_EQ(file_size(indexes[1]), good_size);
@@ -616,12 +621,7 @@ TEST(FileLog, IndexFilesAreWholeOnceSealedAndTheActiveOneCatchesUpAtClose) {
   EXPECT_EQ(file_size(files_with(dir.path(), ".index").at(2)), 10u * 8);
   auto reopened = open_log(crashed.path(), options);
   EXPECT_EQ(reopened->end_offset(), 50u);
-  for (std::uint64_t from = 0; from < 50; from += 3) {
-    auto one = reopened->read(from, 1);
-    ASSERT_TRUE(one) << one.error().to_string();
-    ASSERT_EQ(one.value().size(), 1u);
-    EXPECT_EQ(one.value()[0].payload, payload_for(from));
-  }
+  expect_records_served(*reopened, 50, 3);
 }
 
 TEST(FileLog, RetentionBySizeDeletesOldestSegmentsButNeverTheActiveOne) {
