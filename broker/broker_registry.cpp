@@ -173,6 +173,12 @@ void BrokerRegistry::publish(const std::string& name, std::vector<CloudEvent> ev
     done(not_found(name));
     return;
   }
+  publish(std::move(broker), std::move(events), std::move(done), std::move(home));
+}
+
+void BrokerRegistry::publish(std::shared_ptr<Broker> broker, std::vector<CloudEvent> events,
+                             std::function<void(Result<std::uint64_t>)> done, asio::any_io_executor home) {
+  const std::string& name = broker->spec.name;
   auto& metrics = MetricsRegistry::global();
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall().time_since_epoch()).count();

@@ -115,6 +115,9 @@ class BrokerRegistry {
   /// Errors found before appending call `done` at once, on the calling thread.
   void publish(const std::string& broker, std::vector<CloudEvent> events,
                std::function<void(Result<std::uint64_t>)> done, asio::any_io_executor home = {});
+  /// The same, for a broker the caller has already found.
+  void publish(std::shared_ptr<Broker> broker, std::vector<CloudEvent> events,
+               std::function<void(Result<std::uint64_t>)> done, asio::any_io_executor home = {});
 
   Clock& clock() { return clock_; }
 

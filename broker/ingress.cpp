@@ -35,6 +35,7 @@ Counter& requests_counter(const std::string& broker, int code) {
 struct Ingress::Prepared {
   std::optional<HttpServerResponse> answer;
   std::string broker;
+  std::shared_ptr<Broker> found;
   std::vector<CloudEvent> events;
 };
 
@@ -128,6 +129,7 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     }
   }
   out.events = std::move(events).value();
+  out.found = std::move(found);
   return out;
 }
 
@@ -136,9 +138,10 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
   if (prepared.answer) co_return std::move(*prepared.answer);
   auto publish = [this, &prepared, home = co_await asio::this_coro::executor](
                      std::function<void(Result<std::uint64_t>)> done) {
-    brokers_.publish(prepared.broker, std::move(prepared.events), std::move(done), home);
+    brokers_.publish(std::move(prepared.found), std::move(prepared.events), std::move(done), home);
   };
-  auto result = co_await await_callback<Result<std::uint64_t>>(publish);
+  // With a home executor the completion runs on this thread, so the coroutine resumes there directly.
+  auto result = co_await await_callback_dispatched<Result<std::uint64_t>>(publish);
   co_return respond(request, prepared.broker, result);
 }
 

@@ -2,6 +2,7 @@
 // Bridges between callback-style APIs (the event log's group commit, blocking work on a pool) and
 // coroutines.
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -27,6 +28,36 @@ asio::awaitable<T> await_callback(Start& start) {
         start(std::function<void(T)>([executor, shared](T value) {
           asio::post(executor, [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
         }));
+      },
+      asio::use_awaitable);
+}
+
+/// The handler of await_callback_dispatched, and whether its `start` is still running.
+template <class Handler>
+struct DispatchedResume {
+  explicit DispatchedResume(Handler h) : handler(std::move(h)) {}
+  Handler handler;
+  std::atomic<bool> starting{true};
+};
+
+/// Like await_callback, for a `start` whose callback, when it is not called before `start` returns, runs
+/// on the coroutine's own thread with no lock held: the coroutine then resumes right there (asio::dispatch)
+/// instead of through another post, which saves a trip through the I/O thread's queue. Called from any
+/// other thread, or before `start` returns, it posts as await_callback does.
+template <class T, class Start>
+asio::awaitable<T> await_callback_dispatched(Start& start) {
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [executor, start = std::move(start)](auto handler) mutable {
+        auto state = std::make_shared<DispatchedResume<decltype(handler)>>(std::move(handler));
+        start(std::function<void(T)>([executor, state](T value) {
+          auto resume = [state, value = std::move(value)]() mutable { state->handler(std::move(value)); };
+          if (state->starting.load(std::memory_order_acquire))
+            asio::post(executor, std::move(resume));
+          else
+            asio::dispatch(executor, std::move(resume));
+        }));
+        state->starting.store(false, std::memory_order_release);
       },
       asio::use_awaitable);
 }
