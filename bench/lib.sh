@@ -21,3 +21,9 @@ wait_http() {
   return 1
 }
 now() { date +%s.%N; }
+# CPU seconds (user + system, every thread) that process PID has used so far.
+cpu_seconds() { awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }
+# Microseconds of CPU per request: cpu_per_request CPU_BEFORE CPU_AFTER WRK_OUTPUT_FILE
+cpu_per_request() {
+  awk -v b="$1" -v a="$2" '/requests in/ { printf "%.1f", (a - b) * 1e6 / $1 }' "$3"
+}
