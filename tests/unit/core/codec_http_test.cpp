@@ -231,9 +231,14 @@ TEST(HttpBinding, DecodingAMessageGivenUpTakesItsBodyOver) {
     auto kept = decode_http(msg);
     auto copy = msg;
     auto moved = decode_http(std::move(copy));
+    // The same from header views (as ingress decodes a parsed request without copying its headers).
+    std::vector<std::pair<std::string_view, std::string_view>> views(msg.headers.begin(), msg.headers.end());
+    auto viewed = decode_http(views, msg.body);
     ASSERT_TRUE(kept) << kept.error().to_string();
     ASSERT_TRUE(moved) << moved.error().to_string();
+    ASSERT_TRUE(viewed) << viewed.error().to_string();
     EXPECT_EQ(moved.value(), kept.value());
+    EXPECT_EQ(viewed.value(), kept.value());
     EXPECT_EQ(moved.value().at(0), sample());
   }
   HttpMessage invalid{{{"ce-specversion", "1.0"}, {"ce-type", "t"}, {"ce-source", "/s"}}, "{}"};
