@@ -16,43 +16,27 @@ namespace sluice {
 //   auto start = [&](std::function<void(R)> done) { ... };
 //   auto result = co_await await_callback<R>(start);
 
-/// Suspends the calling coroutine until `start` calls the callback it is given (from any thread);
-/// resumes on the coroutine's executor with the value. `start` must call the callback exactly once.
-/// `start` is moved from before the first suspension.
-template <class T, class Start>
-asio::awaitable<T> await_callback(Start& start) {
-  auto executor = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
-      [executor, start = std::move(start)](auto handler) mutable {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        start(std::function<void(T)>([executor, shared](T value) {
-          asio::post(executor, [shared, value = std::move(value)]() mutable { (*shared)(std::move(value)); });
-        }));
-      },
-      asio::use_awaitable);
-}
-
-/// The handler of await_callback_dispatched, and whether its `start` is still running.
+/// The handler of an awaited callback, and whether its `start` is still running.
 template <class Handler>
-struct DispatchedResume {
-  explicit DispatchedResume(Handler h) : handler(std::move(h)) {}
+struct AwaitedCallback {
+  explicit AwaitedCallback(Handler h) : handler(std::move(h)) {}
   Handler handler;
   std::atomic<bool> starting{true};
 };
 
-/// Like await_callback, for a `start` whose callback, when it is not called before `start` returns, runs
-/// on the coroutine's own thread with no lock held: the coroutine then resumes right there (asio::dispatch)
-/// instead of through another post, which saves a trip through the I/O thread's queue. Called from any
-/// other thread, or before `start` returns, it posts as await_callback does.
-template <class T, class Start>
-asio::awaitable<T> await_callback_dispatched(Start& start) {
+/// How a callback resumes its coroutine: always through a post to the coroutine's executor, or in place
+/// (asio::dispatch) when it runs there after `start` returned.
+enum class Resume { Post, Dispatch };
+
+template <class T, Resume How, class Start>
+asio::awaitable<T> await_callback_resuming(Start& start) {
   auto executor = co_await asio::this_coro::executor;
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
       [executor, start = std::move(start)](auto handler) mutable {
-        auto state = std::make_shared<DispatchedResume<decltype(handler)>>(std::move(handler));
+        auto state = std::make_shared<AwaitedCallback<decltype(handler)>>(std::move(handler));
         start(std::function<void(T)>([executor, state](T value) {
           auto resume = [state, value = std::move(value)]() mutable { state->handler(std::move(value)); };
-          if (state->starting.load(std::memory_order_acquire))
+          if (How == Resume::Post || state->starting.load(std::memory_order_acquire))
             asio::post(executor, std::move(resume));
           else
             asio::dispatch(executor, std::move(resume));
@@ -60,6 +44,23 @@ asio::awaitable<T> await_callback_dispatched(Start& start) {
         state->starting.store(false, std::memory_order_release);
       },
       asio::use_awaitable);
+}
+
+/// Suspends the calling coroutine until `start` calls the callback it is given (from any thread);
+/// resumes on the coroutine's executor with the value. `start` must call the callback exactly once.
+/// `start` is moved from before the first suspension.
+template <class T, class Start>
+asio::awaitable<T> await_callback(Start& start) {
+  return await_callback_resuming<T, Resume::Post>(start);
+}
+
+/// Like await_callback, for a `start` whose callback, when it is not called before `start` returns, runs
+/// on the coroutine's own thread with no lock held: the coroutine then resumes right there (asio::dispatch)
+/// instead of through another post, which saves a trip through the I/O thread's queue. Called from any
+/// other thread, or before `start` returns, it posts as await_callback does.
+template <class T, class Start>
+asio::awaitable<T> await_callback_dispatched(Start& start) {
+  return await_callback_resuming<T, Resume::Dispatch>(start);
 }
 
 /// Runs blocking `fn` (fsync, process spawn, file reads) on `pool` and resumes with its result, so

@@ -110,26 +110,10 @@ void Tracer::keep_locked(Span span) {
     spans_.push_back(std::move(span));
     return;
   }
-  // Full: the oldest slot takes the new span by copying into the buffers it already has, so a steady
-  // stream of spans allocates and frees nothing here.
-  overwrite(spans_[oldest_], span);
+  // Full: the oldest slot takes the new span by copy assignment, which keeps the buffers its strings and
+  // attribute vector already have, so a steady stream of spans allocates and frees nothing here.
+  spans_[oldest_] = span;
   oldest_ = (oldest_ + 1) % capacity_;
-}
-
-void Tracer::overwrite(Span& slot, const Span& span) {
-  slot.trace_id = span.trace_id;
-  slot.span_id = span.span_id;
-  slot.parent_span_id = span.parent_span_id;
-  slot.name.assign(span.name);
-  slot.event_id.assign(span.event_id);
-  slot.start_unix_ns = span.start_unix_ns;
-  slot.end_unix_ns = span.end_unix_ns;
-  slot.error = span.error;
-  slot.attributes.resize(span.attributes.size());
-  for (std::size_t i = 0; i < span.attributes.size(); ++i) {
-    slot.attributes[i].first.assign(span.attributes[i].first);
-    slot.attributes[i].second.assign(span.attributes[i].second);
-  }
 }
 
 void Tracer::record(std::span<Span> spans) {

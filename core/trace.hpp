@@ -128,7 +128,6 @@ class Tracer {
   void export_loop();
   /// Keeps one span (and queues it for export); mu_ held.
   void keep_locked(Span span);
-  static void overwrite(Span& slot, const Span& span);
 
   const std::size_t capacity_;
   mutable std::mutex mu_;

@@ -121,7 +121,11 @@ McpGateway::McpGateway(GatewayHooks hooks, GatewayOptions options)
 void McpGateway::save_catalog() {
   if (options_.catalog_file.empty()) return;
   std::lock_guard lock(catalog_file_mu_);
-  auto written = write_file_atomic(options_.catalog_file, catalog_.to_json().dump());
+  write_catalog_locked(catalog_);
+}
+
+void McpGateway::write_catalog_locked(const ToolCatalog& catalog) {
+  auto written = write_file_atomic(options_.catalog_file, catalog.to_json().dump());
   if (!written) SLUICE_LOG(mcp, warn, "cannot save the tool catalog: {}", written.error().to_string());
 }
 
@@ -610,10 +614,7 @@ bool McpGateway::set_agent_tools(const std::string& agent, const std::string& re
   std::lock_guard lock(catalog_file_mu_);
   ToolCatalog staged;
   staged.load(catalog_.to_json());
-  if (staged.set_agent(agent, revision, tools)) {
-    auto written = write_file_atomic(options_.catalog_file, staged.to_json().dump());
-    if (!written) SLUICE_LOG(mcp, warn, "cannot save the tool catalog: {}", written.error().to_string());
-  }
+  if (staged.set_agent(agent, revision, tools)) write_catalog_locked(staged);
   return catalog_.set_agent(agent, revision, tools);
 }
 

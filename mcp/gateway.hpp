@@ -93,6 +93,8 @@ class McpGateway : public std::enable_shared_from_this<McpGateway> {
  private:
   /// Writes the catalog to options_.catalog_file (when set); a failure is logged, the catalog stays.
   void save_catalog();
+  /// Writes `catalog` to options_.catalog_file; catalog_file_mu_ held, a failure is logged.
+  void write_catalog_locked(const ToolCatalog& catalog);
   /// Sets an agent's tools, saving the catalog before they are listed (a listed tool survives a crash).
   /// True when they changed.
   bool set_agent_tools(const std::string& agent, const std::string& revision, const nlohmann::json& tools);
