@@ -1,5 +1,6 @@
 #include "broker/broker_registry.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <span>
@@ -10,6 +11,12 @@
 #include "core/trace.hpp"
 
 namespace sluice {
+namespace {
+
+constexpr const char* kDuplicatesHelp =
+    "Events acknowledged as duplicates within the window (not stored again).";
+
+}  // namespace
 
 std::string IdempotencyCache::key(const std::string& source, const std::string& id) {
   std::string k;
@@ -24,19 +31,25 @@ void IdempotencyCache::expire(std::int64_t now_ms) {
   while (!order_.empty() &&
          (order_.front().first + window_.count() <= now_ms || order_.size() > max_entries_)) {
     auto it = seen_.find(order_.front().second);
-    if (it != seen_.end() && it->second == order_.front().first) seen_.erase(it);
+    if (it != seen_.end() && it->second.claimed_ms == order_.front().first) seen_.erase(it);
     order_.pop_front();
   }
 }
 
-bool IdempotencyCache::claim(const std::string& source, const std::string& id, std::int64_t now_ms) {
+IdempotencyCache::Claim IdempotencyCache::claim(const std::string& source, const std::string& id,
+                                                std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   expire(now_ms);
   auto k = key(source, id);
-  auto [it, inserted] = seen_.try_emplace(k, now_ms);
-  if (!inserted) return false;
+  auto [it, inserted] = seen_.try_emplace(k, Entry{now_ms, false});
+  if (!inserted) return it->second.stored ? Claim::stored : Claim::storing;
   order_.emplace_back(now_ms, std::move(k));
-  return true;
+  return Claim::claimed;
+}
+
+void IdempotencyCache::confirm(const std::string& source, const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (auto it = seen_.find(key(source, id)); it != seen_.end()) it->second.stored = true;
 }
 
 void IdempotencyCache::release(const std::string& source, const std::string& id) {
@@ -117,8 +130,10 @@ void rebuild_idempotency(Broker& broker, std::int64_t window_start_ms) {
     for (const auto& record : records.value()) {
       offset = record.offset + 1;
       if (record.append_time_ms < window_start_ms) continue;
-      if (auto event = parse_protobuf(record.payload))
-        broker.idempotency->claim(event.value().source, event.value().id, record.append_time_ms);
+      auto event = parse_protobuf(record.payload);
+      if (event && broker.idempotency->claim(event.value().source, event.value().id, record.append_time_ms) ==
+                       IdempotencyCache::Claim::claimed)
+        broker.idempotency->confirm(event.value().source, event.value().id);
     }
   }
 }
@@ -160,6 +175,12 @@ void PublishCompletion::operator()(Result<std::uint64_t> result) {
   if (result) {
     broker->appended_events->inc(static_cast<double>(count));
     broker->appended_bytes->inc(static_cast<double>(bytes));
+    if (broker->idempotency)
+      for (auto& [source, id] : claimed) broker->idempotency->confirm(source, id);
+    if (duplicates > 0)
+      MetricsRegistry::global()
+          .counter("sluice_broker_duplicates_total", kDuplicatesHelp, {{"broker", broker->spec.name}})
+          .inc(static_cast<double>(duplicates));
   } else if (broker->idempotency) {
     for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
   }
@@ -244,7 +265,21 @@ void BrokerRegistry::publish(std::shared_ptr<Broker> broker, std::vector<CloudEv
     span.attributes = {{"broker", name}, {"event.type", event.type}, {"event.source", event.source}};
     spans.push_back(std::move(span));
     if (broker->idempotency && broker->idempotency->enabled()) {
-      if (!broker->idempotency->claim(event.source, event.id, now_ms)) continue;  // seen: acknowledge only
+      const auto claim = broker->idempotency->claim(event.source, event.id, now_ms);
+      // Stored before, or earlier in this batch: acknowledge only.
+      if (claim == IdempotencyCache::Claim::stored ||
+          (claim == IdempotencyCache::Claim::storing &&
+           std::find(claimed.begin(), claimed.end(), std::pair(event.source, event.id)) != claimed.end())) {
+        ++completion->duplicates;
+        continue;
+      }
+      if (claim == IdempotencyCache::Claim::storing) {
+        fail(make_error("event",
+                        "an event with source \"" + event.source + "\" and id \"" + event.id +
+                            "\" is being stored; retry",
+                        503));
+        return;
+      }
       claimed.emplace_back(event.source, event.id);
     }
     payloads.push_back(to_protobuf(event, std::span(added.data(), n_added)));
@@ -259,10 +294,8 @@ void BrokerRegistry::publish(std::shared_ptr<Broker> broker, std::vector<CloudEv
     }
   }
   if (payloads.empty()) {
-    metrics
-        .counter("sluice_broker_duplicates_total", "Publishes acknowledged as duplicates within the window.",
-                 {{"broker", name}})
-        .inc(static_cast<double>(events.size()));
+    metrics.counter("sluice_broker_duplicates_total", kDuplicatesHelp, {{"broker", name}})
+        .inc(static_cast<double>(completion->duplicates));
     completion->done(broker->log->end_offset());
     return;
   }

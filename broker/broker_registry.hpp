@@ -36,8 +36,15 @@ class IdempotencyCache {
   explicit IdempotencyCache(std::chrono::milliseconds window, std::size_t max_entries = 1'000'000)
       : window_(window), max_entries_(max_entries) {}
 
-  /// Claims the key for a publish at `now_ms`. False when it was seen within the window.
-  bool claim(const std::string& source, const std::string& id, std::int64_t now_ms);
+  enum class Claim {
+    claimed,  // new: store the event, then confirm() or release() the key
+    stored,   // stored within the window: acknowledge without storing again
+    storing,  // another publish of the key is still being appended: its outcome is not known yet
+  };
+  /// Claims the key for a publish at `now_ms`.
+  Claim claim(const std::string& source, const std::string& id, std::int64_t now_ms);
+  /// Marks a claimed key as stored (its append is durable): later claims get `stored`.
+  void confirm(const std::string& source, const std::string& id);
   /// Gives a claimed key back (the append failed), so a retry can store it.
   void release(const std::string& source, const std::string& id);
   bool enabled() const { return window_.count() > 0; }
@@ -50,7 +57,11 @@ class IdempotencyCache {
   std::chrono::milliseconds window_;
   std::size_t max_entries_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::int64_t> seen_;
+  struct Entry {
+    std::int64_t claimed_ms;
+    bool stored;
+  };
+  std::unordered_map<std::string, Entry> seen_;
   std::deque<std::pair<std::int64_t, std::string>> order_;
 };
 
@@ -61,8 +72,9 @@ struct Broker;
 /// One allocation per publish, made and freed on the caller's thread when it gives a home executor.
 struct PublishCompletion {
   std::shared_ptr<Broker> broker;
-  std::vector<std::pair<std::string, std::string>> claimed;  // idempotency keys to release on failure
+  std::vector<std::pair<std::string, std::string>> claimed;  // idempotency keys to confirm or release
   std::size_t count = 0;
+  std::size_t duplicates = 0;  // events of the batch acknowledged as already stored
   std::int64_t bytes = 0;
   boost::container::small_vector<Span, 1> spans;
   std::function<void(Result<std::uint64_t>)> done;
@@ -107,7 +119,9 @@ class BrokerRegistry {
   /// Normalises events for storage (knativearrivaltime, knativebrokerttl, hop check, idempotency)
   /// and appends them to the broker's log as one all-or-nothing batch. `done` gets the first offset,
   /// or an Error whose code is the HTTP status to answer (400, 404, 413, 429, 503). A batch whose
-  /// events were all seen before is acknowledged with the end offset and stores nothing.
+  /// events were all stored before is acknowledged with the end offset and stores nothing. An event
+  /// whose (source, id) another publish is still appending fails the batch with 503: only once that
+  /// append is durable is a retry acknowledged as a duplicate (or, if it failed, stored).
   ///
   /// `done` runs on the log's writer thread, or, given `home` (the caller's I/O context), there: the
   /// writer then only posts the completion, and what finishing a publish takes (its spans, counters,
