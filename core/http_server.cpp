@@ -40,6 +40,22 @@ void watch_disconnect(beast::tcp_stream& stream, std::shared_ptr<RequestContext>
   });
 }
 
+// The answer to a request whose head the parser refused, or whose body is too large: nullopt for errors
+// that leave nothing to answer (the peer went away, a timeout).
+std::optional<std::pair<http::status, std::string>> parse_refusal(beast::error_code ec,
+                                                                  const HttpServerOptions& options) {
+  if (ec == http::error::body_limit)
+    return std::pair(http::status::payload_too_large,
+                     "request body exceeds the limit of " + std::to_string(options.body_limit) + " bytes");
+  if (ec == http::error::header_limit)
+    return std::pair(
+        http::status::request_header_fields_too_large,
+        "request headers exceed the limit of " + std::to_string(options.header_limit) + " bytes");
+  if (ec == http::error::bad_content_length)
+    return std::pair(http::status::bad_request, std::string("malformed Content-Length header"));
+  return std::nullopt;
+}
+
 void log_access(const HttpServerRequest& request, unsigned status, std::size_t request_bytes,
                 std::size_t response_bytes, std::chrono::steady_clock::time_point started,
                 const std::string& remote, bool cancelled) {
@@ -240,6 +256,7 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   beast::flat_buffer buffer;
+  bool drain = false;  // the connection ends on a refused request whose rest may still be arriving
   while (!stopping_) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.body_limit);
@@ -247,24 +264,26 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     beast::error_code ec;
     stream.expires_after(options_.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (ec) break;
+    // A Content-Length over the body limit is refused here, before any `100 Continue`.
+    if (ec && !parse_refusal(ec, options_)) break;
     tracked->busy = true;
     ++in_flight_;
     HttpServerResponse response;
     bool keep_alive = true;
-    if (parser.get()[http::field::expect] == "100-continue") {
+    if (!ec && parser.get()[http::field::expect] == "100-continue") {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       co_await http::async_write(stream, cont, redirect_error(use_awaitable, ec));
     }
     stream.expires_after(options_.read_timeout);
     if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (ec == http::error::body_limit) {
-      HttpServerRequest head{parser.get().method(), parser.get().target(), parser.get().version()};
-      response = make_error_response(
-          head, http::status::payload_too_large,
-          "request body exceeds the limit of " + std::to_string(options_.body_limit) + " bytes");
+    if (auto refusal = parse_refusal(ec, options_)) {
+      // The head may be incomplete (over the header limit): answer HTTP/1.1 then.
+      const unsigned version = parser.get().version() ? parser.get().version() : 11;
+      HttpServerRequest head{parser.get().method(), parser.get().target(), version};
+      response = make_error_response(head, refusal->first, refusal->second);
       response.keep_alive(false);
       keep_alive = false;
+      drain = true;
     } else if (ec) {
       --in_flight_;
       break;
@@ -324,6 +343,15 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
   }
   beast::error_code ec;
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (drain) {
+    // Closing with unread request bytes would reset the connection, and the client could lose the answer
+    // before reading it: read what the client still sends for a moment (at most kDrainBytes).
+    constexpr std::size_t kDrainBytes = 4 << 20;
+    stream.expires_after(std::chrono::seconds(1));
+    std::vector<char> sink(16 << 10);
+    for (std::size_t drained = 0; !ec && drained < kDrainBytes;)
+      drained += co_await stream.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, ec));
+  }
   stream.socket().close(ec);
   --connections_;
 }
