@@ -1,7 +1,6 @@
 #include "broker/file_log.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -173,7 +172,7 @@ Result<bool> all_zero(int fd, const std::string& path, std::uint64_t from, std::
 Error corrupt_error(std::uint64_t offset, const std::string& path, std::uint64_t position, const char* what) {
   return make_error("offset " + std::to_string(offset),
                     std::string(what) + " in segment " + path + " at byte " + std::to_string(position) +
-                        "; the record is not served (restore the segment or delete it to move past it)",
+                        "; the record is not served (restore the segment file from a copy)",
                     500);
 }
 
@@ -240,12 +239,9 @@ Result<std::unique_ptr<FileLog>> FileLog::open(const std::string& dir, FileLogOp
   if (auto st = make_dirs(dir); !st) return st.error();
 
   std::unique_ptr<FileLog> log(new FileLog(dir, std::move(options), clock));
-  std::string lock_path = dir + "/LOCK";
-  log->lock_fd_ = UniqueFd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!log->lock_fd_.valid()) return errno_error(lock_path, "cannot open lock file", errno);
-  if (::flock(log->lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
-    return make_error(dir, "event log directory is already open (by another process or FileLog)", 409);
-  }
+  auto lock = lock_dir(dir, "event log directory is already open (by another process or FileLog)");
+  if (!lock) return lock.error();
+  log->lock_fd_ = std::move(lock).value();
   if (auto st = log->recover(); !st) return st.error();
   if (auto deleted = log->enforce_retention(); !deleted) return deleted.error();
   log->writer_ = std::thread([raw = log.get()] { raw->writer_loop(); });
@@ -253,6 +249,17 @@ Result<std::unique_ptr<FileLog>> FileLog::open(const std::string& dir, FileLogOp
 }
 
 Result<std::shared_ptr<FileLog::Segment>> FileLog::create_segment(std::uint64_t base) {
+  auto created = open_segment_files(base);
+  if (!created) {
+    // A half-created segment left behind would become the log's tail at the next open and hide the
+    // records appended to the previous segment after this failure.
+    (void)remove_file(dir_ + "/" + segment_name(base, ".log"));
+    (void)remove_file(dir_ + "/" + segment_name(base, ".index"));
+  }
+  return created;
+}
+
+Result<std::shared_ptr<FileLog::Segment>> FileLog::open_segment_files(std::uint64_t base) {
   auto seg = std::make_shared<Segment>();
   seg->base = base;
   seg->end = base;
@@ -285,6 +292,24 @@ Status FileLog::recover() {
     }
   }
   std::sort(bases.begin(), bases.end());
+  // A newest segment without a single byte of records was created by a roll that failed or that a crash
+  // interrupted: the records appended since (if any) are in the segment before it, which becomes the tail.
+  while (bases.size() > 1) {
+    const std::string path = dir_ + "/" + segment_name(bases.back(), ".log");
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return errno_error(path, "cannot open segment", errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno_error(path, "cannot stat segment", errno);
+    auto empty = all_zero(fd.get(), path, 0, static_cast<std::uint64_t>(st.st_size));
+    if (!empty) return empty.error();
+    if (!empty.value()) break;
+    SLUICE_LOG(broker, info, "[log={}] removing {}: it holds no records (a segment roll did not finish)",
+               options_.name, path);
+    if (auto st_rm = remove_file(path); !st_rm) return st_rm;
+    (void)remove_file(dir_ + "/" + segment_name(bases.back(), ".index"));
+    if (auto st_dir = fsync_dir(dir_); !st_dir) return st_dir;
+    bases.pop_back();
+  }
 
   if (bases.empty()) {
     auto seg = create_segment(0);
@@ -345,6 +370,13 @@ Status FileLog::recover_sealed(Segment& seg, std::uint64_t next_base) {
       index_ok =
           index_ok && entries[i].position < file_size && seg.base + entries[i].relative_offset < next_base;
     }
+    for (std::size_t i = 1; i < entries.size() && index_ok; ++i) {
+      char header[16];
+      auto n = pread_full(seg.read_fd.get(), header, sizeof header, entries[i].position, seg.log_path);
+      if (!n) return n.error();
+      index_ok = n.value() == sizeof header &&
+                 get<std::uint64_t>(header + 8) == seg.base + entries[i].relative_offset;
+    }
     if (index_ok) {
       RecordCursor first(seg.read_fd.get(), seg.log_path, 0, file_size);
       auto step = first.next();
@@ -401,6 +433,14 @@ Status FileLog::recover_sealed(Segment& seg, std::uint64_t next_base) {
     if (seg.first_time_ms < 0) seg.first_time_ms = rec.append_time_ms;
     seg.max_time_ms = std::max(seg.max_time_ms, rec.append_time_ms);
     ++expected;
+  }
+  if (cursor.position() >= file_size && expected < next_base) {
+    // Whole, but short of the next segment: the segment that held the offsets in between is gone.
+    seg.end = expected;
+    SLUICE_LOG(broker, err,
+               "[log={}] offsets {} to {} are missing: {} ends before the next segment begins (a segment "
+               "file was removed?); they cannot be served",
+               options_.name, expected, next_base - 1, seg.log_path);
   }
   SLUICE_LOG(broker, info, "[log={}] rebuilt index of {} ({} entries)", options_.name, seg.index_path,
              seg.index.size());
@@ -489,9 +529,20 @@ Status FileLog::recover_tail(Segment& seg) {
   seg.w_last_index_pos = seg.index.empty() ? 0 : seg.index.back().position;
   seg.w_first_time_ms = seg.first_time_ms;
   seg.w_max_time_ms = seg.max_time_ms;
-  if (auto st = write_file_atomic(seg.index_path, encode_index(seg.index)); !st) return st;
+  // The index is a hint (recovery rescans the tail): a full disk must not keep the log from opening.
+  if (auto st = write_file_atomic(seg.index_path, encode_index(seg.index)); !st) {
+    SLUICE_LOG(broker, warn,
+               "[log={}] cannot store the index of the active segment (it is rebuilt at the "
+               "next open): {}",
+               options_.name, st.error().to_string());
+    (void)remove_file(seg.index_path);
+    return ok();
+  }
   seg.index_fd = UniqueFd(::open(seg.index_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-  if (!seg.index_fd.valid()) return errno_error(seg.index_path, "cannot open index", errno);
+  if (!seg.index_fd.valid()) {
+    SLUICE_LOG(broker, warn, "[log={}] cannot open the index of the active segment: {}", options_.name,
+               errno_error(seg.index_path, "open failed", errno).to_string());
+  }
   return ok();
 }
 
@@ -570,7 +621,8 @@ void FileLog::writer_loop() {
 }
 
 void FileLog::write_index(Segment& seg) {
-  if (seg.w_unwritten_index.empty() || !seg.index_fd.valid()) return;
+  if (!seg.index_fd.valid()) seg.w_unwritten_index.clear();  // no index file: rebuilt at the next open
+  if (seg.w_unwritten_index.empty()) return;
   if (auto w = write_all(seg.index_fd.get(), seg.w_unwritten_index.data(), seg.w_unwritten_index.size(),
                          seg.index_path);
       !w) {
@@ -864,9 +916,13 @@ Result<std::vector<LogRecord>> FileLog::read(std::uint64_t from, std::size_t max
       if (from >= seg->end) {
         auto next = std::next(it);
         if (next != segments_.end() && from < next->first) {
-          return make_error(
-              "offset " + std::to_string(from),
-              "missing from segment " + seg->log_path + " (damaged or lost when written without fsync)", 500);
+          if (!out.empty()) return out;
+          return make_error("offset " + std::to_string(from),
+                            "missing from the log: no segment holds offsets " + std::to_string(from) +
+                                " to " + std::to_string(next->first - 1) + " (" + seg->log_path +
+                                " ends before them: a segment file was removed, or the log was written "
+                                "without fsync)",
+                            500);
         }
         if (next == segments_.end()) break;
         from = next->first;

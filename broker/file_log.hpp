@@ -147,7 +147,9 @@ class FileLog final : public EventLog {
   Status recover();
   Status recover_sealed(Segment& segment, std::uint64_t next_base);
   Status recover_tail(Segment& segment);
+  /// A new empty segment; nothing of it is left on disk when it fails.
   Result<std::shared_ptr<Segment>> create_segment(std::uint64_t base);
+  Result<std::shared_ptr<Segment>> open_segment_files(std::uint64_t base);
   void writer_loop();
   void commit_group(std::vector<PendingAppend>& group);
   Status write_group(std::vector<PendingAppend>& group, std::vector<std::uint64_t>& first_offsets,

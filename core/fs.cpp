@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,7 +130,9 @@ Status make_dirs(const std::string& path) {
     pos = path.find('/', pos + 1);
     prefix = path.substr(0, pos);
     if (prefix.empty() || prefix == "/") continue;
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (::mkdir(prefix.c_str(), 0755) == 0) {
+      if (auto st = fsync_dir(parent_dir(prefix)); !st) return st;
+    } else if (errno != EEXIST) {
       return errno_error(prefix, "cannot create directory", errno);
     }
   }
@@ -137,6 +140,17 @@ Status make_dirs(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return errno_error(path, "cannot stat", errno);
   if (!S_ISDIR(st.st_mode)) return make_error(path, "exists and is not a directory", 400);
   return ok();
+}
+
+Result<UniqueFd> lock_dir(const std::string& dir, const std::string& held_message) {
+  const std::string path = dir + "/LOCK";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return errno_error(path, "cannot open lock file", errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return make_error(dir, held_message, 409);
+    return errno_error(path, "cannot lock", errno);
+  }
+  return fd;
 }
 
 Result<std::vector<std::string>> list_dir(const std::string& dir) {

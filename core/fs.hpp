@@ -48,8 +48,13 @@ Status write_file_atomic(const std::string& path, std::string_view content);
 /// The whole content of a file.
 Result<std::string> read_file(const std::string& path);
 
-/// Creates `path` and its missing parents (like mkdir -p). Succeeds if it already is a directory.
+/// Creates `path` and its missing parents (like mkdir -p), fsyncing the parent of each directory it
+/// creates so that the new entries survive a power cut. Succeeds if it already is a directory.
 Status make_dirs(const std::string& path);
+
+/// Takes an exclusive flock() on `dir`/LOCK (created if missing) for as long as the returned descriptor
+/// is open. Fails with 409 and `held_message` when another descriptor (in any process) holds it.
+Result<UniqueFd> lock_dir(const std::string& dir, const std::string& held_message);
 
 /// fsyncs a directory so that entries created, renamed or removed in it are durable.
 Status fsync_dir(const std::string& dir);

@@ -23,6 +23,11 @@ Server::~Server() {
 
 asio::awaitable<HttpServerResponse> Server::handle_probe(HttpServerRequest& req, RequestContext&) {
   auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    auto res = make_error_response(req, http::status::method_not_allowed, "use GET for " + std::string(path));
+    res.set(http::field::allow, "GET, HEAD");
+    co_return res;
+  }
   if (path == "/healthz") co_return make_response(req, http::status::ok, "ok\n");
   if (path == "/readyz") {
     if (ready_ && !stopping_) co_return make_response(req, http::status::ok, "ready\n");
@@ -37,16 +42,21 @@ asio::awaitable<HttpServerResponse> Server::handle_probe(HttpServerRequest& req,
 
 void Server::wire_routes() {
   auto probe = [this](HttpServerRequest& req, RequestContext& ctx) { return handle_probe(req, ctx); };
+  // Like every 503, the one answered before recovery is done says when to retry.
+  auto recovering = [](HttpServerRequest& req) {
+    auto res = make_error_response(req, http::status::service_unavailable, "recovering; retry shortly");
+    res.set(http::field::retry_after, "1");
+    return res;
+  };
   http_->route("/healthz", probe);
   http_->route("/readyz", probe);
   http_->route("/metrics", probe);
-  http_->route("/brokers/",
-               [this](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
-                 if (!ready_)
-                   co_return make_error_response(req, http::status::service_unavailable,
-                                                 "recovering; retry shortly");
-                 co_return co_await ingress_->handle(req, ctx);
-               });
+  http_->route(
+      "/brokers/",
+      [this, recovering](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
+        if (!ready_) co_return recovering(req);
+        co_return co_await ingress_->handle(req, ctx);
+      });
   http_->route(
       "/apis/v1/traces/", [](HttpServerRequest& req, RequestContext&) -> asio::awaitable<HttpServerResponse> {
         auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
@@ -63,13 +73,12 @@ void Server::wire_routes() {
         co_return make_response(req, http::status::ok,
                                 nlohmann::json{{"eventId", *id}, {"spans", out}}.dump(), "application/json");
       });
-  http_->route("/apis/v1/",
-               [this](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
-                 if (!ready_)
-                   co_return make_error_response(req, http::status::service_unavailable,
-                                                 "recovering; retry shortly");
-                 co_return co_await control_->handle(req, ctx);
-               });
+  http_->route(
+      "/apis/v1/",
+      [this, recovering](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
+        if (!ready_) co_return recovering(req);
+        co_return co_await control_->handle(req, ctx);
+      });
 }
 
 void Server::schedule_periodic(asio::steady_timer& timer, std::chrono::seconds every,
@@ -89,6 +98,13 @@ int Server::run() {
     std::cerr << "sluice serve: --data-dir " << options_.data_dir << ": " << st.error().to_string() << "\n";
     return 1;
   }
+  // Two servers on one data dir would overwrite each other's resources, cursors and logs.
+  auto lock = lock_dir(options_.data_dir, "another sluice serve is using this data dir; stop it first");
+  if (!lock) {
+    std::cerr << "sluice serve: --data-dir " << options_.data_dir << ": " << lock.error().to_string() << "\n";
+    return 1;
+  }
+  data_dir_lock_ = std::move(lock).value();
   ControllerOptions copts;
   copts.data_dir = options_.data_dir;
   copts.config_store = options_.config_store;

@@ -13,6 +13,7 @@
 #include "broker/ingress.hpp"
 #include "core/asio.hpp"
 #include "core/clock.hpp"
+#include "core/fs.hpp"
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
 #include "core/tls_listener.hpp"
@@ -81,6 +82,7 @@ class Server {
   void schedule_periodic(asio::steady_timer& timer, std::chrono::seconds every, std::function<void()> work);
 
   ServerOptions options_;
+  UniqueFd data_dir_lock_;  // flock of DATA_DIR/LOCK while the server runs
   IoPool io_;
   asio::thread_pool blocking_{2};
   Clock& clock_;

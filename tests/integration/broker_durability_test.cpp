@@ -16,6 +16,23 @@ std::set<std::string> unique_ids(const HttpSink& sink) {
   return {ids.begin(), ids.end()};
 }
 
+TEST(BrokerDurability, ASecondServerOnTheSameDataDirRefusesToStart) {
+  SluiceServer first;
+  ASSERT_TRUE(first.wait_ready());
+  SluiceServer second({}, first.data_dir());
+  EXPECT_EQ(second.process().wait(std::chrono::seconds(20)), 1);
+  EXPECT_NE(second.process().output().find("another sluice serve is using this data dir"), std::string::npos)
+      << second.process().output();
+  // The first one is untouched and the data dir is free again once it is gone.
+  EXPECT_EQ(first.cli({"apply", "-f", "-"}, nullptr,
+                      "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+                      "metadata: {name: default}\n"),
+            0);
+  first.kill();
+  second.restart();
+  ASSERT_TRUE(second.wait_ready());
+}
+
 TEST(BrokerDurability, GracefulRestartNeitherLosesNorReplays) {
   HttpSink sink;
   SluiceServer server;

@@ -599,6 +599,114 @@ TEST(FileLog, MissingOrDamagedIndexIsRebuilt) {
   EXPECT_GT(file_size(indexes[0]), 8u);
 }
 
+TEST(FileLog, AnIndexEntryPointingAtAnotherRecordIsRebuilt) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 20 * kRecordBytes;
+  options.index_interval_bytes = 3 * kRecordBytes;
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 50; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  }
+  const std::string index = files_with(dir.path(), ".index").at(0);
+  auto content = read_file(index);
+  ASSERT_TRUE(content);
+  std::string shifted = content.value();
+  ASSERT_GE(shifted.size(), 24u);
+  for (std::size_t at = 8; at < shifted.size(); at += 8) ++shifted[at + 4];  // every position but the first
+  ASSERT_TRUE(write_file_atomic(index, shifted));
+  auto log = open_log(dir.path(), options);
+  expect_records_served(*log, 50, 1);
+}
+
+TEST(FileLog, AFailedRollLeavesNoSegmentBehindAndLosesNothing) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 8 * kRecordBytes;
+  const std::string blocked_index = dir.path() + "/00000000000000000006.index";
+  {
+    auto log = open_log(dir.path(), options);
+    for (std::uint64_t i = 0; i < 6; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+    // The roll to segment 6 cannot create its index (a directory is in the way).
+    ASSERT_EQ(::mkdir(blocked_index.c_str(), 0755), 0);
+    auto refused = append_sync(*log, {payload_for(6, 3 * 100)});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, 503);
+    EXPECT_EQ(files_with(dir.path(), ".log").size(), 1u);  // nothing of segment 6 is left
+    // Smaller appends still fit in the old segment and are acknowledged.
+    auto six = append_sync(*log, {payload_for(6)});
+    ASSERT_TRUE(six) << six.error().to_string();
+    EXPECT_EQ(six.value(), 6u);
+  }
+  ASSERT_EQ(::rmdir(blocked_index.c_str()), 0);
+  auto log = open_log(dir.path(), options);
+  EXPECT_EQ(log->end_offset(), 7u);
+  auto seven = append_sync(*log, {payload_for(7)});
+  ASSERT_TRUE(seven);
+  EXPECT_EQ(seven.value(), 7u);  // no offset is given out twice
+  auto all = read_all(*log);
+  ASSERT_EQ(all.size(), 8u);
+  for (std::uint64_t i = 0; i < 8; ++i) EXPECT_EQ(all[i].payload, payload_for(i));
+}
+
+TEST(FileLog, AnEmptyNewestSegmentIsDroppedAtOpen) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  { open_with_records(dir.path(), 25, options); }
+  // What a roll interrupted by a crash leaves: the next segment's file, empty or zero-filled.
+  ASSERT_TRUE(write_file_atomic(dir.path() + "/00000000000000000031.log", ""));
+  ASSERT_TRUE(write_file_atomic(dir.path() + "/00000000000000000032.log", std::string(4096, '\0')));
+  auto log = open_log(dir.path(), options);
+  EXPECT_EQ(log->end_offset(), 25u);
+  EXPECT_EQ(files_with(dir.path(), ".log").size(), 3u);
+  auto next = append_sync(*log, {payload_for(25)});
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next.value(), 25u);
+  EXPECT_EQ(read_all(*log).size(), 26u);
+}
+
+TEST(FileLog, AMissingMiddleSegmentIsReportedByOffsetNotBlamedOnItsNeighbour) {
+  TempDir dir;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  { open_with_records(dir.path(), 30, options); }
+  auto logs = files_with(dir.path(), ".log");
+  ASSERT_EQ(logs.size(), 3u);
+  ASSERT_TRUE(remove_file(logs[1]));
+  ASSERT_TRUE(remove_file(files_with(dir.path(), ".index").at(1)));
+  auto log = open_log(dir.path(), options);
+  EXPECT_EQ(log->end_offset(), 30u);
+  auto first = log->read(0, 100);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value().size(), 10u);
+  auto gap = log->read(10, 100);
+  ASSERT_FALSE(gap);
+  EXPECT_EQ(gap.error().subject, "offset 10");
+  EXPECT_NE(gap.error().message.find("no segment holds offsets 10 to 19"), std::string::npos)
+      << gap.error().message;
+  auto last = log->read(20, 100);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last.value().size(), 10u);
+}
+
+TEST(FileLog, TheLogOpensWhenTheActiveSegmentsIndexCannotBeStored) {
+  TempDir dir;
+  { open_with_records(dir.path(), 5); }
+  const std::string index = files_with(dir.path(), ".index").at(0);
+  ASSERT_TRUE(remove_file(index));
+  ASSERT_EQ(::mkdir(index.c_str(), 0755), 0);  // as a full disk would, the index cannot be written
+  {
+    auto log = open_log(dir.path());
+    ASSERT_NE(log, nullptr);
+    EXPECT_EQ(log->end_offset(), 5u);
+    ASSERT_TRUE(append_sync(*log, {payload_for(5)}));
+  }
+  ASSERT_EQ(::rmdir(index.c_str()), 0);
+  auto log = open_log(dir.path());
+  EXPECT_EQ(read_all(*log).size(), 6u);
+}
+
 TEST(FileLog, IndexFilesAreWholeOnceSealedAndTheActiveOneCatchesUpAtClose) {
   TempDir dir;
   TempDir crashed;
