@@ -1,5 +1,6 @@
 #include "broker/ingress.hpp"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -73,7 +74,7 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     return answer;
   }
   if (static_cast<std::int64_t>(request.body().size()) > found->spec.max_event_size &&
-      !std::string_view(request[http::field::content_type]).starts_with("application/cloudevents-batch"))
+      detect_http_mode(std::string_view(request[http::field::content_type])) != HttpMode::Batched)
     return fail(http::status::payload_too_large,
                 "event of " + std::to_string(request.body().size()) +
                     " bytes exceeds the broker's maxEventSize of " +
@@ -102,30 +103,41 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     if (auto allowed = authorize_(broker, events.value(), ctx.principal); !allowed)
       return fail(http::status::forbidden, allowed.error().message, broker);
   }
+  // Requests that can never pass are refused before any tokens are taken; the event tokens of a request
+  // the byte quota then refuses are given back.
+  const auto n_events = static_cast<double>(events.value().size());
+  auto quota = [&] {
+    return "ingress quota of " + std::to_string(found->spec.quota_bytes_per_second) + " bytes/s";
+  };
+  if (found->rate_limit && n_events > found->rate_limit->burst())
+    return fail(http::status::payload_too_large,
+                "a batch of " + std::to_string(events.value().size()) + " events can never pass broker \"" +
+                    broker + "\"'s rate limit's burst of " +
+                    std::to_string(static_cast<std::int64_t>(found->rate_limit->burst())) +
+                    " events: send smaller batches",
+                broker);
+  if (found->byte_quota && body_bytes > found->spec.quota_burst_bytes)
+    return fail(http::status::payload_too_large,
+                "a body of " + std::to_string(body_bytes) + " bytes can never pass broker \"" + broker +
+                    "\"'s " + quota() + " (burst " + std::to_string(found->spec.quota_burst_bytes) +
+                    " bytes): send smaller batches",
+                broker);
+  auto too_many = [&](std::string message, std::chrono::milliseconds wait) {
+    auto answer = fail(http::status::too_many_requests, std::move(message), broker);
+    answer.answer->set(http::field::retry_after,
+                       std::to_string(std::max<std::int64_t>(1, (wait.count() + 999) / 1000)));
+    return answer;
+  };
   if (found->rate_limit) {
-    if (auto wait = found->rate_limit->take(static_cast<double>(events.value().size()))) {
-      auto answer = fail(http::status::too_many_requests,
-                         "broker \"" + broker + "\" is over its ingress rate limit of " +
-                             std::to_string(static_cast<std::int64_t>(found->spec.rate_limit)) + " events/s",
-                         broker);
-      answer.answer->set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
-      return answer;
-    }
+    if (auto wait = found->rate_limit->take(n_events))
+      return too_many("broker \"" + broker + "\" is over its ingress rate limit of " +
+                          std::to_string(static_cast<std::int64_t>(found->spec.rate_limit)) + " events/s",
+                      *wait);
   }
   if (found->byte_quota) {
-    const std::string quota =
-        "ingress quota of " + std::to_string(found->spec.quota_bytes_per_second) + " bytes/s";
-    if (body_bytes > found->spec.quota_burst_bytes)
-      return fail(http::status::payload_too_large,
-                  "a body of " + std::to_string(body_bytes) + " bytes can never pass broker \"" + broker +
-                      "\"'s " + quota + " (burst " + std::to_string(found->spec.quota_burst_bytes) +
-                      " bytes): send smaller batches",
-                  broker);
     if (auto wait = found->byte_quota->take(static_cast<double>(body_bytes))) {
-      auto answer =
-          fail(http::status::too_many_requests, "broker \"" + broker + "\" is over its " + quota, broker);
-      answer.answer->set(http::field::retry_after, std::to_string((wait->count() + 999) / 1000));
-      return answer;
+      if (found->rate_limit) found->rate_limit->give_back(n_events);
+      return too_many("broker \"" + broker + "\" is over its " + quota(), *wait);
     }
   }
   out.events = std::move(events).value();

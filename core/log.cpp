@@ -1,6 +1,7 @@
 #include "core/log.hpp"
 
 #include <mutex>
+#include <stdexcept>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -20,8 +21,13 @@ std::shared_ptr<spdlog::logger> get(const std::string& component) {
 }
 
 void set_level(const std::string& level) {
+  // spdlog maps names it does not know to "off", which would silence every logger.
+  const auto parsed = spdlog::level::from_str(level);
+  if (parsed == spdlog::level::off && level != "off")
+    throw std::invalid_argument("unknown log level \"" + level +
+                                "\" (valid: trace, debug, info, warn, error, critical, off)");
   std::lock_guard lock(mu);
-  current = spdlog::level::from_str(level);
+  current = parsed;
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->set_level(current); });
 }
 

@@ -14,7 +14,8 @@ namespace sluice::log {
 /// The logger of a component ("broker", "trigger", "agents", …), created on first use.
 std::shared_ptr<spdlog::logger> get(const std::string& component);
 
-/// Sets the level of every component logger ("trace", "debug", "info", "warn", "error", "off").
+/// Sets the level of every component logger ("trace", "debug", "info", "warn", "error", "critical",
+/// "off"). Throws std::invalid_argument, naming the valid levels, for any other name.
 void set_level(const std::string& level);
 
 }  // namespace sluice::log

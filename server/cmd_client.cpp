@@ -225,6 +225,9 @@ int run_publish(const std::vector<std::string>& argv) {
     if (eq == std::string::npos) throw std::runtime_error("--ext expects NAME=VALUE, got " + *ext);
     event.set_attribute(ext->substr(0, eq), ext->substr(eq + 1));
   }
+  for (const auto& arg : args)
+    if (arg.size() > 1 && arg[0] == '-')
+      throw std::runtime_error("unknown option " + arg + " (see sluice help)");
   if (args.size() != 1) throw std::runtime_error("publish needs exactly one BROKER");
   if (event.type.empty()) throw std::runtime_error("publish needs --type");
   if (event.source.empty()) throw std::runtime_error("publish needs --source");

@@ -1,5 +1,7 @@
 // sluice serve: runs the broker, triggers, agents and gateways in one process.
 
+#include <algorithm>
+#include <array>
 #include <iostream>
 #include <sstream>
 
@@ -16,6 +18,12 @@
 
 namespace sluice {
 namespace {
+
+/// The fields of request log lines (core/request_log.hpp), for --request-log-fields.
+constexpr std::array<std::string_view, 18> kRequestLogFields = {
+    "kind",          "method",         "path",     "url",      "status",   "latency_ms",
+    "request_bytes", "response_bytes", "remote",   "trace_id", "event_id", "broker",
+    "trigger",       "agent",          "revision", "replica",  "error",    "cancelled"};
 
 /// HOST:PORT (HOST may be [IPv6]).
 void parse_listen(const std::string& option, const std::string& value, std::string& host,
@@ -105,8 +113,15 @@ int run_serve(const std::vector<std::string>& argv) {
   std::vector<std::string> request_log_fields;
   if (auto fields = cli::take_option(args, "request-log-fields")) {
     std::istringstream in(*fields);
-    for (std::string f; std::getline(in, f, ',');)
-      if (!f.empty()) request_log_fields.push_back(f);
+    for (std::string f; std::getline(in, f, ',');) {
+      if (f.empty()) continue;
+      if (std::find(kRequestLogFields.begin(), kRequestLogFields.end(), f) == kRequestLogFields.end()) {
+        std::string valid;
+        for (auto name : kRequestLogFields) valid += (valid.empty() ? "" : ", ") + std::string(name);
+        throw std::runtime_error("--request-log-fields: unknown field \"" + f + "\" (valid: " + valid + ")");
+      }
+      request_log_fields.push_back(f);
+    }
   }
   request_log::configure(options.access_log, std::move(request_log_fields));
   if (cli::take_flag(args, "no-fsync")) options.fsync = false;

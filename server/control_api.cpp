@@ -26,9 +26,14 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
   auto slash = rest.find('/');
   std::string plural(rest.substr(0, slash));
   std::string name = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+  // Every 405 says in Allow which methods the path takes.
+  auto not_allowed = [&request](std::string message, const char* allow) {
+    auto res = make_error_response(request, http::status::method_not_allowed, message);
+    res.set(http::field::allow, allow);
+    return res;
+  };
   if (plural == "apply") {
-    if (request.method() != http::verb::post)
-      co_return make_error_response(request, http::status::method_not_allowed, "use POST /apis/v1/apply");
+    if (request.method() != http::verb::post) co_return not_allowed("use POST /apis/v1/apply", "POST");
     co_return co_await apply(request, ctx, nullptr, "");
   }
   const KindInfo* kind = nullptr;
@@ -42,6 +47,7 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
   }
   if (name.find('/') != std::string::npos)
     co_return make_error_response(request, http::status::not_found, "no such path " + std::string(path));
+  const char* allow = name.empty() ? "GET, POST" : "GET, PUT, DELETE";
   switch (request.method()) {
     case http::verb::get: {
       auto read = [&]() -> std::optional<nlohmann::json> {
@@ -55,19 +61,14 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
       co_return json_response(request, http::status::ok, *result);
     }
     case http::verb::put:
-      if (name.empty())
-        co_return make_error_response(request, http::status::method_not_allowed,
-                                      "PUT needs a name: /apis/v1/" + plural + "/{name}");
+      if (name.empty()) co_return not_allowed("PUT needs a name: /apis/v1/" + plural + "/{name}", allow);
       co_return co_await apply(request, ctx, kind, name);
     case http::verb::post:
       if (!name.empty())
-        co_return make_error_response(request, http::status::method_not_allowed,
-                                      "POST to /apis/v1/" + plural + " (the name comes from the manifest)");
+        co_return not_allowed("POST to /apis/v1/" + plural + " (the name comes from the manifest)", allow);
       co_return co_await apply(request, ctx, kind, "");
     case http::verb::delete_: {
-      if (name.empty())
-        co_return make_error_response(request, http::status::method_not_allowed,
-                                      "DELETE needs a name: /apis/v1/" + plural + "/{name}");
+      if (name.empty()) co_return not_allowed("DELETE needs a name: /apis/v1/" + plural + "/{name}", allow);
       if (auto allowed = may_change(kind->kind, name, ctx); !allowed)
         co_return make_error_response(request, http::status::forbidden, allowed.error().message);
       auto remove = [&] { return controller_.remove(kind->kind, name); };
@@ -76,12 +77,8 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
       co_return json_response(request, http::status::ok,
                               {{"kind", kind->kind}, {"name", name}, {"action", "deleted"}});
     }
-    default: {
-      auto res = make_error_response(request, http::status::method_not_allowed,
-                                     "use GET, PUT, POST or DELETE on /apis/v1/" + plural);
-      res.set(http::field::allow, "GET, PUT, POST, DELETE");
-      co_return res;
-    }
+    default:
+      co_return not_allowed("use " + std::string(allow) + " on " + std::string(path), allow);
   }
 }
 
