@@ -1,5 +1,6 @@
 #include "core/manifest.hpp"
 
+#include <set>
 #include <sstream>
 
 #include <yaml-cpp/eventhandler.h>
@@ -40,6 +41,17 @@ constexpr int kMaxDepth = 64;
 struct TooLarge {
   std::string why;
 };
+
+/// A key given twice in one mapping. yaml-cpp and nlohmann::json keep the last silently; kubectl refuses
+/// such a manifest, and so do we.
+struct DuplicateKey {
+  std::string path;  // "spec.broker"
+  int line = -1;     // 0-based; -1 when unknown (JSON)
+};
+
+std::string child_path(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
 
 /// yaml-cpp 0.7 reads some malformed flow collections as endless (a document whose top-level value is
 /// followed by a comma: "{a},b", "'s',b"; manifest_parse_fuzz found several spellings): YAML::LoadAll never
@@ -88,7 +100,7 @@ void check_ends(const std::string& text) {
   }
 }
 
-nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget, int depth) {
+nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget, int depth, const std::string& path) {
   if (budget == 0) throw TooLarge{"more than " + std::to_string(kMaxNodes) + " values (aliases expand)"};
   --budget;
   if (depth > kMaxDepth) throw TooLarge{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
@@ -100,13 +112,18 @@ nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget, int dep
       return scalar_to_json(node);
     case YAML::NodeType::Sequence: {
       auto array = nlohmann::json::array();
-      for (const auto& item : node) array.push_back(yaml_to_json(item, budget, depth + 1));
+      for (const auto& item : node)
+        array.push_back(
+            yaml_to_json(item, budget, depth + 1, path + "[" + std::to_string(array.size()) + "]"));
       return array;
     }
     case YAML::NodeType::Map: {
       auto object = nlohmann::json::object();
-      for (const auto& kv : node)
-        object[kv.first.as<std::string>()] = yaml_to_json(kv.second, budget, depth + 1);
+      for (const auto& kv : node) {
+        const auto key = kv.first.as<std::string>();
+        if (object.contains(key)) throw DuplicateKey{child_path(path, key), kv.first.Mark().line};
+        object[key] = yaml_to_json(kv.second, budget, depth + 1, child_path(path, key));
+      }
       return object;
     }
   }
@@ -156,8 +173,12 @@ void add_document(std::vector<nlohmann::json>& out, nlohmann::json doc, std::siz
     for (auto& item : doc) add_document(out, std::move(item), index);
     return;
   }
-  if (doc.is_object() && doc.contains("kind") && doc["kind"] == "List" && doc.contains("items") &&
-      doc["items"].is_array()) {
+  // `kind: List`, or `<Kind>List` as `sluice get` (and kubectl) print a listing.
+  const auto kind = doc.is_object() ? doc.find("kind") : doc.end();
+  const bool list = kind != doc.end() && kind->is_string() &&
+                    kind->get_ref<const std::string&>().size() >= 4 &&
+                    kind->get_ref<const std::string&>().ends_with("List");
+  if (list && doc.contains("items") && doc["items"].is_array()) {
     for (auto& item : doc["items"]) add_document(out, std::move(item), index);
     return;
   }
@@ -172,17 +193,58 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
   std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && (text[first] == '{' || text[first] == '[')) {
     nlohmann::json parsed;
+    // The path of each open object or array, for naming a duplicated key.
+    struct Frame {
+      bool object;
+      std::string path;
+      std::set<std::string> keys;
+      std::string last_key;
+      std::size_t index = 0;
+    };
+    std::vector<Frame> open;
+    auto next_path = [&open]() -> std::string {
+      if (open.empty()) return "";
+      const auto& f = open.back();
+      return f.object ? child_path(f.path, f.last_key) : f.path + "[" + std::to_string(f.index) + "]";
+    };
+    auto element_done = [&open] {
+      if (!open.empty() && !open.back().object) ++open.back().index;
+    };
     try {
       parsed = nlohmann::json::parse(
           text,
-          [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& value) {
             if (depth > kMaxDepth)
               throw TooLarge{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+            using Event = nlohmann::json::parse_event_t;
+            switch (event) {
+              case Event::object_start:
+              case Event::array_start:
+                open.push_back({event == Event::object_start, next_path(), {}, {}, 0});
+                break;
+              case Event::key: {
+                auto& f = open.back();
+                f.last_key = value.get<std::string>();
+                if (!f.keys.insert(f.last_key).second) throw DuplicateKey{child_path(f.path, f.last_key)};
+                break;
+              }
+              case Event::object_end:
+              case Event::array_end:
+                if (!open.empty()) open.pop_back();
+                element_done();
+                break;
+              case Event::value:
+                element_done();
+                break;
+            }
             return true;
           },
           false);
     } catch (const TooLarge& e) {
       return make_error("manifest", "too large: " + e.why, 400);
+    } catch (const DuplicateKey& e) {
+      return make_error("manifest", "duplicate key " + e.path + " (each key may appear once in an object)",
+                        400);
     }
     if (!parsed.is_discarded()) {
       add_document(out, std::move(parsed), 1);
@@ -195,7 +257,16 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text) {
     check_ends(copy);
     auto docs = YAML::LoadAll(copy);
     std::size_t budget = kMaxNodes;
-    for (std::size_t i = 0; i < docs.size(); ++i) add_document(out, yaml_to_json(docs[i], budget, 0), i + 1);
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+      try {
+        add_document(out, yaml_to_json(docs[i], budget, 0, ""), i + 1);
+      } catch (const DuplicateKey& e) {
+        return make_error(docs.size() > 1 ? "document " + std::to_string(i + 1) : std::string("manifest"),
+                          "duplicate key " + e.path + " at line " + std::to_string(e.line + 1) +
+                              " (each key may appear once in a mapping)",
+                          400);
+      }
+    }
   } catch (const TooLarge& e) {
     return make_error("manifest", "too large: " + e.why, 400);
   } catch (const Endless& e) {

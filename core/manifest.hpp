@@ -13,8 +13,9 @@
 namespace sluice {
 
 /// Parses one or more documents (YAML `---`-separated, a JSON object, or a JSON array of objects, or
-/// a Kubernetes-style `kind: List` with `items`). Empty documents are skipped. Errors carry the
-/// document number and line.
+/// a Kubernetes-style `kind: List` or `kind: <Kind>List` with `items`, as `sluice get -o yaml` prints a
+/// listing). Empty documents are skipped. A key given twice in one mapping is an error naming its path
+/// (`spec.broker`). Errors carry the document number and line.
 Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text);
 
 /// Converts a JSON value to YAML text (for `sluice get -o yaml`).
