@@ -217,6 +217,47 @@ Result<ReplicatedChange> change_of(const ConfigRecord& record) {
   return change;
 }
 
+/// Drops what `sluice get -o yaml` (or a kubectl export) adds to a manifest and the server owns:
+/// `status` and metadata such as generation and creationTimestamp, so that applying it back stores
+/// the same manifest (and says unchanged). Error for a top-level or metadata field that no manifest
+/// has: a typo would otherwise be stored and ignored.
+Status strip_server_fields(nlohmann::json& manifest, const std::string& kind) {
+  manifest.erase("status");
+  // A Secret's own validation knows its top-level fields (stringData, data, type, …).
+  if (kind != "Secret") {
+    for (const auto& [key, value] : manifest.items())
+      if (key != "apiVersion" && key != "kind" && key != "metadata" && key != "spec")
+        return make_error(key, "unknown field (known: apiVersion, kind, metadata, spec; status is ignored)",
+                          400);
+  }
+  auto metadata = manifest.find("metadata");
+  if (metadata == manifest.end() || !metadata->is_object()) return ok();
+  static const std::set<std::string> server_owned = {"uid",
+                                                     "generation",
+                                                     "resourceVersion",
+                                                     "creationTimestamp",
+                                                     "deletionTimestamp",
+                                                     "deletionGracePeriodSeconds",
+                                                     "managedFields",
+                                                     "selfLink"};
+  static const std::set<std::string> user_set = {
+      "name", "namespace", "labels", "annotations", "generateName", "ownerReferences", "finalizers"};
+  for (auto it = metadata->begin(); it != metadata->end();) {
+    if (server_owned.count(it.key())) {
+      it = metadata->erase(it);
+    } else if (!user_set.count(it.key())) {
+      return make_error("metadata." + it.key(),
+                        "unknown field (known: name, namespace, labels, annotations, generateName, "
+                        "ownerReferences, finalizers; uid, generation, resourceVersion, creationTimestamp "
+                        "and other server-set fields are ignored)",
+                        400);
+    } else {
+      ++it;
+    }
+  }
+  return ok();
+}
+
 /// Whether the local copy already is this version (nothing to store or realise).
 bool same_version(const std::optional<StoredResource>& local, const StoredResource& r) {
   return local && local->manifest == r.manifest && local->generation == r.generation;
@@ -336,6 +377,8 @@ Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) 
     if (!name)
       return make_error(where + kind.value()->kind + " " + name.error().subject, name.error().message, 400);
     std::string label = kind.value()->kind + "/" + name.value();
+    if (auto st = strip_server_fields(m, kind.value()->kind); !st)
+      return make_error(label + ": " + st.error().subject, st.error().message, 400);
     auto handler = handlers_.find(kind.value()->kind);
     if (handler == handlers_.end() || !handler->second.validate)
       return make_error(label, "kind " + kind.value()->kind + " is not served by this server", 400);
