@@ -103,8 +103,8 @@ asio::awaitable<HttpServerResponse> ControlApi::apply(HttpServerRequest& request
       if (!doc["metadata"].contains("name")) doc["metadata"]["name"] = expected_name;
       if (doc["metadata"]["name"] != expected_name)
         co_return make_error_response(request, http::status::bad_request,
-                                      "metadata.name \"" + doc["metadata"]["name"].dump() +
-                                          "\" does not match the path's name \"" + expected_name + "\"");
+                                      "metadata.name " + doc["metadata"]["name"].dump() +
+                                          " does not match the path's name \"" + expected_name + "\"");
     }
     auto kind = resolve_manifest_kind(doc);
     if (kind && kind.value() != expected_kind)
