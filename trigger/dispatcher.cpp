@@ -55,6 +55,16 @@ constexpr const char* kDroppedHelp =
     "not a "
     "CloudEvent (undecodable).";
 
+// A publish error that retrying cannot fix: a 4xx from the ingress path (400 invalid event, 403 event
+// policy, 404 broker gone, 413 over maxEventSize, ...), except 408 and 429, which say "later".
+bool is_final_rejection(int code) {
+  return code >= 400 && code <= 499 && code != 408 && code != 429;
+}
+
+constexpr const char* kRepliesDroppedHelp =
+    "Replies not published to the broker, by reason (ttl: the hop limit knativebrokerttl ran out; "
+    "rejected: the broker refused the reply for good, e.g. over maxEventSize).";
+
 std::string format_ms(milliseconds d) {
   return std::to_string(d.count()) + "ms";
 }
@@ -86,10 +96,10 @@ struct TriggerMetricSet {
         replies(r.counter("sluice_trigger_replies_total",
                           "Replies from the subscriber published to the broker.",
                           trigger_labels(broker, trigger))),
-        replies_dropped_ttl(r.counter("sluice_broker_replies_dropped_total",
-                                      "Replies not published to the broker, by reason (ttl: the hop limit "
-                                      "knativebrokerttl ran out).",
+        replies_dropped_ttl(r.counter("sluice_broker_replies_dropped_total", kRepliesDroppedHelp,
                                       {{"broker", broker}, {"reason", "ttl"}})),
+        replies_dropped_rejected(r.counter("sluice_broker_replies_dropped_total", kRepliesDroppedHelp,
+                                           {{"broker", broker}, {"reason", "rejected"}})),
         duration(r.histogram("sluice_trigger_delivery_duration_seconds",
                              "Duration of one delivery attempt to the subscriber.", latency_buckets(),
                              trigger_labels(broker, trigger))),
@@ -113,6 +123,7 @@ struct TriggerMetricSet {
   Counter& filter_errors;
   Counter& replies;
   Counter& replies_dropped_ttl;
+  Counter& replies_dropped_rejected;
   Histogram& duration;
   Gauge& backlog;
   Gauge& in_flight;
@@ -167,7 +178,14 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         commit_timer(strand),
         drain_timer(strand) {
     const std::uint64_t end = log.end_offset();
-    std::uint64_t start = end;
+    std::uint64_t start = end;  // a new trigger sees the events published from now on
+    if (cursors.lost_cursors() && !cursors.load(key)) {
+      start = log.start_offset();
+      SLUICE_LOG(trigger, warn,
+                 "[broker={} trigger={}] no cursor, and the cursor journal was damaged: starting at the "
+                 "beginning of the log (offset {}) so that nothing is skipped",
+                 broker, name, start);
+    }
     if (auto saved = cursors.load(key)) {
       start = *saved;
       if (start > end) {
@@ -677,12 +695,20 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
       const auto current = spec;  // an update() applies from the next attempt on
       last = co_await attempt(*current, job.event);
       if (last.ok) {
-        if (!co_await publish_replies(job, last.replies, current->delivery)) co_return Outcome::Abandoned;
-        delivered.fetch_add(1, std::memory_order_relaxed);
-        count(metrics.delivered);
-        SLUICE_LOG(trigger, debug, "[broker={} trigger={}] delivered offset {} (id {}) to {}", broker, name,
-                   job.offset, job.event.id, last.dest);
-        co_return Outcome::Done;
+        const auto published = co_await publish_replies(job, last.replies, current->delivery);
+        if (!published) co_return Outcome::Abandoned;
+        if (published->empty()) {
+          delivered.fetch_add(1, std::memory_order_relaxed);
+          count(metrics.delivered);
+          SLUICE_LOG(trigger, debug, "[broker={} trigger={}] delivered offset {} (id {}) to {}", broker, name,
+                     job.offset, job.event.id, last.dest);
+          co_return Outcome::Done;
+        }
+        // The broker refused a reply for good: as for a body that is not a CloudEvent, the subscriber
+        // did not answer with something the broker takes, so the delivery failed (retried, then
+        // dead-lettered).
+        last.ok = false;
+        last.error = *published;
       }
       failed.fetch_add(1, std::memory_order_relaxed);
       count(metrics.failed);
@@ -737,10 +763,13 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     co_return std::move(*pending->status);
   }
 
-  // Publishes each reply (hop limit applied); retries a failing publish until it succeeds, as the reply
-  // would otherwise be lost. False when stop() interrupted it.
-  asio::awaitable<bool> publish_replies(const Job& job, std::vector<CloudEvent>& out,
-                                        const DeliverySpec& delivery) {
+  // Publishes each reply (hop limit applied); retries a failing publish while the failure is transient
+  // (the log busy or failing), as the reply would otherwise be lost. A reply the broker refuses for good
+  // (is_final_rejection) is not retried: it is counted in replies_dropped{reason="rejected"} and the
+  // result is why (non-empty), for the delivery to count as failed. Empty: every reply was published
+  // (or dropped by the hop limit). nullopt: stop() interrupted it.
+  asio::awaitable<std::optional<std::string>> publish_replies(const Job& job, std::vector<CloudEvent>& out,
+                                                              const DeliverySpec& delivery) {
     for (auto& reply : out) {
       const int ttl = job.ttl - 1;
       if (ttl <= 0) {
@@ -762,16 +791,28 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
       for (int n = 1;; ++n) {
         Status status = co_await publish_one(reply);
         if (status) break;
+        if (is_final_rejection(status.error().code)) {
+          replies_dropped.fetch_add(1, std::memory_order_relaxed);
+          count(metrics.replies_dropped_rejected);
+          const std::string why = "the broker rejected reply " + reply.id + " (type " + reply.type +
+                                  "): " + status.error().to_string();
+          SLUICE_LOG(trigger, warn,
+                     "[broker={} trigger={}] dropping reply {} to event {} (offset {}), rejected by the "
+                     "broker (HTTP {}): {}; the delivery counts as failed",
+                     broker, name, reply.id, job.event.id, job.offset, status.error().code,
+                     status.error().to_string());
+          co_return why;
+        }
         const milliseconds wait = pending_backoff(delivery, n);
         SLUICE_LOG(trigger, warn,
                    "[broker={} trigger={}] publishing reply {} to event {} failed: {}; retrying in {}",
                    broker, name, reply.id, job.event.id, status.error().to_string(), format_ms(wait));
-        if (!co_await sleep(wait)) co_return false;
+        if (!co_await sleep(wait)) co_return std::nullopt;
       }
       replies.fetch_add(1, std::memory_order_relaxed);
       count(metrics.replies);
     }
-    co_return true;
+    co_return std::string();
   }
 
   // Notes an event given up on in the dead-letter journal (the dashboard's "recent dead letters").

@@ -23,7 +23,10 @@
 // event's own − 1 (the event's value is an Integer or a string of digits; absent means
 // DispatcherOptions::default_ttl). A reply whose ttl would be ≤ 0 is not
 // published: it is logged and counted in sluice_broker_replies_dropped_total{reason="ttl"}, and the
-// delivery itself counts as done.
+// delivery itself counts as done. A reply whose publish fails transiently (503, 429, 5xx) is retried with
+// backoff; one the broker refuses for good (4xx other than 408/429, e.g. 413 over maxEventSize) is logged,
+// counted in replies_dropped{reason="rejected"}, and the delivery counts as a failed attempt (retried,
+// then dead-lettered), like a body that is not a CloudEvent.
 //
 // In flight: unordered triggers run up to maxInFlight deliveries at once, completing in any order.
 // Ordered triggers (annotation kafka.eventing.knative.dev/delivery.order: ordered) deliver the events of
@@ -128,7 +131,7 @@ struct TriggerStats {
   std::uint64_t filtered = 0;          // events the filter rejected
   std::uint64_t filter_errors = 0;     // CESQL evaluation errors
   std::uint64_t replies = 0;           // replies published to the broker
-  std::uint64_t replies_dropped = 0;   // replies dropped by the hop limit
+  std::uint64_t replies_dropped = 0;   // replies dropped by the hop limit or rejected by the broker
   std::uint64_t in_flight = 0;         // deliveries started and not done (retry waits included)
   std::uint64_t committed_offset = 0;  // the last cursor committed
   std::uint64_t low_water_mark = 0;    // what the next commit will write

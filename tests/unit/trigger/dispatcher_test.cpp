@@ -1,5 +1,6 @@
 #include "trigger/dispatcher.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include "broker/cursor_store.hpp"
 #include "broker/file_log.hpp"
 #include "core/base64.hpp"
+#include "core/fs.hpp"
 #include "core/json_format.hpp"
 #include "core/protobuf_format.hpp"
 #include "tests/support/http_sink.hpp"
@@ -155,7 +157,7 @@ class DispatcherTest : public ::testing::Test {
     std::lock_guard lock(replies_mu_);
     if (reply_failures_ > 0) {
       --reply_failures_;
-      done(make_error("default", "log full", 503));
+      done(make_error("default", reply_failure_code_ == 503 ? "log full" : "refused", reply_failure_code_));
       return;
     }
     replies_.push_back(reply);
@@ -183,6 +185,7 @@ class DispatcherTest : public ::testing::Test {
   std::mutex replies_mu_;
   std::vector<CloudEvent> replies_;
   int reply_failures_ = 0;
+  int reply_failure_code_ = 503;
 };
 
 TEST_F(DispatcherTest, DeliversMatchingEventsInBinaryModeWithPreferReply) {
@@ -240,6 +243,25 @@ TEST_F(DispatcherTest, NewTriggerStartsAtTheLogEnd) {
   ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == offset + 1; }));
   ASSERT_EQ(sink.count(), 1u);
   EXPECT_EQ(sink.requests().front().header("ce-id"), "after");
+}
+
+TEST_F(DispatcherTest, ATriggerWhoseCursorWasInADamagedJournalRecordStartsAtTheLogStart) {
+  HttpSink sink;
+  ASSERT_TRUE(cursors_->commit(TriggerDispatcher::cursor_key("default", "lost"), 0));
+  ASSERT_TRUE(cursors_->commit(TriggerDispatcher::cursor_key("default", "other"), 0));
+  const std::string journal = cursors_->path();
+  cursors_.reset();
+  {
+    UniqueFd fd(::open(journal.c_str(), O_WRONLY));
+    ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 12, journal));  // inside the first record
+  }
+  open_cursors();
+  ASSERT_TRUE(cursors_->lost_cursors());
+  publish(make_event("first"));
+  publish(make_event("second"));
+  start(spec(manifest("lost", sink.url())));
+  ASSERT_TRUE(sink.wait_for(2));  // not skipped: at least once
+  EXPECT_EQ(sink.requests().front().header("ce-id"), "first");
 }
 
 class RetryCodeTest : public DispatcherTest, public ::testing::WithParamInterface<int> {};
@@ -466,6 +488,42 @@ TEST_F(DispatcherTest, FailedReplyPublishIsRetriedWithoutRedelivering) {
   ASSERT_TRUE(wait_until([&] { return d.stats().delivered == 1; }));
   EXPECT_EQ(replies().size(), 1u);
   EXPECT_EQ(sink.count(), 1u);
+}
+
+TEST_F(DispatcherTest, ReplyRejectedByTheBrokerIsNotRetriedForeverAndTheEventIsDeadLettered) {
+  HttpSink sink;
+  HttpSink dlq;
+  sink.respond([](const ReceivedRequest&, std::size_t) {
+    SinkResponse r = answer(200, std::string(5000, 'r'));
+    r.headers = {{"ce-specversion", "1.0"}, {"ce-id", "big"}, {"ce-source", "/a"}, {"ce-type", "t"}};
+    return r;
+  });
+  {
+    std::lock_guard lock(replies_mu_);
+    reply_failures_ = 1000;
+    reply_failure_code_ = 413;  // over the broker's maxEventSize: refused whatever the wait
+  }
+  auto& d = start(spec(manifest("rejected", sink.url(),
+                                {{"delivery", {{"retry", 2}, {"deadLetterSink", {{"uri", dlq.url()}}}}}})));
+  const auto offset = publish(make_event("q4"));
+  ASSERT_TRUE(dlq.wait_for(1));
+  ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == offset + 1; }));
+  EXPECT_EQ(sink.count(), 3u);  // the first attempt and two retries, then the dead-letter sink
+  auto stats = d.stats();
+  EXPECT_EQ(stats.delivered, 0u);
+  EXPECT_EQ(stats.failed, 3u);
+  EXPECT_EQ(stats.dead_lettered, 1u);
+  EXPECT_EQ(stats.replies, 0u);
+  EXPECT_EQ(stats.replies_dropped, 3u);
+  EXPECT_EQ(stats.in_flight, 0u);
+  EXPECT_TRUE(replies().empty());
+  EXPECT_EQ(dlq.requests().front().header("ce-id"), "q4");
+  EXPECT_EQ(dlq.requests().front().header("ce-knativeerrorcode"), "200");
+  EXPECT_EQ(
+      metrics_
+          .counter("sluice_broker_replies_dropped_total", "", {{"broker", "default"}, {"reason", "rejected"}})
+          .value(),
+      3);
 }
 
 TEST_F(DispatcherTest, BodyThatIsNotACloudEventIsAFailedDelivery) {
