@@ -33,5 +33,18 @@ TEST(TokenBucket, ABatchTakesAllItsTokensOrNone) {
   EXPECT_EQ(too_big->count(), 1000);
 }
 
+TEST(TokenBucket, AWaitIsNeverZeroAndRefusedTokensCanBeGivenBack) {
+  ManualClock clock;
+  TokenBucket bucket(1, 2, clock);
+  EXPECT_EQ(bucket.burst(), 2);
+  auto wait = bucket.take(3);  // more than the burst, with a full bucket
+  ASSERT_TRUE(wait);
+  EXPECT_GE(wait->count(), 1);
+  EXPECT_FALSE(bucket.take(2));
+  bucket.give_back(1);
+  EXPECT_FALSE(bucket.take(1));
+  EXPECT_TRUE(bucket.take(1));
+}
+
 }  // namespace
 }  // namespace sluice
