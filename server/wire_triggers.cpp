@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "core/log.hpp"
 #include "server/server.hpp"
@@ -41,6 +42,13 @@ class TriggerRuntime {
     if (!broker_delivery) return broker_delivery.error();
     TriggerSpec effective = spec.value();
     effective.delivery = merge(broker_delivery.value(), spec.value().delivery);
+    if (auto resolved = check_refs(spec.value(), effective); !resolved) {
+      // As Knative's SubscriberResolved=False: nothing is delivered (or dropped) until the agent exists;
+      // the events wait in the log from where the trigger began.
+      if (running != running_.end()) stop_locked(lock, running, false);
+      wait_locked(resource.name, *broker);
+      return resolved;
+    }
 
     if (running != running_.end()) {
       if (running->second.log == broker->log) {
@@ -49,7 +57,7 @@ class TriggerRuntime {
           return ok();  // nothing changed (a broker was applied, or a reconcile)
         running->second.generation = resource.generation;
         running->second.delivery = effective.delivery;
-        running->second.subscriber = effective.subscriber.to_string();
+        running->second.subscriber = effective.subscriber;
         running->second.dead_letter = dead_letter_of(effective);
         return running->second.dispatcher->update(std::move(effective));
       }
@@ -63,16 +71,27 @@ class TriggerRuntime {
     std::unique_lock lock(mu_);
     auto running = running_.find(name);
     if (running != running_.end()) stop_locked(lock, running, true);
+    if (auto waiting = waiting_.find(name); waiting != waiting_.end()) {
+      const auto key = TriggerDispatcher::cursor_key(waiting->second, name);
+      waiting_.erase(waiting);
+      if (auto st = parts_.controller.cursors().erase(key); !st)
+        SLUICE_LOG(trigger, warn, "[trigger={}] erasing cursor: {}", name, st.error().to_string());
+    }
   }
 
   nlohmann::json status(const StoredResource& resource) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     auto running = running_.find(resource.name);
-    if (running == running_.end()) return nlohmann::json::object();
+    if (running == running_.end()) return waiting_status_locked(resource.name);
     const auto& r = running->second;
-    const auto s = r.dispatcher->stats();
-    nlohmann::json out = {{"subscriberUri", r.subscriber}, {"delivery", to_status_json(s)}};
-    if (!r.dead_letter.empty()) out["deadLetterSinkUri"] = r.dead_letter;
+    nlohmann::json out = {{"delivery", to_status_json(r.dispatcher->stats())}};
+    const Destination subscriber = r.subscriber;
+    const auto dead_letter = r.dead_letter;
+    lock.unlock();
+    // Knative's subscriberUri is an address: a ref shows one once it resolves.
+    if (auto uri = address_of(subscriber)) out["subscriberUri"] = *uri;
+    if (dead_letter)
+      if (auto uri = address_of(*dead_letter)) out["deadLetterSinkUri"] = *uri;
     return out;
   }
 
@@ -106,15 +125,64 @@ class TriggerRuntime {
   struct Running {
     std::unique_ptr<TriggerDispatcher> dispatcher;
     std::shared_ptr<EventLog> log;  // kept open while the dispatcher reads it
-    std::string subscriber;
-    std::string dead_letter;
+    Destination subscriber;
+    std::optional<Destination> dead_letter;
     std::int64_t generation = 0;  // of the Trigger resource
     DeliverySpec delivery;        // effective (merged with the broker's)
   };
   using Iterator = std::map<std::string, Running>::iterator;
 
-  static std::string dead_letter_of(const TriggerSpec& spec) {
-    return spec.delivery.dead_letter_sink ? spec.delivery.dead_letter_sink->to_string() : std::string();
+  static std::optional<Destination> dead_letter_of(const TriggerSpec& spec) {
+    return spec.delivery.dead_letter_sink;
+  }
+
+  /// Error (code 404) when the subscriber or the dead letter sink names an Agent (or a Knative Service,
+  /// served as an Agent) that is not stored. An agent that exists but has no replica yet resolves: the
+  /// activator holds the request while it scales from zero.
+  Status check_refs(const TriggerSpec& own, const TriggerSpec& effective) const {
+    auto exists = [this](const Destination& d, const std::string& field) -> Status {
+      if (!d.ref || parts_.controller.store().get("Agent", d.ref->name)) return ok();
+      const std::string what = d.ref->kind == "Service" ? "service" : "agent";
+      return make_error(field, what + " \"" + d.ref->name + "\" does not exist", 404);
+    };
+    if (auto st = exists(effective.subscriber, "spec.subscriber.ref"); !st) return st;
+    if (!effective.delivery.dead_letter_sink) return ok();
+    return exists(*effective.delivery.dead_letter_sink,
+                  own.delivery.dead_letter_sink
+                      ? "spec.delivery.deadLetterSink.ref"
+                      : "Broker " + own.broker + " spec.delivery.deadLetterSink.ref");
+  }
+
+  /// Keeps a not-ready trigger's place in its broker's log: a cursor at the end when it has none yet, so
+  /// that the events published while its agent is missing are delivered once it exists.
+  void wait_locked(const std::string& name, const Broker& broker) {
+    const auto key = TriggerDispatcher::cursor_key(broker.spec.name, name);
+    if (!parts_.controller.cursors().load(key)) {
+      if (auto st = parts_.controller.cursors().commit(key, broker.log->end_offset()); !st)
+        SLUICE_LOG(trigger, warn, "[broker={} trigger={}] saving cursor: {}", broker.spec.name, name,
+                   st.error().to_string());
+    }
+    waiting_[name] = broker.spec.name;
+  }
+
+  /// A waiting trigger's backlog: what its broker holds past its cursor.
+  nlohmann::json waiting_status_locked(const std::string& name) const {
+    auto waiting = waiting_.find(name);
+    if (waiting == waiting_.end()) return nlohmann::json::object();
+    auto broker = parts_.brokers.find(waiting->second);
+    auto cursor = parts_.controller.cursors().load(TriggerDispatcher::cursor_key(waiting->second, name));
+    if (!broker || !cursor) return nlohmann::json::object();
+    const std::uint64_t end = broker->log->end_offset();
+    return {{"delivery", {{"backlog", end > *cursor ? end - *cursor : 0}, {"committedOffset", *cursor}}}};
+  }
+
+  /// The address a destination resolves to now (nullopt: a ref that does not resolve).
+  std::optional<std::string> address_of(const Destination& d) const {
+    if (!d.ref) return d.uri;
+    if (!parts_.resolve_agent) return std::nullopt;
+    auto resolved = parts_.resolve_agent(*d.ref);
+    if (!resolved) return std::nullopt;
+    return resolved.value().url + d.uri;
   }
 
   void start_locked(const std::string& name, std::int64_t generation, TriggerSpec spec,
@@ -125,8 +193,9 @@ class TriggerRuntime {
     r.log = broker->log;
     r.generation = generation;
     r.delivery = spec.delivery;
-    r.subscriber = spec.subscriber.to_string();
+    r.subscriber = spec.subscriber;
     r.dead_letter = dead_letter_of(spec);
+    waiting_.erase(name);
     auto resolver = [this](const SubscriberRef& ref) -> Result<ResolvedDestination> {
       if (!parts_.resolve_agent)
         return make_error(ref.kind + "/" + ref.name, "this server runs no agents", 503);
@@ -143,7 +212,8 @@ class TriggerRuntime {
         std::move(spec), broker_name, *r.log, parts_.controller.cursors(), *clients_[slot], parts_.clock,
         parts_.io.at(slot).get_executor(), std::move(resolver), std::move(publish));
     r.dispatcher->start();
-    SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching to {}", broker_name, name, r.subscriber);
+    SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching to {}", broker_name, name,
+               r.subscriber.to_string());
     running_.emplace(name, std::move(r));
   }
 
@@ -172,6 +242,7 @@ class TriggerRuntime {
   std::vector<std::unique_ptr<HttpClient>> clients_;  // one per I/O context
   std::mutex mu_;
   std::map<std::string, Running> running_;
+  std::map<std::string, std::string> waiting_;  // trigger → broker, for triggers whose refs do not resolve
   std::size_t next_slot_ = 0;
 };
 
