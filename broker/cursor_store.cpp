@@ -33,6 +33,23 @@ void encode_record(std::string& out, char op, const std::string& trigger, std::u
   std::memcpy(p + 4, &crc, 4);
 }
 
+/// The body length of the whole, intact record at `pos` of `content`; 0 when there is none.
+std::size_t whole_record_at(const std::string& content, std::size_t pos) {
+  if (content.size() - pos < kHeaderBytes) return 0;
+  std::uint32_t length;
+  std::uint32_t crc;
+  std::memcpy(&length, content.data() + pos, 4);
+  std::memcpy(&crc, content.data() + pos + 4, 4);
+  if (length < kBodyFixedBytes || length > kBodyFixedBytes + kMaxNameBytes ||
+      content.size() - pos - kHeaderBytes < length) {
+    return 0;
+  }
+  const char* body = content.data() + pos + kHeaderBytes;
+  if (crc32c(body, std::size_t{length}) != crc) return 0;
+  if (body[0] != kCommit && body[0] != kErase) return 0;
+  return length;
+}
+
 std::size_t record_bytes(const std::string& trigger) {
   return kHeaderBytes + kBodyFixedBytes + trigger.size();
 }
@@ -67,31 +84,36 @@ Status CursorStore::replay() {
     content = std::move(read.value());
   }
   std::size_t pos = 0;
+  bool skipped = false;
   while (content.size() - pos >= kHeaderBytes) {
-    std::uint32_t length;
-    std::uint32_t crc;
-    std::memcpy(&length, content.data() + pos, 4);
-    std::memcpy(&crc, content.data() + pos + 4, 4);
-    if (length < kBodyFixedBytes || length > kBodyFixedBytes + kMaxNameBytes ||
-        content.size() - pos - kHeaderBytes < length) {
-      break;
+    const std::size_t length = whole_record_at(content, pos);
+    if (length == 0) {
+      // Damaged. If a whole record follows, this is not a torn tail: skip to it and keep the later
+      // commits (a trigger whose only record was in the damage has lost its cursor; see lost_cursors()).
+      std::size_t next = pos + 1;
+      while (next + kHeaderBytes <= content.size() && whole_record_at(content, next) == 0) ++next;
+      if (next + kHeaderBytes > content.size()) break;
+      SLUICE_LOG(broker, err, "cursor journal {}: skipping {} damaged byte(s) at byte {}", path_, next - pos,
+                 pos);
+      skipped = true;
+      pos = next;
+      continue;
     }
     const char* body = content.data() + pos + kHeaderBytes;
-    if (crc32c(body, std::size_t{length}) != crc) break;
     std::uint64_t offset;
     std::memcpy(&offset, body + 1, 8);
     std::string trigger(body + kBodyFixedBytes, length - kBodyFixedBytes);
     if (body[0] == kCommit) {
       cursors_[trigger] = offset;
-    } else if (body[0] == kErase) {
-      cursors_.erase(trigger);
     } else {
-      break;
+      cursors_.erase(trigger);
     }
     pos += kHeaderBytes + length;
   }
+  lost_cursors_ = skipped;
   fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!fd_.valid()) return errno_error(path_, "cannot open cursor journal", errno);
+  if (skipped) return compact_locked();  // a journal without the damage
   if (pos < content.size()) {
     // A torn or damaged tail: the commits in it were never synced, the dispatcher replays from earlier.
     SLUICE_LOG(broker, warn, "cursor journal {}: dropping {} damaged byte(s) at byte {}", path_,
@@ -141,7 +163,19 @@ Status CursorStore::compact_locked() {
 Status CursorStore::append_record(char op, const std::string& trigger, std::uint64_t offset) {
   if (trigger.size() > kMaxNameBytes)
     return make_error(trigger.substr(0, 64), "trigger name is too long", 400);
-  if (sync_error_) return *sync_error_;
+  if (sync_error_) {
+    // After a failed fdatasync the journal's pages may be gone: rewrite it whole from memory (at most
+    // once a second), and carry on once that works.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_repair_ < std::chrono::seconds(1)) return *sync_error_;
+    last_repair_ = now;
+    if (auto st = compact_locked(); !st) return *sync_error_;
+    SLUICE_LOG(broker, info, "cursor journal {}: rewritten after \"{}\"; commits are durable again", path_,
+               sync_error_->to_string());
+    sync_error_.reset();
+    synced_seq_ = written_seq_;
+    synced_cv_.notify_all();
+  }
   std::string record;
   encode_record(record, op, trigger, offset);
   if (auto st = write_all(fd_.get(), record.data(), record.size(), path_); !st) {
@@ -250,7 +284,9 @@ void CursorStore::syncer_loop() {
         sync_error_ = st.error();
       }
     } else {
-      const int fd = fd_.get();  // only this thread replaces fd_ (in compaction)
+      // fd_ is replaced only here (compaction) and by append_record's repair, which runs only after a
+      // failure, while no commit is written and this thread waits for one.
+      const int fd = fd_.get();
       lock.unlock();
       const int rc = ::fdatasync(fd);
       const int e = errno;
@@ -264,9 +300,6 @@ void CursorStore::syncer_loop() {
     synced_seq_ = target;
     last_sync = std::chrono::steady_clock::now();
     synced_cv_.notify_all();
-    if (sync_error_) {
-      break;
-    }
   }
   synced_cv_.notify_all();
 }

@@ -2,12 +2,12 @@
 // CursorStore: durable per-trigger cursors (the next offset each trigger has to deliver).
 //
 // Storage: one append-only journal file of records [length u32][crc32c u32][op u8][offset u64][name],
-// replayed at open (a torn or damaged tail is dropped). commit() costs one write(2) of ~30 bytes: the
-// record is in the kernel when commit() returns, so it survives a crash of the process. A background
-// thread fdatasync()s the journal at most every sync_interval (commits are coalesced), so a machine crash
-// can lose the last interval of commits; the dispatcher then replays those events (at-least-once). The
-// journal is compacted (rewritten atomically with one record per live cursor) once it is both larger than
-// compact_min_bytes and compact_ratio times the live data.
+// replayed at open (a torn or damaged tail is dropped; damage with whole records after it is skipped).
+// commit() costs one write(2) of ~30 bytes: the record is in the kernel when commit() returns, so it survives
+// a crash of the process. A background thread fdatasync()s the journal at most every sync_interval (commits
+// are coalesced), so a machine crash can lose the last interval of commits; the dispatcher then replays those
+// events (at-least-once). The journal is compacted (rewritten atomically with one record per live cursor)
+// once it is both larger than compact_min_bytes and compact_ratio times the live data.
 
 #include <chrono>
 #include <condition_variable>
@@ -56,6 +56,9 @@ class CursorStore {
   Status erase(const std::string& trigger);
   /// Every trigger's cursor.
   std::map<std::string, std::uint64_t> all() const;
+  /// True when opening skipped a damaged record in the middle of the journal: a trigger without a
+  /// cursor may then have lost it, and should start at the beginning of the log rather than its end.
+  bool lost_cursors() const { return lost_cursors_; }
   /// Blocks until every commit so far is fdatasync()ed (shutdown).
   Status sync();
   /// Number of fdatasync() calls and compactions so far (tests, metrics).
@@ -83,7 +86,9 @@ class CursorStore {
   std::uint64_t synced_seq_ = 0;
   std::uint64_t syncs_ = 0;
   std::uint64_t compactions_ = 0;
-  std::optional<Error> sync_error_;
+  std::optional<Error> sync_error_;  // cleared once the journal is rewritten (append_record)
+  std::chrono::steady_clock::time_point last_repair_{};
+  bool lost_cursors_ = false;
   bool stopping_ = false;
   bool sync_requested_ = false;
   std::thread syncer_;

@@ -3,13 +3,30 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <thread>
 #include <vector>
 
 #include "core/fs.hpp"
 #include "tests/support/process.hpp"
+
+// Disk failures cannot be made here on demand: this test binary's own fdatasync() fails while
+// `fail_fdatasync` is set (the store's calls resolve to it), and passes through to the kernel otherwise.
+namespace {
+std::atomic<bool> fail_fdatasync{false};
+}  // namespace
+
+extern "C" int fdatasync(int fd) {
+  if (fail_fdatasync.load()) {
+    errno = EIO;
+    return -1;
+  }
+  return static_cast<int>(::syscall(SYS_fdatasync, fd));
+}
 
 namespace sluice {
 namespace {
@@ -163,6 +180,56 @@ TEST(CursorStore, TornTailIsDropped) {
   }
   auto store = open_store(dir.path());
   EXPECT_EQ(store->load("c"), 3u);
+}
+
+TEST(CursorStore, DamageFollowedByWholeRecordsIsSkippedNotTruncated) {
+  TempDir dir;
+  std::string path;
+  {
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store->commit("a", 1));
+    ASSERT_TRUE(store->commit("b", 2));
+    ASSERT_TRUE(store->commit("c", 3));
+    ASSERT_TRUE(store->commit("a", 4));
+    EXPECT_FALSE(store->lost_cursors());
+    path = store->path();
+  }
+  {
+    // One byte of b's record (the second, 18 bytes in) goes bad.
+    UniqueFd fd(::open(path.c_str(), O_WRONLY));
+    ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 18 + 12, path));
+  }
+  {
+    auto store = open_store(dir.path());
+    EXPECT_EQ(store->load("a"), 4u);  // the commits after the damage are kept
+    EXPECT_EQ(store->load("c"), 3u);
+    EXPECT_FALSE(store->load("b"));
+    EXPECT_TRUE(store->lost_cursors());
+    ASSERT_TRUE(store->commit("d", 5));
+  }
+  auto store = open_store(dir.path());  // the damage was written out of the journal
+  EXPECT_FALSE(store->lost_cursors());
+  EXPECT_EQ(store->all(), (std::map<std::string, std::uint64_t>{{"a", 4}, {"c", 3}, {"d", 5}}));
+}
+
+TEST(CursorStore, AFailedFdatasyncIsRepairedByTheNextCommit) {
+  TempDir dir;
+  CursorStoreOptions options;
+  options.sync_interval = std::chrono::milliseconds(0);  // fdatasync inside every commit
+  {
+    auto store = open_store(dir.path(), options);
+    ASSERT_TRUE(store->commit("a", 1));
+    fail_fdatasync = true;
+    auto failed = store->commit("a", 2);
+    fail_fdatasync = false;
+    ASSERT_FALSE(failed);
+    EXPECT_NE(failed.error().message.find("fdatasync failed"), std::string::npos);
+    // The journal is rewritten from memory and commits are durable again.
+    ASSERT_TRUE(store->commit("b", 3));
+    ASSERT_TRUE(store->commit("a", 4));
+  }
+  auto store = open_store(dir.path());
+  EXPECT_EQ(store->all(), (std::map<std::string, std::uint64_t>{{"a", 4}, {"b", 3}}));
 }
 
 TEST(CursorStore, ConcurrentCommitsFromManyTriggers) {
