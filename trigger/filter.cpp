@@ -46,6 +46,8 @@ bool evaluate(const FilterNode& node, const CloudEvent& event, bool* had_error) 
         if (!evaluate(child, event, had_error)) return false;
       return true;
     case Kind::Any:
+      // Knative's anyFilter of an empty list is NoFilter: it passes (as `all: []` does).
+      if (node.children.empty()) return true;
       for (const auto& child : node.children)
         if (evaluate(child, event, had_error)) return true;
       return false;

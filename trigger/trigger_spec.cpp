@@ -314,14 +314,17 @@ Result<TriggerSpec> parse_trigger(const nlohmann::json& manifest) {
   if (!is_valid_trigger_name(spec.broker))
     return spec_error("spec.broker", quote(spec.broker) + " is not a valid Broker name");
 
-  // Both are validated; `filters` wins when present, as in Knative.
+  // Both are validated; a non-empty `filters` wins, as in Knative (filter_handler.go uses
+  // spec.filters when len > 0): `filters: []` falls back to `filter.attributes`.
   Filter attributes_filter;
   if (s.contains("filter")) {
     auto f = Filter::from_attributes(s["filter"], "spec.filter");
     if (!f) return f.error();
     attributes_filter = std::move(f.value());
   }
-  if (s.contains("filters") && !s["filters"].is_null()) {
+  const bool has_filters =
+      s.contains("filters") && !s["filters"].is_null() && !(s["filters"].is_array() && s["filters"].empty());
+  if (has_filters) {
     auto f = Filter::from_dialects(s["filters"], "spec.filters");
     if (!f) return f.error();
     spec.filter = std::move(f.value());

@@ -149,7 +149,10 @@ TEST(Filter, Any) {
   EXPECT_TRUE(f.matches(event("a")));
   EXPECT_TRUE(f.matches(event("b")));
   EXPECT_FALSE(f.matches(event("c")));
-  EXPECT_FALSE(dialects(R"([{"any": []}])").matches(event("x")));
+  // Knative's anyFilter of an empty list is NoFilter: it passes, as `all: []` does.
+  EXPECT_TRUE(dialects(R"([{"any": []}])").matches(event("x")));
+  EXPECT_TRUE(dialects(R"([{"not": {"any": [{"exact": {"type": "a"}}]}}, {"any": []}])").matches(event("x")));
+  EXPECT_FALSE(dialects(R"([{"not": {"any": []}}])").matches(event("x")));
 }
 
 TEST(Filter, Not) {

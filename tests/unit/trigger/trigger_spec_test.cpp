@@ -159,12 +159,28 @@ TEST(TriggerSpec, FiltersOverrideFilter) {
   EXPECT_FALSE(r.value().filter.matches(e));
 }
 
-TEST(TriggerSpec, EmptyFiltersListOverridesFilterAndMatchesAll) {
+TEST(TriggerSpec, EmptyFiltersListFallsBackToFilterAttributes) {
+  // As Knative: spec.filters is used only when it is non-empty.
   auto m = minimal();
   m["spec"]["filter"] = {{"attributes", {{"type", "a"}}}};
   m["spec"]["filters"] = json::array();
   auto r = parse_trigger(m);
-  ASSERT_TRUE(r);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_FALSE(r.value().filter.matches_all());
+  CloudEvent e;
+  e.id = "1";
+  e.source = "/s";
+  e.type = "a";
+  EXPECT_TRUE(r.value().filter.matches(e));
+  e.type = "b";
+  EXPECT_FALSE(r.value().filter.matches(e));
+}
+
+TEST(TriggerSpec, EmptyFiltersListWithoutFilterMatchesAll) {
+  auto m = minimal();
+  m["spec"]["filters"] = json::array();
+  auto r = parse_trigger(m);
+  ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_TRUE(r.value().filter.matches_all());
 }
 
