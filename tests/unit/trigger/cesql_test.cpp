@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -339,6 +341,36 @@ TEST(CesqlLike, Escapes) {
   EXPECT_TRUE(like("a\\b", "a\\b"));      // a backslash before another character is itself
   EXPECT_TRUE(like("a\\", "a\\"));        // trailing backslash
   EXPECT_TRUE(like("a\\%x", "a\\\\%%"));  // `\\%`: a backslash, then an escaped `%`... as documented
+}
+
+// The `cesql:` filters shown in README.md compile: a reader copies them.
+TEST(CesqlReadme, ExampleFiltersCompile) {
+  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "cannot read README.md";
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  const std::string marker = "cesql: \"";
+  std::size_t found = 0;
+  for (std::size_t at = readme.find(marker); at != std::string::npos; at = readme.find(marker, at + 1)) {
+    const std::size_t begin = at + marker.size();
+    const std::size_t end = readme.find('"', begin);
+    ASSERT_NE(end, std::string::npos);
+    const std::string expression = readme.substr(begin, end - begin);
+    ++found;
+    auto compiled = Expression::compile(expression);
+    EXPECT_TRUE(compiled) << expression << ": " << (compiled ? "" : compiled.error().message);
+  }
+  EXPECT_GT(found, 0u);
+}
+
+TEST(CesqlEval, IntCastOfAStringAttributeFiltersAsTheReadmeShows) {
+  CloudEvent e = sample_event();
+  e.extensions["tenant"] = AttributeValue::of_string("acme");
+  e.extensions["priority"] = AttributeValue::of_string("5");
+  EXPECT_EQ(eval("tenant = 'acme' AND INT(priority) > 3", e).value, Value::boolean(true));
+  e.extensions["priority"] = AttributeValue::of_string("2");
+  EXPECT_EQ(eval("tenant = 'acme' AND INT(priority) > 3", e).value, Value::boolean(false));
 }
 
 }  // namespace
