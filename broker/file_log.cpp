@@ -239,6 +239,7 @@ Result<std::unique_ptr<FileLog>> FileLog::open(const std::string& dir, FileLogOp
   if (auto st = make_dirs(dir); !st) return st.error();
 
   std::unique_ptr<FileLog> log(new FileLog(dir, std::move(options), clock));
+  log->set_retention(log->options_.retention_ms, log->options_.retention_bytes);
   auto lock = lock_dir(dir, "event log directory is already open (by another process or FileLog)");
   if (!lock) return lock.error();
   log->lock_fd_ = std::move(lock).value();
@@ -246,6 +247,24 @@ Result<std::unique_ptr<FileLog>> FileLog::open(const std::string& dir, FileLogOp
   if (auto deleted = log->enforce_retention(); !deleted) return deleted.error();
   log->writer_ = std::thread([raw = log.get()] { raw->writer_loop(); });
   return log;
+}
+
+void FileLog::set_retention(std::int64_t retention_ms, std::uint64_t retention_bytes) {
+  // Retention deletes whole segments: keep them an eighth of each bound (but at least 1 MiB and a second)
+  // so that the log stays close to its bounds, and never larger than the configured segment.
+  std::uint64_t segment_bytes = options_.segment_bytes;
+  if (retention_bytes > 0) {
+    segment_bytes = std::min(segment_bytes, std::max<std::uint64_t>(retention_bytes / 8, 1 << 20));
+  }
+  std::int64_t segment_ms = options_.segment_ms;
+  if (retention_ms > 0) {
+    const std::int64_t bound = std::max<std::int64_t>(retention_ms / 8, 1000);
+    segment_ms = segment_ms > 0 ? std::min(segment_ms, bound) : bound;
+  }
+  segment_bytes_ = segment_bytes;
+  segment_ms_ = segment_ms;
+  retention_ms_ = retention_ms;
+  retention_bytes_ = retention_bytes;
 }
 
 Result<std::shared_ptr<FileLog::Segment>> FileLog::create_segment(std::uint64_t base) {
@@ -637,7 +656,7 @@ void FileLog::zero_fill_ahead() {
   if (!options_.fsync || options_.zero_fill_bytes == 0 || broken_ || !seg.write_fd.valid()) return;
   if (seg.w_file_size >= seg.w_pos + options_.zero_fill_bytes / 2) return;
   const std::uint64_t from = std::max(seg.w_file_size, seg.w_pos);
-  const std::uint64_t to = std::min(seg.w_pos + options_.zero_fill_bytes, options_.segment_bytes);
+  const std::uint64_t to = std::min(seg.w_pos + options_.zero_fill_bytes, segment_bytes_.load());
   if (to <= from) return;  // the segment rolls before it needs more
   static const std::string zeros(64 << 10, '\0');
   for (std::uint64_t pos = from; pos < to; pos += zeros.size()) {
@@ -705,9 +724,10 @@ Status FileLog::write_group(std::vector<PendingAppend>& group, std::vector<std::
     first_offsets.push_back(next_offset_);
     if (a.payloads.empty()) continue;
     // A batch never spans two segments, so a torn tail can only cut the newest segment.
-    const bool full = active_->w_pos + a.bytes > options_.segment_bytes;
-    const bool old = options_.segment_ms > 0 && active_->w_first_time_ms >= 0 &&
-                     age_now - active_->w_first_time_ms >= options_.segment_ms;
+    const bool full = active_->w_pos + a.bytes > segment_bytes_.load();
+    const std::int64_t segment_ms = segment_ms_.load();
+    const bool old =
+        segment_ms > 0 && active_->w_first_time_ms >= 0 && age_now - active_->w_first_time_ms >= segment_ms;
     if (active_->w_pos > 0 && (full || old)) {
       if (auto st = flush_buf(); !st) return st;
       if (auto st = trim_zero_fill(*active_); !st) return st;
@@ -1037,6 +1057,8 @@ void FileLog::close() {
 Result<std::size_t> FileLog::enforce_retention() {
   std::lock_guard retention_lock(retention_mu_);
   const std::int64_t now = age_now_ms();
+  const std::uint64_t retention_bytes = retention_bytes_.load();
+  const std::int64_t retention_ms = retention_ms_.load();
   std::vector<std::shared_ptr<Segment>> victims;
   {
     std::unique_lock lock(segments_mu_);
@@ -1047,9 +1069,8 @@ Result<std::size_t> FileLog::enforce_retention() {
       const auto& seg = segments_.begin()->second;
       // Deleted when the data after it already fills retention_bytes (Kafka's retention.bytes rule), when
       // its newest record is older than retention_ms, or when it holds nothing.
-      const bool by_size = options_.retention_bytes > 0 && total - seg->size >= options_.retention_bytes;
-      const bool by_age = options_.retention_ms > 0 && seg->max_time_ms >= 0 &&
-                          now - seg->max_time_ms > options_.retention_ms;
+      const bool by_size = retention_bytes > 0 && total - seg->size >= retention_bytes;
+      const bool by_age = retention_ms > 0 && seg->max_time_ms >= 0 && now - seg->max_time_ms > retention_ms;
       const bool empty = seg->end == seg->base;
       if (!by_size && !by_age && !empty) break;
       total -= seg->size;

@@ -122,6 +122,10 @@ class FileLog final : public EventLog {
   /// start_offset() forward. Returns the number of segments deleted. Called by open() and periodically by
   /// the server; thread-safe.
   Result<std::size_t> enforce_retention();
+  /// Changes the retention bounds of the open log (a broker's spec.retention was updated); segments are
+  /// kept to an eighth of each bound from the next roll on, so that whole-segment deletion stays close to
+  /// them. open() applies options.retention_ms and retention_bytes the same way.
+  void set_retention(std::int64_t retention_ms, std::uint64_t retention_bytes);
 
   FileLogStats stats() const;
   /// Bytes of all retained segments.
@@ -211,6 +215,11 @@ class FileLog final : public EventLog {
   mutable std::mutex stats_mu_;
   FileLogStats stats_;
   std::mutex retention_mu_;
+  // Set by set_retention(): read by the writer (segment bounds) and by enforce_retention().
+  std::atomic<std::uint64_t> segment_bytes_{0};
+  std::atomic<std::int64_t> segment_ms_{0};
+  std::atomic<std::int64_t> retention_ms_{0};
+  std::atomic<std::uint64_t> retention_bytes_{0};
 };
 
 }  // namespace sluice

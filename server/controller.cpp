@@ -99,6 +99,10 @@ Status Controller::realize_broker(const StoredResource& resource, std::shared_pt
   if (existing && same_secrets && existing->spec.storage == spec.value().storage &&
       existing->spec.kafka == spec.value().kafka) {
     log = existing->log;  // settings change: keep the log, apply the new spec
+    if (auto* file = dynamic_cast<FileLog*>(log.get())) {
+      file->set_retention(spec.value().retention_age.count(),
+                          static_cast<std::uint64_t>(spec.value().retention_bytes));
+    }
   } else if (opened) {
     log = std::move(opened);
   } else if (kafka_options) {

@@ -763,6 +763,38 @@ TEST(FileLog, RetentionBySizeDeletesOldestSegmentsButNeverTheActiveOne) {
   EXPECT_EQ(log->stats().segments_deleted, 2u);
 }
 
+TEST(FileLog, SegmentsAreAnEighthOfTheRetentionBoundSoTheLogStaysCloseToIt) {
+  TempDir dir;
+  FileLogOptions options;
+  options.fsync = false;
+  options.retention_bytes = 16ull << 20;  // segments of 2 MiB instead of 64 MiB
+  auto log = open_log(dir.path(), options);
+  const std::string payload(256 << 10, 'x');
+  for (int i = 0; i < 96; ++i) ASSERT_TRUE(append_sync(*log, {payload}));  // 24 MiB
+  EXPECT_GE(log->segment_count(), 12u);
+  ASSERT_TRUE(log->enforce_retention());
+  // What is left: at most the bound plus one segment, and at least the bound minus one.
+  const std::uint64_t kept = (log->end_offset() - log->start_offset()) * (payload.size() + 24);
+  EXPECT_LE(kept, (16ull + 2) << 20);
+  EXPECT_GE(kept, (16ull - 2) << 20);
+}
+
+TEST(FileLog, RetentionChangesWhileTheLogIsOpen) {
+  TempDir dir;
+  FileLogOptions options;
+  options.fsync = false;
+  auto log = open_log(dir.path(), options);
+  const std::string payload(256 << 10, 'x');
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(append_sync(*log, {payload}));  // 4 MiB, one segment
+  ASSERT_TRUE(log->enforce_retention());
+  EXPECT_EQ(log->start_offset(), 0u);
+  log->set_retention(0, 2ull << 20);  // segments of 1 MiB (the smallest) from now on
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(append_sync(*log, {payload}));
+  ASSERT_TRUE(log->enforce_retention());
+  EXPECT_GE(log->start_offset(), 16u);  // the 4 MiB segment is gone, and more
+  EXPECT_LE(log->end_offset() - log->start_offset(), 12u);
+}
+
 TEST(FileLog, RetentionByAgeFollowsTheClock) {
   TempDir dir;
   ManualClock clock;
@@ -773,20 +805,21 @@ TEST(FileLog, RetentionByAgeFollowsTheClock) {
   for (std::uint64_t i = 0; i < 25; ++i)
     ASSERT_TRUE(append_sync(*log, {payload_for(i)}));  // 3 segments at t0
   clock.advance(std::chrono::seconds(30));
-  for (std::uint64_t i = 25; i < 40; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));  // t0 + 30 s
-  ASSERT_EQ(log->segment_count(), 4u);  // [0,10) [10,20) [20,30) mixed [30,40)
+  // t0 + 30 s: [20,25) is older than an eighth of the retention (7.5 s), so the next record starts a segment.
+  for (std::uint64_t i = 25; i < 40; ++i) ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  ASSERT_EQ(log->segment_count(), 5u);  // [0,10) [10,20) [20,25) of t0, [25,35) [35,40) of t0 + 30 s
 
   EXPECT_EQ(log->enforce_retention().value(), 0u);
-  clock.advance(std::chrono::seconds(31));  // t0 + 61 s: the first two are older than 60 s
-  EXPECT_EQ(log->enforce_retention().value(), 2u);
-  EXPECT_EQ(log->start_offset(), 20u);
-  clock.advance(std::chrono::seconds(30));  // t0 + 91 s: [20,30) holds records of t0 + 30 s
+  clock.advance(std::chrono::seconds(31));  // t0 + 61 s: the first three are older than 60 s
+  EXPECT_EQ(log->enforce_retention().value(), 3u);
+  EXPECT_EQ(log->start_offset(), 25u);
+  clock.advance(std::chrono::seconds(30));  // t0 + 91 s: [25,35) holds records of t0 + 30 s
   EXPECT_EQ(log->enforce_retention().value(), 1u);
-  EXPECT_EQ(log->start_offset(), 30u);
+  EXPECT_EQ(log->start_offset(), 35u);
   clock.advance(std::chrono::hours(24));
   EXPECT_EQ(log->enforce_retention().value(), 0u);  // the active segment stays
   EXPECT_EQ(log->end_offset(), 40u);
-  EXPECT_EQ(read_all(*log).size(), 10u);
+  EXPECT_EQ(read_all(*log).size(), 5u);
 }
 
 TEST(FileLog, QuietLogRollsByAgeSoRetentionCanExpireIt) {

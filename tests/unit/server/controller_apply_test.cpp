@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
+#include "broker/file_log.hpp"
 #include "core/manifest.hpp"
 #include "tests/support/process.hpp"
 
@@ -77,6 +80,28 @@ TEST_F(ControllerApply, UnknownTopLevelAndMetadataFieldsAreRefused) {
       "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: b, bogusMeta: 1}\nspec: {}\n");
   EXPECT_NE(meta.find("Broker/b: metadata.bogusMeta: unknown field"), std::string::npos) << meta;
   EXPECT_FALSE(controller_->store().get("Broker", "b"));
+}
+
+TEST_F(ControllerApply, ANewRetentionAppliesToTheOpenLog) {
+  ASSERT_EQ(action("apiVersion: sluice.dev/v1\nkind: Broker\nmetadata: {name: r}\n"), "created");
+  auto broker = brokers_.find("r");
+  ASSERT_TRUE(broker);
+  auto* log = dynamic_cast<FileLog*>(broker->log.get());
+  ASSERT_NE(log, nullptr);
+  const std::string payload(256 << 10, 'x');
+  auto append = [&] {
+    std::promise<Result<std::uint64_t>> done;
+    log->append({payload}, [&](Result<std::uint64_t> r) { done.set_value(std::move(r)); });
+    ASSERT_TRUE(done.get_future().get());
+  };
+  for (int i = 0; i < 16; ++i) append();
+  ASSERT_EQ(action("apiVersion: sluice.dev/v1\nkind: Broker\nmetadata: {name: r}\n"
+                   "spec: {retention: {maxBytes: 2Mi}}\n"),
+            "configured");
+  EXPECT_EQ(brokers_.find("r")->log.get(), log);  // the same log, not reopened
+  for (int i = 0; i < 16; ++i) append();
+  ASSERT_TRUE(log->enforce_retention());
+  EXPECT_GE(log->start_offset(), 16u);
 }
 
 }  // namespace
