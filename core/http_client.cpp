@@ -176,11 +176,17 @@ namespace {
 
 class CollectSink final : public HttpClient::ResponseSink {
  public:
-  CollectSink(HttpResponse& response, std::size_t limit) : response_(response), limit_(limit) {}
+  CollectSink(HttpResponse& response, std::size_t limit, std::optional<std::size_t> error_prefix)
+      : response_(response), limit_(limit), error_prefix_(error_prefix) {}
 
   asio::awaitable<bool> on_headers(int status, const HttpHeaders& headers) override {
     response_.status = status;
     response_.headers = headers;
+    if (error_prefix_ && (status < 200 || status > 299)) {
+      prefix_only_ = true;
+      limit_ = *error_prefix_;
+      co_return true;
+    }
     if (const std::string* length = response_.header("content-length")) {
       std::uint64_t n = 0;
       auto [end, ec] = std::from_chars(length->data(), length->data() + length->size(), n);
@@ -197,6 +203,11 @@ class CollectSink final : public HttpClient::ResponseSink {
 
   asio::awaitable<bool> on_chunk(std::string_view chunk) override {
     if (response_.body.size() + chunk.size() > limit_) {
+      if (prefix_only_) {
+        // Keep the start of an error answer and stop reading: its status is the result.
+        response_.body.append(chunk.substr(0, limit_ - response_.body.size()));
+        co_return false;
+      }
       failure = exceeded();
       co_return false;
     }
@@ -208,6 +219,8 @@ class CollectSink final : public HttpClient::ResponseSink {
   std::string exceeded() const { return "response body exceeds " + std::to_string(limit_) + " bytes"; }
   HttpResponse& response_;
   std::size_t limit_;
+  std::optional<std::size_t> error_prefix_;
+  bool prefix_only_ = false;  // a non-2xx response with error_prefix_: limit_ is the prefix kept
 };
 
 class CallbackSink final : public HttpClient::ResponseSink {
@@ -666,7 +679,7 @@ asio::awaitable<Result<int>> HttpClient::exchange(HttpRequest& request, Response
 
 asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest request) {
   HttpResponse response;
-  CollectSink sink(response, options_.max_response_body_bytes);
+  CollectSink sink(response, options_.max_response_body_bytes, request.error_body_prefix);
   auto status = co_await exchange(request, sink);
   if (!status) co_return status.error();
   co_return response;

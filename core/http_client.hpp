@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -86,6 +87,10 @@ struct HttpRequest {
   std::chrono::milliseconds timeout{30000};
   /// Optional: cancelling it ends the request with "cancelled".
   std::shared_ptr<CancelSignal> cancel;
+  /// send() only: when set, a response whose status is not 2xx keeps at most this many bytes of its
+  /// body and reading stops there (the connection is closed, not pooled), so an error answer of any size
+  /// is returned with its status rather than failing with "response body exceeds N bytes".
+  std::optional<std::size_t> error_body_prefix;
 };
 
 struct HttpResponse {
@@ -114,7 +119,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(const
 struct HttpClientOptions {
   /// Idle keep-alive connections kept per host:port; 0 disables pooling.
   std::size_t max_idle_per_host = 32;
-  /// send() fails with "response body exceeds N bytes" beyond this (stream() and relay() have no limit).
+  /// send() fails with "response body exceeds N bytes" beyond this (stream() and relay() have no limit;
+  /// an error answer cut by HttpRequest::error_body_prefix is returned instead).
   std::size_t max_response_body_bytes = 16 << 20;
   /// Response status line and headers larger than this are an invalid response.
   std::uint32_t max_response_header_bytes = 64 << 10;

@@ -642,6 +642,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     // Knative asks for a reply event this way; subscribers that have none answer with an empty body.
     request.headers.emplace_back("Prefer", "reply");
     request.headers.emplace_back("traceparent", traceparent);
+    // Of a non-2xx answer only knativeerrordata's 1 KiB is kept, so its status decides whatever its
+    // size (a 400 with a huge body is final, not a transport error) and no megabytes are buffered.
+    request.error_body_prefix = kErrorDataBytes;
     const SteadyTime started_at = clock.now();
     auto response = co_await send(target.value(), std::move(request));
     if (!stopped) metrics.duration.observe(std::chrono::duration<double>(clock.now() - started_at).count());

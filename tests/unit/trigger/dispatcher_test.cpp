@@ -326,6 +326,24 @@ TEST_F(DispatcherTest, BadRequestIsNotRetriedAndGoesToTheDeadLetterSink) {
   EXPECT_EQ(counter("sluice_trigger_events_dead_lettered_total", "bad"), 1);
 }
 
+TEST_F(DispatcherTest, FinalStatusWithABodyOverTheClientLimitIsNotATransportError) {
+  HttpSink sink;
+  HttpSink dlq;
+  std::string body = "bad order: " + std::string(1200, 'e');
+  body.resize(17600000, 'x');  // over the client's 16 MiB response limit
+  sink.respond([body](const ReceivedRequest&, std::size_t) { return answer(400, body); });
+  auto& d = start(spec(manifest("hugebad", sink.url(),
+                                {{"delivery", {{"retry", 3}, {"deadLetterSink", {{"uri", dlq.url()}}}}}})));
+  const auto offset = publish(make_event("h1"));
+  ASSERT_TRUE(dlq.wait_for(1));
+  ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == offset + 1; }));
+  EXPECT_EQ(sink.count(), 1u);  // 400 is final: no retry
+  EXPECT_EQ(d.stats().retried, 0u);
+  auto r = dlq.requests().front();
+  EXPECT_EQ(r.header("ce-knativeerrorcode"), "400");
+  EXPECT_EQ(base64_decode(r.header("ce-knativeerrordata")), body.substr(0, 1024));
+}
+
 TEST_F(DispatcherTest, DeadLetterAfterRetriesRunOutWithAtMostOneKiBOfBody) {
   HttpSink sink;
   HttpSink dlq;
