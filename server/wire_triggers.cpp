@@ -61,7 +61,10 @@ class TriggerRuntime {
         running->second.dead_letter = dead_letter_of(effective);
         return running->second.dispatcher->update(std::move(effective));
       }
-      stop_locked(lock, running, false);  // moved to another broker, or the broker was recreated
+      // Moved to another broker (its place in the old log means nothing in the new one: it starts at the
+      // end, as a new trigger, and the old broker's cursor and series go), or the broker was recreated.
+      const bool moved = running->second.dispatcher->broker() != spec.value().broker;
+      stop_locked(lock, running, moved);
     }
     start_locked(resource.name, resource.generation, std::move(effective), broker);
     return ok();
@@ -218,7 +221,9 @@ class TriggerRuntime {
   }
 
   /// Stops a dispatcher (waiting without the lock held, so status() stays answerable). `deleted`: the
-  /// Trigger is gone, so its cursor and metric series go too.
+  /// Trigger is gone (or left its broker), so its cursor and metric series go too. Deliveries in flight
+  /// are cancelled at once, not drained: a delete or change answers without waiting on a slow subscriber
+  /// (the controller's lock is held meanwhile), and what is cancelled stays uncommitted.
   void stop_locked(std::unique_lock<std::mutex>& lock, Iterator it, bool deleted) {
     auto dispatcher = std::move(it->second.dispatcher);
     auto log = std::move(it->second.log);
@@ -226,7 +231,7 @@ class TriggerRuntime {
     const std::string name = dispatcher->name();
     running_.erase(it);
     lock.unlock();
-    dispatcher->stop(std::chrono::duration_cast<std::chrono::milliseconds>(parts_.options.shutdown_grace));
+    dispatcher->stop(std::chrono::milliseconds(0));
     dispatcher.reset();
     if (deleted) {
       if (auto st = parts_.controller.cursors().erase(TriggerDispatcher::cursor_key(broker, name)); !st)

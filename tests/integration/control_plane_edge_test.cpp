@@ -157,5 +157,42 @@ TEST_F(ControlPlaneEdge, PutWithAnotherNameQuotesItOnce) {
       << res->body;
 }
 
+TEST_F(ControlPlaneEdge, DeletingATriggerWithADeliveryInFlightAnswersAtOnce) {
+  HttpSink slow;
+  slow.respond([](const ReceivedRequest&, std::size_t) {
+    SinkResponse r;
+    r.delay = std::chrono::seconds(6);
+    return r;
+  });
+  apply_yaml(server_, broker_yaml() + "---\n" + trigger_yaml("slow", slow.url()));
+  ASSERT_EQ(publish(server_, "in-flight", "com.example.t"), 202);
+  ASSERT_TRUE(slow.wait_for(1));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(server_.cli({"delete", "trigger", "slow"}), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_FALSE(get("/apis/v1/triggers/slow").contains("metadata"));
+}
+
+TEST_F(ControlPlaneEdge, ATriggerMovedToAnotherBrokerAndBackStartsAtTheEndAsANewOne) {
+  HttpSink sink;
+  apply_yaml(server_,
+             broker_yaml() + "---\n" + broker_yaml("other") + "---\n" + trigger_yaml("t", sink.url()));
+  ASSERT_EQ(publish(server_, "first", "com.example.t"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  apply_yaml(server_, trigger_yaml("t", sink.url(), "", "other"));
+  ASSERT_TRUE(wait_until([&] {
+    return metric(server_, "sluice_trigger_backlog_events{broker=\"default\",trigger=\"t\"}") < 0;
+  })) << "the old broker's series stay";
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(publish(server_, "meanwhile-" + std::to_string(i), "com.example.t"), 202);
+  apply_yaml(server_, trigger_yaml("t", sink.url()));
+  ASSERT_TRUE(wait_until([&] {
+    return trigger_status(server_, "t")["delivery"].value("committedOffset", 0) == 4;
+  })) << trigger_status(server_, "t").dump();
+  ASSERT_EQ(publish(server_, "after", "com.example.t"), 202);
+  ASSERT_TRUE(sink.wait_for(2));
+  EXPECT_EQ(received_ids(sink), (std::vector<std::string>{"first", "after"}));
+}
+
 }  // namespace
 }  // namespace sluice::testing
