@@ -122,11 +122,19 @@ std::vector<std::shared_ptr<Broker>> BrokerRegistry::all() const {
 
 void rebuild_idempotency(Broker& broker, std::int64_t window_start_ms) {
   if (!broker.idempotency || !broker.idempotency->enabled()) return;
-  std::uint64_t offset = broker.log->start_offset();
+  // Only the window is read, not the whole log (at segment granularity for a file log).
+  std::uint64_t offset = broker.log->offset_for_time(window_start_ms);
   const std::uint64_t end = broker.log->end_offset();
   while (offset < end) {
     auto records = broker.log->read(offset, 1024);
-    if (!records || records.value().empty()) break;
+    if (!records) {
+      SLUICE_LOG(broker, warn,
+                 "[broker={}] rebuilding the idempotency window stopped at offset {}: {}; a copy of an event "
+                 "stored after it is not recognised as a duplicate until the window has passed",
+                 broker.spec.name, offset, records.error().to_string());
+      break;
+    }
+    if (records.value().empty()) break;
     for (const auto& record : records.value()) {
       offset = record.offset + 1;
       if (record.append_time_ms < window_start_ms) continue;

@@ -53,6 +53,12 @@ class EventLog {
   virtual std::uint64_t start_offset() const = 0;
   /// One past the last durable record.
   virtual std::uint64_t end_offset() const = 0;
+  /// An offset at or before the first record appended at or after `unix_ms` (wall clock): where a scan
+  /// for recent records may begin. The default, start_offset(), is always correct.
+  virtual std::uint64_t offset_for_time(std::int64_t unix_ms) const {
+    (void)unix_ms;
+    return start_offset();
+  }
 
   /// Registers `on_durable`, called from a log thread with the new end_offset() each time it grows. Returns
   /// an id for unsubscribe(). The callback may append, subscribe and unsubscribe, but not flush() or close().

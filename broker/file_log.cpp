@@ -997,6 +997,14 @@ std::uint64_t FileLog::end_offset() const {
   return end_offset_.load();
 }
 
+std::uint64_t FileLog::offset_for_time(std::int64_t unix_ms) const {
+  std::shared_lock lock(segments_mu_);
+  for (const auto& [base, seg] : segments_) {
+    if (seg->max_time_ms < 0 || seg->max_time_ms >= unix_ms) return std::max(base, start_offset_.load());
+  }
+  return end_offset_.load();
+}
+
 Status FileLog::flush() {
   std::mutex mu;
   std::condition_variable cv;

@@ -111,6 +111,8 @@ class FileLog final : public EventLog {
                                       std::size_t max_bytes = 4 << 20) const override;
   std::uint64_t start_offset() const override;
   std::uint64_t end_offset() const override;
+  /// The base of the oldest segment holding a record appended at or after `unix_ms`.
+  std::uint64_t offset_for_time(std::int64_t unix_ms) const override;
   std::uint64_t subscribe(std::function<void(std::uint64_t end_offset)> on_durable) override;
   void unsubscribe(std::uint64_t id) override;
   Status flush() override;

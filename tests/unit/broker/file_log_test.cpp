@@ -795,6 +795,25 @@ TEST(FileLog, RetentionChangesWhileTheLogIsOpen) {
   EXPECT_LE(log->end_offset() - log->start_offset(), 12u);
 }
 
+TEST(FileLog, OffsetForTimeFindsTheOldestSegmentWithNewerRecords) {
+  TempDir dir;
+  ManualClock clock;
+  FileLogOptions options;
+  options.segment_bytes = 10 * kRecordBytes;
+  auto log = open_log(dir.path(), options, clock);
+  const std::int64_t t0 =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall().time_since_epoch()).count();
+  for (std::uint64_t i = 0; i < 25; ++i) {
+    if (i == 10 || i == 20) clock.advance(std::chrono::seconds(60));
+    ASSERT_TRUE(append_sync(*log, {payload_for(i)}));
+  }
+  EXPECT_EQ(log->offset_for_time(t0 - 1000), 0u);
+  EXPECT_EQ(log->offset_for_time(t0), 0u);
+  EXPECT_EQ(log->offset_for_time(t0 + 30'000), 10u);
+  EXPECT_EQ(log->offset_for_time(t0 + 120'000), 20u);
+  EXPECT_EQ(log->offset_for_time(t0 + 200'000), 25u);
+}
+
 TEST(FileLog, RetentionByAgeFollowsTheClock) {
   TempDir dir;
   ManualClock clock;
