@@ -41,8 +41,8 @@ class HttpServerLimits : public ::testing::Test {
     runner_.join();
   }
 
-  // Sends `request`, then reads everything until the server closes the connection (or 5 s pass).
-  std::string exchange(const std::string& request) {
+  // A connected socket whose reads give up after 5 s.
+  int connect_client() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval timeout{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -51,6 +51,12 @@ class HttpServerLimits : public ::testing::Test {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(server_->port());
     EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  // Sends `request`, then reads everything until the server closes the connection (or 5 s pass).
+  std::string exchange(const std::string& request) {
+    int fd = connect_client();
     EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
     std::string got;
     char buf[4096];
@@ -81,14 +87,7 @@ TEST_F(HttpServerLimits, ExpectContinueOverTheLimitGets413InsteadOf100) {
 }
 
 TEST_F(HttpServerLimits, ExpectContinueWithinTheLimitGets100ThenTheAnswer) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(server_->port());
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = connect_client();
   std::string head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n";
   ASSERT_GT(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), 0);
   char buf[4096];
