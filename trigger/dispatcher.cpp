@@ -7,6 +7,7 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "core/http_binding.hpp"
 #include "core/log.hpp"
 #include "core/protobuf_format.hpp"
+#include "trigger/kafka_partition_log.hpp"
 #include "trigger/low_water_mark.hpp"
 
 namespace sluice {
@@ -93,6 +95,13 @@ struct TriggerMetricSet {
         filter_errors(r.counter("sluice_trigger_filter_errors_total",
                                 "CESQL filter evaluations that raised an error (the event did not match).",
                                 trigger_labels(broker, trigger))),
+        log_read_errors(r.counter("sluice_trigger_log_read_errors_total",
+                                  "Reads of the broker's log that failed for this trigger (a record fails "
+                                  "its CRC check, offsets missing from the log); the trigger retries them.",
+                                  trigger_labels(broker, trigger))),
+        expired(r.counter("sluice_trigger_events_expired_total",
+                          "Events removed by the log's retention before this trigger delivered them.",
+                          trigger_labels(broker, trigger))),
         replies(r.counter("sluice_trigger_replies_total",
                           "Replies from the subscriber published to the broker.",
                           trigger_labels(broker, trigger))),
@@ -121,6 +130,8 @@ struct TriggerMetricSet {
   Counter& dropped_exhausted;
   Counter& dropped_undecodable;
   Counter& filter_errors;
+  Counter& log_read_errors;
+  Counter& expired;
   Counter& replies;
   Counter& replies_dropped_ttl;
   Counter& replies_dropped_rejected;
@@ -243,7 +254,30 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   // ---- counters readable from any thread ----
   std::atomic<std::uint64_t> delivered{0}, failed{0}, retried{0}, dead_lettered{0}, dlq_pending{0},
       dropped{0}, filtered{0}, filter_errors{0}, replies{0}, replies_dropped{0}, in_flight{0},
-      committed_atomic{0}, low_atomic{0};
+      committed_atomic{0}, low_atomic{0}, log_read_errors{0}, expired{0};
+  // The error of the last read of the log, empty once a read succeeds again (stats() reads it).
+  mutable std::mutex read_error_mu;
+  std::string read_error;
+  // Offsets of a KafkaPartitionLog have gaps (compaction, transaction markers): skipping one is normal,
+  // not data lost to retention.
+  const bool offsets_have_gaps = dynamic_cast<const KafkaPartitionLog*>(&log) != nullptr;
+
+  void set_read_error(std::string error) {
+    std::lock_guard lock(read_error_mu);
+    read_error = std::move(error);
+  }
+
+  // Offsets [from, to) are gone from the log before this trigger read them: counted and logged, never
+  // silent.
+  void note_expired(std::uint64_t from, std::uint64_t to) {
+    if (to <= from || offsets_have_gaps) return;
+    expired.fetch_add(to - from, std::memory_order_relaxed);
+    if (!stopped) metrics.expired.inc(static_cast<double>(to - from));
+    SLUICE_LOG(trigger, warn,
+               "[broker={} trigger={}] offsets {}..{} ({} events) were removed by retention before delivery: "
+               "skipping them",
+               broker, name, from, to - 1, to - from);
+  }
 
   static void spawn(std::shared_ptr<State> self, asio::awaitable<void> work) {
     auto name = self->name;
@@ -416,10 +450,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         continue;
       }
       if (const std::uint64_t start = s.log.start_offset(); from < start) {
-        SLUICE_LOG(
-            trigger, warn,
-            "[broker={} trigger={}] offsets {}..{} were removed by retention before delivery: skipping them",
-            s.broker, s.name, from, start - 1);
+        s.note_expired(from, start);
         s.lwm.skip_to(start);
         from = start;
       }
@@ -430,17 +461,25 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
           std::max<std::size_t>(1, std::min({s.options.read_batch_records, room, window_room}));
       auto records = s.log.read(from, n, s.options.read_batch_bytes);
       if (!records) {
+        s.log_read_errors.fetch_add(1, std::memory_order_relaxed);
+        s.count(s.metrics.log_read_errors);
+        s.set_read_error("reading the log at offset " + std::to_string(from) +
+                         " failed: " + records.error().to_string());
         SLUICE_LOG(
             trigger, err, "[broker={} trigger={}] reading the log at offset {} failed: {} (retrying in {})",
             s.broker, s.name, from, records.error().to_string(), format_ms(s.options.read_error_backoff));
         co_await s.sleep(s.options.read_error_backoff);
         continue;
       }
+      s.set_read_error({});
       if (records.value().empty()) {
         co_await s.wait_for_wake();
         continue;
       }
       for (auto& record : records.value()) {
+        // read() starts later than asked when retention moved the log's start meanwhile.
+        s.note_expired(from, record.offset);
+        from = record.offset + 1;
         s.lwm.skip_to(record.offset);
         s.lwm.add(record.offset);
         s.accept(record);
@@ -955,24 +994,28 @@ Status TriggerDispatcher::update(TriggerSpec spec) {
 }
 
 nlohmann::json to_status_json(const TriggerStats& s) {
-  return {{"delivered", s.delivered},
-          {"failedAttempts", s.failed},
-          {"retried", s.retried},
-          {"deadLettered", s.dead_lettered},
-          {"deadLetterPending", s.dlq_pending},
-          {"dropped", s.dropped},
-          {"filtered", s.filtered},
-          {"filterErrors", s.filter_errors},
-          {"replies", s.replies},
-          {"repliesDropped", s.replies_dropped},
-          {"inFlight", s.in_flight},
-          {"backlog", s.backlog},
-          {"committedOffset", s.committed_offset},
-          {"latency",
-           {{"attempts", s.attempts_timed},
-            {"meanSeconds", s.latency_mean_seconds},
-            {"p50Seconds", s.latency_p50_seconds},
-            {"p99Seconds", s.latency_p99_seconds}}}};
+  nlohmann::json out = {{"delivered", s.delivered},
+                        {"failedAttempts", s.failed},
+                        {"retried", s.retried},
+                        {"deadLettered", s.dead_lettered},
+                        {"deadLetterPending", s.dlq_pending},
+                        {"dropped", s.dropped},
+                        {"filtered", s.filtered},
+                        {"filterErrors", s.filter_errors},
+                        {"replies", s.replies},
+                        {"repliesDropped", s.replies_dropped},
+                        {"inFlight", s.in_flight},
+                        {"backlog", s.backlog},
+                        {"committedOffset", s.committed_offset},
+                        {"latency",
+                         {{"attempts", s.attempts_timed},
+                          {"meanSeconds", s.latency_mean_seconds},
+                          {"p50Seconds", s.latency_p50_seconds},
+                          {"p99Seconds", s.latency_p99_seconds}}},
+                        {"logReadErrors", s.log_read_errors},
+                        {"expired", s.expired}};
+  if (!s.read_error.empty()) out["readError"] = s.read_error;
+  return out;
 }
 
 TriggerStats TriggerDispatcher::stats() const {
@@ -989,6 +1032,12 @@ TriggerStats TriggerDispatcher::stats() const {
   out.filter_errors = load(s.filter_errors);
   out.replies = load(s.replies);
   out.replies_dropped = load(s.replies_dropped);
+  out.log_read_errors = load(s.log_read_errors);
+  out.expired = load(s.expired);
+  {
+    std::lock_guard lock(s.read_error_mu);
+    out.read_error = s.read_error;
+  }
   out.in_flight = load(s.in_flight);
   out.committed_offset = load(s.committed_atomic);
   out.low_water_mark = load(s.low_atomic);
@@ -1015,6 +1064,7 @@ void TriggerDispatcher::remove_metrics(MetricsRegistry& registry, const std::str
                            "sluice_trigger_events_retried_total", "sluice_trigger_events_dead_lettered_total",
                            "sluice_trigger_events_filtered_total", "sluice_trigger_filter_errors_total",
                            "sluice_trigger_replies_total", "sluice_trigger_delivery_duration_seconds",
+                           "sluice_trigger_log_read_errors_total", "sluice_trigger_events_expired_total",
                            "sluice_trigger_backlog_events", "sluice_trigger_in_flight_events",
                            "sluice_trigger_dead_letter_pending_events"})
     registry.remove(name, labels);

@@ -47,7 +47,9 @@
 //
 // Metrics (labels {broker, trigger}): sluice_trigger_events_delivered_total, _failed_total (failed
 // attempts), _retried_total, _dead_lettered_total, _filtered_total, _dropped_total{reason},
-// sluice_trigger_filter_errors_total, sluice_trigger_replies_total, sluice_trigger_delivery_duration_seconds
+// sluice_trigger_filter_errors_total, sluice_trigger_log_read_errors_total (the log answered an error:
+// a damaged record, offsets missing), sluice_trigger_events_expired_total (removed by retention before
+// they were read), sluice_trigger_replies_total, sluice_trigger_delivery_duration_seconds
 // (per attempt), sluice_trigger_backlog_events, sluice_trigger_in_flight_events,
 // sluice_trigger_dead_letter_pending_events; and sluice_broker_replies_dropped_total{broker, reason}.
 
@@ -136,6 +138,11 @@ struct TriggerStats {
   std::uint64_t committed_offset = 0;  // the last cursor committed
   std::uint64_t low_water_mark = 0;    // what the next commit will write
   std::uint64_t backlog = 0;           // log end − low-water mark
+  std::uint64_t log_read_errors = 0;   // reads of the log that failed (damaged record, missing offsets)
+  std::uint64_t expired = 0;           // events removed by retention before this trigger read them
+  // The error of the last read of the log (it is retried every read_error_backoff); empty once a read
+  // succeeds. Non-empty means the trigger is stuck at that offset until the log is repaired.
+  std::string read_error;
   // Delivery attempts' duration, from the trigger's histogram (sluice_trigger_delivery_duration_seconds,
   // which lives as long as the trigger): how many, their mean, and the median and 99th percentile
   // estimated from the buckets.

@@ -75,6 +75,39 @@ struct Gate {
   }
 };
 
+// The fixture's FileLog with faults to order: reads that fail (as for a record that fails its CRC check),
+// or a start_offset() that lags (as when retention moves the start between the dispatcher's look and its
+// read).
+class FaultyLog final : public EventLog {
+ public:
+  explicit FaultyLog(EventLog& inner) : inner_(inner) {}
+  void append(std::vector<std::string> payloads, AppendCallback done) override {
+    inner_.append(std::move(payloads), std::move(done));
+  }
+  Result<std::vector<LogRecord>> read(std::uint64_t from, std::size_t max_records,
+                                      std::size_t max_bytes) const override {
+    if (fail_reads) return make_error("offset " + std::to_string(from), "record fails its CRC32C check", 500);
+    return inner_.read(from, max_records, max_bytes);
+  }
+  std::uint64_t start_offset() const override {
+    const std::int64_t stale = stale_start;
+    return stale >= 0 ? static_cast<std::uint64_t>(stale) : inner_.start_offset();
+  }
+  std::uint64_t end_offset() const override { return inner_.end_offset(); }
+  std::uint64_t subscribe(std::function<void(std::uint64_t)> on_durable) override {
+    return inner_.subscribe(std::move(on_durable));
+  }
+  void unsubscribe(std::uint64_t id) override { inner_.unsubscribe(id); }
+  Status flush() override { return inner_.flush(); }
+  void close() override {}
+
+  std::atomic<bool> fail_reads{false};
+  std::atomic<std::int64_t> stale_start{-1};
+
+ private:
+  EventLog& inner_;
+};
+
 class DispatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -140,9 +173,10 @@ class DispatcherTest : public ::testing::Test {
     DispatcherOptions options;
     options.metrics = &metrics_;
     options.commit_interval = milliseconds(20);
+    options.read_error_backoff = milliseconds(20);
     dispatchers_.push_back(std::make_unique<TriggerDispatcher>(
-        std::move(s), "default", *log_, *cursors_, *client_, RealClock::instance(), io_.get_executor(),
-        std::move(resolver),
+        std::move(s), "default", dispatch_log_ != nullptr ? *dispatch_log_ : *log_, *cursors_, *client_,
+        RealClock::instance(), io_.get_executor(), std::move(resolver),
         [this](CloudEvent reply, std::function<void(Status)> done) { on_reply(reply, done); }, options));
     return *dispatchers_.back();
   }
@@ -175,6 +209,8 @@ class DispatcherTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<FileLog> log_;
+  std::unique_ptr<FaultyLog> faulty_;  // outlives the dispatchers (stopped in TearDown)
+  EventLog* dispatch_log_ = nullptr;   // what dispatchers read, when not log_
   std::unique_ptr<CursorStore> cursors_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
@@ -743,6 +779,81 @@ TEST_F(DispatcherTest, SlowSubscriberDoesNotBlockOtherTriggers) {
   EXPECT_EQ(s.stats().backlog, 5u);
   gate.open = true;
   ASSERT_TRUE(wait_until([&] { return s.stats().delivered == 5; }));
+}
+
+TEST_F(DispatcherTest, LogReadErrorsAreCountedAndShownInTheStatusUntilTheLogReadsAgain) {
+  HttpSink sink;
+  faulty_ = std::make_unique<FaultyLog>(*log_);
+  faulty_->fail_reads = true;
+  dispatch_log_ = faulty_.get();
+  auto& d = start(spec(manifest("damaged", sink.url())));
+  publish(make_event("d1"));
+  ASSERT_TRUE(wait_until([&] { return d.stats().log_read_errors >= 2; }));
+  auto stats = d.stats();
+  EXPECT_NE(stats.read_error.find("offset 0"), std::string::npos) << stats.read_error;
+  EXPECT_NE(stats.read_error.find("CRC32C"), std::string::npos) << stats.read_error;
+  auto status = to_status_json(stats);
+  EXPECT_EQ(status["readError"], stats.read_error);
+  EXPECT_GE(status["logReadErrors"].get<std::uint64_t>(), 2u);
+  EXPECT_GE(counter("sluice_trigger_log_read_errors_total", "damaged"), 2);
+  EXPECT_EQ(sink.count(), 0u);
+
+  faulty_->fail_reads = false;  // the segment was restored
+  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(wait_until([&] { return d.stats().delivered == 1; }));
+  EXPECT_EQ(d.stats().read_error, "");
+  EXPECT_FALSE(to_status_json(d.stats()).contains("readError"));
+}
+
+// A log of small segments holding `n` events, the oldest of which retention removed; the trigger's
+// cursor is still at 0. Returns the log's new start.
+std::uint64_t publish_then_expire(std::unique_ptr<FileLog>& log, CursorStore& cursors, const std::string& dir,
+                                  const std::string& trigger, int n) {
+  log->close();
+  FileLogOptions options;
+  options.fsync = false;
+  options.name = "default";
+  options.segment_bytes = 512;
+  auto opened = FileLog::open(dir, options, RealClock::instance());
+  EXPECT_TRUE(opened) << opened.error().to_string();
+  log = std::move(opened.value());
+  EXPECT_TRUE(cursors.commit(TriggerDispatcher::cursor_key("default", trigger), 0));
+  for (int i = 0; i < n; ++i) {
+    std::promise<Result<std::uint64_t>> appended;
+    log->append({to_protobuf(make_event("x" + std::to_string(i)))},
+                [&](Result<std::uint64_t> r) { appended.set_value(std::move(r)); });
+    EXPECT_TRUE(appended.get_future().get());
+  }
+  log->set_retention(0, 1024);
+  EXPECT_TRUE(log->enforce_retention());
+  return log->start_offset();
+}
+
+TEST_F(DispatcherTest, EventsRemovedByRetentionBeforeDeliveryAreCounted) {
+  HttpSink sink;
+  const std::uint64_t first = publish_then_expire(log_, *cursors_, dir_.path() + "/small", "late", 20);
+  ASSERT_GT(first, 0u);
+  ASSERT_LT(first, 20u);
+  auto& d = start(spec(manifest("late", sink.url())));
+  ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == 20; }));
+  EXPECT_EQ(sink.count(), 20 - first);
+  EXPECT_EQ(d.stats().expired, first);
+  EXPECT_EQ(to_status_json(d.stats())["expired"], first);
+  EXPECT_EQ(counter("sluice_trigger_events_expired_total", "late"), static_cast<double>(first));
+}
+
+TEST_F(DispatcherTest, ReadStartingLaterThanAskedCountsTheExpiredEvents) {
+  HttpSink sink;
+  const std::uint64_t first = publish_then_expire(log_, *cursors_, dir_.path() + "/small", "racing", 20);
+  ASSERT_GT(first, 0u);
+  faulty_ = std::make_unique<FaultyLog>(*log_);
+  faulty_->stale_start = 0;  // the dispatcher looks before retention moves the start; read() sees it
+  dispatch_log_ = faulty_.get();
+  auto& d = start(spec(manifest("racing", sink.url())));
+  ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == 20; }));
+  EXPECT_EQ(sink.count(), 20 - first);
+  EXPECT_EQ(d.stats().expired, first);
+  EXPECT_EQ(counter("sluice_trigger_events_expired_total", "racing"), static_cast<double>(first));
 }
 
 TEST_F(DispatcherTest, CesqlFilterErrorsAreCounted) {
