@@ -87,7 +87,11 @@ class TriggerRuntime {
     auto running = running_.find(resource.name);
     if (running == running_.end()) return waiting_status_locked(resource.name);
     const auto& r = running->second;
-    nlohmann::json out = {{"delivery", to_status_json(r.dispatcher->stats())}};
+    const TriggerStats stats = r.dispatcher->stats();
+    nlohmann::json out = {{"delivery", to_status_json(stats)}};
+    // A record it cannot read (damaged, or missing from the log) holds the trigger there: not ready.
+    if (!stats.read_error.empty())
+      out["notReady"] = {{"reason", "LogReadFailed"}, {"message", stats.read_error}};
     const Destination subscriber = r.subscriber;
     const auto dead_letter = r.dead_letter;
     lock.unlock();
