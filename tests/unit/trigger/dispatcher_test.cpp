@@ -297,7 +297,9 @@ TEST_F(DispatcherTest, ATriggerWhoseCursorWasInADamagedJournalRecordStartsAtTheL
   publish(make_event("second"));
   start(spec(manifest("lost", sink.url())));
   ASSERT_TRUE(sink.wait_for(2));  // not skipped: at least once
-  EXPECT_EQ(sink.requests().front().header("ce-id"), "first");
+  std::set<std::string> ids;
+  for (const auto& request : sink.requests()) ids.insert(request.header("ce-id"));
+  EXPECT_EQ(ids, (std::set<std::string>{"first", "second"}));
 }
 
 class RetryCodeTest : public DispatcherTest, public ::testing::WithParamInterface<int> {};
