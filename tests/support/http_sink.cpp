@@ -1,5 +1,9 @@
 #include "tests/support/http_sink.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -51,6 +55,14 @@ HttpSink::HttpSink() {
   // An idle keep-alive connection is closed at once, so that stop() does not wait the default 5 s for
   // the broker's pooled connections (the broker's client retries a closed pooled connection).
   server_.set_keep_alive_timeout(0);
+  // That timeout also bounds the wait for a new connection's first request (about 10 ms): on a loaded
+  // machine a client's request can come later and find the connection closed. Accepting a connection only
+  // once its request has arrived (TCP_DEFER_ACCEPT) takes that race away.
+  server_.set_socket_options([](socket_t sock) {
+    httplib::default_socket_options(sock);
+    int defer_seconds = 10;
+    ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof defer_seconds);
+  });
   port_ = server_.bind_to_any_port("127.0.0.1");
   thread_ = std::thread([this] { server_.listen_after_bind(); });
   wait_until([this] { return server_.is_running(); });
