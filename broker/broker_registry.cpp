@@ -74,6 +74,8 @@ void BrokerRegistry::put(std::shared_ptr<Broker> broker) {
   broker->appended_bytes =
       &metrics.counter("sluice_broker_appended_bytes_total", "Bytes of events appended to a broker's log.",
                        {{"broker", broker->spec.name}});
+  broker->duplicates =
+      &metrics.counter("sluice_broker_duplicates_total", kDuplicatesHelp, {{"broker", broker->spec.name}});
   std::unique_lock lock(mu_);
   unavailable_.erase(broker->spec.name);
   brokers_[broker->spec.name] = std::move(broker);
@@ -185,10 +187,7 @@ void PublishCompletion::operator()(Result<std::uint64_t> result) {
     broker->appended_bytes->inc(static_cast<double>(bytes));
     if (broker->idempotency)
       for (auto& [source, id] : claimed) broker->idempotency->confirm(source, id);
-    if (duplicates > 0)
-      MetricsRegistry::global()
-          .counter("sluice_broker_duplicates_total", kDuplicatesHelp, {{"broker", broker->spec.name}})
-          .inc(static_cast<double>(duplicates));
+    if (duplicates > 0) broker->duplicates->inc(static_cast<double>(duplicates));
   } else if (broker->idempotency) {
     for (auto& [source, id] : claimed) broker->idempotency->release(source, id);
   }
@@ -302,8 +301,7 @@ void BrokerRegistry::publish(std::shared_ptr<Broker> broker, std::vector<CloudEv
     }
   }
   if (payloads.empty()) {
-    metrics.counter("sluice_broker_duplicates_total", kDuplicatesHelp, {{"broker", name}})
-        .inc(static_cast<double>(completion->duplicates));
+    broker->duplicates->inc(static_cast<double>(completion->duplicates));
     completion->done(broker->log->end_offset());
     return;
   }

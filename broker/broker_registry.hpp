@@ -93,6 +93,7 @@ struct Broker {
   // removed): appends complete on the log's writer thread, between group commits.
   Counter* appended_events = nullptr;
   Counter* appended_bytes = nullptr;
+  Counter* duplicates = nullptr;  // events acknowledged as already stored
 };
 
 class BrokerRegistry {

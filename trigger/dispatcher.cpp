@@ -258,11 +258,14 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   // The error of the last read of the log, empty once a read succeeds again (stats() reads it).
   mutable std::mutex read_error_mu;
   std::string read_error;
+  bool read_failing = false;  // the strand's view of read_error: clearing costs nothing while reads work
   // Offsets of a KafkaPartitionLog have gaps (compaction, transaction markers): skipping one is normal,
   // not data lost to retention.
   const bool offsets_have_gaps = dynamic_cast<const KafkaPartitionLog*>(&log) != nullptr;
 
   void set_read_error(std::string error) {
+    if (error.empty() && !read_failing) return;
+    read_failing = !error.empty();
     std::lock_guard lock(read_error_mu);
     read_error = std::move(error);
   }

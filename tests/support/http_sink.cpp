@@ -25,7 +25,8 @@ HttpSink::HttpSink() {
     r.at = std::chrono::steady_clock::now();
     for (auto& [k, v] : req.headers) {
       std::string lower = k;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       r.headers.emplace(lower, v);
     }
     Responder responder;
@@ -42,8 +43,10 @@ HttpSink::HttpSink() {
     res.status = answer.status;
     std::string content_type = "application/octet-stream";
     for (auto& [k, v] : answer.headers) {
-      if (k == "Content-Type" || k == "content-type") content_type = v;
-      else res.set_header(k, v);
+      if (k == "Content-Type" || k == "content-type")
+        content_type = v;
+      else
+        res.set_header(k, v);
     }
     if (!answer.body.empty()) res.set_content(answer.body, content_type);
   };

@@ -12,6 +12,7 @@
 
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
+#include "tests/support/socket.hpp"
 
 namespace sluice {
 namespace {
@@ -42,17 +43,7 @@ class HttpServerLimits : public ::testing::Test {
   }
 
   // A connected socket whose reads give up after 5 s.
-  int connect_client() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(server_->port());
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    return fd;
-  }
+  int connect_client() { return testing::connect_loopback(server_->port(), std::chrono::seconds(5)); }
 
   // Sends `request`, then reads everything until the server closes the connection (or 5 s pass).
   std::string exchange(const std::string& request) {

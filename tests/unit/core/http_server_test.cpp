@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/io_pool.hpp"
+#include "tests/support/socket.hpp"
 #include "tests/support/wait.hpp"
 
 namespace sluice {
@@ -52,15 +53,7 @@ class HttpServerCancel : public ::testing::Test {
     runner_.join();
   }
 
-  int connect_client() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(server_->port());
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    return fd;
-  }
+  int connect_client() { return testing::connect_loopback(server_->port()); }
 
   static void send_all(int fd, const std::string& data) {
     ASSERT_EQ(::send(fd, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
