@@ -53,6 +53,42 @@ std::optional<std::pair<http::status, std::string>> parse_refusal(beast::error_c
         "request headers exceed the limit of " + std::to_string(options.header_limit) + " bytes");
   if (ec == http::error::bad_content_length)
     return std::pair(http::status::bad_request, std::string("malformed Content-Length header"));
+  if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension)
+    return std::pair(http::status::bad_request, std::string("malformed chunked body"));
+  if (ec == http::error::bad_transfer_encoding)
+    return std::pair(http::status::bad_request,
+                     std::string("malformed Transfer-Encoding header, or one sent with Content-Length"));
+  if (ec == http::error::bad_line_ending || ec == http::error::bad_method || ec == http::error::bad_target ||
+      ec == http::error::bad_version || ec == http::error::bad_field || ec == http::error::bad_value ||
+      ec == http::error::bad_obs_fold)
+    return std::pair(http::status::bad_request, "malformed request: " + ec.message());
+  return std::nullopt;
+}
+
+// A head whose body framing cannot be trusted (RFC 9112 §6): a body the server would read with other
+// bounds than a proxy in front of it (request smuggling), or a coding it cannot undo. (The parser itself
+// refuses Transfer-Encoding together with Content-Length.)
+std::optional<std::pair<http::status, std::string>> framing_refusal(const http::request_header<>& head) {
+  const auto te = head[http::field::transfer_encoding];
+  if (te.empty()) return std::nullopt;
+  std::string last;
+  std::string unsupported;
+  std::size_t chunked = 0;
+  for (const auto& coding : http::ext_list{te}) {
+    last = std::string(coding.first);
+    if (beast::iequals(coding.first, "chunked")) {
+      ++chunked;
+    } else if (unsupported.empty()) {
+      unsupported = last;
+    }
+  }
+  if (last.empty() || !beast::iequals(last, "chunked") || chunked > 1)
+    return std::pair(http::status::bad_request,
+                     "Transfer-Encoding \"" + std::string(te) +
+                         "\": a request's body must be chunked exactly once, as its last coding");
+  if (!unsupported.empty())
+    return std::pair(http::status::not_implemented,
+                     "transfer coding \"" + unsupported + "\" is not supported (only chunked)");
   return std::nullopt;
 }
 
@@ -264,19 +300,24 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     beast::error_code ec;
     stream.expires_after(options_.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    // A Content-Length over the body limit is refused here, before any `100 Continue`.
-    if (ec && !parse_refusal(ec, options_)) break;
+    // A Content-Length over the body limit, or a body framing that cannot be trusted, is refused here,
+    // before any `100 Continue`.
+    auto refusal = ec ? parse_refusal(ec, options_) : framing_refusal(parser.get().base());
+    if (ec && !refusal) break;
     tracked->busy = true;
     ++in_flight_;
     HttpServerResponse response;
     bool keep_alive = true;
-    if (!ec && parser.get()[http::field::expect] == "100-continue") {
+    if (!ec && !refusal && parser.get()[http::field::expect] == "100-continue") {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       co_await http::async_write(stream, cont, redirect_error(use_awaitable, ec));
     }
     stream.expires_after(options_.read_timeout);
-    if (!ec) co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (auto refusal = parse_refusal(ec, options_)) {
+    if (!ec && !refusal) {
+      co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+      refusal = parse_refusal(ec, options_);
+    }
+    if (refusal) {
       // The head may be incomplete (over the header limit): answer HTTP/1.1 then.
       const unsigned version = parser.get().version() ? parser.get().version() : 11;
       HttpServerRequest head{parser.get().method(), parser.get().target(), version};

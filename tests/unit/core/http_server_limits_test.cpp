@@ -114,5 +114,58 @@ TEST_F(HttpServerLimits, AChunkedBodyOverTheLimitGets413) {
   EXPECT_TRUE(got.starts_with("HTTP/1.1 413 Payload Too Large")) << got;
 }
 
+// RFC 9112 §6.3: a request whose last transfer coding is not chunked has no trustworthy length. Reading
+// it as bodiless would serve its body as the next request (request smuggling); it is refused instead.
+TEST_F(HttpServerLimits, ATransferEncodingNotEndingInChunkedGets400AndItsBodyIsNotAnotherRequest) {
+  auto got = exchange(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request")) << got;
+  EXPECT_NE(got.find("must be chunked exactly once, as its last coding"), std::string::npos) << got;
+  EXPECT_EQ(got.find("202"), std::string::npos) << got;
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(HttpServerLimits, ACodingBeforeChunkedGets501) {
+  auto got =
+      exchange("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 501 Not Implemented")) << got;
+  EXPECT_NE(got.find("transfer coding \\\"gzip\\\" is not supported (only chunked)"), std::string::npos)
+      << got;
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(HttpServerLimits, ContentLengthWithTransferEncodingGets400) {
+  auto got = exchange(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request")) << got;
+  EXPECT_NE(got.find("Transfer-Encoding header, or one sent with Content-Length"), std::string::npos) << got;
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(HttpServerLimits, AMalformedChunkGets400) {
+  auto got =
+      exchange("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request")) << got;
+  EXPECT_NE(got.find("malformed chunked body"), std::string::npos) << got;
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(HttpServerLimits, AMalformedRequestLineGets400) {
+  auto got = exchange("POST / HTTP/9\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 400 Bad Request")) << got;
+  EXPECT_NE(got.find("malformed request"), std::string::npos) << got;
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(HttpServerLimits, AChunkedBodyStillWorks) {
+  auto got = exchange(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: "
+      "close\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 202 Accepted")) << got;
+  EXPECT_EQ(handled_, 1);
+}
+
 }  // namespace
 }  // namespace sluice
