@@ -1,15 +1,24 @@
 #include "server/cli_client.hpp"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <thread>
-#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <memory>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "core/url.hpp"
 #include "server/command.hpp"
 
 namespace sluice::cli {
@@ -38,9 +47,76 @@ httplib::Client client_for(const Target& t) {
   return client;
 }
 
+namespace {
+
+/// Why a TCP connection to the URL's host and port fails now, as strerror/gai_strerror word it; empty
+/// when it succeeds.
+std::string connect_failure(const std::string& base) {
+  auto parsed = parse_url(base);
+  if (!parsed) return parsed.error().to_string();
+  const ParsedUrl& url = parsed.value();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(url.host.c_str(), std::to_string(url.port).c_str(), &hints, &found); rc != 0)
+    return std::string(rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc)) + " (" + url.host + ")";
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
+  int last = 0;
+  for (const addrinfo* a = found; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last = errno;
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        const int n = ::poll(&p, 1, 5000);  // the client's connection timeout
+        socklen_t len = sizeof err;
+        if (n == 0)
+          err = ETIMEDOUT;
+        else if (n < 0)
+          err = errno;
+        else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+          err = errno;
+      }
+    }
+    ::close(fd);
+    if (err == 0) return "";
+    last = err;
+  }
+  return last ? std::strerror(last) : "no address for " + url.host;
+}
+
+}  // namespace
+
+std::string transport_error_text(const Target& t, httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection: {
+      std::string why = connect_failure(t.base);
+      return why.empty() ? "could not connect" : why;
+    }
+    case httplib::Error::ConnectionTimeout:
+      return "Connection timed out";
+    case httplib::Error::Read:
+      return "no answer (the connection closed, or nothing came within 60s)";
+    case httplib::Error::Write:
+      return "the request could not be sent (the connection closed)";
+    case httplib::Error::SSLConnection:
+      return "the TLS handshake failed";
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate could not be verified";
+    default:
+      return httplib::to_string(error);
+  }
+}
+
 int report_failure(const Target& t, const httplib::Result& res) {
   if (!res) {
-    std::cerr << "error: cannot reach sluice at " << t.base << ": " << httplib::to_string(res.error())
+    std::cerr << "error: cannot reach sluice at " << t.base << ": " << transport_error_text(t, res.error())
               << " (is `sluice serve` running? set --server or SLUICE_SERVER)\n";
     return 1;
   }

@@ -32,6 +32,10 @@ std::string fixed(double value, int decimals);
 /// until interrupted. Returns the exit code (1 when the request fails or the answer is not JSON).
 int show(const Target& target, const std::string& path, bool watch,
          const std::function<std::string(const nlohmann::json&)>& render);
+/// Why a request to the target failed without an answer, in words: for a failed connection the operating
+/// system's reason ("Connection refused", "Name or service not known"), found by connecting again, since
+/// httplib reports every such failure as Error::Connection.
+std::string transport_error_text(const Target& target, httplib::Error error);
 /// Prints the server's error ({"error": …}) or the transport error; returns exit code 1.
 int report_failure(const Target& target, const httplib::Result& res);
 
