@@ -291,13 +291,20 @@ void BrokerRegistry::publish(std::shared_ptr<Broker> broker, std::vector<CloudEv
     }
     payloads.push_back(to_protobuf(event, std::span(added.data(), n_added)));
     bytes += static_cast<std::int64_t>(payloads.back().size());
+    // maxEventSize bounds the event as its publisher sent it: what the broker adds does not count (the
+    // encoding without it is made only when the stored record is over the bound).
     if (static_cast<std::int64_t>(payloads.back().size()) > broker->spec.max_event_size) {
-      fail(make_error("event",
-                      "event of " + std::to_string(payloads.back().size()) +
-                          " bytes exceeds the broker's maxEventSize of " +
-                          std::to_string(broker->spec.max_event_size),
-                      413));
-      return;
+      const std::size_t sent = to_protobuf(event).size();
+      if (static_cast<std::int64_t>(sent) > broker->spec.max_event_size) {
+        std::string where;
+        if (events.size() > 1) where = " (batch event " + std::to_string(&event - events.data()) + ")";
+        fail(make_error("",
+                        "event of " + std::to_string(sent) +
+                            " bytes (its protobuf encoding) exceeds the broker's maxEventSize of " +
+                            std::to_string(broker->spec.max_event_size) + where,
+                        413));
+        return;
+      }
     }
   }
   if (payloads.empty()) {

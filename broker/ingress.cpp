@@ -77,7 +77,7 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
       detect_http_mode(std::string_view(request[http::field::content_type])) != HttpMode::Batched)
     return fail(http::status::payload_too_large,
                 "event of " + std::to_string(request.body().size()) +
-                    " bytes exceeds the broker's maxEventSize of " +
+                    " bytes (its body alone) exceeds the broker's maxEventSize of " +
                     std::to_string(found->spec.max_event_size),
                 broker);
   const auto body_bytes = static_cast<std::int64_t>(request.body().size());
@@ -91,7 +91,12 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     const int code = events.error().code ? events.error().code : 400;
     return fail(static_cast<http::status>(code), events.error().to_string(), broker);
   }
-  if (events.value().empty()) return fail(http::status::bad_request, "the batch holds no events", broker);
+  // An empty batch is a valid request (JSON format §4.3): there is nothing to store, so it is done.
+  if (events.value().empty()) {
+    requests_counter(broker, 202).inc();
+    out.answer = make_response(request, http::status::accepted);
+    return out;
+  }
   // The W3C traceparent header of the publish request names the publisher's span for events that carry
   // no traceparent extension of their own.
   if (auto header = request["traceparent"]; !header.empty() && TraceParent::parse(header)) {

@@ -80,6 +80,41 @@ TEST_F(IngressEdge, TheBatchMediaTypeIsCaseInsensitive) {
   EXPECT_EQ(res->status, 202) << res->body;
 }
 
+// JSON format §4.3: an empty batch is a valid request. It is acknowledged and stores nothing.
+TEST_F(IngressEdge, AnEmptyBatchIsAcknowledgedAndStoresNothing) {
+  apply_yaml(server_, broker_yaml("default"));
+  auto res = client().Post("/brokers/default", "[]", "application/cloudevents-batch+json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202) << res->body;
+  std::string out;
+  ASSERT_EQ(server_.cli({"get", "brokers", "default", "-o", "json"}, &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 0) << out;
+}
+
+// maxEventSize bounds the event its publisher sent: the attributes the broker adds (arrival time, hop
+// count, traceparent: about 150 bytes) do not push an event under the bound over it.
+TEST_F(IngressEdge, MaxEventSizeDoesNotCountWhatTheBrokerAdds) {
+  apply_yaml(server_, broker_yaml("default", "ingress: {maxEventSize: 1Ki}"));
+  auto res = client().Post("/brokers/default", event_headers("fits"), std::string(950, 'x'), "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202) << res->body;
+  // Over the bound in a batch: refused whole, naming the event and its size as sent.
+  std::string body = R"([{"specversion":"1.0","id":"a","type":"t","source":"/t"},)"
+                     R"({"specversion":"1.0","id":"b","type":"t","source":"/t","data":")" +
+                     std::string(1100, 'y') + R"("}])";
+  res = client().Post("/brokers/default", body, "application/cloudevents-batch+json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413) << res->body;
+  EXPECT_NE(
+      res->body.find("(its protobuf encoding) exceeds the broker's maxEventSize of 1024 (batch event 1)"),
+      std::string::npos)
+      << res->body;
+  EXPECT_EQ(res->body.find("event: event"), std::string::npos) << res->body;
+  std::string out;
+  ASSERT_EQ(server_.cli({"get", "brokers", "default", "-o", "json"}, &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["status"]["log"]["endOffset"], 1) << out;
+}
+
 TEST_F(IngressEdge, ABodyOverMaxBodyWithAContentLengthGets413) {
   apply_yaml(server_, broker_yaml("default"));
   auto res =
