@@ -1,5 +1,6 @@
 // CLI verbs that talk to a running server: apply, get, delete, publish.
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -204,6 +205,44 @@ std::string random_id() {
   return buf;
 }
 
+/// --data without --content-type must be JSON (it is sent as application/json); so must data whose
+/// --content-type is a JSON media type. Anything else is refused rather than sent with a guessed type.
+void check_json_data(const std::string& data, bool typed) {
+  if (nlohmann::json::accept(data)) return;
+  try {
+    auto parsed = nlohmann::json::parse(data);  // only for the parse error's words
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string why = e.what();
+    if (auto at = why.find("] "); why.rfind("[json.exception", 0) == 0 && at != std::string::npos)
+      why.erase(0, at + 2);
+    // "last read: '…'" quotes the input: keep it only when it prints as it is (not binary data).
+    const bool printable =
+        std::all_of(why.begin(), why.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+    if (auto quoted = why.find("; last read:"); !printable && quoted != std::string::npos) why.erase(quoted);
+    throw std::runtime_error("--data is not valid JSON: " + why +
+                             (typed ? ""
+                                    : "; use --content-type to send other data (text/plain, "
+                                      "application/octet-stream, …)"));
+  }
+}
+
+/// --ext sets extension attributes; each context attribute has its own option.
+std::string context_attribute_refusal(const std::string& name) {
+  static const std::map<std::string, std::string> kOption{{"id", "--id"},
+                                                          {"source", "--source"},
+                                                          {"type", "--type"},
+                                                          {"subject", "--subject"},
+                                                          {"time", "--time"},
+                                                          {"dataschema", "--dataschema"},
+                                                          {"datacontenttype", "--content-type"}};
+  auto it = kOption.find(name);
+  if (it == kOption.end())
+    return "--ext " + name + ": " + name + " is a CloudEvents context attribute, not an extension " +
+           "(sluice publishes CloudEvents 1.0)";
+  return "--ext " + name + ": " + name + " is a CloudEvents context attribute, not an extension; use " +
+         it->second;
+}
+
 int run_publish(const std::vector<std::string>& argv) {
   auto args = argv;
   auto target = server_of(args);
@@ -212,18 +251,22 @@ int run_publish(const std::vector<std::string>& argv) {
   event.source = cli::take_option(args, "source").value_or("");
   event.id = cli::take_option(args, "id").value_or(random_id());
   if (auto subject = cli::take_option(args, "subject")) event.subject = *subject;
+  if (auto time = cli::take_option(args, "time")) event.time = *time;
+  if (auto dataschema = cli::take_option(args, "dataschema")) event.dataschema = *dataschema;
+  auto content_type = cli::take_option(args, "content-type");
   if (auto data = cli::take_option(args, "data")) {
-    std::string value =
-        data->size() > 1 && (*data)[0] == '@' ? cli::read_file_or_stdin(data->substr(1)) : *data;
-    event.data = value;
-    auto parsed = nlohmann::json::parse(value, nullptr, false);
-    event.datacontenttype = cli::take_option(args, "content-type")
-                                .value_or(parsed.is_discarded() ? "text/plain" : "application/json");
+    event.data = data->size() > 1 && (*data)[0] == '@' ? cli::read_file_or_stdin(data->substr(1)) : *data;
+    event.datacontenttype = content_type.value_or("application/json");
+    if (event.data_is_json()) check_json_data(*event.data, content_type.has_value());
+  } else if (content_type) {
+    throw std::runtime_error("--content-type needs --data");
   }
   while (auto ext = cli::take_option(args, "ext")) {
     auto eq = ext->find('=');
     if (eq == std::string::npos) throw std::runtime_error("--ext expects NAME=VALUE, got " + *ext);
-    event.set_attribute(ext->substr(0, eq), ext->substr(eq + 1));
+    const std::string name = ext->substr(0, eq);
+    if (is_context_attribute(name)) throw std::runtime_error(context_attribute_refusal(name));
+    event.set_attribute(name, ext->substr(eq + 1));
   }
   for (const auto& arg : args)
     if (arg.size() > 1 && arg[0] == '-')
@@ -238,15 +281,15 @@ int run_publish(const std::vector<std::string>& argv) {
   }
   auto message = encode_http(event, HttpMode::Binary);
   httplib::Headers headers;
-  std::string content_type = "application/octet-stream";
+  std::string body_type;  // none without data: the event gets no datacontenttype
   for (const auto& [k, v] : message.headers) {
     if (k == "content-type" || k == "Content-Type")
-      content_type = v;
+      body_type = v;
     else
       headers.emplace(k, v);
   }
   auto client = client_for(target);
-  auto res = client.Post("/brokers/" + args[0], headers, message.body, content_type);
+  auto res = client.Post("/brokers/" + args[0], headers, message.body, body_type);
   if (!res || res->status != 202) return report_failure(target, res);
   std::cout << event.id << "\n";
   return 0;
@@ -262,8 +305,9 @@ SLUICE_COMMAND("get",
                run_get);
 SLUICE_COMMAND("delete", "KIND NAME [--server URL]  delete a resource", run_delete);
 SLUICE_COMMAND("publish",
-               "BROKER --type T --source S [--id I] [--subject S] [--data JSON|@file] [--ext k=v]... "
-               "[--server URL]  publish one CloudEvent",
+               "BROKER --type T --source S [--id I] [--subject S] [--time T] [--dataschema URI] "
+               "[--data JSON|@file [--content-type TYPE]] [--ext k=v]... [--server URL]  publish one "
+               "CloudEvent",
                run_publish);
 
 }  // namespace
