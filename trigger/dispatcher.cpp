@@ -53,8 +53,8 @@ int event_ttl(const CloudEvent& event, int fallback) {
 }
 
 constexpr const char* kDroppedHelp =
-    "Events given up: retries ran out without a dead-letter sink (retries_exhausted), or the log record is "
-    "not a "
+    "Events given up without a dead-letter sink: retries ran out (retries_exhausted), the subscriber "
+    "answered a status that is not retried such as 400 (not_retryable), or the log record is not a "
     "CloudEvent (undecodable).";
 
 // A publish error that retrying cannot fix: a 4xx from the ingress path (400 invalid event, 403 event
@@ -90,6 +90,8 @@ struct TriggerMetricSet {
                            trigger_labels(broker, trigger))),
         dropped_exhausted(r.counter("sluice_trigger_events_dropped_total", kDroppedHelp,
                                     with_reason(trigger_labels(broker, trigger), "retries_exhausted"))),
+        dropped_not_retryable(r.counter("sluice_trigger_events_dropped_total", kDroppedHelp,
+                                        with_reason(trigger_labels(broker, trigger), "not_retryable"))),
         dropped_undecodable(r.counter("sluice_trigger_events_dropped_total", kDroppedHelp,
                                       with_reason(trigger_labels(broker, trigger), "undecodable"))),
         filter_errors(r.counter("sluice_trigger_filter_errors_total",
@@ -128,6 +130,7 @@ struct TriggerMetricSet {
   Counter& dead_lettered;
   Counter& filtered;
   Counter& dropped_exhausted;
+  Counter& dropped_not_retryable;
   Counter& dropped_undecodable;
   Counter& filter_errors;
   Counter& log_read_errors;
@@ -374,6 +377,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         s.drain_timer.expires_at(until);
         co_await s.drain_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
+      const std::size_t cancelled = s.running;
       if (s.running > 0) {
         SLUICE_LOG(
             trigger, warn,
@@ -390,8 +394,10 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
       s.commit();
       if (s.subscribed) s.log.unsubscribe(s.subscription);
       s.subscribed = false;
-      SLUICE_LOG(trigger, info, "[broker={} trigger={}] stopped at offset {} ({} events abandoned in flight)",
-                 s.broker, s.name, s.last_commit, s.running);
+      SLUICE_LOG(trigger, info,
+                 "[broker={} trigger={}] stopped at offset {} ({} deliveries cancelled in flight, delivered "
+                 "again after a restart)",
+                 s.broker, s.name, s.last_commit, cancelled);
     }
     s.stopped = true;
     s.notify_stopped();
@@ -775,8 +781,16 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     const auto current = spec;
     if (current->delivery.dead_letter_sink) co_return co_await dead_letter(job, last);
     dropped.fetch_add(1, std::memory_order_relaxed);
-    count(metrics.dropped_exhausted);
     note_given_up(job, last, "dropped", "");
+    if (!last.retryable) {
+      count(metrics.dropped_not_retryable);
+      SLUICE_LOG(trigger, warn,
+                 "[broker={} trigger={}] giving up on offset {} (id {}, type {}): {} from {} is not retried; "
+                 "no deadLetterSink, the event is dropped",
+                 broker, name, job.offset, job.event.id, job.event.type, last.error, last.dest);
+      co_return Outcome::Done;
+    }
+    count(metrics.dropped_exhausted);
     SLUICE_LOG(
         trigger, warn,
         "[broker={} trigger={}] giving up on offset {} (id {}, type {}) after {} retries: {} from {}; no "
@@ -1072,6 +1086,7 @@ void TriggerDispatcher::remove_metrics(MetricsRegistry& registry, const std::str
                            "sluice_trigger_dead_letter_pending_events"})
     registry.remove(name, labels);
   registry.remove("sluice_trigger_events_dropped_total", with_reason(labels, "retries_exhausted"));
+  registry.remove("sluice_trigger_events_dropped_total", with_reason(labels, "not_retryable"));
   registry.remove("sluice_trigger_events_dropped_total", with_reason(labels, "undecodable"));
 }
 

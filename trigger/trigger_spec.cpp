@@ -405,9 +405,13 @@ std::vector<std::string_view> split_spaces(std::string_view s) {
   return out;
 }
 
+// A year is as good as forever for a Retry-After that retryAfterMax caps anyway: longer waits saturate.
+constexpr std::chrono::milliseconds kRetryAfterSaturation{365LL * 24 * 3600 * 1000};
+
 // HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients
 // must accept.
-std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) {
+// Seconds precision: a system_clock::time_point counts nanoseconds and overflows after the year 2262.
+std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view s) {
   auto parts = split_spaces(s);
   int day = 0, month = 0, year = 0, h = 0, m = 0, sec = 0;
   if (parts.size() == 6 && parts[0].ends_with(",") && parts[5] == "GMT") {
@@ -453,15 +457,16 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
     long long seconds = 0;
     for (char c : value) {
       if (c < '0' || c > '9') return std::nullopt;
-      // Saturate: a year is as good as forever for a Retry-After that retryAfterMax caps anyway.
-      seconds = std::min<long long>(seconds * 10 + (c - '0'), 365LL * 24 * 3600);
+      seconds = std::min<long long>(seconds * 10 + (c - '0'), kRetryAfterSaturation.count() / 1000);
     }
     return std::chrono::milliseconds{seconds * 1000};
   }
   auto when = parse_http_date(value);
   if (!when) return std::nullopt;
-  if (*when <= now) return std::chrono::milliseconds{0};
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*when - now);
+  const auto when_ms = std::chrono::time_point_cast<std::chrono::milliseconds>(*when);
+  const auto now_ms = std::chrono::time_point_cast<std::chrono::milliseconds>(now);
+  if (when_ms <= now_ms) return std::chrono::milliseconds{0};
+  return std::min<std::chrono::milliseconds>(when_ms - now_ms, kRetryAfterSaturation);
 }
 
 }  // namespace sluice

@@ -85,6 +85,17 @@ TEST(RetryAfter, HttpDateRelativeToTheClock) {
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", clock.wall()), milliseconds(0));
 }
 
+// Dates past 2262 (where a nanosecond time_point overflows) and far-off delays wait as long as a year,
+// which retryAfterMax then caps; they are not dropped as if the header had not been sent.
+TEST(RetryAfter, FarFutureDatesSaturateAtAYear) {
+  ManualClock clock(SteadyTime{}, WallTime{} + std::chrono::seconds(1'700'000'000));
+  const milliseconds year{365LL * 24 * 3600 * 1000};
+  EXPECT_EQ(parse_retry_after("Sat, 01 Jan 2263 00:00:00 GMT", clock.wall()), year);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", clock.wall()), year);
+  EXPECT_EQ(parse_retry_after("Thu, 31 Dec 2099 00:00:00 GMT", clock.wall()), year);
+  EXPECT_EQ(parse_retry_after("99999999999", clock.wall()), year);
+}
+
 TEST(RetryAfter, Malformed) {
   ManualClock clock;
   for (const char* bad :

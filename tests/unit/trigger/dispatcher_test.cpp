@@ -406,6 +406,31 @@ TEST_F(DispatcherTest, WithoutDeadLetterSinkTheEventIsDroppedAndCounted) {
   ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == offset + 1; }));
   EXPECT_EQ(sink.count(), 2u);
   EXPECT_EQ(d.stats().dropped, 1u);
+  EXPECT_EQ(metrics_
+                .counter("sluice_trigger_events_dropped_total", "",
+                         {{"broker", "default"}, {"trigger", "nodlq"}, {"reason", "retries_exhausted"}})
+                .value(),
+            1);
+}
+
+// A 400 is never retried: without a dead-letter sink the event is dropped at once, and counted as such
+// rather than as retries that ran out.
+TEST_F(DispatcherTest, AStatusThatIsNotRetriedDropsTheEventUnderItsOwnReason) {
+  HttpSink sink;
+  sink.respond([](const ReceivedRequest&, std::size_t) { return answer(400, "no"); });
+  auto& d = start(spec(manifest("final", sink.url(), {{"delivery", {{"retry", 3}}}})));
+  const auto offset = publish(make_event("f1"));
+  ASSERT_TRUE(wait_until([&] { return d.stats().committed_offset == offset + 1; }));
+  EXPECT_EQ(sink.count(), 1u);
+  EXPECT_EQ(d.stats().dropped, 1u);
+  auto dropped = [&](const char* reason) {
+    return metrics_
+        .counter("sluice_trigger_events_dropped_total", "",
+                 {{"broker", "default"}, {"trigger", "final"}, {"reason", reason}})
+        .value();
+  };
+  EXPECT_EQ(dropped("not_retryable"), 1);
+  EXPECT_EQ(dropped("retries_exhausted"), 0);
 }
 
 TEST_F(DispatcherTest, DeadLetterSinkFailureKeepsTheEventUntilTheSinkRecovers) {
