@@ -25,7 +25,16 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   auto slash = rest.find('/');
   std::string plural(rest.substr(0, slash));
-  std::string name = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+  // The name is percent-decoded, as the publish path's broker name is: /brokers/b%31 and
+  // /apis/v1/brokers/b%31 name the same broker.
+  std::string name;
+  if (slash != std::string_view::npos) {
+    auto decoded = url_decode(rest.substr(slash + 1));
+    if (!decoded)
+      co_return make_error_response(request, http::status::bad_request,
+                                    "malformed percent-encoding in " + std::string(path));
+    name = std::move(*decoded);
+  }
   // Every 405 says in Allow which methods the path takes.
   auto not_allowed = [&request](std::string message, const char* allow) {
     auto res = make_error_response(request, http::status::method_not_allowed, message);

@@ -194,5 +194,20 @@ TEST_F(ControlPlaneEdge, ATriggerMovedToAnotherBrokerAndBackStartsAtTheEndAsANew
   EXPECT_EQ(received_ids(sink), (std::vector<std::string>{"first", "after"}));
 }
 
+// A resource's name in the REST path is percent-decoded, as a broker's name in the publish path is.
+TEST_F(ControlPlaneEdge, TheRestApiDecodesPercentEncodedNames) {
+  apply_yaml(server_, broker_yaml("b1"));
+  EXPECT_EQ(get("/apis/v1/brokers/b%31").value("metadata", nlohmann::json::object()).value("name", ""), "b1");
+  httplib::Client client("127.0.0.1", server_.port());
+  auto res = client.Get("/apis/v1/brokers/b%3");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_NE(res->body.find("malformed percent-encoding"), std::string::npos) << res->body;
+  res = client.Delete("/apis/v1/brokers/%62%31");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(client.Get("/apis/v1/brokers/b1")->status, 404);
+}
+
 }  // namespace
 }  // namespace sluice::testing
