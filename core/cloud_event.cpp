@@ -47,6 +47,111 @@ bool is_json_media_type(std::string_view ct) {
   return ct.size() >= 5 && lower_equals(ct.substr(ct.size() - 5), "+json");
 }
 
+/// Why `s` may not be a CloudEvents String (spec.md, "Type System"): the first control character
+/// (U+0000-U+001F, U+007F-U+009F), surrogate code point or Unicode noncharacter it holds, or the first
+/// byte that is not UTF-8. nullopt when every character is allowed. One pass over the bytes; allocates
+/// only to describe a refused character.
+std::optional<std::string> disallowed_character(std::string_view s) {
+  auto refuse = [](std::uint32_t code_point, const char* what) {
+    char buf[112];
+    std::snprintf(buf, sizeof buf, "contains U+%04X, %s, which CloudEvents strings may not hold",
+                  static_cast<unsigned>(code_point), what);
+    return std::optional<std::string>(buf);
+  };
+  auto not_utf8 = [](unsigned char byte, std::size_t offset) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "is not UTF-8 (byte 0x%02X at offset %zu)", unsigned(byte), offset);
+    return std::optional<std::string>(buf);
+  };
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      ++i;
+      continue;
+    }
+    if (c < 0x80) return refuse(c, "a control character");
+    std::size_t len;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return not_utf8(c, i);
+    }
+    if (i + len > n) return not_utf8(c, i);
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return not_utf8(cc, i + k);
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return not_utf8(c, i);
+    if (cp <= 0x9F) return refuse(cp, "a control character");
+    if (cp >= 0xD800 && cp <= 0xDFFF) return refuse(cp, "a surrogate code point");
+    if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE)
+      return refuse(cp, "a Unicode noncharacter");
+    i += len;
+  }
+  return std::nullopt;
+}
+
+/// RFC 7230 §3.2.6 tchar.
+bool is_token_char(unsigned char c) {
+  if (c >= 0x80) return false;
+  return is_alpha(static_cast<char>(c)) || is_digit(static_cast<char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+/// The authority that starts at `pos`: up to the first '/', '?' or '#'.
+std::string_view authority_at(std::string_view s, std::size_t pos) {
+  s.remove_prefix(pos);
+  return s.substr(0, s.find_first_of("/?#"));
+}
+
+/// False when the authority of a URI-reference holds a '[' or ']' outside one IP-literal host: '['
+/// right after "//" (or after the userinfo's '@'), closed by ']' before the port or the path.
+bool authority_brackets_balanced(std::string_view s) {
+  std::size_t start = std::string_view::npos;
+  if (s.substr(0, 2) == "//") {
+    start = 2;
+  } else {
+    auto colon = s.find(':');
+    if (colon != std::string_view::npos && colon < s.find_first_of("/?#") && s.substr(colon + 1, 2) == "//")
+      start = colon + 3;  // the scheme was checked by the caller
+  }
+  if (start == std::string_view::npos) return true;
+  std::string_view authority = authority_at(s, start);
+  auto at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    if (authority.substr(0, at).find_first_of("[]") != std::string_view::npos) return false;
+    authority.remove_prefix(at + 1);
+  }
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    if (authority.substr(1, close - 1).find('[') != std::string_view::npos) return false;
+    authority.remove_prefix(close + 1);
+    if (!authority.empty() && authority.front() != ':') return false;
+  }
+  return authority.find_first_of("[]") == std::string_view::npos;
+}
+
+/// A quoted attribute value for a violation message, cut after 100 bytes (at a UTF-8 boundary).
+std::string quoted(std::string_view value) {
+  constexpr std::size_t kMax = 100;
+  if (value.size() <= kMax) return "\"" + std::string(value) + "\"";
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + std::string(value.substr(0, cut)) + "\"...";
+}
+
 struct Parsed {
   std::int64_t millis;
 };
@@ -218,6 +323,48 @@ bool is_uri_reference(std::string_view s) {
       }
     }
   }
+  return authority_brackets_balanced(s);
+}
+
+bool is_media_type(std::string_view s) {
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  auto token = [&] {
+    const std::size_t start = i;
+    while (i < n && is_token_char(static_cast<unsigned char>(s[i]))) ++i;
+    return i > start;
+  };
+  auto ows = [&] {
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) ++i;
+  };
+  if (!token() || i == n || s[i] != '/') return false;
+  ++i;
+  if (!token()) return false;
+  while (i < n) {
+    ows();
+    if (i == n || s[i] != ';') return false;
+    ++i;
+    ows();
+    if (i == n || s[i] == ';') continue;  // an empty parameter, as RFC 9110 §5.6.6 allows
+    if (!token() || i == n || s[i] != '=') return false;
+    ++i;
+    if (i < n && s[i] == '"') {
+      // quoted-string: qdtext (HTAB, SP, VCHAR but '"' and '\\', obs-text) or '\\' quoted-pair.
+      for (++i;; ++i) {
+        if (i == n) return false;
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c == '"') break;
+        if (c == '\\') {
+          if (++i == n) return false;
+          c = static_cast<unsigned char>(s[i]);
+        }
+        if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
+      }
+      ++i;
+    } else if (!token()) {
+      return false;
+    }
+  }
   return true;
 }
 
@@ -285,38 +432,76 @@ std::string format_rfc3339(std::int64_t unix_millis) {
 
 std::vector<Violation> validate(const CloudEvent& e) {
   std::vector<Violation> out;
+  // Refuses a value holding a character CloudEvents strings may not hold; true when it was refused.
+  auto bad_characters = [&](const std::string& name, std::string_view value) {
+    auto why = disallowed_character(value);
+    if (why) out.push_back({name, std::move(*why)});
+    return why.has_value();
+  };
+  // True when the value is present and holds only allowed characters.
   auto required = [&](const char* name, const std::string& value) {
-    if (value.empty()) out.push_back({name, "required attribute is missing or empty"});
+    if (!value.empty()) return !bad_characters(name, value);
+    out.push_back({name, "required attribute is missing or empty"});
+    return false;
   };
   required("id", e.id);
-  required("source", e.source);
+  const bool source_ok = required("source", e.source);
   required("type", e.type);
   if (e.specversion.empty()) {
     out.push_back({"specversion", "required attribute is missing or empty"});
   } else if (e.specversion != "1.0") {
-    out.push_back({"specversion", "must be \"1.0\", got \"" + e.specversion + "\""});
+    out.push_back({"specversion", "must be \"1.0\", got " + quoted(e.specversion)});
   }
-  if (!e.source.empty() && !is_uri_reference(e.source))
+  if (source_ok && !is_uri_reference(e.source))
     out.push_back({"source", "must be a URI-reference (RFC 3986)"});
-  if (e.datacontenttype && e.datacontenttype->empty())
-    out.push_back({"datacontenttype", "must be non-empty when present (RFC 2046 media type)"});
-  if (e.dataschema && !is_absolute_uri(*e.dataschema))
+  if (e.datacontenttype) {
+    if (e.datacontenttype->empty()) {
+      out.push_back({"datacontenttype", "must be non-empty when present (RFC 2046 media type)"});
+    } else if (!bad_characters("datacontenttype", *e.datacontenttype) && !is_media_type(*e.datacontenttype)) {
+      out.push_back({"datacontenttype",
+                     "must be a media type such as \"text/plain; charset=utf-8\" (RFC 2045 "
+                     "type/subtype, then ;name=value parameters), got " +
+                         quoted(*e.datacontenttype)});
+    }
+  }
+  if (e.dataschema && !bad_characters("dataschema", *e.dataschema) && !is_absolute_uri(*e.dataschema))
     out.push_back({"dataschema", "must be an absolute URI (RFC 3986)"});
-  if (e.subject && e.subject->empty()) out.push_back({"subject", "must be non-empty when present"});
+  if (e.subject) {
+    if (e.subject->empty())
+      out.push_back({"subject", "must be non-empty when present"});
+    else
+      bad_characters("subject", *e.subject);
+  }
   if (e.time && !is_rfc3339(*e.time))
     out.push_back({"time", "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z"});
   for (const auto& [name, value] : e.extensions) {
     if (!is_valid_attribute_name(name)) {
       out.push_back({name, "extension names must consist of lowercase letters a-z and digits 0-9"});
+    } else if (name == "data") {
+      out.push_back({name, "`data` is reserved for the event's payload and may not name an attribute"});
     } else if (is_context_attribute(name)) {
       out.push_back({name, "context attribute stored as an extension"});
     }
-    if (value.type == AttributeType::Timestamp && !is_rfc3339(value.text))
-      out.push_back({name, "Timestamp value must be RFC 3339"});
-    if (value.type == AttributeType::Uri && !is_absolute_uri(value.text))
-      out.push_back({name, "URI value must be absolute"});
-    if (value.type == AttributeType::UriRef && !is_uri_reference(value.text))
-      out.push_back({name, "URI-reference value is malformed"});
+    switch (value.type) {
+      case AttributeType::String:
+        bad_characters(name, value.text);
+        break;
+      case AttributeType::Uri:
+        if (!bad_characters(name, value.text) && !is_absolute_uri(value.text))
+          out.push_back({name, "URI value must be absolute"});
+        break;
+      case AttributeType::UriRef:
+        if (!bad_characters(name, value.text) && !is_uri_reference(value.text))
+          out.push_back({name, "URI-reference value is malformed"});
+        break;
+      case AttributeType::Timestamp:
+        if (!is_rfc3339(value.text)) out.push_back({name, "Timestamp value must be RFC 3339"});
+        break;
+      case AttributeType::Boolean:
+      case AttributeType::Integer:
+      case AttributeType::Binary:
+        break;
+    }
   }
   return out;
 }

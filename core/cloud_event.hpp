@@ -112,8 +112,11 @@ struct Violation {
 };
 
 /// Checks spec.md's rules: required attributes present and non-empty, specversion "1.0", source a
-/// URI-reference, dataschema a URI, time RFC 3339, extension names [a-z0-9]{1,20}
-/// (names longer than 20 characters are accepted as the spec only RECOMMENDs the limit).
+/// URI-reference, dataschema a URI, datacontenttype a media type, time RFC 3339, extension names
+/// [a-z0-9]{1,20} and not `data` (names longer than 20 characters are accepted as the spec only
+/// RECOMMENDs the limit), and String, URI and URI-reference values UTF-8 without control characters
+/// (U+0000-U+001F, U+007F-U+009F), surrogates or Unicode noncharacters. One violation per attribute at
+/// most, besides a bad extension name.
 std::vector<Violation> validate(const CloudEvent& event);
 
 /// True for the names of context attributes defined by the core spec.
@@ -122,10 +125,15 @@ bool is_context_attribute(std::string_view name);
 /// True when `name` is a valid attribute name: lowercase a-z and 0-9 only, non-empty.
 bool is_valid_attribute_name(std::string_view name);
 
+/// A media type as RFC 2045 and RFC 9110 §8.3.1 write it: token "/" token, then parameters
+/// `; name=value` (value a token or a quoted-string) with optional spaces around the ';'.
+bool is_media_type(std::string_view s);
+
 /// RFC 3339 date-time (with `T` or `t`, fractional seconds, `Z` or an offset).
 bool is_rfc3339(std::string_view s);
 
-/// URI-reference per RFC 3986 (lenient on characters, strict on structure).
+/// URI-reference per RFC 3986 (lenient on characters, strict on structure; an authority may hold '['
+/// and ']' only around an IP-literal host).
 bool is_uri_reference(std::string_view s);
 
 /// Absolute URI per RFC 3986: a scheme followed by ':'.
