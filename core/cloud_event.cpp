@@ -326,6 +326,10 @@ bool is_uri_reference(std::string_view s) {
   return authority_brackets_balanced(s);
 }
 
+bool is_cloudevents_string(std::string_view s) {
+  return !disallowed_character(s);
+}
+
 bool is_media_type(std::string_view s) {
   const std::size_t n = s.size();
   std::size_t i = 0;

@@ -129,6 +129,10 @@ bool is_valid_attribute_name(std::string_view name);
 /// `; name=value` (value a token or a quoted-string) with optional spaces around the ';'.
 bool is_media_type(std::string_view s);
 
+/// True when `s` may be a CloudEvents String: UTF-8 without control characters, surrogates or
+/// noncharacters (what validate() asks of String values).
+bool is_cloudevents_string(std::string_view s);
+
 /// RFC 3339 date-time (with `T` or `t`, fractional seconds, `Z` or an offset).
 bool is_rfc3339(std::string_view s);
 

@@ -29,12 +29,17 @@ Result<CloudEvent> kafka_record_to_event(const KafkaRecord& record, const std::s
   event.source = "/apis/v1/namespaces/default/kafkasources/" + source_name + "#" + topic;
   event.subject = "partition:" + p + "#" + o;
   if (record.timestamp_ms >= 0) event.time = rfc3339_from_ms(record.timestamp_ms);
+  // Keys and header values are bytes: those that are no CloudEvents String (not UTF-8, or holding control
+  // characters) are carried as Binary extensions, so that the event stays valid.
+  auto attribute = [](const std::string& value) {
+    return is_cloudevents_string(value) ? AttributeValue::of_string(value) : AttributeValue::of_binary(value);
+  };
   if (record.key) {
-    event.extensions["key"] = AttributeValue::of_string(*record.key);
-    event.extensions["partitionkey"] = AttributeValue::of_string(*record.key);
+    event.extensions["key"] = attribute(*record.key);
+    event.extensions["partitionkey"] = attribute(*record.key);
   }
   for (const auto& [name, value] : record.headers) {
-    if (iequals(name, "content-type")) {
+    if (iequals(name, "content-type") && is_cloudevents_string(value) && is_media_type(value)) {
       event.datacontenttype = value;
       continue;
     }
@@ -43,7 +48,7 @@ Result<CloudEvent> kafka_record_to_event(const KafkaRecord& record, const std::s
       const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9')) extension += lower;
     }
-    event.extensions[extension] = AttributeValue::of_string(value);
+    event.extensions[extension] = attribute(value);
   }
   event.data = record.value;
   return event;

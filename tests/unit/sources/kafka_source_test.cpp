@@ -123,6 +123,27 @@ TEST(KafkaRecordEvent, ConvertsAPlainRecordAsKnativeDoes) {
   EXPECT_TRUE(validate(e).empty());
 }
 
+// Keys and header values are bytes: one that is no CloudEvents String (binary, a control character)
+// becomes a Binary extension, and a content-type header that is no media type is kept as an extension,
+// so that the event is valid and the broker takes it.
+TEST(KafkaRecordEvent, BinaryKeysAndHeadersBecomeBinaryExtensions) {
+  KafkaRecord record;
+  record.key = std::string("\x00\xff\x01", 3);
+  record.value = "v";
+  record.headers = {{"trace", "line\nbreak"}, {"content-type", "not a media type"}, {"ok", "fine"}};
+  auto event = kafka_record_to_event(record, "s", "t", 0, 0);
+  ASSERT_TRUE(event) << event.error().to_string();
+  const CloudEvent& e = event.value();
+  EXPECT_EQ(e.extensions.at("key").type, AttributeType::Binary);
+  EXPECT_EQ(e.extensions.at("key").text, std::string("\x00\xff\x01", 3));
+  EXPECT_EQ(e.extensions.at("partitionkey").type, AttributeType::Binary);
+  EXPECT_EQ(e.extensions.at("kafkaheadertrace").type, AttributeType::Binary);
+  EXPECT_EQ(e.extensions.at("kafkaheaderok").type, AttributeType::String);
+  EXPECT_FALSE(e.datacontenttype);
+  EXPECT_EQ(*e.attribute_text("kafkaheadercontenttype"), "not a media type");
+  EXPECT_TRUE(validate(e).empty());
+}
+
 TEST(KafkaRecordEvent, NullKeyAndValueAndNoTimestamp) {
   KafkaRecord record;
   auto event = kafka_record_to_event(record, "s", "t", 0, 0);
