@@ -97,14 +97,6 @@ void for_each_header_attribute(const CloudEvent& e, Fn&& fn) {
   for (const auto& [name, value] : e.extensions) fn(name, value.to_header_string());
 }
 
-/// The content type a binary-mode message carries: datacontenttype, else application/json when there
-/// is data, else none.
-inline std::optional<std::string> binary_content_type(const CloudEvent& e) {
-  if (e.datacontenttype) return e.datacontenttype;
-  if (e.data) return std::string("application/json");
-  return std::nullopt;
-}
-
 /// One broken validation rule, naming the attribute.
 struct Violation {
   std::string attribute;

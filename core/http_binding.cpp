@@ -1,5 +1,6 @@
 #include "core/http_binding.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include <boost/container/small_vector.hpp>
@@ -70,6 +71,8 @@ Result<CloudEvent> decode_binary(HttpHeaderViews headers, std::string body) {
   if (content_type && trim(*content_type).empty()) content_type.reset();  // an empty header says nothing
   if (content_type) {
     e.datacontenttype = std::string(trim(*content_type));
+    // Optional whitespace may be a tab (RFC 9110 §5.6.3); a String attribute may hold no control character.
+    std::replace(e.datacontenttype->begin(), e.datacontenttype->end(), '\t', ' ');
     if (!is_valid_utf8(*e.datacontenttype)) {
       return make_error("datacontenttype", "Content-Type is not UTF-8", kBadRequest);
     }

@@ -586,6 +586,12 @@ nlohmann::json event_to_json(const CloudEvent& e) {
   return out;
 }
 
+std::optional<std::string> binary_content_type(const CloudEvent& e) {
+  if (e.datacontenttype) return e.datacontenttype;
+  if (e.data && is_json_text(*e.data)) return std::string("application/json");
+  return std::nullopt;
+}
+
 std::string to_json(const CloudEvent& e) {
   std::string out;
   out.reserve(256 + (e.data ? e.data->size() : 0));

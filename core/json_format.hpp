@@ -47,6 +47,11 @@ Result<CloudEvent> event_from_json(const nlohmann::json& value);
 /// `data_base64`).
 nlohmann::json event_to_json(const CloudEvent& e);
 
+/// The content type a binary-mode message carries: datacontenttype; else application/json when the data
+/// is JSON text (the JSON format's implied type, §3.1.1); else none (bytes without a datacontenttype
+/// are not labelled as anything).
+std::optional<std::string> binary_content_type(const CloudEvent& e);
+
 /// The event in the JSON format, with JSON data copied verbatim. Never throws on odd input: invalid
 /// UTF-8 in attribute values is replaced by U+FFFD.
 std::string to_json(const CloudEvent& e);

@@ -93,6 +93,35 @@ TEST(HttpBinding, BinaryModeDataWithoutContentTypeGetsJson) {
   EXPECT_EQ(back.data, e.data);
 }
 
+// JSON format §3.1.2: without datacontenttype, data that is not JSON is not assumed to be JSON. Binary
+// mode then carries no Content-Type at all.
+TEST(HttpBinding, BinaryModeBytesWithoutContentTypeAreNotLabelledJson) {
+  auto e = sample();
+  e.datacontenttype.reset();
+  e.data = std::string("\xff\xfe", 2);
+  auto msg = encode_http(e);
+  EXPECT_EQ(msg.header("content-type"), nullptr);
+  auto back = decode_one(msg);
+  EXPECT_FALSE(back.datacontenttype);
+  EXPECT_EQ(back.data, e.data);
+  e.data = "plain words";
+  EXPECT_EQ(encode_http(e).header("content-type"), nullptr);
+}
+
+// A Content-Type's optional whitespace may be a tab (RFC 9110 OWS): it becomes a space in
+// datacontenttype, whose String value may hold no control character.
+TEST(HttpBinding, ATabInContentTypeIsOptionalWhitespace) {
+  std::vector<std::pair<std::string, std::string>> headers = {{"ce-specversion", "1.0"},
+                                                              {"ce-id", "1"},
+                                                              {"ce-source", "/s"},
+                                                              {"ce-type", "t"},
+                                                              {"content-type", "text/plain;\tcharset=utf-8"}};
+  std::vector<std::pair<std::string_view, std::string_view>> views(headers.begin(), headers.end());
+  auto events = decode_http(views, "hi");
+  ASSERT_TRUE(events) << events.error().to_string();
+  EXPECT_EQ(events.value().at(0).datacontenttype, "text/plain; charset=utf-8");
+}
+
 TEST(HttpBinding, BinaryModeTypedExtensionsBecomeStrings) {
   auto e = sample();
   e.extensions["count"] = AttributeValue::of_int(5);
