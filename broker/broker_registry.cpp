@@ -140,7 +140,7 @@ void rebuild_idempotency(Broker& broker, std::int64_t window_start_ms) {
     for (const auto& record : records.value()) {
       offset = record.offset + 1;
       if (record.append_time_ms < window_start_ms) continue;
-      auto event = parse_protobuf(record.payload);
+      auto event = parse_protobuf(record.payload, Validation::stored);
       if (event && broker.idempotency->claim(event.value().source, event.value().id, record.append_time_ms) ==
                        IdempotencyCache::Claim::claimed)
         broker.idempotency->confirm(event.value().source, event.value().id);

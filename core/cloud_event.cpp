@@ -434,8 +434,16 @@ std::string format_rfc3339(std::int64_t unix_millis) {
   return buf;
 }
 
-std::vector<Violation> validate(const CloudEvent& e) {
+std::vector<Violation> validate(const CloudEvent& e, Validation mode) {
   std::vector<Violation> out;
+  if (mode == Validation::stored) {
+    for (auto [name, value] :
+         {std::pair<const char*, const std::string*>{"id", &e.id}, {"source", &e.source}, {"type", &e.type}})
+      if (value->empty()) out.push_back({name, "required attribute is missing or empty"});
+    if (e.specversion != "1.0")
+      out.push_back({"specversion", "must be \"1.0\", got " + quoted(e.specversion)});
+    return out;
+  }
   // Refuses a value holding a character CloudEvents strings may not hold; true when it was refused.
   auto bad_characters = [&](const std::string& name, std::string_view value) {
     auto why = disallowed_character(value);

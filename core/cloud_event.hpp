@@ -109,7 +109,12 @@ struct Violation {
 /// RECOMMENDs the limit), and String, URI and URI-reference values UTF-8 without control characters
 /// (U+0000-U+001F, U+007F-U+009F), surrogates or Unicode noncharacters. One violation per attribute at
 /// most, besides a bad extension name.
-std::vector<Violation> validate(const CloudEvent& event);
+///
+/// `stored`: an event read back from a log this server (or an earlier version of it) wrote, which was
+/// checked when it was published; only what delivering it needs is checked (the required attributes and
+/// specversion), so that records stored under earlier rules stay deliverable.
+enum class Validation { publish, stored };
+std::vector<Violation> validate(const CloudEvent& event, Validation mode = Validation::publish);
 
 /// True for the names of context attributes defined by the core spec.
 bool is_context_attribute(std::string_view name);

@@ -328,9 +328,10 @@ Result<std::vector<DataMember>> parse_document(std::string_view text, json& root
   return std::move(data);
 }
 
-Result<CloudEvent> checked(CloudEvent e, const std::vector<Violation>& problems, const std::string& where) {
+Result<CloudEvent> checked(CloudEvent e, const std::vector<Violation>& problems, const std::string& where,
+                           Validation mode = Validation::publish) {
   if (!problems.empty()) return first_problem(problems, where);
-  auto violations = validate(e);
+  auto violations = validate(e, mode);
   if (!violations.empty()) return first_problem(violations, where);
   return e;
 }
@@ -482,10 +483,10 @@ Result<UncheckedJsonEvent> parse_json_event_unchecked(std::string_view text) {
   return out;
 }
 
-Result<CloudEvent> parse_json_event(std::string_view text) {
+Result<CloudEvent> parse_json_event(std::string_view text, Validation mode) {
   auto parsed = parse_json_event_unchecked(text);
   if (!parsed) return parsed.error();
-  return checked(std::move(parsed.value().event), parsed.value().problems, "");
+  return checked(std::move(parsed.value().event), parsed.value().problems, "", mode);
 }
 
 Result<std::vector<CloudEvent>> parse_json_batch(std::string_view text) {

@@ -33,7 +33,8 @@ namespace sluice {
 inline constexpr std::size_t kMaxJsonDepth = 512;
 
 /// Parses one structured-mode event and validates it; fails with the first problem found.
-Result<CloudEvent> parse_json_event(std::string_view json);
+/// `mode`: Validation::stored for events read back from a broker's Kafka topic.
+Result<CloudEvent> parse_json_event(std::string_view json, Validation mode = Validation::publish);
 
 /// Parses a JSON batch (an array of events, possibly empty); fails on the first bad event, naming its
 /// position in the message.

@@ -22,7 +22,7 @@ bool is_structured(const std::string* content_type) {
   return ct.size() >= kPrefix.size() && iequals(ct.substr(0, kPrefix.size()), kPrefix);
 }
 
-Result<CloudEvent> decode_binary(const KafkaRecord& r, const std::string* content_type) {
+Result<CloudEvent> decode_binary(const KafkaRecord& r, const std::string* content_type, Validation mode) {
   CloudEvent e;
   e.specversion.clear();
   std::vector<std::string> seen;
@@ -49,7 +49,7 @@ Result<CloudEvent> decode_binary(const KafkaRecord& r, const std::string* conten
     e.datacontenttype = *content_type;
   }
   if (r.value) e.data = *r.value;
-  auto violations = validate(e);
+  auto violations = validate(e, mode);
   if (!violations.empty()) {
     return make_error(violations.front().attribute, violations.front().message, kBadRequest);
   }
@@ -83,12 +83,12 @@ bool is_cloudevent_record(const KafkaRecord& r) {
   return find_header(r, "ce_specversion") != nullptr || is_structured(find_header(r, "content-type"));
 }
 
-Result<CloudEvent> decode_kafka(const KafkaRecord& r) {
+Result<CloudEvent> decode_kafka(const KafkaRecord& r, Validation mode) {
   const std::string* content_type = find_header(r, "content-type");
-  if (!is_structured(content_type)) return decode_binary(r, content_type);
+  if (!is_structured(content_type)) return decode_binary(r, content_type, mode);
   if (auto st = check_event_format(*content_type, "application/cloudevents+json"); !st) return st.error();
   if (!r.value) return make_error("", "structured-mode record has no value", kBadRequest);
-  return parse_json_event(*r.value);
+  return parse_json_event(*r.value, mode);
 }
 
 }  // namespace sluice

@@ -39,6 +39,7 @@ bool is_cloudevent_record(const KafkaRecord& r);
 
 /// Decodes a record in either mode (chosen by its content-type, §3). Errors: 400 for an invalid event
 /// (subject = the attribute), 415 for a structured content-type whose format is not JSON.
-Result<CloudEvent> decode_kafka(const KafkaRecord& r);
+/// `mode`: Validation::stored for records of a broker's own topic.
+Result<CloudEvent> decode_kafka(const KafkaRecord& r, Validation mode = Validation::publish);
 
 }  // namespace sluice

@@ -131,7 +131,7 @@ Result<AttributeValue> attribute_from_proto(const std::string& name, const PbVal
   return make_error(name, "attribute value has no type set", kBadRequest);
 }
 
-Result<CloudEvent> convert(const pb::CloudEvent& in, bool steal) {
+Result<CloudEvent> convert(const pb::CloudEvent& in, bool steal, Validation mode) {
   CloudEvent e;
   e.id = take(in.id(), steal);
   e.source = take(in.source(), steal);
@@ -172,7 +172,7 @@ Result<CloudEvent> convert(const pb::CloudEvent& in, bool steal) {
     case pb::CloudEvent::DATA_NOT_SET:
       break;
   }
-  auto violations = validate(e);
+  auto violations = validate(e, mode);
   if (!violations.empty()) {
     return make_error(violations.front().attribute, violations.front().message, kBadRequest);
   }
@@ -384,7 +384,7 @@ std::string to_protobuf(const CloudEvent& e, std::span<const ExtraAttribute> ext
   return out;
 }
 
-Result<CloudEvent> parse_protobuf(std::string_view bytes) {
+Result<CloudEvent> parse_protobuf(std::string_view bytes, Validation mode) {
   if (bytes.size() > static_cast<std::size_t>(INT_MAX)) {
     return make_error("", "protobuf event larger than 2 GiB", kBadRequest);
   }
@@ -393,11 +393,11 @@ Result<CloudEvent> parse_protobuf(std::string_view bytes) {
   if (!msg->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return make_error("", "malformed protobuf CloudEvent (io.cloudevents.v1.CloudEvent)", kBadRequest);
   }
-  return convert(*msg, true);
+  return convert(*msg, true, mode);
 }
 
 Result<CloudEvent> from_proto(const pb::CloudEvent& in) {
-  return convert(in, false);
+  return convert(in, false, Validation::publish);
 }
 
 }  // namespace sluice

@@ -41,7 +41,8 @@ struct ExtraAttribute {
 std::string to_protobuf(const CloudEvent& e, std::span<const ExtraAttribute> extra);
 
 /// Parses and validates a protobuf-format event. Errors have code 400 (subject = the attribute).
-Result<CloudEvent> parse_protobuf(std::string_view bytes);
+/// `mode`: Validation::stored for records read back from a broker's log.
+Result<CloudEvent> parse_protobuf(std::string_view bytes, Validation mode = Validation::publish);
 
 /// Fills `out` (cleared first) from the event.
 void to_proto(const CloudEvent& e, io::cloudevents::v1::CloudEvent* out);

@@ -203,7 +203,7 @@ class SourcesRuntime {
     options.config = std::move(config).value();
     options.log_context = "broker=" + broker->spec.name + " trigger=" + resource.name;
     auto convert = [](const KafkaRecord& record, const std::string&, std::int32_t, std::int64_t) {
-      return decode_kafka(record);
+      return decode_kafka(record, Validation::stored);
     };
     auto resolver = [this](const SubscriberRef& ref) -> Result<ResolvedDestination> {
       if (!parts_.resolve_agent)

@@ -500,7 +500,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   }
 
   void accept(const LogRecord& record) {
-    auto event = parse_protobuf(record.payload);
+    auto event = parse_protobuf(record.payload, Validation::stored);
     if (!event) {
       SLUICE_LOG(trigger, err, "[broker={} trigger={}] log record {} is not a CloudEvent ({}): skipping it",
                  broker, name, record.offset, event.error().to_string());

@@ -58,6 +58,31 @@ TEST(KafkaBinding, StructuredModeRoundTrip) {
   EXPECT_TRUE(encode_kafka(e, KafkaMode::Structured).value);
 }
 
+// A broker's own topic is read back with Validation::stored: a record written under laxer rules is
+// decoded in both modes, while a publish-time decode refuses it.
+TEST(KafkaBinding, StoredRecordsAreDecodedWithoutThePublishRules) {
+  KafkaRecord binary;
+  binary.headers = {{"ce_specversion", "1.0"},
+                    {"ce_id", "1"},
+                    {"ce_source", "/s"},
+                    {"ce_type", "t"},
+                    {"ce_subject", "a\tb"}};
+  EXPECT_FALSE(decode_kafka(binary));
+  auto stored = decode_kafka(binary, Validation::stored);
+  ASSERT_TRUE(stored) << stored.error().to_string();
+  EXPECT_EQ(stored.value().subject, "a\tb");
+  KafkaRecord structured;
+  structured.headers = {{"content-type", "application/cloudevents+json"}};
+  structured.value =
+      R"({"specversion":"1.0","id":"2","source":"/s","type":"t","datacontenttype":"not a media type"})";
+  EXPECT_FALSE(decode_kafka(structured));
+  EXPECT_TRUE(decode_kafka(structured, Validation::stored));
+  // What delivery needs is still checked.
+  binary.headers.pop_back();
+  binary.headers.erase(binary.headers.begin() + 3);  // no ce_type
+  EXPECT_FALSE(decode_kafka(binary, Validation::stored));
+}
+
 TEST(KafkaBinding, BinaryModeWithoutDataIsATombstone) {
   auto e = sample();
   e.data.reset();

@@ -398,6 +398,24 @@ TEST_F(DispatcherTest, DeadLetterAfterRetriesRunOutWithAtMostOneKiBOfBody) {
   EXPECT_EQ(d.stats().failed, 3u);
 }
 
+// A record stored under earlier, laxer rules (a control character in subject, a `data` extension, a
+// datacontenttype that is no media type) is still delivered, not dropped as undecodable: events are
+// checked when they are published, and what a broker stored stays deliverable.
+TEST_F(DispatcherTest, ARecordStoredUnderEarlierRulesIsStillDelivered) {
+  HttpSink sink;
+  auto& d = start(spec(manifest("legacy", sink.url())));
+  CloudEvent e = make_event("old");
+  e.subject = "line\nbreak";
+  e.extensions["data"] = AttributeValue::of_string("x");
+  e.datacontenttype = "not a media type";
+  ASSERT_FALSE(validate(e).empty());
+  publish(e);
+  ASSERT_TRUE(sink.wait_for(1));
+  EXPECT_EQ(sink.requests().front().header("ce-id"), "old");
+  EXPECT_EQ(sink.requests().front().header("ce-subject"), "line\nbreak");
+  EXPECT_EQ(d.stats().dropped, 0u);
+}
+
 TEST_F(DispatcherTest, WithoutDeadLetterSinkTheEventIsDroppedAndCounted) {
   HttpSink sink;
   sink.respond([](const ReceivedRequest&, std::size_t) { return answer(500); });
