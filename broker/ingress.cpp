@@ -16,9 +16,15 @@ namespace {
 
 /// The request counter of a broker and status code. Series are looked up once per I/O thread (the
 /// registry's lookup builds and sorts labels under a lock). Requests naming no broker count under
-/// broker="", so that made-up names cannot grow the series without bound.
+/// broker="", so that made-up names cannot grow the series without bound. A deleted broker's series are
+/// retired: the cache starts over when the registry's generation changes.
 Counter& requests_counter(const std::string& broker, int code) {
   thread_local std::map<std::pair<std::string, int>, Counter*> cache;
+  thread_local std::uint64_t generation = 0;
+  if (const auto now = MetricsRegistry::global().generation(); now != generation) {
+    cache.clear();
+    generation = now;
+  }
   auto key = std::make_pair(broker, code);
   auto it = cache.find(key);
   if (it == cache.end()) {

@@ -283,6 +283,26 @@ void MetricsRegistry::remove(const std::string& name, const Labels& labels) {
   if (family->second->series.empty()) families_.erase(family);
 }
 
+void MetricsRegistry::retire(const std::string& label, const std::string& value) {
+  std::lock_guard lock(mu_);
+  for (auto family = families_.begin(); family != families_.end();) {
+    auto& series = family->second->series;
+    for (auto it = series.begin(); it != series.end();) {
+      const bool match = std::any_of(it->first.begin(), it->first.end(), [&](const auto& pair) {
+        return pair.first == label && pair.second == value;
+      });
+      if (match) {
+        retired_.push_back(std::move(it->second));
+        it = series.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    family = series.empty() ? families_.erase(family) : std::next(family);
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
 std::string MetricsRegistry::render() const {
   std::string out;
   std::lock_guard lock(mu_);

@@ -112,6 +112,16 @@ class MetricsRegistry {
   /// disappears from render() and may be registered again with another type.
   void remove(const std::string& name, const Labels& labels);
 
+  /// Takes every series that has the label `label`=`value` out of render() (a deleted broker's series,
+  /// for example) without freeing them: references to them stay valid until the registry's destruction,
+  /// so code still holding one (a publish in flight, a per-thread cache) is safe. Registering the same
+  /// series again makes a new one, from zero. Bumps generation().
+  void retire(const std::string& label, const std::string& value);
+
+  /// Changes with every retire(): a cache of series references drops its entries when it changes, so
+  /// that it does not go on counting into retired series.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   /// The text exposition format 0.0.4: per family `# HELP` and `# TYPE` once, families sorted by name,
   /// series sorted by labels, label values and help escaped (`\\`, `\"`, `\n`).
   /// Content-Type: "text/plain; version=0.0.4; charset=utf-8".
@@ -131,6 +141,8 @@ class MetricsRegistry {
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Family>> families_;
+  std::vector<std::unique_ptr<Series>> retired_;  // kept alive, never rendered
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace sluice

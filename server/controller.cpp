@@ -168,6 +168,8 @@ void Controller::forget_broker(const std::string& name, bool delete_data) {
   if (delete_data) {
     std::error_code ec;
     std::filesystem::remove_all(options_.data_dir + "/brokers/" + name, ec);
+    // Its series leave /metrics (a broker made again under the name counts from zero).
+    MetricsRegistry::global().retire("broker", name);
   }
 }
 

@@ -209,5 +209,22 @@ TEST_F(ControlPlaneEdge, TheRestApiDecodesPercentEncodedNames) {
   EXPECT_EQ(client.Get("/apis/v1/brokers/b1")->status, 404);
 }
 
+// A deleted broker's series leave /metrics; made again, the broker counts from zero.
+TEST_F(ControlPlaneEdge, ADeletedBrokersSeriesLeaveMetrics) {
+  apply_yaml(server_, broker_yaml("gone"));
+  ASSERT_EQ(publish(server_, "e1", "t", "{}", {}, "gone"), 202);
+  EXPECT_EQ(metric(server_, R"(sluice_broker_events_appended_total{broker="gone"})"), 1);
+  EXPECT_EQ(metric(server_, R"(sluice_ingress_requests_total{broker="gone",code="202"})"), 1);
+  ASSERT_EQ(server_.cli({"delete", "broker", "gone"}), 0);
+  httplib::Client client("127.0.0.1", server_.port());
+  auto res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body.find(R"(broker="gone")"), std::string::npos) << res->body;
+  apply_yaml(server_, broker_yaml("gone"));
+  ASSERT_EQ(publish(server_, "e2", "t", "{}", {}, "gone"), 202);
+  EXPECT_EQ(metric(server_, R"(sluice_broker_events_appended_total{broker="gone"})"), 1);
+  EXPECT_EQ(metric(server_, R"(sluice_ingress_requests_total{broker="gone",code="202"})"), 1);
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -40,6 +40,29 @@ TEST(Metrics, SameSeriesIsSameObjectWhateverTheLabelOrder) {
   EXPECT_EQ(registry.render(), "# HELP x_total x\n# TYPE x_total counter\nx_total{a=\"1\",b=\"2\"} 1\n");
 }
 
+// A retired series leaves the exposition but stays valid for whoever still holds it; the same name and
+// labels registered again make a new series from zero.
+TEST(Metrics, RetiredSeriesLeaveTheExpositionAndStayValid) {
+  MetricsRegistry r;
+  Counter& old = r.counter("sluice_x_total", "x", {{"broker", "b"}, {"code", "202"}});
+  Counter& other = r.counter("sluice_x_total", "x", {{"broker", "c"}, {"code", "202"}});
+  r.gauge("sluice_y", "y", {{"broker", "b"}}).set(3);
+  old.inc(5);
+  other.inc(1);
+  const auto generation = r.generation();
+  r.retire("broker", "b");
+  EXPECT_NE(r.generation(), generation);
+  const std::string out = r.render();
+  EXPECT_EQ(out.find("broker=\"b\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("sluice_y"), std::string::npos) << out;
+  EXPECT_NE(out.find("sluice_x_total{broker=\"c\",code=\"202\"} 1"), std::string::npos) << out;
+  old.inc();  // still a valid object
+  EXPECT_EQ(old.value(), 6);
+  Counter& again = r.counter("sluice_x_total", "x", {{"broker", "b"}, {"code", "202"}});
+  EXPECT_NE(&again, &old);
+  EXPECT_EQ(again.value(), 0);
+}
+
 TEST(Metrics, NoLabelsAndValueFormatting) {
   MetricsRegistry registry;
   registry.gauge("g_small", "small").set(0.000125);
