@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/base64.hpp"
+#include "core/text.hpp"
 
 namespace sluice {
 namespace {
@@ -72,32 +73,14 @@ std::optional<std::string> disallowed_character(std::string_view s) {
       continue;
     }
     if (c < 0x80) return refuse(c, "a control character");
-    std::size_t len;
-    std::uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return not_utf8(c, i);
-    }
-    if (i + len > n) return not_utf8(c, i);
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return not_utf8(cc, i + k);
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return not_utf8(c, i);
+    const Utf8Sequence seq = decode_utf8_sequence(s, i);
+    if (seq.length == 0) return not_utf8(static_cast<unsigned char>(s[seq.bad]), seq.bad);
+    const std::uint32_t cp = seq.code_point;
     if (cp <= 0x9F) return refuse(cp, "a control character");
     if (cp >= 0xD800 && cp <= 0xDFFF) return refuse(cp, "a surrogate code point");
     if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE)
       return refuse(cp, "a Unicode noncharacter");
-    i += len;
+    i += seq.length;
   }
   return std::nullopt;
 }
