@@ -88,6 +88,11 @@ void AgentRuntime::set_backlog_source(BacklogSource source) {
 }
 
 void AgentRuntime::start() {
+  // Replicas of a server that was killed (or crashed) before it could stop them still hold their ports,
+  // GPUs and memory: stop them before starting new ones.
+  if (!options_.data_dir.empty())
+    if (const auto n = kill_leftover_replicas(options_.data_dir + "/replicas"); n > 0)
+      SLUICE_LOG(agents, warn, "stopped {} replica process(es) left running by an earlier server", n);
   next_tick_ = clock_.now() + options_.autoscaler_tick;
   next_metrics_ = clock_.now() + options_.metrics_interval;
   thread_ = std::thread([this] { run(); });
@@ -355,6 +360,8 @@ bool AgentRuntime::start_replica(Agent& agent, Revision& revision, bool reserve,
   config.host = options_.host;
   config.port = port.value();
   config.log_path = replica_log_path(options_.data_dir, agent.spec.name, revision.name(), replica->id);
+  if (!options_.data_dir.empty())
+    config.pid_file = replica_pid_path(options_.data_dir, revision.name(), replica->id);
   config.progress_deadline = progress_deadline(revision.tmpl());
   config.restart = options_.restart;
   const std::string revision_name = revision.name();

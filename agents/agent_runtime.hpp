@@ -62,7 +62,8 @@
 namespace sluice::agents {
 
 struct AgentRuntimeOptions {
-  std::string data_dir;            // revision history under agents/, replica logs under logs/
+  /// Revision history under agents/, replica logs under logs/, running replicas' pid files under replicas/.
+  std::string data_dir;
   std::string host = "127.0.0.1";  // where replicas listen
   GpuInventory gpus;
   autoscaler::AutoscalerConfig autoscaler;

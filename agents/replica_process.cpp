@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <optional>
+#include <sstream>
 #include <vector>
 
 #include "core/fs.hpp"
@@ -49,6 +52,24 @@ std::string describe_wait_status(int status) {
            (abbrev ? std::string("SIG") + abbrev : std::to_string(WTERMSIG(status)));
   }
   return "stopped (status " + std::to_string(status) + ")";
+}
+
+/// The start time of a process (field 22 of /proc/PID/stat, in clock ticks since boot), which tells a
+/// process from a later one that reuses its pid.
+std::optional<unsigned long long> process_start_time(pid_t pid) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return std::nullopt;
+  const auto paren = stat.value().rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.value().substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i)  // fields 3 (state) to 22 (starttime)
+    if (!(fields >> field)) return std::nullopt;
+  try {
+    return std::stoull(field);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 /// A connected, non-blocking socket to host:port within `timeout`, or an error.
@@ -126,6 +147,32 @@ milliseconds RestartBackoff::on_failure(SteadyTime now) {
 std::string replica_log_path(const std::string& data_dir, const std::string& agent,
                              const std::string& revision, const std::string& replica) {
   return data_dir + "/logs/" + agent + "/" + revision + "/" + replica + ".log";
+}
+
+std::string replica_pid_path(const std::string& data_dir, const std::string& revision,
+                             const std::string& replica) {
+  return data_dir + "/replicas/" + revision + "." + replica + ".pid";
+}
+
+std::size_t kill_leftover_replicas(const std::string& dir) {
+  auto names = list_dir(dir);
+  if (!names) return 0;
+  std::size_t killed = 0;
+  for (const auto& name : names.value()) {
+    if (!name.ends_with(".pid")) continue;
+    const std::string path = dir + "/" + name;
+    if (auto text = read_file(path)) {
+      long long pid = 0;
+      unsigned long long started = 0;
+      if (std::sscanf(text.value().c_str(), "%lld %llu", &pid, &started) == 2 && pid > 1 &&
+          process_start_time(static_cast<pid_t>(pid)) == started) {
+        if (::kill(-static_cast<pid_t>(pid), SIGKILL) != 0) ::kill(static_cast<pid_t>(pid), SIGKILL);
+        ++killed;
+      }
+    }
+    (void)remove_file(path);
+  }
+  return killed;
 }
 
 Result<int> pick_free_port(const std::string& host) {
@@ -383,6 +430,7 @@ void ReplicaProcess::run() {
     }
     log_line("replica killed: sluice is shutting it down");
     pid_ = -1;
+    if (!config_.pid_file.empty()) (void)remove_file(config_.pid_file);
   }
 }
 
@@ -486,6 +534,13 @@ void ReplicaProcess::spawn_locked(std::unique_lock<std::mutex>& lock) {
     return;
   }
   pid_ = pid;
+  if (!config_.pid_file.empty()) {
+    const auto started = process_start_time(pid);
+    Status st = make_dirs(parent_dir(config_.pid_file));
+    if (st && started)
+      st = write_file_atomic(config_.pid_file, std::to_string(pid) + " " + std::to_string(*started) + "\n");
+    if (!st) log_line("cannot record the pid: " + st.error().to_string());
+  }
   phase_ = Phase::Running;
   ready_ = false;
   ever_ready_ = false;
@@ -510,6 +565,7 @@ void ReplicaProcess::spawn_locked(std::unique_lock<std::mutex>& lock) {
 
 void ReplicaProcess::on_exit_locked(int wait_status, std::unique_lock<std::mutex>& lock) {
   pid_ = -1;
+  if (!config_.pid_file.empty()) (void)remove_file(config_.pid_file);
   std::string what = describe_wait_status(wait_status);
   log_line("replica " + what);
   if (phase_ == Phase::Terminating || draining_) {

@@ -83,6 +83,9 @@ struct ReplicaConfig {
   std::string host = "127.0.0.1";  // where the replica listens and is probed
   int port = 0;                    // PORT: chosen by the runtime (pick_free_port()); kept across restarts
   std::string log_path;            // stdout+stderr, appended; "" = /dev/null
+  /// Holds "PID START_TIME" while the process runs, so that the next server can stop a replica that
+  /// outlived a server killed without a shutdown (kill_leftover_replicas); "" = none.
+  std::string pid_file;
   std::chrono::milliseconds progress_deadline{600000};  // the first readiness must come within
   RestartPolicy restart;
 };
@@ -90,6 +93,15 @@ struct ReplicaConfig {
 /// "<data_dir>/logs/<agent>/<revision>/<replica>.log".
 std::string replica_log_path(const std::string& data_dir, const std::string& agent,
                              const std::string& revision, const std::string& replica);
+
+/// "<data_dir>/replicas/<revision>.<replica>.pid".
+std::string replica_pid_path(const std::string& data_dir, const std::string& revision,
+                             const std::string& replica);
+
+/// Stops the replicas that an earlier server left running (it was killed, or crashed, before it could
+/// stop them): SIGKILL to the process group of every pid file under `dir` whose process still has the
+/// recorded start time (a reused pid is left alone). Removes the files; returns the groups killed.
+std::size_t kill_leftover_replicas(const std::string& dir);
 
 /// A TCP port on `host` that was free a moment ago (bound to port 0, then closed).
 Result<int> pick_free_port(const std::string& host = "127.0.0.1");

@@ -266,5 +266,31 @@ TEST_F(AgentsScaling, PredictiveProfilesAreWrittenAtStopAndReadBack) {
   EXPECT_EQ(server_.process().output().find("predictive"), std::string::npos) << server_.process().output();
 }
 
+/// Whether a process runs (an unreaped zombie does not).
+bool process_running(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const auto paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+}
+
+TEST_F(AgentsScaling, ARestartedServerStopsTheReplicasThatAKilledOneLeftRunning) {
+  ASSERT_TRUE(start_agent(server_, warm_slow_agent("orphan")));
+  const auto replicas = revision_status(server_, "orphan", "orphan-00001")["replicaStatus"];
+  ASSERT_EQ(replicas.size(), 1u) << replicas.dump();
+  const int pid = replicas[0].value("pid", -1);
+  ASSERT_GT(pid, 0) << replicas.dump();
+  server_.kill();
+  ASSERT_TRUE(process_running(pid)) << "the replica outlives a server killed with SIGKILL";
+  server_.restart();
+  ASSERT_TRUE(server_.wait_ready());
+  const bool stopped = wait_until([&] { return !process_running(pid); }, std::chrono::seconds(10));
+  if (!stopped) ::kill(-pid, SIGKILL);
+  EXPECT_TRUE(stopped) << "replica pid " << pid << " left running after the restart";
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "orphan", "orphan-00001") == 1; }))
+      << agent_status(server_, "orphan").dump();
+}
+
 }  // namespace
 }  // namespace sluice::testing
