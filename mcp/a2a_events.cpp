@@ -53,10 +53,10 @@ Result<CloudEvent> reply_from_result(const nlohmann::json& result, const CloudEv
   } else if (result.is_object() && result.contains("task")) {
     body = &result["task"];
     type = a2a_task_reply_type;
-  } else if (result.is_object() && result.value("kind", "") == "message") {
+  } else if (result.is_object() && result.contains("kind") && result["kind"] == "message") {
     body = &result;
     type = a2a_message_reply_type;
-  } else if (result.is_object() && result.value("kind", "") == "task") {
+  } else if (result.is_object() && result.contains("kind") && result["kind"] == "task") {
     body = &result;
     type = a2a_task_reply_type;
   } else {

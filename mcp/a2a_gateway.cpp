@@ -38,6 +38,13 @@ std::string path_of_url(const std::string& url) {
   return slash == std::string::npos ? "/" : url.substr(slash);
 }
 
+// A member that must be a string: empty when it is absent or of another type (cards come from agents).
+std::string string_of(const json& object, const char* field) {
+  if (!object.is_object()) return {};
+  auto it = object.find(field);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool supported_version(const std::string& v) {
   return v.empty() || v == "0.3" || v.rfind("0.3.", 0) == 0 || v == "1" || v == "1.0" ||
          v.rfind("1.0.", 0) == 0;
@@ -86,7 +93,7 @@ json rewrite_agent_card(json card, const std::string& base_url) {
     json kept = json::array();
     for (auto iface : card["supportedInterfaces"]) {
       if (!iface.is_object()) continue;
-      auto binding = iface.value("protocolBinding", "");
+      auto binding = string_of(iface, "protocolBinding");
       if (strcasecmp(binding.c_str(), "GRPC") == 0) continue;
       iface["url"] = base_url;
       kept.push_back(std::move(iface));
@@ -97,7 +104,7 @@ json rewrite_agent_card(json card, const std::string& base_url) {
   if (card.contains("additionalInterfaces") && card["additionalInterfaces"].is_array()) {
     json kept = json::array();
     for (auto iface : card["additionalInterfaces"]) {
-      if (!iface.is_object() || strcasecmp(iface.value("transport", "").c_str(), "GRPC") == 0) continue;
+      if (!iface.is_object() || strcasecmp(string_of(iface, "transport").c_str(), "GRPC") == 0) continue;
       iface["url"] = base_url;
       kept.push_back(std::move(iface));
     }
@@ -110,8 +117,8 @@ std::string jsonrpc_path_of(const json& card) {
   if (!card.is_object()) return "/";
   if (card.contains("supportedInterfaces") && card["supportedInterfaces"].is_array())
     for (const auto& iface : card["supportedInterfaces"])
-      if (iface.is_object() && strcasecmp(iface.value("protocolBinding", "").c_str(), "JSONRPC") == 0)
-        return path_of_url(iface.value("url", ""));
+      if (iface.is_object() && strcasecmp(string_of(iface, "protocolBinding").c_str(), "JSONRPC") == 0)
+        return path_of_url(string_of(iface, "url"));
   if (card.contains("url") && card["url"].is_string()) return path_of_url(card["url"].get<std::string>());
   return "/";
 }

@@ -23,6 +23,13 @@ std::string header(const HttpServerRequest& req, std::string_view name) {
   return std::string(it->value());
 }
 
+// A member that must be a string: empty when it is absent or of another type (never throws).
+std::string string_member(const json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool has_header(const HttpServerRequest& req, std::string_view name) {
   return req.find(beast::string_view(name.data(), name.size())) != req.end();
 }
@@ -87,6 +94,16 @@ json server_info(const GatewayOptions& options) {
 // co_spawn's detached completion needs a default-constructible value.
 asio::awaitable<void> discard(asio::awaitable<Status> op) {
   co_await std::move(op);
+}
+
+// An agent's answer to tools/call that may be passed on: a JSON-RPC response whose result is an object
+// (CallToolResult), or an error response with an integer code and a message.
+bool valid_call_response(const json& response) {
+  auto checked = validate_message(response);
+  const auto* message = std::get_if<Message>(&checked);
+  if (!message) return false;
+  if (message->kind == MessageKind::response) return message->result.is_object();
+  return message->kind == MessageKind::error_response;
 }
 
 json capabilities() {
@@ -231,7 +248,11 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& r
 }
 
 HttpServerResponse McpGateway::initialize(HttpServerRequest& req, const Message& msg) {
-  std::string requested = msg.params.is_object() ? msg.params.value("protocolVersion", "") : "";
+  if (!msg.params.is_object() || !msg.params.contains("protocolVersion") ||
+      !msg.params["protocolVersion"].is_string())
+    return rpc_error_reply(req, http::status::ok, msg.id, rpc_error::invalid_params,
+                           "Invalid params: initialize needs a string \"protocolVersion\"");
+  std::string requested = msg.params["protocolVersion"].get<std::string>();
   const auto& known = session_protocol_versions();
   std::string version =
       std::find(known.begin(), known.end(), requested) != known.end() ? requested : known.front();
@@ -333,6 +354,8 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
     co_return fail(rpc_error::invalid_params, "Invalid params: tools/call needs a string \"name\"");
   std::string name = params["name"].get<std::string>();
   json arguments = params.value("arguments", json::object());
+  if (!arguments.is_object() && !arguments.is_null())
+    co_return fail(rpc_error::invalid_params, "Invalid params: tools/call \"arguments\" must be an object");
   auto stamp = [stateless](json result) {
     if (stateless && result.is_object()) result["resultType"] = "complete";
     return result;
@@ -380,7 +403,7 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
   auto executor = co_await asio::this_coro::executor;
 
   UpstreamMessageFn on_message = [&](const json& m) -> asio::awaitable<void> {
-    std::string method = m.value("method", "");
+    std::string method = string_member(m, "method");
     if (method == "notifications/tools/list_changed") {
       auto refresh = self->refresh_agent(agent, catalog_.revision_of(agent).value_or(""));
       asio::co_spawn(executor, discard(std::move(refresh)), asio::detached);
@@ -455,6 +478,12 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
     response =
         make_rpc_error(msg.id, rpc_error::internal_error,
                        "agent " + agent + " ended the call without a response", json{{"agent", agent}});
+  } else if (!valid_call_response(*reply.value().response)) {
+    SLUICE_LOG(mcp, warn, "[agent={}] tools/call {} answered with an invalid response: {}", agent, tool,
+               reply.value().response->dump());
+    response = make_rpc_error(msg.id, rpc_error::internal_error,
+                              "agent " + agent + " answered tools/call with an invalid JSON-RPC response",
+                              json{{"agent", agent}});
   } else {
     response = std::move(*reply.value().response);
     response["id"] = msg.id;
@@ -479,7 +508,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_stateless(HttpServerReque
   };
   std::string body_version;
   if (msg.params.is_object() && msg.params.contains("_meta") && msg.params["_meta"].is_object())
-    body_version = msg.params["_meta"].value(stateless_meta_version, "");
+    body_version = string_member(msg.params["_meta"], stateless_meta_version);
   auto header_version = header(req, version_header);
   if (header_version.empty()) co_return mismatch("the MCP-Protocol-Version header is required");
   if (body_version != header_version)
@@ -488,17 +517,17 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_stateless(HttpServerReque
   if (header_version != stateless_protocol_version) {
     json versions = session_protocol_versions();
     versions.insert(versions.begin(), stateless_protocol_version);
-    co_return json_reply(
-        req, http::status::bad_request,
-        make_rpc_error(msg.id, rpc_error::invalid_params, "Unsupported protocol version: " + header_version,
-                       json{{"supported", versions}, {"requested", header_version}}));
+    co_return json_reply(req, http::status::bad_request,
+                         make_rpc_error(msg.id, rpc_error::unsupported_protocol_version,
+                                        "Unsupported protocol version: " + header_version,
+                                        json{{"supported", versions}, {"requested", header_version}}));
   }
   if (msg.is_notification() || !msg.is_request()) co_return make_response(req, http::status::accepted);
   if (!has_header(req, "Mcp-Method")) co_return mismatch("the Mcp-Method header is required");
   if (auto m = header(req, "Mcp-Method"); m != msg.method)
     co_return mismatch("Mcp-Method header value '" + m + "' does not match body value '" + msg.method + "'");
   if (msg.method == "tools/call") {
-    std::string body_name = msg.params.is_object() ? msg.params.value("name", "") : "";
+    std::string body_name = string_member(msg.params, "name");
     if (!has_header(req, "Mcp-Name")) co_return mismatch("the Mcp-Name header is required for tools/call");
     auto name = decode_header_value(header(req, "Mcp-Name"));
     if (name != body_name)

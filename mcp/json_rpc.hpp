@@ -23,6 +23,8 @@ inline constexpr int forbidden = -32003;
 inline constexpr int upstream_unavailable = -32004;
 /// MCP 2026-07-28: the Mcp-Method / Mcp-Name headers do not match the body.
 inline constexpr int header_mismatch = -32020;
+/// MCP 2026-07-28: UnsupportedProtocolVersionError, with data {supported, requested}.
+inline constexpr int unsupported_protocol_version = -32022;
 }  // namespace rpc_error
 
 enum class MessageKind { request, notification, response, error_response };

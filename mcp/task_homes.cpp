@@ -17,6 +17,13 @@ void add_string(std::vector<std::string>& out, const json& object, const char* f
   if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
 }
 
+// A member that must be a string: empty when it is absent or of another type.
+std::string string_of(const json& object, const char* field) {
+  if (!object.is_object()) return {};
+  auto it = object.find(field);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 void TaskHomes::remember(const std::string& agent, const std::string& task, const std::string& address) {
@@ -55,7 +62,7 @@ std::vector<std::string> task_ids_in(const json& response) {
   if (result == response.end() || !result->is_object()) return out;
   const json& r = *result;
   // v0.3: the result is the Task, Message or update itself, with a kind.
-  const std::string kind = r.value("kind", "");
+  const std::string kind = string_of(r, "kind");
   if (kind == "task") add_string(out, r, "id");
   add_string(out, r, "taskId");
   // v1.0: the result wraps it.
@@ -67,7 +74,7 @@ std::vector<std::string> task_ids_in(const json& response) {
 
 std::optional<std::string> task_of_request(const json& request) {
   if (!request.is_object()) return std::nullopt;
-  const std::string method = request.value("method", "");
+  const std::string method = string_of(request, "method");
   const bool about_a_task = method.rfind("tasks/", 0) == 0 || method == "GetTask" || method == "CancelTask" ||
                             method == "SubscribeToTask" ||
                             method.find("TaskPushNotificationConfig") != std::string::npos;

@@ -58,6 +58,23 @@ struct ReplyReader {
   }
 };
 
+// Why an answer to initialize is no InitializeResult; empty when it is one.
+std::string initialize_failure(const std::optional<nlohmann::json>& response) {
+  if (!response) return "no response";
+  if (response->contains("error")) return (*response)["error"].dump();
+  auto result = response->find("result");
+  if (result == response->end() || !result->is_object())
+    return "the result is not an object: " + response->dump();
+  return {};
+}
+
+// The version an agent chose; ours when it names none (or names it with something that is no string).
+std::string negotiated_version(const nlohmann::json& result) {
+  auto version = result.find("protocolVersion");
+  if (version == result.end() || !version->is_string()) return std::string(upstream_protocol_version);
+  return version->get<std::string>();
+}
+
 }  // namespace
 
 std::int64_t UpstreamClient::next_id() {
@@ -126,16 +143,12 @@ asio::awaitable<Result<UpstreamSession>> UpstreamClient::open_session(const std:
   if (r.status / 100 != 2)
     co_return sluice::make_error(
         agent, "initialize answered HTTP " + std::to_string(r.status) + ": " + r.body, r.status);
-  if (!r.response || !r.response->contains("result")) {
-    std::string why =
-        r.response && r.response->contains("error") ? (*r.response)["error"].dump() : "no response";
+  if (auto why = initialize_failure(r.response); !why.empty())
     co_return sluice::make_error(agent, "initialize failed: " + why, rpc_error::internal_error);
-  }
   UpstreamSession session;
   session.id = r.session_id;
   session.address = replica.address;
-  session.protocol_version =
-      (*r.response)["result"].value("protocolVersion", std::string(upstream_protocol_version));
+  session.protocol_version = negotiated_version((*r.response)["result"]);
   auto initialized = make_rpc_notification("notifications/initialized");
   auto op2 = post(send, &session, initialized, nullptr, cancel);
   auto ack = co_await std::move(op2);

@@ -1,0 +1,292 @@
+// The MCP gateway and the A2A endpoints against malformed input: requests whose members have the wrong
+// JSON types, and agents (answered in process, no HTTP hop) that break the protocol. Every such case is
+// a JSON-RPC error, never an HTTP 500 or a malformed message passed on to the client.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "mcp/a2a_gateway.hpp"
+#include "mcp/gateway.hpp"
+#include "tests/support/wait.hpp"
+
+namespace sluice::mcp {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using testing::wait_until;
+
+using HeadersFn = std::function<asio::awaitable<bool>(int, const HttpHeaders&)>;
+using ChunkFn = std::function<asio::awaitable<bool>(std::string_view)>;
+
+asio::awaitable<Result<int>> answer(int status, HttpHeaders headers, std::string body, HeadersFn on_headers,
+                                    ChunkFn on_chunk) {
+  auto head = on_headers(status, headers);
+  if (!co_await std::move(head)) co_return status;
+  if (!body.empty()) {
+    auto chunk = on_chunk(body);
+    co_await std::move(chunk);
+  }
+  co_return status;
+}
+
+const std::vector<std::string>& odd_tools() {
+  static const std::vector<std::string> names{"string_result", "string_error", "rpc_error",
+                                              "odd_notification", "fine"};
+  return names;
+}
+
+struct Canned {
+  int status = 200;
+  HttpHeaders headers;
+  std::string body;
+};
+
+// An MCP agent "odd" whose initialize answer depends on `init_mode`, and whose tools break the protocol
+// in the way their names say. (Plain function: GCC 12 cannot keep initializer lists in coroutines.)
+Canned odd_agent(const std::string& init_mode, const HttpRequest& request) {
+  const HttpHeaders json_type{{"Content-Type", "application/json"}};
+  if (request.method != "POST") return {200, {}, ""};
+  auto message = json::parse(request.body);
+  if (!message.contains("id")) return {202, {}, ""};
+  const json id = message["id"];
+  const std::string method = message["method"];
+  if (method == "initialize") {
+    json result = {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()}};
+    if (init_mode == "number_version") result["protocolVersion"] = 5;
+    if (init_mode == "string_result") result = "x";
+    return {200,
+            {{"Content-Type", "application/json"}, {"Mcp-Session-Id", "odd-session"}},
+            make_rpc_result(id, result).dump()};
+  }
+  if (method == "tools/list") {
+    json tools = json::array();
+    for (const auto& name : odd_tools())
+      tools.push_back({{"name", name}, {"inputSchema", {{"type", "object"}}}});
+    return {200, json_type, make_rpc_result(id, {{"tools", tools}}).dump()};
+  }
+  const std::string tool = message["params"]["name"];
+  json reply = make_rpc_result(id, {{"content", json::array({{{"type", "text"}, {"text", "ok"}}})}});
+  if (tool == "string_result") reply = {{"jsonrpc", "2.0"}, {"id", id}, {"result", "str"}};
+  if (tool == "string_error") reply = {{"jsonrpc", "2.0"}, {"id", id}, {"error", "oops"}};
+  if (tool == "rpc_error") reply = make_rpc_error(id, -32000, "the agent refused", json{{"why", "test"}});
+  if (tool == "odd_notification")
+    return {200,
+            {{"Content-Type", "text/event-stream"}},
+            "data: " + json{{"jsonrpc", "2.0"}, {"method", 5}}.dump() + "\n\n" + "data: " + reply.dump() +
+                "\n\n"};
+  return {200, json_type, reply.dump()};
+}
+
+// An A2A agent "card" whose card has an interface with a protocolBinding that is no string, and that
+// refuses every JSON-RPC request.
+Canned card_agent(const HttpRequest& request) {
+  const HttpHeaders json_type{{"Content-Type", "application/json"}};
+  json card = {
+      {"name", "card"},
+      {"supportedInterfaces", json::array({{{"url", "http://x/"}, {"protocolBinding", 5}},
+                                           {{"url", "http://x/rpc"}, {"protocolBinding", "JSONRPC"}}})}};
+  if (request.method == "GET") return {200, json_type, card.dump()};
+  return {200, json_type, make_rpc_error(nullptr, rpc_error::invalid_request, "bad").dump()};
+}
+
+class GatewayProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = std::make_unique<IoPool>(1);
+    RelayFn relay = [this](const std::string& agent, HttpRequest request, HeadersFn on_headers,
+                           ChunkFn on_chunk) -> asio::awaitable<Result<int>> {
+      ++relayed_;
+      Canned canned = agent == "card" ? card_agent(request) : odd_agent(init_mode_, request);
+      co_return co_await answer(canned.status, std::move(canned.headers), std::move(canned.body),
+                                std::move(on_headers), std::move(on_chunk));
+    };
+    PinFn pin = [relay](const std::string& agent, const HttpHeaders&, std::shared_ptr<CancelSignal>,
+                        std::string, ExchangeFn exchange) -> asio::awaitable<Result<int>> {
+      SendFn send = [relay, agent](HttpRequest request, HeadersFn on_headers, ChunkFn on_chunk) {
+        return relay(agent, std::move(request), std::move(on_headers), std::move(on_chunk));
+      };
+      const ReplicaRef replica{agent + "/0", agent};  // outlives the exchange (held by reference)
+      auto run = exchange(replica, send);
+      co_return co_await std::move(run);
+    };
+    DescribeAgentsFn describe = [] {
+      return json::array({{{"name", "odd"}, {"protocol", "mcp"}}, {{"name", "card"}, {"protocol", "a2a"}}});
+    };
+    gateway_ = std::make_shared<McpGateway>(GatewayHooks{pin, describe, nullptr, nullptr, nullptr},
+                                            GatewayOptions{});
+    a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr, pin});
+    HttpServerOptions server_options;
+    server_options.port = 0;
+    server_ = std::make_unique<HttpServer>(*pool_, server_options);
+    server_->route(
+        "/mcp", [this](HttpServerRequest& req, RequestContext& ctx) { return gateway_->handle(req, ctx); });
+    server_->route("/a2a/",
+                   [this](HttpServerRequest& req, RequestContext& ctx) { return a2a_->handle(req, ctx); });
+    ASSERT_TRUE(server_->start());
+    runner_ = std::thread([this] { pool_->run(); });
+  }
+
+  void TearDown() override {
+    gateway_->stop();
+    server_->stop();
+    wait_until([&] { return server_->in_flight() == 0; }, 5s);
+    pool_->stop();
+    if (runner_.joinable()) runner_.join();
+  }
+
+  httplib::Result post(const json& body, const std::string& session = "", httplib::Headers extra = {}) {
+    httplib::Client cli("127.0.0.1", server_->port());
+    cli.set_read_timeout(20, 0);
+    httplib::Headers h{{"Accept", "application/json, text/event-stream"}};
+    if (!session.empty()) h.emplace("Mcp-Session-Id", session);
+    h.insert(extra.begin(), extra.end());
+    return cli.Post("/mcp", h, body.dump(), "application/json");
+  }
+
+  std::string initialize() {
+    auto res = post({{"jsonrpc", "2.0"},
+                     {"id", 1},
+                     {"method", "initialize"},
+                     {"params",
+                      {{"protocolVersion", "2025-11-25"},
+                       {"capabilities", json::object()},
+                       {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}});
+    EXPECT_TRUE(res);
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200);
+    return res->get_header_value("Mcp-Session-Id");
+  }
+
+  // A tools/call on the session: the JSON-RPC message it got, with HTTP 200.
+  json call_tool(const std::string& session, json id, json params) {
+    auto res = post({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"}, {"params", params}}, session);
+    EXPECT_TRUE(res);
+    if (!res) return nullptr;
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body, nullptr, false);
+  }
+
+  std::string init_mode_ = "ok";
+  std::unique_ptr<IoPool> pool_;
+  std::shared_ptr<McpGateway> gateway_;
+  std::shared_ptr<A2aGateway> a2a_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread runner_;
+  std::atomic<int> relayed_{0};
+};
+
+TEST_F(GatewayProtocolTest, InitializeWithANonStringProtocolVersionIsInvalidParams) {
+  auto res = post({{"jsonrpc", "2.0"},
+                   {"id", "i"},
+                   {"method", "initialize"},
+                   {"params", {{"protocolVersion", 5}, {"capabilities", json::object()}}}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  auto body = json::parse(res->body, nullptr, false);
+  EXPECT_EQ(body["id"], "i");
+  EXPECT_EQ(body["error"]["code"], rpc_error::invalid_params);
+  EXPECT_TRUE(res->get_header_value("Mcp-Session-Id").empty());
+}
+
+TEST_F(GatewayProtocolTest, SessionlessMembersOfTheWrongTypeAreHeaderMismatches) {
+  httplib::Headers list{{"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/list"}};
+  auto version = post({{"jsonrpc", "2.0"},
+                       {"id", 1},
+                       {"method", "tools/list"},
+                       {"params", {{"_meta", {{"io.modelcontextprotocol/protocolVersion", 5}}}}}},
+                      "", list);
+  ASSERT_TRUE(version);
+  EXPECT_EQ(version->status, 400) << version->body;
+  EXPECT_EQ(json::parse(version->body, nullptr, false)["error"]["code"], rpc_error::header_mismatch);
+
+  httplib::Headers call{
+      {"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/call"}, {"Mcp-Name", "odd.fine"}};
+  auto name = post(
+      {{"jsonrpc", "2.0"},
+       {"id", 2},
+       {"method", "tools/call"},
+       {"params", {{"name", 5}, {"_meta", {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}}}}}},
+      "", call);
+  ASSERT_TRUE(name);
+  EXPECT_EQ(name->status, 400) << name->body;
+  EXPECT_EQ(json::parse(name->body, nullptr, false)["error"]["code"], rpc_error::header_mismatch);
+}
+
+TEST_F(GatewayProtocolTest, AnUnsupportedSessionlessVersionIsUnsupportedProtocolVersionError) {
+  httplib::Headers h{{"MCP-Protocol-Version", "2099-01-01"}, {"Mcp-Method", "tools/list"}};
+  auto res = post({{"jsonrpc", "2.0"},
+                   {"id", 7},
+                   {"method", "tools/list"},
+                   {"params", {{"_meta", {{"io.modelcontextprotocol/protocolVersion", "2099-01-01"}}}}}},
+                  "", h);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  auto body = json::parse(res->body, nullptr, false);
+  EXPECT_EQ(body["id"], 7);
+  EXPECT_EQ(body["error"]["code"], -32022);
+  EXPECT_EQ(body["error"]["data"]["requested"], "2099-01-01");
+  EXPECT_EQ(body["error"]["data"]["supported"][0], "2026-07-28");
+}
+
+TEST_F(GatewayProtocolTest, ToolCallArgumentsMustBeAnObject) {
+  auto session = initialize();
+  auto r = call_tool(session, 3, {{"name", "odd.fine"}, {"arguments", "text"}});
+  EXPECT_EQ(r["error"]["code"], rpc_error::invalid_params);
+  EXPECT_EQ(relayed_.load(), 0);  // refused before the agent is called
+  auto fine = call_tool(session, 4, {{"name", "odd.fine"}, {"arguments", json::object()}});
+  EXPECT_EQ(fine["result"]["content"][0]["text"], "ok");
+}
+
+TEST_F(GatewayProtocolTest, MalformedAgentAnswersBecomeInternalErrors) {
+  auto session = initialize();
+  for (const char* tool : {"string_result", "string_error"}) {
+    auto r = call_tool(session, tool, {{"name", std::string("odd.") + tool}, {"arguments", json::object()}});
+    EXPECT_EQ(r["id"], tool);
+    EXPECT_EQ(r["error"]["code"], rpc_error::internal_error) << tool << ": " << r.dump();
+    EXPECT_EQ(r["error"]["data"]["agent"], "odd");
+  }
+  // A well-formed JSON-RPC error from the agent is passed on unchanged.
+  auto refused = call_tool(session, "e", {{"name", "odd.rpc_error"}, {"arguments", json::object()}});
+  EXPECT_EQ(refused["error"]["code"], -32000);
+  EXPECT_EQ(refused["error"]["data"]["why"], "test");
+  // A notification with a method that is no string does not end the call.
+  auto noted = call_tool(session, "n", {{"name", "odd.odd_notification"}, {"arguments", json::object()}});
+  EXPECT_EQ(noted["result"]["content"][0]["text"], "ok") << noted.dump();
+}
+
+TEST_F(GatewayProtocolTest, AMalformedInitializeResultFromTheAgentFailsTheCallAsJsonRpc) {
+  for (const char* mode : {"number_version", "string_result"}) {
+    init_mode_ = mode;
+    auto session = initialize();
+    auto r = call_tool(session, 9, {{"name", "odd.fine"}, {"arguments", json::object()}});
+    if (std::string(mode) == "number_version") {
+      // A version that is no string: the gateway keeps its own, and the call goes through.
+      EXPECT_EQ(r["result"]["content"][0]["text"], "ok") << mode << ": " << r.dump();
+    } else {
+      EXPECT_EQ(r["error"]["code"], rpc_error::upstream_unavailable) << mode << ": " << r.dump();
+    }
+  }
+}
+
+TEST_F(GatewayProtocolTest, A2aCardsAndRequestsWithMembersOfTheWrongType) {
+  httplib::Client cli("127.0.0.1", server_->port());
+  auto card = cli.Get("/a2a/card/.well-known/agent-card.json");
+  ASSERT_TRUE(card);
+  EXPECT_EQ(card->status, 200) << card->body;
+  auto interfaces = json::parse(card->body, nullptr, false)["supportedInterfaces"];
+  ASSERT_EQ(interfaces.size(), 2u);
+  EXPECT_EQ(interfaces[1]["url"], "http://127.0.0.1:" + std::to_string(server_->port()) + "/a2a/card");
+
+  // A method that is no string is the agent's to refuse; the gateway relays it.
+  auto odd = cli.Post("/a2a/card", R"({"jsonrpc":"2.0","id":1,"method":5,"params":{}})", "application/json");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->status, 200) << odd->body;
+  EXPECT_EQ(json::parse(odd->body, nullptr, false)["error"]["code"], rpc_error::invalid_request);
+}
+
+}  // namespace
+}  // namespace sluice::mcp
