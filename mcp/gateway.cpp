@@ -395,7 +395,9 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
   if (!session->begin_call(msg.id, cancel))
     co_return fail(rpc_error::invalid_request,
                    "Invalid Request: a request with this id is already in flight");
-  ctx.on_cancel([cancel] { cancel->cancel(); });
+  // Closing the response stream cancels a 2026-07-28 call; on the session path a disconnect is not a
+  // cancellation (2025-11-25 transport): the call runs to its end, and notifications/cancelled cancels.
+  if (stateless) ctx.on_cancel([cancel] { cancel->cancel(); });
   const bool want_sse = accepts(req, "text/event-stream");
   bool streaming = false;
   bool client_gone = false;

@@ -365,28 +365,58 @@ TEST_F(GatewayTest, NotificationsCancelledEndsTheUpstreamCall) {
   ASSERT_TRUE(wait_until([&] { return agent_cancellations(session)["count"] == 1; }, 5s));
 }
 
-TEST_F(GatewayTest, ClientDisconnectCancelsTheUpstreamCall) {
+// A client that hangs up on a slow tools/call after its first progress notification.
+void hang_up_on_slow_call(int port, const httplib::Headers& headers, const json& request) {
+  httplib::Client cli("127.0.0.1", port);
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/mcp";
+  req.headers = headers;
+  req.body = request.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return false; };  // hang up
+  cli.send(req);
+}
+
+TEST_F(GatewayTest, ClientDisconnectDoesNotCancelASessionCall) {
+  // 2025-11-25 Streamable HTTP: a disconnect is not a cancellation (notifications/cancelled is).
   make_calc_ready();
   auto session = initialize();
-  std::thread caller([&] {
-    httplib::Client cli("127.0.0.1", server_->port());
-    json request = {{"jsonrpc", "2.0"},
-                    {"id", 41},
-                    {"method", "tools/call"},
-                    {"params",
-                     {{"name", "calc.slow"},
-                      {"arguments", {{"steps", 100}, {"delay_ms", 50}}},
-                      {"_meta", {{"progressToken", 1}}}}}};
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/mcp";
-    req.headers = headers(session);
-    req.body = request.dump();
-    req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return false; };  // hang up
-    cli.send(req);
-  });
-  caller.join();
+  json request = {{"jsonrpc", "2.0"},
+                  {"id", 41},
+                  {"method", "tools/call"},
+                  {"params",
+                   {{"name", "calc.slow"},
+                    {"arguments", {{"steps", 6}, {"delay_ms", 50}}},
+                    {"_meta", {{"progressToken", 1}}}}}};
+  hang_up_on_slow_call(server_->port(), headers(session), request);
+  // The id is free again once the call has ended; it ended without being cancelled.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto again = call(session, 41, "tools/call", {{"name", "calc.echo"}, {"arguments", {{"text", "x"}}}});
+        return again.contains("result");
+      },
+      5s));
+  EXPECT_EQ(agent_cancellations(session)["count"], 0);
+}
+
+TEST_F(GatewayTest, ClientDisconnectCancelsASessionlessCall) {
+  // 2026-07-28: closing the response stream is how a client cancels.
+  make_calc_ready();
+  auto session = initialize();
+  json request = {
+      {"jsonrpc", "2.0"},
+      {"id", 42},
+      {"method", "tools/call"},
+      {"params",
+       {{"name", "calc.slow"},
+        {"arguments", {{"steps", 100}, {"delay_ms", 50}}},
+        {"_meta", {{"progressToken", 1}, {"io.modelcontextprotocol/protocolVersion", "2026-07-28"}}}}}};
+  auto h = headers();
+  h.emplace("MCP-Protocol-Version", "2026-07-28");
+  h.emplace("Mcp-Method", "tools/call");
+  h.emplace("Mcp-Name", "calc.slow");
+  hang_up_on_slow_call(server_->port(), h, request);
   ASSERT_TRUE(wait_until([&] { return agent_cancellations(session)["count"] == 1; }, 5s));
 }
 
