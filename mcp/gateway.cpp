@@ -106,6 +106,13 @@ bool valid_call_response(const json& response) {
   return message->kind == MessageKind::error_response;
 }
 
+// The status an agent's HTTP path answers a failed exchange with (see "Calling an agent"): the agent's
+// own HTTP error (to initialize), the activator's 503 or 504, 504 for a timeout, 502 otherwise.
+int failure_status(const Error& error) {
+  if (error.code >= 400 && error.code < 600) return error.code;
+  return is_timeout_error(error) ? 504 : 502;
+}
+
 json capabilities() {
   return {{"tools", {{"listChanged", true}}}};
 }
@@ -467,9 +474,10 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
   json response;
   if (!reply) {
     SLUICE_LOG(mcp, warn, "[agent={}] tools/call {} failed: {}", agent, tool, reply.error().to_string());
-    response = make_rpc_error(msg.id, rpc_error::upstream_unavailable,
-                              "agent " + agent + " is unavailable: " + reply.error().to_string(),
-                              json{{"agent", agent}});
+    json data = {{"agent", agent}, {"status", failure_status(reply.error())}};
+    response =
+        make_rpc_error(msg.id, rpc_error::upstream_unavailable,
+                       "agent " + agent + " is unavailable: " + reply.error().to_string(), std::move(data));
   } else if (reply.value().status / 100 != 2) {
     const auto& r = reply.value();
     response = make_rpc_error(msg.id, rpc_error::upstream_unavailable,

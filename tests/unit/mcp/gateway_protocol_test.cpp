@@ -55,6 +55,7 @@ Canned odd_agent(const std::string& init_mode, const HttpRequest& request) {
   const json id = message["id"];
   const std::string method = message["method"];
   if (method == "initialize") {
+    if (init_mode == "http_error") return {400, json_type, R"({"error":"not today"})"};
     json result = {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()}};
     if (init_mode == "number_version") result["protocolVersion"] = 5;
     if (init_mode == "string_result") result = "x";
@@ -268,8 +269,18 @@ TEST_F(GatewayProtocolTest, AMalformedInitializeResultFromTheAgentFailsTheCallAs
       EXPECT_EQ(r["result"]["content"][0]["text"], "ok") << mode << ": " << r.dump();
     } else {
       EXPECT_EQ(r["error"]["code"], rpc_error::upstream_unavailable) << mode << ": " << r.dump();
+      EXPECT_EQ(r["error"]["data"]["status"], 502);
     }
   }
+}
+
+TEST_F(GatewayProtocolTest, AnUnavailableAgentNamesTheHttpStatus) {
+  init_mode_ = "http_error";
+  auto session = initialize();
+  auto r = call_tool(session, 10, {{"name", "odd.fine"}, {"arguments", json::object()}});
+  EXPECT_EQ(r["error"]["code"], rpc_error::upstream_unavailable) << r.dump();
+  EXPECT_EQ(r["error"]["data"]["agent"], "odd");
+  EXPECT_EQ(r["error"]["data"]["status"], 400);
 }
 
 TEST_F(GatewayProtocolTest, A2aCardsAndRequestsWithMembersOfTheWrongType) {
