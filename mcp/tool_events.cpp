@@ -20,10 +20,23 @@ HttpResponse answer(int status, std::string body, HttpHeaders headers = {{"Conte
 /// The text parts of a tool result's content, joined: what a failed tool said.
 std::string text_of(const json& result) {
   std::string out;
-  for (const auto& part : result.value("content", json::array()))
-    if (part.is_object() && part.value("type", "") == "text")
-      out += (out.empty() ? "" : "\n") + part.value("text", "");
+  auto content = result.find("content");
+  if (content != result.end() && content->is_array())
+    for (const auto& part : *content)
+      if (part.is_object() && part.contains("type") && part["type"] == "text" && part.contains("text") &&
+          part["text"].is_string())
+        out += (out.empty() ? "" : "\n") + part["text"].get<std::string>();
   return out.empty() ? result.dump() : out;
+}
+
+// A response that may be read: a result that is an object (CallToolResult), or an error with an integer
+// code and a string message.
+bool valid_call_response(const json& response) {
+  auto checked = validate_message(response);
+  const auto* message = std::get_if<Message>(&checked);
+  if (!message) return false;
+  if (message->kind == MessageKind::response) return message->result.is_object();
+  return message->kind == MessageKind::error_response;
 }
 
 }  // namespace
@@ -83,11 +96,12 @@ asio::awaitable<Result<HttpResponse>> ToolEventBridge::deliver(const ToolTarget&
     co_return answer(
         502, what + " answered HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body));
   if (!r.response) co_return answer(502, what + " ended the call without a response");
+  if (!valid_call_response(*r.response))
+    co_return answer(502, what + " answered with an invalid JSON-RPC response: " + r.response->dump());
   if (r.response->contains("error"))
-    co_return answer(
-        502, what + " failed: " + (*r.response)["error"].value("message", (*r.response)["error"].dump()));
-  const json result = r.response->value("result", json::object());
-  if (result.value("isError", false)) co_return answer(500, text_of(result));
+    co_return answer(502, what + " failed: " + (*r.response)["error"]["message"].get<std::string>());
+  const json result = (*r.response)["result"];
+  if (result.contains("isError") && result["isError"] == true) co_return answer(500, text_of(result));
   auto encoded =
       encode_http(reply_from_tool_result(result, event, target.agent, target.tool), HttpMode::Binary);
   co_return answer(200, std::move(encoded.body), std::move(encoded.headers));

@@ -10,6 +10,7 @@
 
 #include "mcp/a2a_gateway.hpp"
 #include "mcp/gateway.hpp"
+#include "mcp/tool_events.hpp"
 #include "tests/support/wait.hpp"
 
 namespace sluice::mcp {
@@ -94,6 +95,12 @@ Canned card_agent(const HttpRequest& request) {
   return {200, json_type, make_rpc_error(nullptr, rpc_error::invalid_request, "bad").dump()};
 }
 
+asio::awaitable<int> delivery_status(ToolEventBridge& bridge, const ToolTarget& target, HttpRequest request) {
+  auto op = bridge.deliver(target, std::move(request));
+  auto response = co_await std::move(op);
+  co_return response ? response.value().status : 0;
+}
+
 class GatewayProtocolTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -117,6 +124,7 @@ class GatewayProtocolTest : public ::testing::Test {
     DescribeAgentsFn describe = [] {
       return json::array({{{"name", "odd"}, {"protocol", "mcp"}}, {{"name", "card"}, {"protocol", "a2a"}}});
     };
+    pin_ = pin;
     gateway_ = std::make_shared<McpGateway>(GatewayHooks{pin, describe, nullptr, nullptr, nullptr},
                                             GatewayOptions{});
     a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr, pin});
@@ -171,7 +179,22 @@ class GatewayProtocolTest : public ::testing::Test {
     return json::parse(res->body, nullptr, false);
   }
 
+  // A trigger's delivery of one event as a tools/call of `tool` on the agent "odd": the status it gets.
+  int deliver_to_tool(ToolEventBridge& bridge, const std::string& tool) {
+    ToolTarget target{"odd", tool, {}};
+    HttpRequest request;
+    request.headers = {{"ce-specversion", "1.0"},
+                       {"ce-id", "e-1"},
+                       {"ce-type", "t"},
+                       {"ce-source", "/s"},
+                       {"Content-Type", "application/json"}};
+    request.body = "{}";
+    return asio::co_spawn(pool_->at(0), delivery_status(bridge, target, std::move(request)), asio::use_future)
+        .get();
+  }
+
   std::string init_mode_ = "ok";
+  PinFn pin_;
   std::unique_ptr<IoPool> pool_;
   std::shared_ptr<McpGateway> gateway_;
   std::shared_ptr<A2aGateway> a2a_;
@@ -297,6 +320,14 @@ TEST_F(GatewayProtocolTest, A2aCardsAndRequestsWithMembersOfTheWrongType) {
   ASSERT_TRUE(odd);
   EXPECT_EQ(odd->status, 200) << odd->body;
   EXPECT_EQ(json::parse(odd->body, nullptr, false)["error"]["code"], rpc_error::invalid_request);
+}
+
+TEST_F(GatewayProtocolTest, TriggerDeliveriesFailOnMalformedToolAnswers) {
+  ToolEventBridge bridge(pin_);
+  EXPECT_EQ(deliver_to_tool(bridge, "fine"), 200);
+  EXPECT_EQ(deliver_to_tool(bridge, "string_result"), 502);
+  EXPECT_EQ(deliver_to_tool(bridge, "string_error"), 502);
+  EXPECT_EQ(deliver_to_tool(bridge, "rpc_error"), 502);
 }
 
 }  // namespace
