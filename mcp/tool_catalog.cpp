@@ -35,6 +35,21 @@ std::vector<nlohmann::json> ToolCatalog::prefixed(const std::string& agent, cons
   return out;
 }
 
+namespace {
+
+// MCP Tool: inputSchema (required) and outputSchema (optional) are JSON Schema objects of type "object";
+// a client that validates tools/list (as the official SDK does) rejects the whole listing otherwise.
+bool object_schema(const nlohmann::json& schema) {
+  return schema.is_object() && schema.contains("type") && schema["type"] == "object";
+}
+
+bool valid_schemas(const nlohmann::json& tool) {
+  if (!tool.contains("inputSchema") || !object_schema(tool["inputSchema"])) return false;
+  return !tool.contains("outputSchema") || object_schema(tool["outputSchema"]);
+}
+
+}  // namespace
+
 bool ToolCatalog::set_agent(const std::string& agent, const std::string& revision,
                             const nlohmann::json& tools) {
   std::vector<nlohmann::json> kept;
@@ -42,7 +57,7 @@ bool ToolCatalog::set_agent(const std::string& agent, const std::string& revisio
     for (const auto& tool : tools)
       if (tool.is_object() && tool.contains("name") && tool["name"].is_string() &&
           valid_tool_name(tool["name"].get<std::string>()) &&
-          valid_tool_name(agent + "." + tool["name"].get<std::string>()))
+          valid_tool_name(agent + "." + tool["name"].get<std::string>()) && valid_schemas(tool))
         kept.push_back(tool);
   std::lock_guard lock(mu_);
   auto& entry = agents_[agent];

@@ -54,6 +54,22 @@ TEST(ToolCatalog, LeavesOutInvalidNames) {
   EXPECT_EQ(names(catalog.list()), std::vector<std::string>{"a.ok"});
 }
 
+TEST(ToolCatalog, LeavesOutToolsWhoseSchemasAreNotObjectSchemas) {
+  ToolCatalog catalog;
+  auto list = tools({"ok"});
+  list.push_back({{"name", "no_input"}});
+  list.push_back({{"name", "string_input"}, {"inputSchema", "object"}});
+  list.push_back({{"name", "array_input"}, {"inputSchema", {{"type", "array"}}}});
+  list.push_back({{"name", "bad_output"},
+                  {"inputSchema", {{"type", "object"}}},
+                  {"outputSchema", {{"type", "string"}}}});
+  list.push_back({{"name", "with_output"},
+                  {"inputSchema", {{"type", "object"}}},
+                  {"outputSchema", {{"type", "object"}}}});
+  catalog.set_agent("a", "a-1", list);
+  EXPECT_EQ(names(catalog.list()), (std::vector<std::string>{"a.ok", "a.with_output"}));
+}
+
 TEST(ToolCatalog, ValidNamesAndSplitting) {
   EXPECT_TRUE(ToolCatalog::valid_tool_name("a.b-c_D9"));
   EXPECT_FALSE(ToolCatalog::valid_tool_name(""));
