@@ -209,9 +209,12 @@ bool Autoscaler::set_startup_time(const std::string& revision, Millis startup_ti
 Decision Autoscaler::evaluate(Revision& r, SteadyTime now, WallTime wall) {
   const bool scaled = r.ready_pods > 0 || r.last.desired_replicas > 0;
   if (scaled) {
-    // A second nobody reported for had nothing in flight (Knative scrapes zero from idle pods).
-    r.stable.record(now, 0);
-    r.panic.record(now, 0);
+    // A second nobody reported for had nothing in flight (Knative scrapes zero from idle pods). Only
+    // seconds that are over: the current one may still get its report, and until then it is left out of
+    // the averages, as Knative leaves out buckets not yet written, rather than counted as idle.
+    const SteadyTime last_second = now - std::chrono::seconds(1);
+    r.stable.record(last_second, 0);
+    r.panic.record(last_second, 0);
   }
   Observation observed;
   observed.ready_pods = r.ready_pods;

@@ -36,6 +36,29 @@ class AutoscalerTest : public ::testing::Test {
   std::vector<int> history_;
 };
 
+TEST_F(AutoscalerTest, ASecondNotYetReportedDoesNotCountAsIdle) {
+  // The activator reports in the middle of each second; every other second the tick comes first, before
+  // that second's report. Steady load of 4 must be seen as 4 in both windows, not as 4 with an idle
+  // second (a 6 s panic window would read 3.33).
+  Autoscaler a(clock_);
+  ASSERT_TRUE(a.add_revision("r", {{"autoscaling.knative.dev/target", "1"},
+                                   {"autoscaling.knative.dev/target-utilization-percentage", "100"}}));
+  a.set_ready_pods("r", 4);
+  Decision d;
+  for (int second = 1; second <= 20; ++second) {
+    clock_.advance(std::chrono::milliseconds(100));
+    if (second % 2 == 0) {
+      d = a.tick(clock_.now(), clock_.wall()).at(0);
+      EXPECT_DOUBLE_EQ(d.observed_stable, 4) << "second " << second;
+      EXPECT_DOUBLE_EQ(d.observed_panic, 4) << "second " << second;
+    }
+    clock_.advance(std::chrono::milliseconds(400));
+    a.record("r", MetricSample{4, 4}, clock_.now());
+    clock_.advance(std::chrono::milliseconds(500));
+  }
+  EXPECT_EQ(d.desired_replicas, 4);
+}
+
 TEST_F(AutoscalerTest, UnknownRevisionIsReported) {
   Autoscaler a(clock_);
   EXPECT_FALSE(a.record("nope", MetricSample{1, 1}, clock_.now()));
