@@ -384,7 +384,12 @@ bool AgentRuntime::start_replica(Agent& agent, Revision& revision, bool reserve,
 
 void AgentRuntime::reconcile_revision(Agent& agent, Revision& revision, bool routed, SteadyTime now,
                                       Pass& out) {
-  const int desired = routed ? revision.desired : 0;
+  // A revision that lost its traffic (a new one took over) keeps serving the requests already waiting
+  // in its buffer: they were routed to it and would otherwise end with a 504. Not so once the agent is
+  // deleted.
+  const auto counters = activator_.counters(revision.name());
+  const bool has_waiting = !agent.spec.name.empty() && counters && counters->waiting > 0;
+  const int desired = routed ? revision.desired : has_waiting ? std::max(revision.desired, 1) : 0;
   auto is_ready = [](const Replica& r) { return r.process->state() == ReplicaState::Ready; };
   auto count = [&](bool reserve, bool ready_only) {
     int n = 0;

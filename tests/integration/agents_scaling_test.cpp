@@ -122,6 +122,36 @@ TEST_F(AgentsScaling, NewRevisionUnderLoadDrainsTheOldOneWithoutFailures) {
   EXPECT_EQ(load.failed(), 0) << "a request was cut off by the drain";
 }
 
+TEST_F(AgentsScaling, RequestsWaitingForTheOldRevisionAreServedAfterANewOneTakesOver) {
+  AgentYaml slow = warm_slow_agent("queued", "1500");
+  slow.annotations["autoscaling.knative.dev/max-scale"] = "1";
+  slow.template_spec = "      containerConcurrency: 1\n      timeoutSeconds: 20\n";
+  ASSERT_TRUE(start_agent(server_, slow));
+  std::vector<std::thread> requests;
+  std::vector<int> statuses(3, 0);
+  for (int i = 0; i < 3; ++i)
+    requests.emplace_back([&, i] { statuses[i] = call_agent(server_, "/agents/queued/infer").status; });
+  ASSERT_TRUE(wait_until([&] {
+    return revision_status(server_, "queued", "queued-00001")
+               .value("requests", nlohmann::json::object())
+               .value("waiting", 0) == 2;
+  })) << revision_status(server_, "queued", "queued-00001").dump();
+  slow.env["VERSION"] = "2";  // takes the traffic while two requests wait for the old revision
+  apply_agent(server_, agent_yaml(slow));
+  const auto started = std::chrono::steady_clock::now();
+  for (auto& t : requests) t.join();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(statuses[i], 200) << "request " << i;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return revision_status(server_, "queued", "queued-00001")
+            .value("replicaStatus", nlohmann::json::array())
+            .empty();
+      },
+      std::chrono::seconds(15)))
+      << "the old revision drains once its buffer is empty";
+}
+
 // A replica still busy when its drain's grace (timeoutSeconds × 1.2) runs out is killed then, counted from
 // the start of the drain. slow_agent finishes what it is doing before it exits on SIGTERM, and this one is
 // doing a 60 s request that the activator gave up on after timeoutSeconds (504).
