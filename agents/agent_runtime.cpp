@@ -603,7 +603,10 @@ void AgentRuntime::pass() {
     for (const auto& name : pokes) {
       auto it = by_name.find(name);
       if (it == by_name.end()) continue;
-      autoscaler_.record(name, {1, 0});
+      // Like the stat Knative's activator sends for the first request of an idle revision: only when
+      // scaling from zero. A busy revision's waiting requests are in the activator's reports already; a
+      // phantom request per poke would inflate its load many times a second.
+      if (it->second->desired == 0) autoscaler_.record(name, {1, 0});
       auto d = autoscaler_.poke(name);
       it->second->desired = std::max({it->second->desired, d ? d->desired_replicas : 0, 1});
     }

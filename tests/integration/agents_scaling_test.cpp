@@ -152,6 +152,21 @@ TEST_F(AgentsScaling, RequestsWaitingForTheOldRevisionAreServedAfterANewOneTakes
       << "the old revision drains once its buffer is empty";
 }
 
+TEST_F(AgentsScaling, RequestsWaitingAtFullCapacityAreCountedOnce) {
+  // One replica taking one request at a time and six clients: six requests in flight or waiting.
+  AgentYaml slow = warm_slow_agent("busy", "100");
+  slow.annotations["autoscaling.knative.dev/max-scale"] = "1";
+  slow.template_spec = "      containerConcurrency: 1\n";
+  ASSERT_TRUE(start_agent(server_, slow));
+  Load load(server_, "/agents/busy/infer", 6);
+  ASSERT_TRUE(wait_until([&] { return load.ok() >= 60; }, std::chrono::seconds(30)));
+  const auto autoscaler = revision_status(server_, "busy", "busy-00001")["autoscaler"];
+  load.stop();
+  EXPECT_EQ(load.failed(), 0);
+  EXPECT_GT(autoscaler.value("observedStableConcurrency", 0.0), 3) << autoscaler.dump();
+  EXPECT_LT(autoscaler.value("observedStableConcurrency", 100.0), 7.5) << autoscaler.dump();
+}
+
 // A replica still busy when its drain's grace (timeoutSeconds × 1.2) runs out is killed then, counted from
 // the start of the drain. slow_agent finishes what it is doing before it exits on SIGTERM, and this one is
 // doing a 60 s request that the activator gave up on after timeoutSeconds (504).
