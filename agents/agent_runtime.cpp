@@ -147,28 +147,35 @@ void AgentRuntime::stop() {
   if (thread_.joinable()) thread_.join();
   save_profiles();
 
-  // Close everything, let requests in flight finish, then stop the processes.
-  std::vector<std::pair<std::string, Replica*>> all;
+  // Close everything, let requests in flight finish, then stop the processes. Each replica gets its own
+  // revision's grace (timeoutSeconds × 1.2) from now, as in any drain, not the longest of all.
+  struct Closing {
+    std::string revision;
+    Replica* replica;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::vector<Closing> all;
   milliseconds grace{0};
+  const auto began = std::chrono::steady_clock::now();
   std::unique_lock lock(mu_);
   for (auto& [name, agent] : agents_)
     for (auto& revision : agent->revisions) {
-      grace = std::max(grace, drain_grace(revision->tmpl()));
+      const milliseconds revision_grace = drain_grace(revision->tmpl());
+      grace = std::max(grace, revision_grace);
       for (auto& replica : revision->replicas) {
         activator_.close_replica(revision->name(), replica->id);
         replica->process->begin_drain();
-        all.emplace_back(revision->name(), replica.get());
+        all.push_back({revision->name(), replica.get(), began + revision_grace});
       }
     }
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  for (auto& [revision, replica] : all) {
+  for (auto& [revision, replica, deadline] : all) {
     while (activator_.in_flight(revision, replica->id) > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(milliseconds(5));
     replica->process->stop(std::chrono::duration_cast<milliseconds>(
         std::max(deadline - std::chrono::steady_clock::now(),
                  std::chrono::steady_clock::duration(milliseconds(100)))));
   }
-  for (auto& [revision, replica] : all) replica->process->wait_stopped(grace + milliseconds(2000));
+  for (auto& closing : all) closing.replica->process->wait_stopped(grace + milliseconds(2000));
   agents_.clear();
   graveyard_.clear();
 }

@@ -167,6 +167,23 @@ TEST_F(AgentsScaling, RequestsWaitingAtFullCapacityAreCountedOnce) {
   EXPECT_LT(autoscaler.value("observedStableConcurrency", 100.0), 7.5) << autoscaler.dump();
 }
 
+// At shutdown each replica gets its own revision's grace, not the longest one among all agents.
+TEST_F(AgentsScaling, ShutdownKillsAReplicaIgnoringSigtermAfterItsOwnRevisionsGrace) {
+  ASSERT_TRUE(start_agent(server_, warm_slow_agent("patient")));  // timeoutSeconds 300: grace 6 min
+  AgentYaml starting = warm_slow_agent("starting");
+  starting.env["STARTUP_MS"] = "60000";  // slow_agent blocks SIGTERM until it listens
+  starting.template_spec = "      timeoutSeconds: 1\n";
+  apply_agent(server_, agent_yaml(starting));
+  ASSERT_TRUE(wait_until([&] {
+    auto r = revision_status(server_, "starting", "starting-00001")["replicaStatus"];
+    return r.size() == 1 && r[0].value("pid", -1) > 0;
+  })) << agent_status(server_, "starting").dump();
+  const auto started = std::chrono::steady_clock::now();
+  server_.process().signal(SIGTERM);
+  EXPECT_EQ(server_.process().wait(std::chrono::seconds(9)), 0) << "not stopped within 9 s";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(8));
+}
+
 // A replica still busy when its drain's grace (timeoutSeconds × 1.2) runs out is killed then, counted from
 // the start of the drain. slow_agent finishes what it is doing before it exits on SIGTERM, and this one is
 // doing a 60 s request that the activator gave up on after timeoutSeconds (504).
