@@ -379,6 +379,9 @@ Result<Resources> parse_resources(const json& v, const std::string& path) {
       if (!n) return n.error();
       out.limits.open_files = n.value();
     } else if (key == "cpu" || key == "ephemeral-storage") {
+      // Not enforced, but still a quantity: a manifest Kubernetes refuses is refused here too.
+      if (!value.is_number() && !(value.is_string() && parse_quantity(value.get<std::string>())))
+        return field_error(p, "must be a quantity such as 500m, 2 or 1Gi");
       continue;
     } else {
       return field_error(p,
@@ -533,8 +536,8 @@ Result<AgentTemplate> parse_template(const json& tmpl, const std::string& path, 
     return st.error();
   }
   if (auto it = s.find("containerConcurrency"); it != s.end() && !it->is_null()) {
-    auto n =
-        int_in_range(*it, spath + ".containerConcurrency", 0, 1000000, "0 (unlimited) or a positive integer");
+    auto n = int_in_range(*it, spath + ".containerConcurrency", 0, 1000,
+                          "0 (unlimited) or 1 to 1000, as in Knative");
     if (!n) return n.error();
     out.container_concurrency = n.value();
   }

@@ -260,6 +260,14 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
        c0 + ".resources.limits[amd.com/gpu]", "nvidia.com/gpu"},
       {"concurrency", [](json& m) { m["spec"]["template"]["spec"]["containerConcurrency"] = -1; },
        "spec.template.spec.containerConcurrency", "0 (unlimited)"},
+      {"concurrency over Knative's limit",
+       [](json& m) { m["spec"]["template"]["spec"]["containerConcurrency"] = 1001; },
+       "spec.template.spec.containerConcurrency", "1 to 1000"},
+      {"cpu",
+       [&](json& m) {
+         container(m)["resources"] = {{"limits", {{"cpu", "lots"}}}};
+       },
+       c0 + ".resources.limits[cpu]", "quantity such as 500m"},
       {"timeout", [](json& m) { m["spec"]["template"]["spec"]["timeoutSeconds"] = 0; },
        "spec.template.spec.timeoutSeconds", "between 1"},
       {"protocol",
