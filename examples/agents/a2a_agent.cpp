@@ -97,15 +97,28 @@ int main() {
     res.set_content(c.dump(), "application/json");
   };
   server.Get("/.well-known/agent-card.json", card);
-  server.Post("/", [store, replica, task_prefix](const httplib::Request& req, httplib::Response& res) {
+  auto handle = [store, replica, task_prefix](const httplib::Request& req, httplib::Response& res) {
     auto body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
+    if (body.is_discarded()) {
       res.set_content(rpc_error(nullptr, -32700, "Parse error").dump(), "application/json");
       return;
     }
+    // JSON-RPC 2.0: valid JSON that is no request object is an Invalid Request, and params of the wrong
+    // shape are Invalid params, never an HTTP 500.
+    if (!body.is_object() || !body.contains("method") || !body["method"].is_string()) {
+      res.set_content(rpc_error(nullptr, -32600, "Invalid Request").dump(), "application/json");
+      return;
+    }
     const json id = body.value("id", json(nullptr));
-    const std::string method = body.value("method", "");
+    const std::string method = body["method"].get<std::string>();
     const json params = body.value("params", json::object());
+    auto invalid_params = [&](const std::string& why) {
+      res.set_content(rpc_error(id, -32602, "Invalid params: " + why).dump(), "application/json");
+    };
+    if (!params.is_object()) return invalid_params("params must be an object");
+    if (params.contains("id") && !params["id"].is_string()) return invalid_params("id must be a string");
+    if (params.contains("message") && !params["message"].is_object())
+      return invalid_params("message must be an object");
     const bool v03 = method.find('/') != std::string::npos;
 
     if (method == "GetTask" || method == "tasks/get" || method == "CancelTask" || method == "tasks/cancel") {
@@ -213,6 +226,17 @@ int main() {
       sink.done();
       return true;
     });
+  };
+  // A request member of an unexpected type deep in params (parts, contextId) is Invalid params too.
+  server.Post("/", [handle](const httplib::Request& req, httplib::Response& res) {
+    try {
+      handle(req, res);
+    } catch (const json::exception& e) {
+      auto body = json::parse(req.body, nullptr, false);
+      const json id = body.is_object() ? body.value("id", json(nullptr)) : json(nullptr);
+      res.set_content(rpc_error(id, -32602, std::string("Invalid params: ") + e.what()).dump(),
+                      "application/json");
+    }
   });
 
   std::thread stopper([&] {

@@ -75,5 +75,18 @@ TEST_F(A2aReplicas, EachTasksRequestsReachTheReplicaThatMadeIt) {
   }
 }
 
+// JSON-RPC 2.0 error codes from the example agent, through the gateway: params of the wrong shape are
+// Invalid params (-32602), never an HTTP 500.
+TEST_F(A2aReplicas, TheExampleAgentAnswersBadParamsWithInvalidParams) {
+  for (const json& params : {json::array(), json{{"id", 5}}, json{{"message", "text"}},
+                             json{{"message", {{"parts", "x"}, {"contextId", 7}}}}}) {
+    const std::string method = params.is_object() && params.contains("id") ? "GetTask" : "SendMessage";
+    json got = rpc(method, params, 1);
+    ASSERT_TRUE(got.is_object()) << params.dump();
+    EXPECT_EQ(got["error"]["code"], -32602) << params.dump() << " -> " << got.dump();
+    EXPECT_EQ(got["id"], 1) << got.dump();
+  }
+}
+
 }  // namespace
 }  // namespace sluice::testing
