@@ -96,16 +96,6 @@ asio::awaitable<void> discard(asio::awaitable<Status> op) {
   co_await std::move(op);
 }
 
-// An agent's answer to tools/call that may be passed on: a JSON-RPC response whose result is an object
-// (CallToolResult), or an error response with an integer code and a message.
-bool valid_call_response(const json& response) {
-  auto checked = validate_message(response);
-  const auto* message = std::get_if<Message>(&checked);
-  if (!message) return false;
-  if (message->kind == MessageKind::response) return message->result.is_object();
-  return message->kind == MessageKind::error_response;
-}
-
 // The status an agent's HTTP path answers a failed exchange with (see "Calling an agent"): the agent's
 // own HTTP error (to initialize), the activator's 503 or 504, 504 for a timeout, 502 otherwise.
 int failure_status(const Error& error) {
@@ -488,7 +478,7 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
     response =
         make_rpc_error(msg.id, rpc_error::internal_error,
                        "agent " + agent + " ended the call without a response", json{{"agent", agent}});
-  } else if (!valid_call_response(*reply.value().response)) {
+  } else if (!is_valid_call_response(*reply.value().response)) {
     SLUICE_LOG(mcp, warn, "[agent={}] tools/call {} answered with an invalid response: {}", agent, tool,
                reply.value().response->dump());
     response = make_rpc_error(msg.id, rpc_error::internal_error,

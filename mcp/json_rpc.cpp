@@ -116,4 +116,12 @@ std::string id_key(const nlohmann::json& id) {
   return id.dump();
 }
 
+bool is_valid_call_response(const nlohmann::json& response) {
+  auto checked = validate_message(response);
+  const auto* message = std::get_if<Message>(&checked);
+  if (!message) return false;
+  if (message->kind == MessageKind::response) return message->result.is_object();
+  return message->kind == MessageKind::error_response;
+}
+
 }  // namespace sluice::mcp

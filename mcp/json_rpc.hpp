@@ -56,6 +56,10 @@ ParsedMessage parse_message(std::string_view body);
 /// Validates an already parsed JSON value (an SSE event's data, a test's fixture).
 ParsedMessage validate_message(const nlohmann::json& value);
 
+/// An agent's answer to tools/call that may be read or passed on: a response whose result is an object
+/// (CallToolResult), or an error response with an integer code and a string message.
+bool is_valid_call_response(const nlohmann::json& response);
+
 /// {"jsonrpc":"2.0","id":id,"result":result}
 nlohmann::json make_rpc_result(const nlohmann::json& id, nlohmann::json result);
 /// {"jsonrpc":"2.0","id":id,"error":{code,message[,data]}}; id null when it is unknown.

@@ -29,16 +29,6 @@ std::string text_of(const json& result) {
   return out.empty() ? result.dump() : out;
 }
 
-// A response that may be read: a result that is an object (CallToolResult), or an error with an integer
-// code and a string message.
-bool valid_call_response(const json& response) {
-  auto checked = validate_message(response);
-  const auto* message = std::get_if<Message>(&checked);
-  if (!message) return false;
-  if (message->kind == MessageKind::response) return message->result.is_object();
-  return message->kind == MessageKind::error_response;
-}
-
 }  // namespace
 
 CloudEvent reply_from_tool_result(const json& result, const CloudEvent& request_event,
@@ -96,7 +86,7 @@ asio::awaitable<Result<HttpResponse>> ToolEventBridge::deliver(const ToolTarget&
     co_return answer(
         502, what + " answered HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body));
   if (!r.response) co_return answer(502, what + " ended the call without a response");
-  if (!valid_call_response(*r.response))
+  if (!is_valid_call_response(*r.response))
     co_return answer(502, what + " answered with an invalid JSON-RPC response: " + r.response->dump());
   if (r.response->contains("error"))
     co_return answer(502, what + " failed: " + (*r.response)["error"]["message"].get<std::string>());
