@@ -129,7 +129,7 @@ TEST_F(HttpServerLimits, ATransferEncodingNotEndingInChunkedGets400AndItsBodyIsN
 TEST_F(HttpServerLimits, ACodingBeforeChunkedGets501) {
   auto got =
       exchange("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
-  EXPECT_TRUE(got.starts_with("HTTP/1.1 501 Not Implemented")) << got;
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 501 ")) << got;
   EXPECT_NE(got.find("transfer coding \\\"gzip\\\" is not supported (only chunked)"), std::string::npos)
       << got;
   EXPECT_EQ(handled_, 0);
