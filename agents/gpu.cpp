@@ -377,16 +377,26 @@ PreemptionPlan GpuAllocator::plan_locked(const GpuRequest& request) const {
     }
     std::optional<Candidate> cand;
     if (request.whole_gpus > 0) {
-      int free = 0, freeable = 0;
+      // Counted per class: a whole request takes GPUs of one class, so free GPUs of two classes do not add
+      // up (a group holds several classes only when the request names none).
+      std::vector<std::pair<std::string, std::pair<int, int>>> counts;  // class → (free, preemptible)
       for (auto i : group) {
+        const auto& cls = inventory_.gpus[i].gpu_class;
+        auto it =
+            std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return iequals(c.first, cls); });
+        if (it == counts.end()) it = counts.insert(counts.end(), {cls, {0, 0}});
         auto occ = occupants(state_[i]);
         if (occ.empty()) {
-          ++free;
+          ++it->second.first;
         } else if (std::all_of(occ.begin(), occ.end(), preemptible)) {
-          ++freeable;
+          ++it->second.second;
         }
       }
-      stats.push_back(label + std::to_string(free) + " free, " + std::to_string(freeable) + " preemptible");
+      for (const auto& [cls, n] : counts) {
+        const std::string prefix = counts.size() > 1 ? cls + ": " : label;
+        stats.push_back(prefix + std::to_string(n.first) + " free, " + std::to_string(n.second) +
+                        " preemptible");
+      }
       // Greedy: release the GPU whose occupants free the most GPUs per victim, lowest priority first.
       std::vector<std::string> victims;
       auto state = state_;

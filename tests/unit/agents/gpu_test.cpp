@@ -144,6 +144,16 @@ TEST(GpuAllocator, ClassPreferenceWithFallback) {
   EXPECT_EQ(d.value().gpu_indices, (std::vector<int>{0}));
 }
 
+TEST(GpuAllocator, FreeGpusAreCountedPerClassWhenTheRequestNamesNone) {
+  // One free A100 and one free L4 make no pair of one class: the reason must not say "2 free".
+  GpuAllocator alloc(inventory("A100:80Gi,L4:24Gi,A100:80Gi"));
+  ASSERT_TRUE(alloc.place(whole("a", 1, {"A100"})));
+  auto pair = alloc.place(whole("pair", 2));
+  ASSERT_FALSE(pair);
+  EXPECT_EQ(pair.error().message,
+            "needs 2 whole GPUs; A100: 1 free, 0 preemptible; L4: 1 free, 0 preemptible");
+}
+
 TEST(GpuAllocator, NoInventoryAndTooSmallGpus) {
   GpuAllocator none(GpuInventory{});
   auto r = none.place(whole("a", 1));
