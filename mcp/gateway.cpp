@@ -2,9 +2,9 @@
 
 #include <strings.h>
 
-#include "core/base64.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
+#include "mcp/param_headers.hpp"
 #include "mcp/sse.hpp"
 
 namespace sluice::mcp {
@@ -64,16 +64,6 @@ HttpServerResponse sse_head(const HttpServerRequest& req) {
   head.set(http::field::cache_control, "no-cache");
   head.keep_alive(req.keep_alive());
   return head;
-}
-
-// RFC 2047-style sentinel of MCP 2026-07-28 ("=?base64?…?=") for header values that are not plain ASCII.
-std::string decode_header_value(const std::string& value) {
-  if (value.size() > 12 && value.rfind("=?base64?", 0) == 0 &&
-      value.compare(value.size() - 2, 2, "?=") == 0) {
-    auto decoded = base64_decode(std::string_view(value).substr(9, value.size() - 11));
-    if (decoded) return *decoded;
-  }
-  return value;
 }
 
 std::string host_of_origin(std::string_view origin) {
@@ -530,9 +520,25 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_stateless(HttpServerReque
     std::string body_name = string_member(msg.params, "name");
     if (!has_header(req, "Mcp-Name")) co_return mismatch("the Mcp-Name header is required for tools/call");
     auto name = decode_header_value(header(req, "Mcp-Name"));
-    if (name != body_name)
-      co_return mismatch("Mcp-Name header value '" + name + "' does not match body value '" + body_name +
+    if (!name) co_return mismatch("Mcp-Name header value is not valid base64 inside =?base64?…?=");
+    if (*name != body_name)
+      co_return mismatch("Mcp-Name header value '" + *name + "' does not match body value '" + body_name +
                          "'");
+    // Mcp-Param-{Name} headers of the tool's x-mcp-header parameters (the catalog holds only tools whose
+    // annotations are valid); a tool the catalog does not list expects none.
+    if (auto schema = catalog_.input_schema(body_name)) {
+      auto annotated = param_headers(*schema);
+      json arguments = msg.params.is_object() ? msg.params.value("arguments", json::object()) : json();
+      HeaderValuesFn values = [&req](const std::string& name) {
+        std::vector<std::string> out;
+        for (auto [it, end] = req.equal_range(beast::string_view(name.data(), name.size())); it != end; ++it)
+          out.emplace_back(it->value());
+        return out;
+      };
+      if (annotated)
+        if (auto why = param_header_mismatch(annotated.value(), arguments, values); !why.empty())
+          co_return mismatch(std::move(why));
+    }
   }
   json client_info = msg.params["_meta"].value("io.modelcontextprotocol/clientInfo", json::object());
   auto session = std::make_shared<Session>(std::string(), stateless_protocol_version, client_info,

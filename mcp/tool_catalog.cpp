@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "core/base64.hpp"
+#include "core/log.hpp"
 #include "mcp/json_rpc.hpp"
+#include "mcp/param_headers.hpp"
 
 namespace sluice::mcp {
 
@@ -54,11 +56,20 @@ bool ToolCatalog::set_agent(const std::string& agent, const std::string& revisio
                             const nlohmann::json& tools) {
   std::vector<nlohmann::json> kept;
   if (tools.is_array())
-    for (const auto& tool : tools)
-      if (tool.is_object() && tool.contains("name") && tool["name"].is_string() &&
-          valid_tool_name(tool["name"].get<std::string>()) &&
-          valid_tool_name(agent + "." + tool["name"].get<std::string>()) && valid_schemas(tool))
-        kept.push_back(tool);
+    for (const auto& tool : tools) {
+      if (!tool.is_object() || !tool.contains("name") || !tool["name"].is_string() ||
+          !valid_tool_name(tool["name"].get<std::string>()) ||
+          !valid_tool_name(agent + "." + tool["name"].get<std::string>()) || !valid_schemas(tool))
+        continue;
+      // MCP 2026-07-28 (Streamable HTTP, x-mcp-header): a client rejects a tool whose annotations break
+      // the constraints, and only that tool, with a warning naming it and the reason.
+      if (auto headers = param_headers(tool["inputSchema"]); !headers) {
+        SLUICE_LOG(mcp, warn, "[agent={}] tool {} left out of the catalog: {}", agent,
+                   tool["name"].get<std::string>(), headers.error().message);
+        continue;
+      }
+      kept.push_back(tool);
+    }
   std::lock_guard lock(mu_);
   auto& entry = agents_[agent];
   bool changed = entry.tools != kept;
@@ -87,6 +98,19 @@ void ToolCatalog::set_builtins(std::vector<nlohmann::json> tools) {
 bool ToolCatalog::has_agent(const std::string& agent) const {
   std::lock_guard lock(mu_);
   return agents_.count(agent) > 0;
+}
+
+std::optional<nlohmann::json> ToolCatalog::input_schema(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& tool : builtins_)
+    if (tool["name"] == name) return tool.value("inputSchema", nlohmann::json::object());
+  auto split = split_name(name);
+  if (!split) return std::nullopt;
+  auto it = agents_.find(split->first);
+  if (it == agents_.end()) return std::nullopt;
+  for (const auto& tool : it->second.tools)
+    if (tool["name"] == split->second) return tool["inputSchema"];
+  return std::nullopt;
 }
 
 bool ToolCatalog::has_tool(const std::string& agent, const std::string& tool) const {

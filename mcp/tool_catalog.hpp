@@ -26,8 +26,9 @@ struct ToolPage {
 class ToolCatalog {
  public:
   /// Replaces the tools of `agent`, as listed by its revision `revision` (the `tools` array of a
-  /// tools/list result; every page concatenated). Tools whose prefixed name would be invalid are left
-  /// out. Returns true when the listing changed.
+  /// tools/list result; every page concatenated). Tools whose prefixed name would be invalid, whose
+  /// schemas are not of type object, or whose x-mcp-header annotations are invalid (param_headers) are
+  /// left out. Returns true when the listing changed.
   bool set_agent(const std::string& agent, const std::string& revision, const nlohmann::json& tools);
   /// Forgets an agent. Returns true when it had tools.
   bool remove_agent(const std::string& agent);
@@ -37,6 +38,8 @@ class ToolCatalog {
   bool has_agent(const std::string& agent) const;
   /// Whether `agent`'s cached listing has `tool` (its upstream name).
   bool has_tool(const std::string& agent, const std::string& tool) const;
+  /// The inputSchema of a listed tool (`<agent>.<tool>` or a built-in's name); nullopt when not listed.
+  std::optional<nlohmann::json> input_schema(std::string_view name) const;
   /// The revision whose tools are cached for `agent`.
   std::optional<std::string> revision_of(const std::string& agent) const;
   /// Agents with cached tools.

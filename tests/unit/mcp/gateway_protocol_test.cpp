@@ -240,6 +240,55 @@ TEST_F(GatewayProtocolTest, SessionlessMembersOfTheWrongTypeAreHeaderMismatches)
   EXPECT_EQ(json::parse(name->body, nullptr, false)["error"]["code"], rpc_error::header_mismatch);
 }
 
+TEST_F(GatewayProtocolTest, SessionlessToolCallsCheckMcpParamHeaders) {
+  // The agent lists `fine` with an x-mcp-header parameter (the catalog keeps it: the annotation is valid).
+  json schema = {{"type", "object"},
+                 {"properties",
+                  {{"region", {{"type", "string"}, {"x-mcp-header", "Region"}}},
+                   {"opts",
+                    {{"type", "object"},
+                     {"properties", {{"limit", {{"type", "integer"}, {"x-mcp-header", "Limit"}}}}}}}}}};
+  gateway_->catalog().set_agent("odd", "odd-1", json::array({{{"name", "fine"}, {"inputSchema", schema}}}));
+  auto call = [&](json arguments, httplib::Headers params) {
+    httplib::Headers h{
+        {"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/call"}, {"Mcp-Name", "odd.fine"}};
+    h.insert(params.begin(), params.end());
+    return post({{"jsonrpc", "2.0"},
+                 {"id", 5},
+                 {"method", "tools/call"},
+                 {"params",
+                  {{"name", "odd.fine"},
+                   {"arguments", std::move(arguments)},
+                   {"_meta", {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}}}}}},
+                "", h);
+  };
+  auto expect_mismatch = [](const httplib::Result& res, const char* what) {
+    ASSERT_TRUE(res) << what;
+    EXPECT_EQ(res->status, 400) << what << ": " << res->body;
+    auto body = json::parse(res->body, nullptr, false);
+    EXPECT_EQ(body["error"]["code"], rpc_error::header_mismatch) << what << ": " << res->body;
+    EXPECT_EQ(body["id"], 5);
+  };
+  expect_mismatch(call({{"region", "us-west1"}}, {}), "missing header");
+  expect_mismatch(call({{"region", "us-west1"}}, {{"Mcp-Param-Region", "eu-west1"}}), "different value");
+  expect_mismatch(call(json::object(), {{"Mcp-Param-Region", "us-west1"}}), "header without a value");
+  expect_mismatch(call({{"region", "a"}, {"opts", {{"limit", 3}}}},
+                       {{"Mcp-Param-Region", "a"}, {"Mcp-Param-Limit", "4"}}),
+                  "nested integer");
+  EXPECT_EQ(relayed_.load(), 0);  // refused before the agent is called
+
+  auto matching = call({{"region", "Hello, 世界"}, {"opts", {{"limit", 3}}}},
+                       {{"mcp-param-region", "=?base64?SGVsbG8sIOS4lueVjA==?="}, {"Mcp-Param-Limit", "3"}});
+  ASSERT_TRUE(matching);
+  EXPECT_EQ(matching->status, 200) << matching->body;
+  EXPECT_EQ(json::parse(matching->body, nullptr, false)["result"]["content"][0]["text"], "ok")
+      << matching->body;
+  // No value, no header: nothing to check.
+  auto bare = call({{"opts", json::object()}}, {});
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->status, 200) << bare->body;
+}
+
 TEST_F(GatewayProtocolTest, AnUnsupportedSessionlessVersionIsUnsupportedProtocolVersionError) {
   httplib::Headers h{{"MCP-Protocol-Version", "2099-01-01"}, {"Mcp-Method", "tools/list"}};
   auto res = post({{"jsonrpc", "2.0"},

@@ -70,6 +70,27 @@ TEST(ToolCatalog, LeavesOutToolsWhoseSchemasAreNotObjectSchemas) {
   EXPECT_EQ(names(catalog.list()), (std::vector<std::string>{"a.ok", "a.with_output"}));
 }
 
+TEST(ToolCatalog, LeavesOutToolsWithInvalidMcpHeaderAnnotations) {
+  auto with_property = [](const char* name, nlohmann::json property) {
+    return nlohmann::json{
+        {"name", name}, {"inputSchema", {{"type", "object"}, {"properties", {{"p", std::move(property)}}}}}};
+  };
+  ToolCatalog catalog;
+  nlohmann::json list = nlohmann::json::array();
+  list.push_back(with_property("region", {{"type", "string"}, {"x-mcp-header", "Region"}}));
+  list.push_back(with_property("empty", {{"type", "string"}, {"x-mcp-header", ""}}));
+  list.push_back(with_property("spaced", {{"type", "string"}, {"x-mcp-header", "Bad Name"}}));
+  list.push_back(with_property("number", {{"type", "number"}, {"x-mcp-header", "N"}}));
+  list.push_back(with_property(
+      "in_items", {{"type", "array"}, {"items", {{"type", "string"}, {"x-mcp-header", "Item"}}}}));
+  catalog.set_agent("a", "a-1", list);
+  EXPECT_EQ(names(catalog.list()), (std::vector<std::string>{"a.region"}));
+  ASSERT_TRUE(catalog.input_schema("a.region"));
+  EXPECT_EQ((*catalog.input_schema("a.region"))["properties"]["p"]["x-mcp-header"], "Region");
+  EXPECT_FALSE(catalog.input_schema("a.number"));
+  EXPECT_FALSE(catalog.input_schema("b.region"));
+}
+
 TEST(ToolCatalog, ValidNamesAndSplitting) {
   EXPECT_TRUE(ToolCatalog::valid_tool_name("a.b-c_D9"));
   EXPECT_FALSE(ToolCatalog::valid_tool_name(""));
