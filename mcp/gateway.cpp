@@ -388,6 +388,10 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
   const bool want_sse = accepts(req, "text/event-stream");
   bool streaming = false;
   bool client_gone = false;
+  // On a session, the SSE response is resumable (2025-11-25 "Resumability and Redelivery"): its events
+  // carry ids and are kept until the response reaches the client. The sessionless revision has no
+  // resumption.
+  std::shared_ptr<ResponseStream> resumable;
   auto self = shared_from_this();
   auto executor = co_await asio::this_coro::executor;
 
@@ -406,11 +410,26 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
       if (!session->id().empty()) head.set(session_header, session->id());
       auto start = ctx.start_stream(std::move(head));
       if (!co_await std::move(start)) client_gone = true;
+      if (!stateless) {
+        resumable = session->open_response_stream();
+        if (!client_gone) ctx.on_cancel([stream = resumable] { stream->detach(); });
+        // The priming event (an id, empty data) lets the client resume even before the first message;
+        // clients of older revisions may not accept empty data.
+        if (!client_gone && session->protocol_version() >= "2025-11-25") {
+          auto priming = resumable->priming_event();
+          auto write = ctx.write_chunk(priming);
+          if (!co_await std::move(write)) client_gone = true;
+        }
+        if (client_gone) resumable->detach();
+      }
     }
-    if (client_gone) co_return;
-    auto event = format_sse(m.dump());
+    auto event = resumable ? resumable->record(m.dump()) : format_sse(m.dump());
+    if (client_gone || event.empty()) co_return;
     auto write = ctx.write_chunk(event);
-    if (!co_await std::move(write)) client_gone = true;
+    if (!co_await std::move(write)) {
+      client_gone = true;
+      if (resumable) resumable->detach();
+    }
   };
 
   json forwarded = params;
@@ -443,6 +462,10 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
   if (cancel->cancelled()) {
     // The client cancelled (notifications/cancelled or a closed connection): the agent was told, and
     // no response is sent (MCP cancellation: the receiver does not answer a cancelled request).
+    if (resumable) {
+      resumable->finish();
+      session->drop_response_stream(resumable->id());
+    }
     if (!streaming && !ctx.cancelled()) {
       auto head = sse_head(req);
       auto start = ctx.start_stream(std::move(head));
@@ -480,10 +503,19 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
     if (response.contains("result")) response["result"] = stamp(std::move(response["result"]));
   }
   if (streaming) {
-    if (!client_gone) {
-      auto event = format_sse(response.dump());
+    auto event = resumable ? resumable->record(response.dump()) : format_sse(response.dump());
+    bool delivered = false;
+    if (!client_gone && !event.empty()) {
       auto write = ctx.write_chunk(event);
-      co_await std::move(write);
+      delivered = co_await std::move(write);
+    }
+    if (resumable) {
+      resumable->finish();
+      // Kept for a resume until the response reaches the client, on this connection or a GET.
+      if (delivered)
+        session->drop_response_stream(resumable->id());
+      else if (!client_gone && !event.empty())
+        resumable->detach();
     }
     co_return HttpServerResponse{};
   }
@@ -562,6 +594,10 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
   if (!session)
     co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001,
                               "Session not found: start a new one with initialize");
+  if (has_header(req, "Last-Event-ID")) {
+    auto op = resume_stream(req, ctx, std::move(session));
+    co_return co_await std::move(op);
+  }
   auto mailbox = session->open_stream();
   if (!mailbox)
     co_return rpc_error_reply(req, http::status::conflict, nullptr, rpc_error::invalid_request,
@@ -597,6 +633,63 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
     }
   }
   session->close_stream();
+  co_return HttpServerResponse{};
+}
+
+asio::awaitable<HttpServerResponse> McpGateway::resume_stream(HttpServerRequest& req, RequestContext& ctx,
+                                                              std::shared_ptr<Session> session) {
+  auto last = header(req, "Last-Event-ID");
+  auto event_id = ResponseStream::parse_event_id(last);
+  auto stream = event_id ? session->response_stream(event_id->first) : nullptr;
+  if (!stream)
+    co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
+                              "Bad Request: Last-Event-ID '" + last +
+                                  "' names no response stream of this session that can be resumed");
+  auto resumed = stream->resume(event_id->second);
+  if (!resumed) {
+    bool conflict = resumed.error().code == 409;
+    co_return rpc_error_reply(req, conflict ? http::status::conflict : http::status::bad_request, nullptr,
+                              rpc_error::invalid_request,
+                              (conflict ? "Conflict: " : "Bad Request: ") + resumed.error().message);
+  }
+  session->touch(std::chrono::steady_clock::now());
+  auto follow = resumed.value().follow;
+  auto head = sse_head(req);
+  head.set(session_header, session->id());
+  auto start = ctx.start_stream(std::move(head));
+  bool open = co_await std::move(start);
+  ctx.on_cancel([follow] { follow->wake(); });
+  for (const auto& event : resumed.value().replay) {
+    if (!open) break;
+    auto write = ctx.write_chunk(event);
+    open = co_await std::move(write);
+  }
+  bool ended = false;
+  while (open && !ctx.cancelled() && !stopping_) {
+    auto wait = follow->wait(options_.stream_keepalive);
+    auto events = co_await std::move(wait);
+    if (!events) {
+      ended = true;
+      break;
+    }
+    if (ctx.cancelled()) break;
+    if (events->empty()) {
+      std::string keepalive = ": keepalive\n\n";
+      auto write = ctx.write_chunk(keepalive);
+      open = co_await std::move(write);
+      continue;
+    }
+    for (const auto& event : *events) {
+      auto write = ctx.write_chunk(event);
+      open = co_await std::move(write);
+      if (!open) break;
+    }
+  }
+  // The response reached the client: nothing is left to resume. Otherwise another GET may resume.
+  if (ended && open)
+    session->drop_response_stream(stream->id());
+  else
+    stream->detach_follower(follow);
   co_return HttpServerResponse{};
 }
 

@@ -102,6 +102,9 @@ class McpGateway : public std::enable_shared_from_this<McpGateway> {
   asio::awaitable<HttpServerResponse> handle_post(HttpServerRequest& req, RequestContext& ctx);
   asio::awaitable<HttpServerResponse> handle_get(HttpServerRequest& req, RequestContext& ctx);
   asio::awaitable<HttpServerResponse> handle_delete(HttpServerRequest& req, RequestContext& ctx);
+  /// GET with Last-Event-ID: the rest of a POST's SSE response stream whose connection dropped.
+  asio::awaitable<HttpServerResponse> resume_stream(HttpServerRequest& req, RequestContext& ctx,
+                                                    std::shared_ptr<Session> session);
   asio::awaitable<HttpServerResponse> handle_stateless(HttpServerRequest& req, RequestContext& ctx,
                                                        Message msg);
   asio::awaitable<HttpServerResponse> dispatch(HttpServerRequest& req, RequestContext& ctx,

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <charconv>
 #include <random>
 
 #include "mcp/json_rpc.hpp"
@@ -134,17 +135,48 @@ void Session::notify(const nlohmann::json& message) {
   mailbox->push(message.dump());
 }
 
+std::shared_ptr<ResponseStream> Session::open_response_stream() {
+  std::lock_guard lock(mu_);
+  auto number = next_response_stream_++;
+  auto stream = std::make_shared<ResponseStream>(std::to_string(number));
+  response_streams_.emplace(number, stream);
+  while (response_streams_.size() > max_response_streams) response_streams_.erase(response_streams_.begin());
+  return stream;
+}
+
+std::shared_ptr<ResponseStream> Session::response_stream(const std::string& id) const {
+  std::uint64_t number = 0;
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), number);
+  if (id.empty() || ec != std::errc() || end != id.data() + id.size()) return nullptr;
+  std::lock_guard lock(mu_);
+  auto it = response_streams_.find(number);
+  return it == response_streams_.end() ? nullptr : it->second;
+}
+
+void Session::drop_response_stream(const std::string& id) {
+  std::lock_guard lock(mu_);
+  for (auto it = response_streams_.begin(); it != response_streams_.end(); ++it)
+    if (it->second->id() == id) {
+      response_streams_.erase(it);
+      return;
+    }
+}
+
 void Session::terminate() {
   std::vector<std::shared_ptr<CancelSignal>> signals;
   std::shared_ptr<Mailbox> mailbox;
+  std::vector<std::shared_ptr<ResponseStream>> streams;
   {
     std::lock_guard lock(mu_);
     terminated_ = true;
     for (auto& [_, signal] : calls_) signals.push_back(signal);
     mailbox = mailbox_;
+    for (auto& [_, stream] : response_streams_) streams.push_back(stream);
+    response_streams_.clear();
   }
   for (auto& signal : signals) signal->cancel();
   mailbox->close();
+  for (auto& stream : streams) stream->finish();  // a GET following one ends
 }
 
 bool Session::terminated() const {

@@ -20,6 +20,7 @@
 
 #include "core/http_client.hpp"
 #include "mcp/mailbox.hpp"
+#include "mcp/response_stream.hpp"
 
 namespace sluice::mcp {
 
@@ -66,6 +67,15 @@ class Session {
   /// Sends a message on the GET stream, or keeps it (bounded) until one opens.
   void notify(const nlohmann::json& message);
 
+  /// A new POST response stream (ids "1", "2", … within the session). At most `max_response_streams`
+  /// are kept: the oldest is dropped to make room (its client can no longer resume it).
+  std::shared_ptr<ResponseStream> open_response_stream();
+  /// The kept response stream `id`; nullptr when unknown or dropped.
+  std::shared_ptr<ResponseStream> response_stream(const std::string& id) const;
+  /// Forgets a response stream whose response reached the client.
+  void drop_response_stream(const std::string& id);
+  static constexpr std::size_t max_response_streams = 32;
+
   /// DELETE or expiry: cancels every request in flight and ends the stream.
   void terminate();
   bool terminated() const;
@@ -82,6 +92,8 @@ class Session {
   std::map<std::string, UpstreamSession> upstream_;
   std::map<std::string, std::shared_ptr<CancelSignal>> calls_;
   std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
+  std::uint64_t next_response_stream_ = 1;
+  std::map<std::uint64_t, std::shared_ptr<ResponseStream>> response_streams_;
 };
 
 class SessionStore {

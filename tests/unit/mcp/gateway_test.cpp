@@ -312,16 +312,38 @@ TEST_F(GatewayTest, StreamsProgressBackOnTheResponse) {
   EXPECT_EQ(res->get_header_value("Content-Type"), "text/event-stream");
   SseParser parser;
   auto events = parser.feed(res->body);
-  ASSERT_EQ(events.size(), 4u) << res->body;
-  for (int i = 0; i < 3; ++i) {
+  ASSERT_EQ(events.size(), 5u) << res->body;
+  // 2025-11-25: a priming event (an id, empty data) first, then every event with an id of this stream.
+  EXPECT_EQ(events[0].id, "1-0");
+  EXPECT_EQ(events[0].data, "");
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(events[i].id, "1-" + std::to_string(i));
     auto progress = json::parse(events[i].data);
     EXPECT_EQ(progress["method"], "notifications/progress");
     EXPECT_EQ(progress["params"]["progressToken"], "tok");
-    EXPECT_EQ(progress["params"]["progress"], i + 1);
+    EXPECT_EQ(progress["params"]["progress"], i);
   }
-  auto result = json::parse(events[3].data);
+  EXPECT_EQ(events[4].id, "1-4");
+  auto result = json::parse(events[4].data);
   EXPECT_EQ(result["id"], 30);
   EXPECT_EQ(result["result"]["structuredContent"]["steps"], 3);
+
+  // Clients of older revisions get ids but no priming event (they may not accept empty data).
+  auto old_session = initialize("2025-06-18");
+  auto old = post({{"jsonrpc", "2.0"},
+                   {"id", 31},
+                   {"method", "tools/call"},
+                   {"params",
+                    {{"name", "calc.slow"},
+                     {"arguments", {{"steps", 1}, {"delay_ms", 20}}},
+                     {"_meta", {{"progressToken", "tok"}}}}}},
+                  old_session, {{"MCP-Protocol-Version", "2025-06-18"}});
+  ASSERT_TRUE(old);
+  SseParser old_parser;
+  auto old_events = old_parser.feed(old->body);
+  ASSERT_EQ(old_events.size(), 2u) << old->body;
+  EXPECT_EQ(old_events[0].id, "1-1");
+  EXPECT_EQ(json::parse(old_events[1].data)["id"], 31);
 }
 
 TEST_F(GatewayTest, NotificationsCancelledEndsTheUpstreamCall) {
@@ -398,6 +420,66 @@ TEST_F(GatewayTest, ClientDisconnectDoesNotCancelASessionCall) {
       },
       5s));
   EXPECT_EQ(agent_cancellations(session)["count"], 0);
+}
+
+TEST_F(GatewayTest, AGetWithLastEventIdResumesAResponseStreamWhoseConnectionDropped) {
+  // 2025-11-25 "Resumability and Redelivery": the call runs on after the client hangs up, and a GET
+  // with the priming event's id as Last-Event-ID gets every event after it, the response last.
+  make_calc_ready();
+  auto session = initialize();
+  json request = {{"jsonrpc", "2.0"},
+                  {"id", 44},
+                  {"method", "tools/call"},
+                  {"params",
+                   {{"name", "calc.slow"},
+                    {"arguments", {{"steps", 5}, {"delay_ms", 100}}},
+                    {"_meta", {{"progressToken", 1}}}}}};
+  hang_up_on_slow_call(server_->port(), headers(session), request);
+
+  auto resume = [&](const std::string& last_event_id) {
+    httplib::Client cli("127.0.0.1", server_->port());
+    cli.set_read_timeout(20, 0);
+    auto h = headers(session);
+    h.emplace("Last-Event-ID", last_event_id);
+    return cli.Get("/mcp", h);
+  };
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  // Until the gateway has seen the POST connection go, the stream is still connected (409).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto res = resume("1-0");
+        if (!res) return false;
+        status = res->status;
+        content_type = res->get_header_value("Content-Type");
+        body = res->body;
+        return status != 409;
+      },
+      5s));
+  ASSERT_EQ(status, 200) << body;
+  EXPECT_EQ(content_type, "text/event-stream");
+  SseParser parser;
+  std::vector<SseEvent> events;
+  for (auto& e : parser.feed(body))
+    if (!e.data.empty() || !e.id.empty()) events.push_back(e);
+  ASSERT_EQ(events.size(), 6u) << body;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(events[i].id, "1-" + std::to_string(i + 1));
+    EXPECT_EQ(json::parse(events[i].data)["params"]["progress"], i + 1);
+  }
+  EXPECT_EQ(events[5].id, "1-6");
+  auto response = json::parse(events[5].data);
+  EXPECT_EQ(response["id"], 44);
+  EXPECT_EQ(response["result"]["structuredContent"]["steps"], 5);
+
+  // Delivered: nothing is left to resume; an id of no stream is refused the same way.
+  auto again = resume("1-0");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 400) << again->body;
+  auto unknown = resume("garbage");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
 }
 
 TEST_F(GatewayTest, ClientDisconnectCancelsASessionlessCall) {
