@@ -58,11 +58,7 @@ struct Store {
 }  // namespace
 
 int main() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = example::block_stop_signals();
 
   const int port = std::atoi(env_or("PORT", "8080").c_str());
   const std::string agent = env_or("SLUICE_AGENT", "a2a");
@@ -239,19 +235,6 @@ int main() {
     }
   });
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    server.stop();
-  });
-  stopper.detach();
-
-  if (!example::bind(server, port)) {
-    std::cerr << "a2a_agent: cannot listen on 127.0.0.1:" << port << std::endl;
-    return 1;
-  }
-  std::cout << "a2a_agent listening on 127.0.0.1:" << port << " (agent=" << agent << " revision=" << revision
-            << ")" << std::endl;
-  server.listen_after_bind();
-  return 0;
+  return example::serve(server, port, signals, "a2a_agent",
+                        " (agent=" + agent + " revision=" + revision + ")");
 }

@@ -77,11 +77,7 @@ bool read_event(const httplib::Request& req, Event& ev, std::string& error) {
 
 int main() {
   // Block SIGTERM/SIGINT in every thread; one thread waits for them and stops the server.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = example::block_stop_signals();
 
   const int port = std::atoi(env_or("PORT", "8080").c_str());
   const std::string agent = env_or("SLUICE_AGENT", "echo");
@@ -144,21 +140,11 @@ int main() {
     res.set_content(ev.data, ev.datacontenttype.empty() ? "application/json" : ev.datacontenttype.c_str());
   });
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    std::cout << "echo_agent: signal " << sig << ", finishing requests in flight" << std::endl;
-    server.stop();
-  });
-  stopper.detach();
-
-  if (!example::bind(server, port)) {
-    std::cerr << "echo_agent: cannot listen on 127.0.0.1:" << port << std::endl;
-    return 1;
-  }
-  std::cout << "echo_agent listening on 127.0.0.1:" << port << " (agent=" << agent << " revision=" << revision
-            << " replica=" << replica << ")" << std::endl;
-  server.listen_after_bind();
-  std::cout << "echo_agent: stopped after " << events.load() << " events" << std::endl;
-  return 0;
+  const int code = example::serve(
+      server, port, signals, "echo_agent",
+      " (agent=" + agent + " revision=" + revision + " replica=" + replica + ")", [](int sig) {
+        std::cout << "echo_agent: signal " << sig << ", finishing requests in flight" << std::endl;
+      });
+  if (code == 0) std::cout << "echo_agent: stopped after " << events.load() << " events" << std::endl;
+  return code;
 }

@@ -52,11 +52,7 @@ nlohmann::json query_nvidia_smi(const std::string& devices) {
 }  // namespace
 
 int main() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = example::block_stop_signals();
 
   const char* port_env = std::getenv("PORT");
   const int port = port_env ? std::atoi(port_env) : 8080;
@@ -76,20 +72,7 @@ int main() {
     res.set_content(info.dump(), "application/json");
   });
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    server.stop();
-  });
-  stopper.detach();
-
-  if (!example::bind(server, port)) {
-    std::cerr << "gpu_agent: cannot listen on 127.0.0.1:" << port << std::endl;
-    return 1;
-  }
-  std::cout << "gpu_agent listening on 127.0.0.1:" << port << " CUDA_VISIBLE_DEVICES="
-            << (std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : "(unset)")
-            << std::endl;
-  server.listen_after_bind();
-  return 0;
+  const char* devices = std::getenv("CUDA_VISIBLE_DEVICES");
+  return example::serve(server, port, signals, "gpu_agent",
+                        std::string(" CUDA_VISIBLE_DEVICES=") + (devices ? devices : "(unset)"));
 }

@@ -109,11 +109,7 @@ std::string sse(const json& message) {
 }  // namespace
 
 int main() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = example::block_stop_signals();
 
   const int port = std::atoi(env_or("PORT", "8080").c_str());
   const std::string agent = env_or("SLUICE_AGENT", "mcp");
@@ -295,19 +291,6 @@ int main() {
     res.set_content(rpc_result(id, result).dump(), "application/json");
   });
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    server.stop();
-  });
-  stopper.detach();
-
-  if (!example::bind(server, port)) {
-    std::cerr << "mcp_agent: cannot listen on 127.0.0.1:" << port << std::endl;
-    return 1;
-  }
-  std::cout << "mcp_agent listening on 127.0.0.1:" << port << " (agent=" << agent << " revision=" << revision
-            << ")" << std::endl;
-  server.listen_after_bind();
-  return 0;
+  return example::serve(server, port, signals, "mcp_agent",
+                        " (agent=" + agent + " revision=" + revision + ")");
 }

@@ -34,11 +34,7 @@ using example::env_or;
 }  // namespace
 
 int main() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = example::block_stop_signals();
 
   const int port = std::atoi(env_or("PORT", "8080").c_str());
   const long startup_ms = std::atol(env_or("STARTUP_MS", "0").c_str());
@@ -90,22 +86,12 @@ int main() {
   server.Get(R"(/.*)", infer);
   server.Post(R"(/.*)", infer);
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    std::cout << "slow_agent: signal " << sig << ", draining " << in_flight.load() << " requests in flight"
-              << std::endl;
-    server.stop();
-  });
-  stopper.detach();
-
-  if (!example::bind(server, port)) {
-    std::cerr << "slow_agent: cannot listen on 127.0.0.1:" << port << std::endl;
-    return 1;
-  }
-  std::cout << "slow_agent listening on 127.0.0.1:" << port << " (latency " << latency_ms << " ms)"
-            << std::endl;
-  server.listen_after_bind();  // returns once stopped and every request in flight has finished
-  std::cout << "slow_agent: drained; served " << served.load() << " requests" << std::endl;
-  return 0;
+  const int code = example::serve(server, port, signals, "slow_agent",
+                                  " (latency " + std::to_string(latency_ms) + " ms)", [&](int sig) {
+                                    std::cout << "slow_agent: signal " << sig << ", draining "
+                                              << in_flight.load() << " requests in flight" << std::endl;
+                                  });
+  // serve() returns once stopped and every request in flight has finished.
+  if (code == 0) std::cout << "slow_agent: drained; served " << served.load() << " requests" << std::endl;
+  return code;
 }
