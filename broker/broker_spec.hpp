@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/manifest.hpp"
 #include "core/result.hpp"
 
 namespace sluice {
@@ -40,12 +41,5 @@ struct BrokerSpec {
 
 /// Parses and validates a Broker manifest; errors name the field (Error.subject) and what is right.
 Result<BrokerSpec> parse_broker(const nlohmann::json& manifest);
-
-/// True for a valid resource name: DNS-1123 label (lowercase alphanumerics and '-', 1-63 chars,
-/// starting and ending alphanumeric).
-bool is_valid_resource_name(std::string_view name);
-
-/// Validates metadata.name of any manifest; returns it.
-Result<std::string> manifest_name(const nlohmann::json& manifest);
 
 }  // namespace sluice

@@ -296,4 +296,29 @@ std::string to_yaml(const nlohmann::json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
+bool is_valid_resource_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  for (char c : name)
+    if (!alnum(c) && c != '-') return false;
+  return true;
+}
+
+Result<std::string> manifest_name(const nlohmann::json& manifest) {
+  if (!manifest.contains("metadata") || !manifest["metadata"].is_object())
+    return make_error("metadata", "is required (an object with a name)", 400);
+  const auto& metadata = manifest["metadata"];
+  if (!metadata.contains("name") || !metadata["name"].is_string())
+    return make_error("metadata.name", "is required (a string)", 400);
+  auto name = metadata["name"].get<std::string>();
+  if (!is_valid_resource_name(name))
+    return make_error("metadata.name",
+                      "\"" + name +
+                          "\" is not a valid name: use 1-63 lowercase letters, digits and '-', "
+                          "starting and ending with a letter or digit",
+                      400);
+  return name;
+}
+
 }  // namespace sluice

@@ -21,4 +21,11 @@ Result<std::vector<nlohmann::json>> parse_manifests(std::string_view text);
 /// Converts a JSON value to YAML text (for `sluice get -o yaml`).
 std::string to_yaml(const nlohmann::json& value);
 
+/// True for a valid resource name: DNS-1123 label (lowercase alphanumerics and '-', 1-63 chars,
+/// starting and ending alphanumeric).
+bool is_valid_resource_name(std::string_view name);
+
+/// Validates metadata.name of any manifest; returns it.
+Result<std::string> manifest_name(const nlohmann::json& manifest);
+
 }  // namespace sluice

@@ -7,6 +7,7 @@
 
 #include "core/duration.hpp"
 #include "core/event_arguments.hpp"
+#include "core/manifest.hpp"
 #include "core/url.hpp"
 
 namespace sluice {
@@ -94,15 +95,6 @@ static Status bind_tool(TriggerSpec& spec) {
   return ok();
 }
 
-bool is_valid_trigger_name(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(name.front()) || !alnum(name.back())) return false;
-  for (char c : name)
-    if (!alnum(c) && c != '-') return false;
-  return true;
-}
-
 Result<Destination> parse_destination(const nlohmann::json& value, const std::string& path) {
   if (!value.is_object()) return spec_error(path, "must be an object with uri or ref");
   if (auto st = check_known_fields(value, path, {"uri", "ref"}); !st) return st.error();
@@ -136,7 +128,7 @@ Result<Destination> parse_destination(const nlohmann::json& value, const std::st
     if (!ref.contains("name") || !ref["name"].is_string())
       return spec_error(ref_path + ".name", "is required: the name of the " + r.kind);
     r.name = ref["name"].get<std::string>();
-    if (!is_valid_trigger_name(r.name))
+    if (!is_valid_resource_name(r.name))
       return spec_error(ref_path + ".name", quote(r.name) +
                                                 " is not a valid name: use 1-63 lowercase letters, "
                                                 "digits and '-', starting and ending with a letter or digit");
@@ -276,7 +268,7 @@ Result<TriggerSpec> parse_trigger(const nlohmann::json& manifest) {
   if (!metadata.contains("name") || !metadata["name"].is_string())
     return spec_error("metadata.name", "is required (a string)");
   spec.name = metadata["name"].get<std::string>();
-  if (!is_valid_trigger_name(spec.name))
+  if (!is_valid_resource_name(spec.name))
     return spec_error("metadata.name", quote(spec.name) +
                                            " is not a valid name: use 1-63 lowercase letters, digits "
                                            "and '-', starting and ending with a letter or digit");
@@ -311,7 +303,7 @@ Result<TriggerSpec> parse_trigger(const nlohmann::json& manifest) {
     return spec_error("spec.broker",
                       "is required: the name of the Broker whose events this Trigger receives");
   spec.broker = s["broker"].get<std::string>();
-  if (!is_valid_trigger_name(spec.broker))
+  if (!is_valid_resource_name(spec.broker))
     return spec_error("spec.broker", quote(spec.broker) + " is not a valid Broker name");
 
   // Both are validated; a non-empty `filters` wins, as in Knative (filter_handler.go uses

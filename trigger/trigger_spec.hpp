@@ -162,8 +162,4 @@ bool is_retryable_status(int status);
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
                                                            std::chrono::system_clock::time_point now);
 
-/// True when `name` is a valid resource name (DNS-1123 label: 1-63 of a-z, 0-9, '-', alphanumeric at
-/// both ends).
-bool is_valid_trigger_name(std::string_view name);
-
 }  // namespace sluice
