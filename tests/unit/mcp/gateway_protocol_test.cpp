@@ -12,6 +12,7 @@
 #include "mcp/gateway.hpp"
 #include "mcp/tool_events.hpp"
 #include "tests/support/wait.hpp"
+#include "tests/unit/mcp/gateway_server_fixture.hpp"
 
 namespace sluice::mcp {
 namespace {
@@ -101,7 +102,7 @@ asio::awaitable<int> delivery_status(ToolEventBridge& bridge, const ToolTarget& 
   co_return response ? response.value().status : 0;
 }
 
-class GatewayProtocolTest : public ::testing::Test {
+class GatewayProtocolTest : public GatewayServerTest {
  protected:
   void SetUp() override {
     pool_ = std::make_unique<IoPool>(1);
@@ -112,71 +113,18 @@ class GatewayProtocolTest : public ::testing::Test {
       co_return co_await answer(canned.status, std::move(canned.headers), std::move(canned.body),
                                 std::move(on_headers), std::move(on_chunk));
     };
-    PinFn pin = [relay](const std::string& agent, const HttpHeaders&, std::shared_ptr<CancelSignal>,
-                        std::string, ExchangeFn exchange) -> asio::awaitable<Result<int>> {
-      SendFn send = [relay, agent](HttpRequest request, HeadersFn on_headers, ChunkFn on_chunk) {
-        return relay(agent, std::move(request), std::move(on_headers), std::move(on_chunk));
-      };
-      const ReplicaRef replica{agent + "/0", agent};  // outlives the exchange (held by reference)
-      auto run = exchange(replica, send);
-      co_return co_await std::move(run);
-    };
+    PinFn pin = pin_through(relay);
     DescribeAgentsFn describe = [] {
       return json::array({{{"name", "odd"}, {"protocol", "mcp"}}, {{"name", "card"}, {"protocol", "a2a"}}});
     };
     pin_ = pin;
-    gateway_ = std::make_shared<McpGateway>(GatewayHooks{pin, describe, nullptr, nullptr, nullptr},
-                                            GatewayOptions{});
-    a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr, pin});
-    HttpServerOptions server_options;
-    server_options.port = 0;
-    server_ = std::make_unique<HttpServer>(*pool_, server_options);
-    server_->route(
-        "/mcp", [this](HttpServerRequest& req, RequestContext& ctx) { return gateway_->handle(req, ctx); });
-    server_->route("/a2a/",
-                   [this](HttpServerRequest& req, RequestContext& ctx) { return a2a_->handle(req, ctx); });
-    ASSERT_TRUE(server_->start());
-    runner_ = std::thread([this] { pool_->run(); });
-  }
-
-  void TearDown() override {
-    gateway_->stop();
-    server_->stop();
-    wait_until([&] { return server_->in_flight() == 0; }, 5s);
-    pool_->stop();
-    if (runner_.joinable()) runner_.join();
-  }
-
-  httplib::Result post(const json& body, const std::string& session = "", httplib::Headers extra = {}) {
-    httplib::Client cli("127.0.0.1", server_->port());
-    cli.set_read_timeout(20, 0);
-    httplib::Headers h{{"Accept", "application/json, text/event-stream"}};
-    if (!session.empty()) h.emplace("Mcp-Session-Id", session);
-    h.insert(extra.begin(), extra.end());
-    return cli.Post("/mcp", h, body.dump(), "application/json");
-  }
-
-  std::string initialize() {
-    auto res = post({{"jsonrpc", "2.0"},
-                     {"id", 1},
-                     {"method", "initialize"},
-                     {"params",
-                      {{"protocolVersion", "2025-11-25"},
-                       {"capabilities", json::object()},
-                       {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}});
-    EXPECT_TRUE(res);
-    if (!res) return {};
-    EXPECT_EQ(res->status, 200);
-    return res->get_header_value("Mcp-Session-Id");
+    serve(GatewayHooks{pin, describe, nullptr, nullptr, nullptr}, GatewayOptions{},
+          A2aHooks{relay, describe, nullptr, pin});
   }
 
   // A tools/call on the session: the JSON-RPC message it got, with HTTP 200.
   json call_tool(const std::string& session, json id, json params) {
-    auto res = post({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"}, {"params", params}}, session);
-    EXPECT_TRUE(res);
-    if (!res) return nullptr;
-    EXPECT_EQ(res->status, 200) << res->body;
-    return json::parse(res->body, nullptr, false);
+    return call(session, std::move(id), "tools/call", std::move(params));
   }
 
   // A trigger's delivery of one event as a tools/call of `tool` on the agent "odd": the status it gets.
@@ -195,11 +143,6 @@ class GatewayProtocolTest : public ::testing::Test {
 
   std::string init_mode_ = "ok";
   PinFn pin_;
-  std::unique_ptr<IoPool> pool_;
-  std::shared_ptr<McpGateway> gateway_;
-  std::shared_ptr<A2aGateway> a2a_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread runner_;
   std::atomic<int> relayed_{0};
 };
 

@@ -11,6 +11,7 @@
 
 #include "mcp/a2a_gateway.hpp"
 #include "mcp/sse.hpp"
+#include "tests/unit/mcp/gateway_server_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/wait.hpp"
 
@@ -24,7 +25,7 @@ using testing::free_port;
 using testing::Process;
 using testing::wait_until;
 
-class GatewayTest : public ::testing::Test {
+class GatewayTest : public GatewayServerTest {
  protected:
   void SetUp() override {
     mcp_port_ = free_port();
@@ -53,18 +54,7 @@ class GatewayTest : public ::testing::Test {
       auto op = client_->relay(std::move(request), on_headers, on_chunk);
       co_return co_await std::move(op);
     };
-    // One replica per agent: every exchange holds it.
-    PinFn pin = [relay](const std::string& agent, const HttpHeaders&, std::shared_ptr<CancelSignal>,
-                        std::string, ExchangeFn exchange) -> asio::awaitable<Result<int>> {
-      const ReplicaRef replica{agent + "/0", agent};
-      SendFn send = [relay, agent](HttpRequest request,
-                                   std::function<asio::awaitable<bool>(int, const HttpHeaders&)> on_headers,
-                                   std::function<asio::awaitable<bool>(std::string_view)> on_chunk) {
-        return relay(agent, std::move(request), std::move(on_headers), std::move(on_chunk));
-      };
-      auto run = exchange(replica, send);
-      co_return co_await std::move(run);
-    };
+    PinFn pin = pin_through(relay);  // one replica per agent: every exchange holds it
     DescribeAgentsFn describe = [] {
       return json::array({{{"name", "calc"}, {"protocol", "mcp"}}, {{"name", "echo"}, {"protocol", "a2a"}}});
     };
@@ -77,64 +67,8 @@ class GatewayTest : public ::testing::Test {
     GatewayOptions options;
     options.page_size = 3;
     options.stream_keepalive = 200ms;
-    gateway_ = std::make_shared<McpGateway>(GatewayHooks{pin, describe, publish, nullptr, nullptr}, options);
-    a2a_ = std::make_shared<A2aGateway>(A2aHooks{relay, describe, nullptr, pin});
-    HttpServerOptions server_options;
-    server_options.port = 0;
-    server_ = std::make_unique<HttpServer>(*pool_, server_options);
-    server_->route(
-        "/mcp", [this](HttpServerRequest& req, RequestContext& ctx) { return gateway_->handle(req, ctx); });
-    server_->route("/a2a/",
-                   [this](HttpServerRequest& req, RequestContext& ctx) { return a2a_->handle(req, ctx); });
-    ASSERT_TRUE(server_->start());
-    runner_ = std::thread([this] { pool_->run(); });
-  }
-
-  void TearDown() override {
-    gateway_->stop();
-    server_->stop();
-    wait_until([&] { return server_->in_flight() == 0; }, 5s);
-    pool_->stop();
-    if (runner_.joinable()) runner_.join();
-  }
-
-  httplib::Headers headers(const std::string& session = "") {
-    httplib::Headers h{{"Accept", "application/json, text/event-stream"}};
-    if (!session.empty()) h.emplace("Mcp-Session-Id", session);
-    return h;
-  }
-
-  httplib::Result post(const json& body, const std::string& session = "", httplib::Headers extra = {}) {
-    httplib::Client cli("127.0.0.1", server_->port());
-    cli.set_read_timeout(20, 0);
-    auto h = headers(session);
-    h.insert(extra.begin(), extra.end());
-    return cli.Post("/mcp", h, body.dump(), "application/json");
-  }
-
-  std::string initialize(const std::string& version = "2025-11-25") {
-    auto res = post({{"jsonrpc", "2.0"},
-                     {"id", 1},
-                     {"method", "initialize"},
-                     {"params",
-                      {{"protocolVersion", version},
-                       {"capabilities", json::object()},
-                       {"clientInfo", {{"name", "test"}, {"version", "1"}}}}}});
-    EXPECT_TRUE(res);
-    if (!res) return {};
-    EXPECT_EQ(res->status, 200);
-    std::string session = res->get_header_value("Mcp-Session-Id");
-    auto ack = post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, session);
-    EXPECT_EQ(ack->status, 202);
-    return session;
-  }
-
-  json call(const std::string& session, json id, const std::string& method, json params = json::object()) {
-    auto res = post({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}, session);
-    EXPECT_TRUE(res);
-    if (!res) return nullptr;
-    EXPECT_EQ(res->status, 200) << res->body;
-    return json::parse(res->body, nullptr, false);
+    serve(GatewayHooks{pin, describe, publish, nullptr, nullptr}, options,
+          A2aHooks{relay, describe, nullptr, pin});
   }
 
   void make_calc_ready() {
@@ -152,12 +86,7 @@ class GatewayTest : public ::testing::Test {
   int a2a_port_ = 0;
   std::unique_ptr<Process> mcp_agent_;
   std::unique_ptr<Process> a2a_agent_;
-  std::unique_ptr<IoPool> pool_;
   std::unique_ptr<HttpClient> client_;
-  std::shared_ptr<McpGateway> gateway_;
-  std::shared_ptr<A2aGateway> a2a_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread runner_;
   std::atomic<int> relayed_{0};
   std::atomic<std::size_t> published_{0};
 };
