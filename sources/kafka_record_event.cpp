@@ -17,10 +17,25 @@ std::string rfc3339_from_ms(std::int64_t ms) {
   return buf;
 }
 
+namespace {
+
+bool is_event_format(std::string_view content_type) {
+  constexpr std::string_view kPrefix = "application/cloudevents";
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t'))
+    content_type.remove_prefix(1);
+  return content_type.size() >= kPrefix.size() && iequals(content_type.substr(0, kPrefix.size()), kPrefix);
+}
+
+}  // namespace
+
 Result<CloudEvent> kafka_record_to_event(const KafkaRecord& record, const std::string& source_name,
                                          const std::string& topic, std::int32_t partition,
                                          std::int64_t offset) {
-  if (is_cloudevent_record(record)) return decode_kafka(record);
+  if (is_cloudevent_record(record)) {
+    // A record that claims to be a CloudEvent but is not a valid one is converted like any other record,
+    // as Knative's KafkaSource does, so that no record of the topic is lost.
+    if (auto decoded = decode_kafka(record)) return decoded;
+  }
   CloudEvent event;
   const std::string p = std::to_string(partition);
   const std::string o = std::to_string(offset);
@@ -39,7 +54,10 @@ Result<CloudEvent> kafka_record_to_event(const KafkaRecord& record, const std::s
     event.extensions["partitionkey"] = attribute(*record.key);
   }
   for (const auto& [name, value] : record.headers) {
-    if (iequals(name, "content-type") && is_cloudevents_string(value) && is_media_type(value)) {
+    // An event format (application/cloudevents…) is not the type of the value here: the record could
+    // not be read in that format.
+    if (iequals(name, "content-type") && is_cloudevents_string(value) && is_media_type(value) &&
+        !is_event_format(value)) {
       event.datacontenttype = value;
       continue;
     }

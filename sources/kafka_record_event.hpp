@@ -2,8 +2,8 @@
 // How a KafkaSource turns a Kafka record into the CloudEvent it delivers.
 //
 // A record that is a CloudEvent (a ce_specversion header, or a content-type application/cloudevents…)
-// is decoded by the Kafka protocol binding and passes through unchanged. Any other record becomes a
-// CloudEvent as Knative's KafkaSource makes it:
+// is decoded by the Kafka protocol binding and passes through unchanged. Any other record, and one that
+// claims to be a CloudEvent but is not a valid one, becomes a CloudEvent as Knative's KafkaSource makes it:
 //   id            partition:<p>/offset:<o>
 //   type          dev.knative.kafka.event
 //   source        /apis/v1/namespaces/default/kafkasources/<source name>#<topic>
@@ -13,6 +13,7 @@
 //   kafkaheader<name>   one extension per header, the name lowercased with everything but a-z and 0-9
 //                        removed (a later header with the same name wins)
 //   datacontenttype     the content-type header, which then is not repeated as kafkaheadercontenttype
+//                        (unless it is no media type, or an event format: application/cloudevents…)
 //   data          the record value (none for a null value)
 
 #include <cstdint>
@@ -26,8 +27,7 @@ namespace sluice {
 
 inline constexpr const char* kKafkaEventType = "dev.knative.kafka.event";
 
-/// Converts one record of `topic` read by the KafkaSource `source_name`. Errors only for a record that
-/// claims to be a CloudEvent but is not a valid one (code 400, subject = the attribute).
+/// Converts one record of `topic` read by the KafkaSource `source_name`. Every record converts.
 Result<CloudEvent> kafka_record_to_event(const KafkaRecord& record, const std::string& source_name,
                                          const std::string& topic, std::int32_t partition,
                                          std::int64_t offset);

@@ -183,12 +183,44 @@ TEST(KafkaRecordEvent, StructuredCloudEventsPassThroughUnchanged) {
   EXPECT_EQ(event.value(), e);
 }
 
-TEST(KafkaRecordEvent, AnInvalidCloudEventRecordIsAnError) {
+// A record that claims to be a CloudEvent but is not a valid one is converted like any other record (as
+// Knative's KafkaSource does), so that no record of the topic is lost.
+TEST(KafkaRecordEvent, AnInvalidCloudEventRecordIsConvertedLikeAPlainRecord) {
   KafkaRecord record;
-  record.headers = {{"ce_specversion", "1.0"}, {"ce_type", "t"}};  // no id, no source
-  auto event = kafka_record_to_event(record, "s", "t", 0, 0);
-  ASSERT_FALSE(event);
-  EXPECT_EQ(event.error().code, 400);
+  record.key = "k";
+  record.value = "v";
+  record.headers = {{"ce_specversion", "1.0"}, {"ce_type", "t"}, {"content-type", "text/plain"}};  // no id
+  auto event = kafka_record_to_event(record, "s", "orders", 2, 7);
+  ASSERT_TRUE(event) << event.error().to_string();
+  const CloudEvent& e = event.value();
+  EXPECT_EQ(e.id, "partition:2/offset:7");
+  EXPECT_EQ(e.type, "dev.knative.kafka.event");
+  EXPECT_EQ(e.source, "/apis/v1/namespaces/default/kafkasources/s#orders");
+  EXPECT_EQ(*e.attribute_text("kafkaheadercespecversion"), "1.0");
+  EXPECT_EQ(*e.attribute_text("kafkaheadercetype"), "t");
+  EXPECT_EQ(*e.attribute_text("partitionkey"), "k");
+  EXPECT_EQ(e.datacontenttype, "text/plain");
+  EXPECT_EQ(e.data, "v");
+  EXPECT_TRUE(validate(e).empty());
+}
+
+// A structured-mode record whose value is no JSON event, or whose event format is not JSON: the
+// content-type stays a header extension, since the data is not in that format.
+TEST(KafkaRecordEvent, AnUnreadableStructuredRecordIsConvertedLikeAPlainRecord) {
+  for (const std::string content_type :
+       {"application/cloudevents+json; charset=utf-8", "application/cloudevents+avro"}) {
+    KafkaRecord record;
+    record.value = "{not json";
+    record.headers = {{"content-type", content_type}};
+    auto event = kafka_record_to_event(record, "s", "t", 0, 3);
+    ASSERT_TRUE(event) << content_type << ": " << event.error().to_string();
+    const CloudEvent& e = event.value();
+    EXPECT_EQ(e.id, "partition:0/offset:3");
+    EXPECT_FALSE(e.datacontenttype) << content_type;
+    EXPECT_EQ(*e.attribute_text("kafkaheadercontenttype"), content_type);
+    EXPECT_EQ(e.data, "{not json");
+    EXPECT_TRUE(validate(e).empty());
+  }
 }
 
 }  // namespace
