@@ -134,6 +134,14 @@ std::optional<std::string> es256_to_der(const std::string& raw) {
   return out;
 }
 
+/// A JWT header field or claim that must be a string when present: nullopt when it is another type
+/// (nlohmann's value() would throw on the request path instead).
+std::optional<std::string> string_member(const nlohmann::json& object, const char* name) {
+  if (!object.contains(name)) return std::string();
+  if (!object[name].is_string()) return std::nullopt;
+  return object[name].get<std::string>();
+}
+
 }  // namespace
 
 struct Authenticator::Keys {
@@ -214,9 +222,10 @@ Result<std::string> Authenticator::read_jwks() {
     auto doc = nlohmann::json::parse(text.value(), nullptr, false);
     if (!doc.is_object() || !doc.contains("jwks_uri") || !doc["jwks_uri"].is_string())
       return make_error(discovery, "not an OpenID Provider configuration (no \"jwks_uri\")");
-    if (doc.value("issuer", "") != options_.oidc_issuer)
-      return make_error(discovery, "names the issuer \"" + doc.value("issuer", "") + "\", not \"" +
-                                       options_.oidc_issuer + "\"");
+    const auto issuer_named = string_member(doc, "issuer").value_or("");
+    if (issuer_named != options_.oidc_issuer)
+      return make_error(discovery,
+                        "names the issuer \"" + issuer_named + "\", not \"" + options_.oidc_issuer + "\"");
     url = doc["jwks_uri"].get<std::string>();
     if (!is_url(url)) return make_error(discovery, "jwks_uri \"" + url + "\" is not an http(s) URL");
   }
@@ -285,8 +294,12 @@ Status Authenticator::load_jwks() {
     const std::string where = path + ": keys[" + std::to_string(i) + "]";
     if (!jwk.is_object()) return make_error(where, "must be an object");
     Keys::Key key;
-    key.kid = jwk.value("kid", "");
-    key.kty = jwk.value("kty", "");
+    const auto kid = string_member(jwk, "kid");
+    const auto kty = string_member(jwk, "kty");
+    if (!kid) return make_error(where + ".kid", "must be a string");
+    if (!kty) return make_error(where + ".kty", "must be RSA, EC or oct");
+    key.kid = *kid;
+    key.kty = *kty;
     auto field = [&](const char* name) -> std::optional<std::string> {
       if (!jwk.contains(name) || !jwk[name].is_string()) return std::nullopt;
       return base64url_decode(jwk[name].get<std::string>());
@@ -296,7 +309,7 @@ Status Authenticator::load_jwks() {
       if (!n || !e) return make_error(where, "an RSA key needs base64url \"n\" and \"e\"");
       key.pkey.reset(rsa_key(*n, *e).release(), EVP_PKEY_free);
     } else if (key.kty == "EC") {
-      if (jwk.value("crv", "") != "P-256")
+      if (string_member(jwk, "crv") != "P-256")
         return make_error(where + ".crv", "only P-256 (ES256) is supported");
       auto x = field("x"), y = field("y");
       if (!x || !y) return make_error(where, "an EC key needs base64url \"x\" and \"y\"");
@@ -364,8 +377,11 @@ Result<Principal> Authenticator::verify_jwt(std::string_view token) const {
   auto header = nlohmann::json::parse(*header_text, nullptr, false);
   auto claims = nlohmann::json::parse(*payload_text, nullptr, false);
   if (!header.is_object() || !claims.is_object()) return unauthorized("malformed JWT (not JSON objects)");
-  const std::string alg = header.value("alg", "");
-  const std::string kid = header.value("kid", "");
+  const auto alg_field = string_member(header, "alg");
+  const auto kid_field = string_member(header, "kid");
+  if (!alg_field || !kid_field) return unauthorized("malformed JWT (alg and kid must be strings)");
+  const std::string& alg = *alg_field;
+  const std::string& kid = *kid_field;
   const char* kty = alg == "RS256" ? "RSA" : alg == "ES256" ? "EC" : alg == "HS256" ? "oct" : nullptr;
   if (!kty) return unauthorized("JWT algorithm \"" + alg + "\" is not accepted (RS256, ES256, HS256)");
 
@@ -404,10 +420,15 @@ Result<Principal> Authenticator::verify_jwt(std::string_view token) const {
     if (claims["exp"].get<double>() + kLeewaySeconds < static_cast<double>(now))
       return unauthorized("the JWT has expired");
   }
-  if (claims.contains("nbf") && claims["nbf"].is_number() &&
-      claims["nbf"].get<double>() - kLeewaySeconds > static_cast<double>(now))
-    return unauthorized("the JWT is not valid yet (nbf)");
-  if (!options_.issuer.empty() && claims.value("iss", "") != options_.issuer)
+  if (claims.contains("nbf")) {
+    if (!claims["nbf"].is_number()) return unauthorized("the JWT's nbf is not a number");
+    if (claims["nbf"].get<double>() - kLeewaySeconds > static_cast<double>(now))
+      return unauthorized("the JWT is not valid yet (nbf)");
+  }
+  const auto iss = string_member(claims, "iss");
+  const auto sub = string_member(claims, "sub");
+  if (!iss || !sub) return unauthorized("the JWT's iss and sub claims must be strings");
+  if (!options_.issuer.empty() && *iss != options_.issuer)
     return unauthorized("the JWT's issuer is not \"" + options_.issuer + "\"");
   if (!options_.audience.empty()) {
     bool found = false;
@@ -417,7 +438,7 @@ Result<Principal> Authenticator::verify_jwt(std::string_view token) const {
     if (!found) return unauthorized("the JWT's audience does not include \"" + options_.audience + "\"");
   }
   Principal p;
-  p.subject = claims.value("sub", "");
+  p.subject = *sub;
   if (p.subject.empty()) return unauthorized("the JWT has no sub claim");
   if (claims.contains("groups")) {
     const auto& g = claims["groups"];

@@ -204,6 +204,38 @@ TEST_F(AuthTest, JwtChecks) {
   expect_refused("a.b.c", "malformed");
 }
 
+// Header fields and claims of the wrong JSON type are refused with 401 (they used to throw out of the
+// request guard, which dropped the connection without an answer).
+TEST_F(AuthTest, JwtFieldsOfTheWrongTypeAreRefused) {
+  auto auth = make();
+  auto hs256 = [&](const nlohmann::json& header, const nlohmann::json& payload) {
+    const std::string signing = base64url_encode(header.dump()) + "." + base64url_encode(payload.dump());
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+         reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &len);
+    return signing + "." + base64url_encode(std::string(reinterpret_cast<char*>(mac), len));
+  };
+  auto expect_refused = [&](const std::string& token, const std::string& why) {
+    Result<Principal> r = make_error("", "not called");
+    EXPECT_NO_THROW(r = auth->authenticate("Bearer " + token)) << why;
+    ASSERT_FALSE(r) << why;
+    EXPECT_EQ(r.error().code, 401);
+    EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  };
+  expect_refused(hs256({{"alg", 5}, {"kid", "hs-1"}}, claims()), "alg and kid must be strings");
+  expect_refused(hs256({{"alg", "HS256"}, {"kid", {1}}}, claims()), "alg and kid must be strings");
+  for (const char* claim : {"iss", "sub"}) {
+    auto c = claims();
+    c[claim] = 42;
+    expect_refused(hs256({{"alg", "HS256"}, {"kid", "hs-1"}}, c), "must be strings");
+  }
+  auto c = claims();
+  c["nbf"] = std::to_string(now() + 600);
+  expect_refused(hs256({{"alg", "HS256"}, {"kid", "hs-1"}}, c), "nbf is not a number");
+  EXPECT_TRUE(auth->authenticate("Bearer " + hs256({{"alg", "HS256"}, {"kid", "hs-1"}}, claims())));
+}
+
 TEST_F(AuthTest, FilesAreReloadedWhenTheyChange) {
   auto auth = make();
   ASSERT_TRUE(auth->authenticate("Bearer static-token-0123456789"));
