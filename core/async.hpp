@@ -3,8 +3,10 @@
 // coroutines.
 
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "core/asio.hpp"
 
@@ -64,14 +66,30 @@ asio::awaitable<T> await_callback_dispatched(Start& start) {
 }
 
 /// Runs blocking `fn` (fsync, process spawn, file reads) on `pool` and resumes with its result, so
-/// I/O threads never block. Pass a named lvalue (see above); it is moved from.
+/// I/O threads never block. Pass a named lvalue (see above); it is moved from. An exception `fn` throws
+/// is rethrown in the awaiting coroutine (an HTTP handler's becomes a 500) instead of escaping the
+/// pool's thread, which would end the process.
 template <class Fn>
 auto offload(asio::thread_pool& pool, Fn& fn) -> asio::awaitable<decltype(fn())> {
   using T = decltype(fn());
-  auto start = [&pool, fn = std::move(fn)](std::function<void(T)> done) mutable {
-    asio::post(pool, [fn = std::move(fn), done = std::move(done)]() mutable { done(fn()); });
+  struct Outcome {
+    std::optional<T> value;
+    std::exception_ptr error;
   };
-  co_return co_await await_callback<T>(start);
+  auto start = [&pool, fn = std::move(fn)](std::function<void(Outcome)> done) mutable {
+    asio::post(pool, [fn = std::move(fn), done = std::move(done)]() mutable {
+      Outcome outcome;
+      try {
+        outcome.value.emplace(fn());
+      } catch (...) {
+        outcome.error = std::current_exception();
+      }
+      done(std::move(outcome));
+    });
+  };
+  Outcome outcome = co_await await_callback<Outcome>(start);
+  if (outcome.error) std::rethrow_exception(outcome.error);
+  co_return std::move(*outcome.value);
 }
 
 }  // namespace sluice

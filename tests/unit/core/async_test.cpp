@@ -1,6 +1,7 @@
 #include "core/async.hpp"
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,28 @@ TEST(AwaitCallback, ACallbackCalledBeforeStartReturnsIsPostedWhenDispatched) {
     order.push_back("resumed with " + std::to_string(v));
   });
   EXPECT_EQ(order, (std::vector<std::string>{"start returned", "resumed with 5"}));
+}
+
+// An exception from the offloaded function reaches the awaiting coroutine; on the pool's thread it would
+// end the process.
+TEST(Offload, AnExceptionIsRethrownInTheAwaitingCoroutine) {
+  asio::io_context ctx;
+  asio::thread_pool pool(1);
+  std::string caught;
+  int value = 0;
+  run_coroutine(ctx, [&]() -> asio::awaitable<void> {
+    auto fails = []() -> int { throw std::runtime_error("bad manifest"); };
+    try {
+      co_await offload(pool, fails);
+    } catch (const std::runtime_error& e) {
+      caught = e.what();
+    }
+    auto works = [] { return 7; };
+    value = co_await offload(pool, works);
+  });
+  pool.join();
+  EXPECT_EQ(caught, "bad manifest");
+  EXPECT_EQ(value, 7);
 }
 
 }  // namespace
