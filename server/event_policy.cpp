@@ -54,6 +54,11 @@ Result<PolicyTarget> parse_target(const nlohmann::json& entry, const std::string
   if (!entry.is_object() || !entry.contains("ref") || !entry["ref"].is_object())
     return field_error(path, "must have a ref: {kind, name}");
   PolicyTarget target;
+  for (const char* field : {"kind", "name"}) {
+    const auto& ref = entry["ref"];
+    if (ref.contains(field) && !ref[field].is_string())
+      return field_error(path + ".ref." + field, "must be a string");
+  }
   target.kind = entry["ref"].value("kind", "");
   target.name = entry["ref"].value("name", "");
   const auto& kinds = known_kinds();

@@ -86,6 +86,8 @@ Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest) {
     return make_error(
         "kind", "is required (Broker, Trigger, Agent, KafkaSource, PingSource, EventPolicy or Secret)", 400);
   std::string kind = manifest["kind"].get<std::string>();
+  if (manifest.contains("apiVersion") && !manifest["apiVersion"].is_string())
+    return make_error("apiVersion", "must be a string, such as \"sluice.dev/v1\"", 400);
   std::string api_version = manifest.value("apiVersion", "");
   const KindInfo* info = nullptr;
   if (kind == "Service" && api_version == "serving.knative.dev/v1") {

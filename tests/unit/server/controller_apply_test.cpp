@@ -82,6 +82,16 @@ TEST_F(ControllerApply, UnknownTopLevelAndMetadataFieldsAreRefused) {
   EXPECT_FALSE(controller_->store().get("Broker", "b"));
 }
 
+// An apiVersion that is not a string is refused naming the field (it used to throw: a 500 from the
+// control API).
+TEST_F(ControllerApply, AnApiVersionThatIsNotAStringIsRefused) {
+  std::string result;
+  EXPECT_NO_THROW(result =
+                      action("apiVersion: [eventing.knative.dev/v1]\nkind: Broker\nmetadata: {name: b}\n"));
+  EXPECT_NE(result.find("apiVersion: must be a string"), std::string::npos) << result;
+  EXPECT_FALSE(controller_->store().get("Broker", "b"));
+}
+
 TEST_F(ControllerApply, ANewRetentionAppliesToTheOpenLog) {
   ASSERT_EQ(action("apiVersion: sluice.dev/v1\nkind: Broker\nmetadata: {name: r}\n"), "created");
   auto broker = brokers_.find("r");

@@ -132,5 +132,19 @@ TEST(EventPolicy, BadTargetsAreRefusedNamingTheField) {
       "");
 }
 
+// A ref whose kind or name is not a string is a 400 naming the field, not an exception (which ended the
+// server: validation runs on the blocking pool).
+TEST(EventPolicy, RefFieldsOfTheWrongTypeAreRefusedNamingTheField) {
+  for (const auto& [ref, field] : {std::pair{R"({"kind": 5, "name": "x"})", "spec.to[0].ref.kind"},
+                                   {R"({"kind": "Broker", "name": ["x"]})", "spec.to[0].ref.name"}}) {
+    std::string why;
+    EXPECT_NO_THROW(why = refusal(R"({"metadata": {"name": "p"}, "spec": {"to": [{"ref": )" +
+                                  std::string(ref) + R"(}], "from": [{"sub": "a"}]}})"))
+        << ref;
+    EXPECT_NE(why.find(field), std::string::npos) << why;
+    EXPECT_NE(why.find("must be a string"), std::string::npos) << why;
+  }
+}
+
 }  // namespace
 }  // namespace sluice
