@@ -74,7 +74,8 @@ KafkaRecord encode_kafka(const CloudEvent& e, KafkaMode mode) {
   for_each_header_attribute(e, [&](std::string_view name, std::string_view value) {
     r.headers.emplace_back(std::string("ce_").append(name), std::string(value));
   });
-  if (auto content_type = binary_content_type(e)) r.headers.emplace_back("content-type", *content_type);
+  // Only a datacontenttype the event has: an implied application/json header would read back as one.
+  if (e.datacontenttype) r.headers.emplace_back("content-type", *e.datacontenttype);
   if (e.data) r.value = *e.data;
   return r;
 }

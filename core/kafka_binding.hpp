@@ -5,7 +5,8 @@
 // Binary mode: every attribute but datacontenttype is a `ce_<name>` header holding the attribute's
 // canonical string (UTF-8, no percent-encoding in Kafka; Binary extensions base64); `content-type` ↔
 // datacontenttype; the value is the data, and an event without data has no value (a tombstone, §3.2.2).
-// Data without a datacontenttype gets `content-type: application/json`, as the JSON format implies.
+// An event without a datacontenttype has no content-type header (JSON data included), so that it reads
+// back unchanged.
 // Structured mode: `content-type: application/cloudevents+json; charset=utf-8` and the JSON event as the
 // value. In both modes the `partitionkey` extension becomes the record key and stays in the event (§3.1).
 

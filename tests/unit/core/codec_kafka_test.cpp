@@ -98,6 +98,21 @@ TEST(KafkaBinding, BinaryModeWithoutDataIsATombstone) {
   EXPECT_EQ(back.value(), e);
 }
 
+// The content-type header maps to datacontenttype both ways (§3.2.1): an event without one is stored
+// without one, even when its data is JSON, so that it reads back unchanged (filters on a Kafka-backed
+// broker see what the publisher sent).
+TEST(KafkaBinding, BinaryModeKeepsAnAbsentDatacontenttype) {
+  auto e = sample();
+  e.datacontenttype.reset();
+  e.data = R"({"a":1})";
+  auto r = encode_kafka(e);
+  EXPECT_EQ(header(r, "content-type"), nullptr);
+  auto back = decode_kafka(r);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_FALSE(back.value().datacontenttype);
+  EXPECT_EQ(back.value(), e);
+}
+
 TEST(KafkaBinding, SpecBinaryExample) {
   KafkaRecord r;
   r.key = "mykey";
