@@ -49,6 +49,13 @@ void Controller::redact_kind(const std::string& kind, std::function<nlohmann::js
   redactors_[kind] = std::move(redact);
 }
 
+void Controller::unredact_kind(
+    const std::string& kind,
+    std::function<Result<nlohmann::json>(nlohmann::json, const nlohmann::json* stored)> unredact) {
+  std::lock_guard lock(mu_);
+  unredactors_[kind] = std::move(unredact);
+}
+
 KindHandler Controller::handler(const std::string& kind) {
   std::lock_guard lock(mu_);
   auto it = handlers_.find(kind);
@@ -385,6 +392,13 @@ Result<nlohmann::json> Controller::apply(std::vector<nlohmann::json> manifests) 
     std::string label = kind.value()->kind + "/" + name.value();
     if (auto st = strip_server_fields(m, kind.value()->kind); !st)
       return make_error(label + ": " + st.error().subject, st.error().message, 400);
+    if (auto unredact = unredactors_.find(kind.value()->kind); unredact != unredactors_.end()) {
+      const auto stored = store_->get(kind.value()->kind, name.value());
+      auto restored = unredact->second(std::move(m), stored ? &stored->manifest : nullptr);
+      if (!restored)
+        return make_error(label + ": " + restored.error().subject, restored.error().message, 400);
+      m = std::move(restored).value();
+    }
     auto handler = handlers_.find(kind.value()->kind);
     if (handler == handlers_.end() || !handler->second.validate)
       return make_error(label, "kind " + kind.value()->kind + " is not served by this server", 400);

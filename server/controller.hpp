@@ -62,6 +62,12 @@ class Controller {
 
   /// Rewrites what `describe` and `list` show of a kind (secret values are replaced).
   void redact_kind(const std::string& kind, std::function<nlohmann::json(nlohmann::json)> redact);
+  /// Undoes the redaction in a manifest being applied, given the stored one of the same name (null when
+  /// there is none), so that `get -o yaml` output applied back keeps the values it did not show; an error
+  /// (400) refuses the apply.
+  void unredact_kind(
+      const std::string& kind,
+      std::function<Result<nlohmann::json>(nlohmann::json, const nlohmann::json* stored)> unredact);
   /// The handler registered for a kind (empty functions when none), so that a wiring can extend another's.
   KindHandler handler(const std::string& kind);
 
@@ -130,6 +136,8 @@ class Controller {
   SecretResolver secret_resolver_;
   std::map<std::string, KindHandler> handlers_;
   std::map<std::string, std::function<nlohmann::json(nlohmann::json)>> redactors_;
+  std::map<std::string, std::function<Result<nlohmann::json>(nlohmann::json, const nlohmann::json*)>>
+      unredactors_;
   std::map<std::pair<std::string, std::string>, std::string> not_ready_;  // (kind, name) → reason
   struct RealizedBroker {
     std::int64_t generation = 0;

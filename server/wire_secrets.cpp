@@ -128,6 +128,26 @@ void wire_secrets(ServerParts& parts) {
         for (auto& [key, value] : secret[field].items()) value = kRedacted;
     return secret;
   });
+  // `get` output applied back: a value shown as <redacted> keeps the stored value of that key.
+  parts.controller.unredact_kind(
+      "Secret", [](nlohmann::json secret, const nlohmann::json* stored) -> Result<nlohmann::json> {
+        for (const char* field : {"stringData", "data"}) {
+          if (!secret.contains(field) || !secret[field].is_object()) continue;
+          for (auto& [key, value] : secret[field].items()) {
+            if (value != kRedacted) continue;
+            const bool kept = stored && stored->contains(field) && (*stored)[field].is_object() &&
+                              (*stored)[field].contains(key);
+            if (!kept)
+              return make_error(std::string(field) + "." + key,
+                                std::string("is \"<redacted>\", which `sluice get` shows in place of a "
+                                            "value, and this Secret has no stored ") +
+                                    field + " value for the key to keep: give the value",
+                                400);
+            value = (*stored)[field][key];
+          }
+        }
+        return secret;
+      });
   parts.resolve_secret = [store](const std::string& name, const std::string& key) {
     return store->resolve(name, key);
   };

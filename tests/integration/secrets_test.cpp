@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "core/fs.hpp"
 #include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
 
@@ -43,6 +44,48 @@ TEST(Secrets, ValuesAreStoredPrivatelyAndNeverShown) {
       0);
   EXPECT_NE(out.find("data.cert"), std::string::npos) << out;
   ASSERT_EQ(server.cli({"delete", "secret", "openai"}, &out), 0) << out;
+}
+
+// `get -o yaml` shows <redacted> for every value; applying that output back keeps the stored values
+// (it used to store the text "<redacted>" in place of the secret).
+TEST(Secrets, GetOutputAppliedBackKeepsTheValues) {
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  std::string out;
+  ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out,
+                       "apiVersion: v1\nkind: Secret\nmetadata: {name: openai}\n"
+                       "stringData: {apiKey: sk-very-secret-value}\ndata: {cert: c2VjcmV0LWNlcnQ=}\n"),
+            0)
+      << out;
+  auto stored = [&] {
+    auto text = read_file(server.data_dir() + "/resources/secrets/openai.json");
+    return text ? nlohmann::json::parse(text.value())["manifest"] : nlohmann::json();
+  };
+  for (const char* format : {"yaml", "json"}) {
+    std::string shown;
+    ASSERT_EQ(server.cli({"get", "secret", "openai", "-o", format}, &shown), 0) << shown;
+    ASSERT_NE(shown.find("<redacted>"), std::string::npos) << shown;
+    ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out, shown), 0) << out;
+    EXPECT_NE(out.find("secret/openai unchanged"), std::string::npos) << format << ": " << out;
+    EXPECT_EQ(stored()["stringData"]["apiKey"], "sk-very-secret-value") << format;
+    EXPECT_EQ(stored()["data"]["cert"], "c2VjcmV0LWNlcnQ=") << format;
+  }
+  // One value changed, the other still <redacted>: the new one is taken, the other kept.
+  ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out,
+                       "apiVersion: v1\nkind: Secret\nmetadata: {name: openai}\n"
+                       "stringData: {apiKey: sk-rotated}\ndata: {cert: <redacted>}\n"),
+            0)
+      << out;
+  EXPECT_EQ(stored()["stringData"]["apiKey"], "sk-rotated");
+  EXPECT_EQ(stored()["data"]["cert"], "c2VjcmV0LWNlcnQ=");
+  // <redacted> where nothing is stored to keep is refused, naming the key.
+  EXPECT_NE(
+      server.cli({"apply", "-f", "-"}, &out,
+                 "apiVersion: v1\nkind: Secret\nmetadata: {name: fresh}\nstringData: {apiKey: <redacted>}\n"),
+      0);
+  EXPECT_NE(out.find("stringData.apiKey"), std::string::npos) << out;
+  EXPECT_NE(out.find("give the value"), std::string::npos) << out;
+  EXPECT_FALSE(read_file(server.data_dir() + "/resources/secrets/fresh.json"));
 }
 
 TEST(Secrets, AgentEnvFromASecretWaitsForItAndNeverShowsTheValue) {
