@@ -33,8 +33,10 @@ void parse_listen(const std::string& option, const std::string& value, std::stri
   host = value.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   try {
-    int number = std::stoi(value.substr(colon + 1));
-    if (number < 0 || number > 65535) throw std::out_of_range("port");
+    const std::string digits = value.substr(colon + 1);
+    std::size_t used = 0;
+    int number = std::stoi(digits, &used);
+    if (used != digits.size() || number < 0 || number > 65535) throw std::out_of_range("port");
     port = static_cast<std::uint16_t>(number);
   } catch (const std::exception&) {
     throw std::runtime_error(option + " expects HOST:PORT with a port 0-65535, got " + value);
@@ -102,7 +104,9 @@ int run_serve(const std::vector<std::string>& argv) {
     options.config_store = *url;
   }
   while (auto file = cli::take_option(args, "apply")) options.apply_files.push_back(*file);
-  if (auto threads = cli::take_option(args, "threads")) options.threads = std::stoul(*threads);
+  if (auto threads = cli::take_int_option(args, "threads", 0, 1024,
+                                          "a number of I/O threads from 1 to 1024 (0: one per core)"))
+    options.threads = static_cast<std::size_t>(*threads);
   if (auto max_body = cli::take_option(args, "max-body")) {
     auto bytes = parse_quantity_bytes(*max_body);
     if (!bytes || bytes.value() <= 0) throw std::runtime_error("--max-body expects a size such as 4Mi");

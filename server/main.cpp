@@ -1,5 +1,6 @@
 // sluice: one binary for the server and its CLI. The verbs live in server/cmd_*.cpp.
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -20,6 +21,11 @@ int usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  // `sluice help VERB` is `sluice VERB --help`.
+  if (args.size() >= 2 && args[0] == "help") {
+    args.erase(args.begin());
+    args.push_back("--help");
+  }
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     usage(std::cout);
     return args.empty() ? 2 : 0;
@@ -45,6 +51,12 @@ int main(int argc, char** argv) {
     return usage(std::cerr);
   }
   args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(words));
+  // `sluice VERB --help`, as kubectl users type it: the verb's usage, not an unknown argument or kind.
+  if (std::any_of(args.begin(), args.end(),
+                  [](const std::string& a) { return a == "--help" || a == "-h"; })) {
+    std::cout << "usage: sluice " << found->first << " " << found->second.usage << "\n";
+    return 0;
+  }
   try {
     return found->second.run(args);
   } catch (const std::exception& e) {
