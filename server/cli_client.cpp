@@ -121,10 +121,14 @@ int report_failure(const Target& t, const httplib::Result& res) {
     return 1;
   }
   auto body = nlohmann::json::parse(res->body, nullptr, false);
-  if (!body.is_discarded() && body.contains("error"))
-    std::cerr << "error: " << body["error"].get<std::string>() << "\n";
+  // A server with authentication on: say how the CLI sends a token (the server's message speaks HTTP).
+  const std::string hint = res->status != 401 ? ""
+                           : t.token.empty()  ? " (give --token TOKEN or set SLUICE_TOKEN)"
+                                              : " (the token from --token or SLUICE_TOKEN was refused)";
+  if (!body.is_discarded() && body.is_object() && body.contains("error") && body["error"].is_string())
+    std::cerr << "error: " << body["error"].get<std::string>() << hint << "\n";
   else
-    std::cerr << "error: HTTP " << res->status << ": " << res->body << "\n";
+    std::cerr << "error: HTTP " << res->status << ": " << res->body << hint << "\n";
   return 1;
 }
 
