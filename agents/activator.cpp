@@ -15,6 +15,12 @@ struct ActivatorEndpoint {
   bool routable = false;
   bool closed = false;
   std::size_t in_flight = 0;
+  // Set when a request could not connect to it, or was cut off by it (its process may have died
+  // before the runtime noticed): no request is handed to it until the runtime reports its state
+  // again, or until this time passes.
+  SteadyClock::time_point unreachable_until{};
+
+  bool unreachable(SteadyClock::time_point now) const { return unreachable_until > now; }
 };
 
 struct ActivatorWaiter {
@@ -41,6 +47,7 @@ struct ActivatorRevision {
   std::uint64_t completed = 0;
   std::uint64_t rejected = 0;
   std::uint64_t timed_out = 0;
+  std::uint64_t retried = 0;
   double service_seconds = 0;  // leases held, summed
 
   std::size_t load() const { return leased + queue.size(); }
@@ -50,15 +57,29 @@ struct ActivatorRevision {
     last_change = now;
   }
 
-  bool has_room(const ActivatorEndpoint& e) const {
+  // The clock is read only for a replica marked unreachable (rare), not on every pick.
+  static bool usable(const ActivatorEndpoint& e) {
     return e.routable && !e.closed &&
+           (e.unreachable_until == SteadyClock::time_point{} || !e.unreachable(SteadyClock::now()));
+  }
+
+  bool has_room(const ActivatorEndpoint& e) const {
+    return usable(e) &&
            (container_concurrency <= 0 || e.in_flight < static_cast<std::size_t>(container_concurrency));
   }
 
   bool any_standard_routable() const {
     for (const auto& e : endpoints)
-      if (!e->reserve && e->routable && !e->closed) return true;
+      if (!e->reserve && usable(*e)) return true;
     return false;
+  }
+
+  /// The earliest time a replica marked unreachable may take requests again (max(): none marked).
+  SteadyClock::time_point unreachable_ends_locked(SteadyClock::time_point now) const {
+    auto earliest = SteadyClock::time_point::max();
+    for (const auto& e : endpoints)
+      if (e->unreachable(now)) earliest = std::min(earliest, e->unreachable_until);
+    return earliest;
   }
 
   /// Power of two choices among the replicas with room; reserve replicas only when no standard one
@@ -101,12 +122,23 @@ struct ActivatorRevision {
     }
   }
 
-  void release(const std::shared_ptr<ActivatorEndpoint>& endpoint, SteadyClock::time_point acquired_at) {
+  /// `reached`: the request reached the replica (counted as completed); `pass_over` > 0: the replica
+  /// takes no new request for that long unless the runtime reports its state first.
+  void release(const std::shared_ptr<ActivatorEndpoint>& endpoint, SteadyClock::time_point acquired_at,
+               bool reached, std::chrono::milliseconds pass_over) {
     std::lock_guard lock(mu);
     const auto now = SteadyClock::now();
     account_locked(now);
-    ++completed;
-    service_seconds += std::chrono::duration<double>(now - acquired_at).count();
+    if (reached) {
+      ++completed;
+      service_seconds += std::chrono::duration<double>(now - acquired_at).count();
+    }
+    if (pass_over.count() > 0 && now + pass_over > endpoint->unreachable_until) {
+      endpoint->unreachable_until = now + pass_over;
+      // Waiting requests learn when the mark ends (see acquire): should the runtime say nothing
+      // until then, one of them hands the replica's slots out again.
+      for (const auto& waiter : queue) waiter->wake();
+    }
     --endpoint->in_flight;
     --leased;
     dispatch_locked();
@@ -145,7 +177,19 @@ ReplicaLease::~ReplicaLease() {
 }
 
 void ReplicaLease::release() {
-  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_);
+  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, true, {});
+  endpoint_.reset();
+  revision_.reset();
+}
+
+void ReplicaLease::release_unreachable() {
+  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, false, kReplicaUnreachableFor);
+  endpoint_.reset();
+  revision_.reset();
+}
+
+void ReplicaLease::release_cut_off() {
+  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, true, kReplicaCutOffFor);
   endpoint_.reset();
   revision_.reset();
 }
@@ -222,6 +266,7 @@ void Activator::set_routable(const std::string& revision, const std::string& rep
     it = std::prev(r->endpoints.end());
   }
   (*it)->routable = routable;
+  (*it)->unreachable_until = {};  // the runtime's report is newer than a failed connect
   if (routable) r->dispatch_locked();
 }
 
@@ -271,7 +316,7 @@ std::size_t Activator::routable_replicas(const std::string& revision) const {
 
 asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
                                                          std::chrono::steady_clock::time_point deadline,
-                                                         std::shared_ptr<CancelSignal> cancel) {
+                                                         std::shared_ptr<CancelSignal> cancel, bool retry) {
   auto r = find(revision);
   if (!r) co_return make_error(revision, "no such revision", kActivatorUnknownRevision);
   auto executor = co_await asio::this_coro::executor;
@@ -281,23 +326,37 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
   bool removed = false;
   bool full = false;
   std::size_t max_buffer = 0;
+  // Wakes up early when a replica marked unreachable may take requests again (nothing else would
+  // hand out its slots then).
+  auto wake_at = deadline;
   {
     std::lock_guard lock(r->mu);
     removed = r->removed;
     if (!removed) {
       r->account_locked(detail::SteadyClock::now());
-      r->arrivals += 1;
+      // A retried request arrived before every waiting one: it is not a new arrival, it takes a free
+      // slot at once and otherwise waits at the head of the queue, whatever the bound.
+      if (retry) {
+        ++r->retried;
+      } else {
+        r->arrivals += 1;
+      }
       max_buffer = r->max_buffer ? r->max_buffer : options_.max_buffer;
-      if (r->queue.empty()) immediate = r->pick_locked();
+      if (retry || r->queue.empty()) immediate = r->pick_locked();
       if (immediate) {
         ++immediate->in_flight;
         ++r->leased;
-      } else if (r->queue.size() >= max_buffer) {
+      } else if (!retry && r->queue.size() >= max_buffer) {
         full = true;
         ++r->rejected;
       } else {
         waiter->wake = [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); };
-        r->queue.push_back(waiter);
+        if (retry) {
+          r->queue.push_front(waiter);
+        } else {
+          r->queue.push_back(waiter);
+        }
+        wake_at = std::min(deadline, r->unreachable_ends_locked(detail::SteadyClock::now()));
       }
     }
   }
@@ -323,10 +382,13 @@ asio::awaitable<Result<ReplicaLease>> Activator::acquire(std::string revision,
   }
   Result<ReplicaLease> result = make_error(revision, "not served", kActivatorTimeout);
   for (;;) {
-    timer->expires_at(deadline);
+    timer->expires_at(wake_at);
     boost::system::error_code ec;
     co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     std::lock_guard lock(r->mu);
+    const auto woke = detail::SteadyClock::now();
+    if (!waiter->assigned && !waiter->gone && wake_at < deadline && woke >= wake_at) r->dispatch_locked();
+    wake_at = std::min(deadline, r->unreachable_ends_locked(woke));
     if (waiter->assigned) {
       result = ReplicaLease(r, std::move(waiter->assigned));
       break;
@@ -355,8 +417,15 @@ std::optional<RevisionCounters> Activator::counters(const std::string& revision)
   auto r = find(revision);
   if (!r) return std::nullopt;
   std::lock_guard lock(r->mu);
-  return RevisionCounters{r->leased,   r->queue.size(), r->completed,
-                          r->rejected, r->timed_out,    r->service_seconds};
+  RevisionCounters c;
+  c.in_flight = r->leased;
+  c.waiting = r->queue.size();
+  c.completed = r->completed;
+  c.rejected = r->rejected;
+  c.timed_out = r->timed_out;
+  c.retried = r->retried;
+  c.service_seconds = r->service_seconds;
+  return c;
 }
 
 std::vector<RevisionLoad> Activator::collect() {

@@ -9,7 +9,15 @@
 //   - with no replica able to take it, the request waits in the revision's queue (bounded; over the
 //     bound: 503) and `on_demand` fires so that the runtime scales the revision up at once; waiting
 //     requests are handed replicas strictly in arrival order as slots free up or replicas become ready;
-//     one still waiting at its deadline gets 504, one whose client went away is dropped at once.
+//     one still waiting at its deadline gets 504, one whose client went away is dropped at once;
+//   - a request that could not connect to its replica (the process died before the runtime noticed)
+//     gives its lease back with release_unreachable(): that replica takes no request until the runtime
+//     reports its state again (or for kReplicaUnreachableFor), and the request acquires again with
+//     `retry` set, ahead of the waiting ones, within its original deadline. One that the replica cut
+//     off (connection reset or closed before the end of the response) gives it back with
+//     release_cut_off(): the replica is passed over for kReplicaCutOffFor, long enough for the runtime
+//     to see a dying process exit, so that the next waiting request is not handed a connection the
+//     dying process accepted into its backlog and then reset.
 //
 // The runtime adds replicas when their readiness probe passes (`set_routable`) and closes them before
 // draining (`close_replica`: no new request, in-flight ones finish); `in_flight()` tells it when a
@@ -69,6 +77,14 @@ class ReplicaLease {
   bool reserve() const;
   explicit operator bool() const { return endpoint_ != nullptr; }
   void release();
+  /// Frees the slot of a request that could not connect to the replica: the request is not counted
+  /// as completed, and the replica takes no new request until the runtime reports its state again
+  /// (set_routable) or kReplicaUnreachableFor has passed.
+  void release_unreachable();
+  /// Frees the slot of a request that the replica cut off (reset, closed before the end of the
+  /// response): counted as completed; the replica takes no new request until the runtime reports its
+  /// state again or kReplicaCutOffFor has passed.
+  void release_cut_off();
 
  private:
   std::shared_ptr<detail::ActivatorRevision> revision_;
@@ -93,6 +109,7 @@ struct RevisionCounters {
   std::uint64_t rejected = 0;   // 503: the buffer was full
   std::uint64_t timed_out = 0;  // 504: no replica before the request's deadline
   double service_seconds = 0;   // time replicas spent on the completed requests
+  std::uint64_t retried = 0;    // acquired again after their replica refused the connection
 };
 
 /// Error codes of acquire().
@@ -100,6 +117,14 @@ inline constexpr int kActivatorBufferFull = 503;
 inline constexpr int kActivatorTimeout = 504;
 inline constexpr int kActivatorUnknownRevision = 404;
 inline constexpr int kActivatorCancelled = 499;
+
+/// How long a replica that refused a connection is passed over when the runtime says nothing about it
+/// meanwhile (a replica whose process died is reported within tens of milliseconds; one that is alive
+/// but briefly not listening gets requests again after this).
+inline constexpr std::chrono::milliseconds kReplicaUnreachableFor{1000};
+/// How long a replica that cut a request off is passed over when the runtime says nothing about it:
+/// several of the runtime's 20 ms checks for an exited process, short for a live replica.
+inline constexpr std::chrono::milliseconds kReplicaCutOffFor{200};
 
 class Activator {
  public:
@@ -128,10 +153,12 @@ class Activator {
 
   /// Waits (in the calling coroutine) for a slot on a replica of `revision`, until `deadline` (504)
   /// or `cancel` (499). Error 503 when the buffer is full or the revision goes away, 404 for an
-  /// unknown revision. Never throws.
+  /// unknown revision. Never throws. `retry`: the request already arrived once and its replica could
+  /// not be reached; it is not counted as an arrival, is never refused for a full buffer, and is
+  /// served before the requests waiting.
   asio::awaitable<Result<ReplicaLease>> acquire(std::string revision,
                                                 std::chrono::steady_clock::time_point deadline,
-                                                std::shared_ptr<CancelSignal> cancel);
+                                                std::shared_ptr<CancelSignal> cancel, bool retry = false);
 
   /// Load per revision since the previous call.
   std::vector<RevisionLoad> collect();

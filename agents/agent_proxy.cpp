@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "agents/traffic.hpp"
+#include "core/log.hpp"
 #include "core/request_log.hpp"
 #include "core/text.hpp"
 
@@ -27,6 +28,19 @@ const std::string* find_header(const HttpHeaders& headers, std::string_view name
 }
 
 }  // namespace
+
+bool never_reached_replica(const Error& error) {
+  // HttpClient's connect() failures; a request that was written and then cut off reads
+  // "connection reset by peer", "connection closed …" or "timed out …" instead.
+  return error.code == 0 &&
+         (error.message.starts_with("connection refused") || error.message.starts_with("connect timed out") ||
+          error.message.starts_with("host unreachable"));
+}
+
+bool cut_off_by_replica(const Error& error) {
+  return error.code == 0 &&
+         (error.message.starts_with("connection reset") || error.message.starts_with("connection closed"));
+}
 
 int http_status_of(const Error& error) {
   if (error.code >= 400 && error.code < 600) return error.code;
@@ -58,8 +72,10 @@ std::optional<std::string> AgentProxy::sticky_key(const HttpHeaders& headers) {
 asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest request,
                                                HeadersHandler on_headers, ChunkHandler on_chunk) {
   request.timeout = std::chrono::milliseconds(0);  // the revision's timeoutSeconds governs
+  // A copy per attempt: the request is sent again to another replica when its own refused the
+  // connection, and the client consumes what it sends.
   ReplicaExchange exchange = [&](const ReplicaTarget&, ReplicaSend send) -> asio::awaitable<Result<int>> {
-    auto sent = send(std::move(request), std::move(on_headers), std::move(on_chunk));
+    auto sent = send(request, on_headers, on_chunk);
     co_return co_await std::move(sent);
   };
   HttpHeaders routing;  // the sticky key only, not a copy of every header
@@ -85,7 +101,8 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
   ReplicaTarget target;
   ReplicaLease lease;
   auto deadline = std::chrono::steady_clock::time_point::max();
-  if (address.empty()) {
+  const bool pinned = !address.empty();
+  if (!pinned) {
     const auto key = sticky_key(routing);
     std::optional<std::uint64_t> hash;
     if (key) hash = traffic_key_hash(*key);
@@ -93,15 +110,15 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
     if (!choice) co_return choice.error();
     deadline = std::chrono::steady_clock::now() + choice.value().timeout;
     target.revision = choice.value().revision;
-    std::string revision = target.revision;
-    auto acquired = co_await runtime_.activator().acquire(std::move(revision), deadline, std::move(cancel));
-    if (!acquired) co_return acquired.error();
-    lease = std::move(acquired).value();
-    target.replica = lease.replica();
-    target.address = lease.address();
   } else {
     target.address = std::move(address);
   }
+
+  // Per attempt: whether a request reached the replica (anything but a failed connect), whether one
+  // could not connect to it, and whether the replica cut one off.
+  bool reached = false;
+  bool refused = false;
+  bool cut_off = false;
 
   ReplicaSend send = [&](HttpRequest request, HeadersHandler on_headers,
                          ChunkHandler on_chunk) -> asio::awaitable<Result<int>> {
@@ -129,6 +146,19 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
     }
     const auto started = std::chrono::steady_clock::now();
     auto result = co_await client->relay(std::move(request), std::move(on_headers), std::move(on_chunk));
+    if (!result && never_reached_replica(result.error())) {
+      refused = true;
+    } else {
+      reached = true;
+      if (!result && cut_off_by_replica(result.error())) {
+        // Sent, then cut off: the agent may have acted on it, so it is not sent again (502).
+        cut_off = true;
+        auto& error = result.error();
+        error.message += " after the request was sent to replica " +
+                         (target.replica.empty() ? target.address : target.revision + "/" + target.replica) +
+                         " (not retried: the agent may have acted on it)";
+      }
+    }
     if (request_log::enabled()) {
       line["latency_ms"] =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
@@ -138,10 +168,41 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
     }
     co_return result;
   };
-  auto exchanged = exchange(target, send);
-  auto result = co_await std::move(exchanged);
-  lease.release();
-  co_return result;
+  // Knative's activator retries a request whose connection to the pod could not be established; so
+  // does this, on another replica of the same revision (or the one the runtime restarts), within the
+  // original deadline. An exchange that got anything through is never run again.
+  constexpr int kMaxAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    if (!pinned) {
+      std::string revision = target.revision;
+      auto acquired =
+          co_await runtime_.activator().acquire(std::move(revision), deadline, cancel, attempt > 1);
+      if (!acquired) co_return acquired.error();
+      lease = std::move(acquired).value();
+      target.replica = lease.replica();
+      target.address = lease.address();
+    }
+    reached = false;
+    refused = false;
+    cut_off = false;
+    auto exchanged = exchange(target, send);
+    auto result = co_await std::move(exchanged);
+    if (pinned || reached || !refused) {
+      // A replica that cut a request off may be dying: it is passed over until the runtime knows.
+      if (cut_off) {
+        lease.release_cut_off();
+      } else {
+        lease.release();
+      }
+      co_return result;
+    }
+    lease.release_unreachable();
+    const bool retry = attempt < kMaxAttempts && std::chrono::steady_clock::now() < deadline &&
+                       !(cancel && cancel->cancelled());
+    SLUICE_LOG(agents, info, "[agent={} rev={} replica={}] connection refused{}", agent, target.revision,
+               target.replica, retry ? "; the request goes to another replica" : "");
+    if (!retry) co_return result;
+  }
 }
 
 asio::awaitable<Result<HttpResponse>> AgentProxy::send(std::string agent, HttpRequest request) {

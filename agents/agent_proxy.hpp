@@ -15,6 +15,13 @@
 // failures towards the replica keep HttpClient's code 0 (the HTTP route answers 502, or 504 on a
 // timeout).
 //
+// A replica that refuses the connection (its process died and the runtime has not noticed yet) does
+// not fail the request: as Knative's activator does, the exchange runs again on another replica of the
+// same revision, or on the one the runtime restarts, within the same deadline (at most 3 attempts),
+// and the refusing replica is passed over meanwhile (ReplicaLease::release_unreachable). A request
+// that was sent and then cut off is not sent again: the agent may have acted on it (502, saying so);
+// the replica is passed over briefly, as it may be dying (ReplicaLease::release_cut_off).
+//
 // Threading: call from coroutines on the IoPool's contexts (each has its HttpClient).
 
 #include <functional>
@@ -59,9 +66,11 @@ class AgentProxy {
 
   /// Takes one slot on a replica of `agent` as relay() does (`routing` gives the sticky key,
   /// `cancel` ends the wait) and runs `exchange` with it: every request it sends goes to that replica,
-  /// within the revision's deadline, and the slot is held until it returns. With `address` set, the
-  /// activator is skipped and the requests go straight to that replica (closing what was opened on
-  /// it); the target then names only the address.
+  /// within the revision's deadline, and the slot is held until it returns. When no request of the
+  /// exchange reached the replica and one could not connect to it, `exchange` runs again with another
+  /// replica (see above), so it must be safe to run again until it has sent something. With `address`
+  /// set, the activator is skipped and the requests go straight to that replica (closing what was
+  /// opened on it), without retries; the target then names only the address.
   asio::awaitable<Result<int>> with_replica(std::string agent, HttpHeaders routing,
                                             std::shared_ptr<CancelSignal> cancel, std::string address,
                                             ReplicaExchange exchange);
@@ -86,5 +95,12 @@ class AgentProxy {
 
 /// HTTP status for an error of relay()/send().
 int http_status_of(const Error& error);
+
+/// True for an HttpClient error that means the request never reached the server: the connection
+/// could not be established (refused, connect timeout, unreachable).
+bool never_reached_replica(const Error& error);
+/// True for an HttpClient error of a request that was sent and then cut off by the server (connection
+/// reset, or closed before the end of the response): not sent again, the agent may have acted on it.
+bool cut_off_by_replica(const Error& error);
 
 }  // namespace sluice::agents

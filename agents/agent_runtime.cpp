@@ -779,9 +779,13 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
                           {"priority", r->tmpl().priority},
                           {"replicaStatus", details}};
     const auto& c = sample.requests;
-    rev["requests"] = {{"inFlight", c.in_flight},  {"waiting", c.waiting},
-                       {"completed", c.completed}, {"rejected", c.rejected},
-                       {"timedOut", c.timed_out},  {"serviceSecondsTotal", c.service_seconds}};
+    rev["requests"] = {{"inFlight", c.in_flight},
+                       {"waiting", c.waiting},
+                       {"completed", c.completed},
+                       {"rejected", c.rejected},
+                       {"timedOut", c.timed_out},
+                       {"retried", c.retried},
+                       {"serviceSecondsTotal", c.service_seconds}};
     if (const auto& d = sample.decision) {
       rev["autoscaler"] = {{"observedStableConcurrency", d->observed_stable},
                            {"observedPanicConcurrency", d->observed_panic},

@@ -23,11 +23,11 @@ struct Harness {
 
   /// Starts an acquire; its result lands in `out` (and its lease is kept there).
   void acquire(std::optional<Result<ReplicaLease>>& out, std::chrono::milliseconds timeout = 5000ms,
-               std::shared_ptr<CancelSignal> cancel = nullptr) {
+               std::shared_ptr<CancelSignal> cancel = nullptr, bool retry = false) {
     asio::co_spawn(
         io,
-        [this, &out, timeout, cancel]() -> asio::awaitable<void> {
-          out = co_await activator.acquire("rev", std::chrono::steady_clock::now() + timeout, cancel);
+        [this, &out, timeout, cancel, retry]() -> asio::awaitable<void> {
+          out = co_await activator.acquire("rev", std::chrono::steady_clock::now() + timeout, cancel, retry);
         },
         asio::detached);
   }
@@ -195,6 +195,123 @@ TEST(Activator, WaitingRequestsCountInTheReportedConcurrency) {
   EXPECT_LE(loads[0].concurrency, 3.0);
   h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);  // let them go
   h.run_for(10ms);
+}
+
+// A replica that refused a connection (its process died before the runtime noticed) is handed no
+// request until the runtime reports it again; the other replica takes the traffic meanwhile.
+TEST(Activator, AReplicaThatRefusedIsPassedOverUntilTheRuntimeReportsIt) {
+  Harness h;
+  h.activator.add_revision("rev", 1);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  h.activator.set_routable("rev", "2", "127.0.0.1:2", false, true);
+  std::optional<Result<ReplicaLease>> first;
+  std::uint64_t released = 0;
+  for (int i = 0; i < 50; ++i) {  // find a lease on replica 1 (the pick is random)
+    first.reset();
+    h.acquire(first);
+    h.run_for(1ms);
+    ASSERT_TRUE(first && *first);
+    if (first->value().replica() == "1") break;
+    first->value().release();
+    ++released;
+  }
+  ASSERT_EQ(first->value().replica(), "1");
+  first->value().release_unreachable();
+  EXPECT_EQ(h.activator.in_flight("rev", "1"), 0u);
+  std::optional<Result<ReplicaLease>> a, b;
+  h.acquire(a);
+  h.run_for(5ms);
+  ASSERT_TRUE(a && *a);
+  EXPECT_EQ(a->value().replica(), "2");
+  h.acquire(b);
+  h.run_for(20ms);
+  EXPECT_FALSE(b) << "replica 1 has room but refused connections: the request waits";
+  // The runtime restarted it: ready again.
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  h.run_for(10ms);
+  ASSERT_TRUE(b && *b);
+  EXPECT_EQ(b->value().replica(), "1");
+  const auto counters = h.activator.counters("rev");
+  ASSERT_TRUE(counters);
+  EXPECT_EQ(counters->completed, released) << "a request that never reached its replica is not completed";
+}
+
+// The request that could not connect acquires again with `retry`: it goes before the requests that
+// arrived after it, is not a new arrival, and is counted as retried.
+TEST(Activator, ARetriedRequestIsServedBeforeTheWaitingOnes) {
+  Harness h(1);
+  h.activator.add_revision("rev", 1);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  h.activator.collect();
+  std::optional<Result<ReplicaLease>> held, waiting, retried;
+  h.acquire(held);
+  h.run_for(5ms);
+  ASSERT_TRUE(held && *held);
+  h.acquire(waiting);
+  h.run_for(5ms);
+  ASSERT_FALSE(waiting);
+  held->value().release_unreachable();
+  h.run_for(5ms);
+  EXPECT_FALSE(waiting) << "the slot freed on a replica that refused is not handed out";
+  h.acquire(retried, 5000ms, nullptr, true);  // a full buffer does not turn a retry away
+  h.run_for(5ms);
+  EXPECT_FALSE(retried);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, false);  // the runtime saw the exit
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);   // and the restart is ready
+  h.run_for(10ms);
+  ASSERT_TRUE(retried && *retried);
+  EXPECT_FALSE(waiting) << "the retried request arrived first";
+  retried->value().release();
+  h.run_for(10ms);
+  ASSERT_TRUE(waiting && *waiting);
+  const auto counters = h.activator.counters("rev");
+  ASSERT_TRUE(counters);
+  EXPECT_EQ(counters->retried, 1u);
+  EXPECT_EQ(counters->rejected, 0u);
+  auto loads = h.activator.collect();
+  ASSERT_EQ(loads.size(), 1u);
+  EXPECT_EQ(loads[0].requests, 2) << "a retry is not a new arrival";
+}
+
+// Without a word from the runtime (the replica is alive but was briefly not listening), the mark
+// expires and waiting requests are handed the replica again.
+TEST(Activator, TheUnreachableMarkExpires) {
+  Harness h;
+  h.activator.add_revision("rev", 1);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  std::optional<Result<ReplicaLease>> held, waiting;
+  h.acquire(held);
+  h.run_for(5ms);
+  ASSERT_TRUE(held && *held);
+  h.acquire(waiting);  // already waiting when the replica is marked
+  h.run_for(5ms);
+  ASSERT_FALSE(waiting);
+  held->value().release_unreachable();
+  h.run_for(kReplicaUnreachableFor / 2);
+  EXPECT_FALSE(waiting);
+  h.run_for(kReplicaUnreachableFor);
+  ASSERT_TRUE(waiting && *waiting);
+  EXPECT_EQ(waiting->value().replica(), "1");
+}
+
+// A request the replica cut off (reset, closed) may mean its process is dying: the next waiting
+// request is not handed that replica until the runtime has had time to see an exit.
+TEST(Activator, AReplicaThatCutARequestOffIsPassedOverBriefly) {
+  Harness h;
+  h.activator.add_revision("rev", 1);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  std::optional<Result<ReplicaLease>> held, waiting;
+  h.acquire(held);
+  h.run_for(5ms);
+  ASSERT_TRUE(held && *held);
+  h.acquire(waiting);
+  h.run_for(5ms);
+  held->value().release_cut_off();
+  h.run_for(kReplicaCutOffFor / 4);
+  EXPECT_FALSE(waiting);
+  h.run_for(kReplicaCutOffFor);
+  ASSERT_TRUE(waiting && *waiting) << "a live replica takes requests again";
+  EXPECT_EQ(h.activator.counters("rev")->completed, 1u) << "the cut-off request reached the replica";
 }
 
 }  // namespace
