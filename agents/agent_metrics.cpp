@@ -40,6 +40,11 @@ const std::vector<Family>& families() {
        "",
        {""},
        true},
+      {"sluice_activator_retries_total",
+       "Requests of a revision sent again to another replica after theirs refused the connection.",
+       "",
+       {""},
+       true},
       {"sluice_autoscaler_observed_concurrency",
        "Concurrency the autoscaler observed for a revision over its stable and panic windows.",
        "window",
@@ -96,7 +101,8 @@ void AgentMetrics::update(const std::string& agent, const std::string& revision,
   const double deltas[] = {static_cast<double>(now.completed - std::min(now.completed, m.last.completed)),
                            static_cast<double>(now.rejected - std::min(now.rejected, m.last.rejected)),
                            static_cast<double>(now.timed_out - std::min(now.timed_out, m.last.timed_out)),
-                           now.service_seconds - m.last.service_seconds};
+                           now.service_seconds - m.last.service_seconds,
+                           static_cast<double>(now.retried - std::min(now.retried, m.last.retried))};
   for (std::size_t i = 0; i < m.counters.size(); ++i) m.counters[i]->inc(deltas[i]);
   m.last = now;
 }

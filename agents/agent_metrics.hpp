@@ -7,6 +7,7 @@
 //   sluice_activator_requests_waiting{agent, revision}                                     gauge
 //   sluice_activator_requests_total{agent, revision, outcome="completed"|"rejected"|"timeout"} counter
 //   sluice_activator_service_seconds_total{agent, revision}   time replicas spent on completed requests
+//   sluice_activator_retries_total{agent, revision}     requests sent again after a refused connection
 //   sluice_autoscaler_observed_concurrency{agent, revision, window="stable"|"panic"}        gauge
 //   sluice_autoscaler_panic{agent, revision}                                               gauge, 0 or 1
 //

@@ -199,8 +199,8 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
     lease.release_unreachable();
     const bool retry = attempt < kMaxAttempts && std::chrono::steady_clock::now() < deadline &&
                        !(cancel && cancel->cancelled());
-    SLUICE_LOG(agents, info, "[agent={} rev={} replica={}] connection refused{}", agent, target.revision,
-               target.replica, retry ? "; the request goes to another replica" : "");
+    SLUICE_LOG(agents, info, "[agent={} rev={} replica={}] could not connect to the replica{}", agent,
+               target.revision, target.replica, retry ? "; the request goes to another replica" : "");
     if (!retry) co_return result;
   }
 }

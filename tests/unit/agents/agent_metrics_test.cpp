@@ -27,6 +27,7 @@ TEST(AgentMetrics, SamplesBecomeSeriesAndCountersOnlyAdvance) {
     metrics.update("a", "a-00001", s);
     s.requests.completed = 15;
     s.requests.service_seconds = 3.0;
+    s.requests.retried = 2;
     metrics.update("a", "a-00001", s);
     const auto text = registry.render();
     EXPECT_TRUE(has_line(text, R"(sluice_agent_replicas{agent="a",revision="a-00001",state="ready"} 2)"))
@@ -40,6 +41,7 @@ TEST(AgentMetrics, SamplesBecomeSeriesAndCountersOnlyAdvance) {
         text, R"(sluice_activator_requests_total{agent="a",outcome="rejected",revision="a-00001"} 1)"));
     EXPECT_TRUE(has_line(text, R"(sluice_activator_service_seconds_total{agent="a",revision="a-00001"} 3)"))
         << text;
+    EXPECT_TRUE(has_line(text, R"(sluice_activator_retries_total{agent="a",revision="a-00001"} 2)")) << text;
     EXPECT_TRUE(has_line(
         text, R"(sluice_autoscaler_observed_concurrency{agent="a",revision="a-00001",window="stable"} 4.5)"))
         << text;
