@@ -1,6 +1,7 @@
 #include "core/secret_ref.hpp"
 
 #include <cstdio>
+#include <string_view>
 
 namespace sluice {
 
@@ -29,6 +30,25 @@ Result<SecretRef> parse_secret_key_ref(const nlohmann::json& v, const std::strin
     *target = it->get<std::string>();
   }
   return out;
+}
+
+Status refuse_plain_credentials(const nlohmann::json& config, const std::string& path) {
+  // librdkafka's properties whose value is a password, a private key or a client secret.
+  static constexpr std::string_view kCredentials[] = {"sasl.password", "ssl.key.password",
+                                                      "ssl.keystore.password", "ssl.key.pem",
+                                                      "sasl.oauthbearer.client.secret"};
+  if (!config.is_object()) return ok();
+  for (const auto& [key, value] : config.items()) {
+    if (is_secret_key_ref(value)) continue;
+    for (auto credential : kCredentials)
+      if (key == credential)
+        return make_error(
+            path + "." + key,
+            "is a credential: put it in a Secret and refer to it with {secretKeyRef: {name, key}} "
+            "(a manifest's values are shown to everyone who may read it)",
+            400);
+  }
+  return ok();
 }
 
 nlohmann::json to_json(const SecretRef& ref) {

@@ -29,6 +29,12 @@ bool is_secret_key_ref(const nlohmann::json& v);
 /// `{secretKeyRef: {name, key}}` at `path`; errors name the field (`path.secretKeyRef.name`, …).
 Result<SecretRef> parse_secret_key_ref(const nlohmann::json& v, const std::string& path);
 
+/// Refuses a plain value, in a manifest's map of librdkafka properties at `path` (a KafkaSource's
+/// `spec.config`, a Kafka broker's `spec.kafka.config`), for a property that holds a credential
+/// (`sasl.password`, `ssl.key.password`, …): `get` shows manifests to every reader, so such a value must
+/// be `{secretKeyRef: {name, key}}`. Checked when a manifest is applied; stored ones still load.
+Status refuse_plain_credentials(const nlohmann::json& config, const std::string& path);
+
 /// `{secretKeyRef: {name, key}}`, for status and revision hashes.
 nlohmann::json to_json(const SecretRef& ref);
 

@@ -66,6 +66,10 @@ Status Controller::validate_broker(const nlohmann::json& manifest) {
   auto spec = parse_broker(manifest);
   if (!spec) return spec.error();
   if (spec.value().storage == "kafka") {
+    if (const auto& kafka = manifest["spec"].value("kafka", nlohmann::json()); kafka.is_object())
+      if (auto st = refuse_plain_credentials(kafka.value("config", nlohmann::json()), "spec.kafka.config");
+          !st)
+        return st;
     if (auto settings = parse_kafka_broker_settings(spec.value()); !settings) return settings.error();
   }
   if (auto it = handlers_.find("Broker.delivery"); it != handlers_.end())

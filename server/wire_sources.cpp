@@ -73,7 +73,8 @@ class GroupSet {
     return running_.count(name) > 0;
   }
 
-  void forget(const std::string& name) {
+  /// Stops the group; `deleted`: the resource was deleted, so its group's offsets are forgotten too.
+  void forget(const std::string& name, bool deleted = false) {
     std::unique_ptr<KafkaGroupDispatcher> group;
     {
       std::lock_guard lock(mu_);
@@ -82,7 +83,7 @@ class GroupSet {
       group = std::move(it->second.group);
       running_.erase(it);
     }
-    group->stop();
+    group->stop(/*forget_offsets=*/deleted);
   }
 
   std::optional<nlohmann::json> status(const std::string& name) {
@@ -245,7 +246,9 @@ void wire_sources(ServerParts& parts) {
       "KafkaSource",
       KindHandler{[](const nlohmann::json& m) -> Status {
                     auto spec = parse_kafka_source(m);
-                    return spec ? ok() : Status(spec.error());
+                    if (!spec) return spec.error();
+                    return refuse_plain_credentials(m["spec"].value("config", nlohmann::json()),
+                                                    "spec.config");
                   },
                   [runtime](const StoredResource& r) { return runtime->realize_source(r); },
                   [runtime](const std::string& name) { runtime->sources().forget(name); },
@@ -262,7 +265,7 @@ void wire_sources(ServerParts& parts) {
                                                         return runtime->realize_trigger(r, file_triggers);
                                                       },
                                                       [runtime, file_triggers](const std::string& name) {
-                                                        runtime->triggers().forget(name);
+                                                        runtime->triggers().forget(name, /*deleted=*/true);
                                                         if (file_triggers.forget) file_triggers.forget(name);
                                                       },
                                                       [runtime, file_triggers](const StoredResource& r) {

@@ -88,6 +88,41 @@ TEST(Secrets, GetOutputAppliedBackKeepsTheValues) {
   EXPECT_FALSE(read_file(server.data_dir() + "/resources/secrets/fresh.json"));
 }
 
+// "secrets come from a Secret, never from the manifest": a password written into a KafkaSource's or a
+// Kafka broker's config is refused naming the property (it used to be stored and shown by `get`).
+TEST(Secrets, PlainCredentialsInKafkaConfigAreRefused) {
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  std::string out;
+  EXPECT_EQ(server.cli({"apply", "-f", "-"}, &out,
+                       "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: ks}\n"
+                       "spec:\n  bootstrapServers: [127.0.0.1:9]\n  topics: [t]\n"
+                       "  config: {sasl.username: u, sasl.password: hunter2-plain}\n"
+                       "  sink: {uri: \"http://127.0.0.1:9/\"}\n"),
+            1)
+      << out;
+  EXPECT_NE(out.find("KafkaSource/ks: spec.config.sasl.password: is a credential"), std::string::npos) << out;
+  EXPECT_EQ(
+      server.cli({"apply", "-f", "-"}, &out,
+                 "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: kb}\n"
+                 "spec:\n  storage: kafka\n"
+                 "  kafka: {bootstrapServers: \"127.0.0.1:9\", config: {ssl.key.password: hunter2-plain}}\n"),
+      1)
+      << out;
+  EXPECT_NE(out.find("Broker/kb: spec.kafka.config.ssl.key.password: is a credential"), std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("hunter2-plain"), std::string::npos) << out;
+  // The same property from a Secret is accepted (the source waits for the Secret).
+  EXPECT_EQ(server.cli({"apply", "-f", "-"}, &out,
+                       "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: ks}\n"
+                       "spec:\n  bootstrapServers: [127.0.0.1:9]\n  topics: [t]\n"
+                       "  config: {sasl.password: {secretKeyRef: {name: kafka-creds, key: password}}}\n"
+                       "  sink: {uri: \"http://127.0.0.1:9/\"}\n"),
+            0)
+      << out;
+  EXPECT_EQ(server.process().output().find("hunter2-plain"), std::string::npos);
+}
+
 TEST(Secrets, AgentEnvFromASecretWaitsForItAndNeverShowsTheValue) {
   SluiceServer server({"--gpus", "none"});
   ASSERT_TRUE(server.wait_ready());
