@@ -1,6 +1,9 @@
 #include "trigger/kafka_group.hpp"
 
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
 
 #include "broker/cursor_store.hpp"
 #include "core/log.hpp"
@@ -12,6 +15,15 @@ namespace {
 
 // A payload parse_protobuf() rejects: the dispatcher logs it and counts it as undecodable.
 const std::string kUndecodable = std::string("\xff\xff\xff", 3);
+
+// Commit metadata of the offsets of a deleted resource's group: a group created again under the same id
+// starts where a new one does.
+constexpr std::string_view kDeletedMark = "sluice:deleted";
+
+bool marked_deleted(const rd_kafka_topic_partition_t& tp) {
+  return tp.metadata != nullptr &&
+         std::string_view(static_cast<const char*>(tp.metadata), tp.metadata_size) == kDeletedMark;
+}
 
 }  // namespace
 
@@ -112,7 +124,11 @@ void KafkaGroupDispatcher::initialize_offsets() {
   KafkaPartitionList fresh(rd_kafka_topic_partition_list_new(all->cnt));
   for (int i = 0; i < all->cnt; ++i) {
     const rd_kafka_topic_partition_t& tp = all->elems[i];
-    if (tp.offset >= 0) continue;
+    if (tp.offset >= 0 && !marked_deleted(tp)) continue;
+    if (tp.offset >= 0) {
+      std::lock_guard lock(mu_);
+      forgotten_.insert({tp.topic, tp.partition});
+    }
     std::int64_t low = 0;
     std::int64_t high = 0;
     if (rd_kafka_query_watermark_offsets(rk, tp.topic, tp.partition, &low, &high,
@@ -130,9 +146,10 @@ void KafkaGroupDispatcher::initialize_offsets() {
              options_.group_id, fresh->cnt, options_.start_at_earliest ? "earliest" : "latest");
 }
 
-void KafkaGroupDispatcher::stop() {
+void KafkaGroupDispatcher::stop(bool forget_offsets) {
   std::lock_guard stop_lock(stop_mu_);
   if (!started_) return;
+  forget_offsets_.store(forget_offsets);
   stopping_.store(true);
   if (thread_.joinable()) thread_.join();
   consumer_.reset();
@@ -238,6 +255,13 @@ void KafkaGroupDispatcher::assign(rd_kafka_topic_partition_list_t* partitions) {
     rd_kafka_topic_partition_t& tp = partitions->elems[i];
     std::int64_t start =
         err == RD_KAFKA_RESP_ERR_NO_ERROR ? committed->elems[i].offset : RD_KAFKA_OFFSET_INVALID;
+    // Offsets a deleted trigger left (marked when this group started, still marked: committing the fresh
+    // position did not get through) count as none. Marks found later are another member's, which left
+    // without this one: its offsets hold.
+    if (start >= 0 && marked_deleted(committed->elems[i])) {
+      std::lock_guard lock(mu_);
+      if (forgotten_.count({tp.topic, tp.partition}) > 0) start = RD_KAFKA_OFFSET_INVALID;
+    }
     if (start < 0) {
       std::int64_t low = 0;
       std::int64_t high = 0;
@@ -279,7 +303,7 @@ void KafkaGroupDispatcher::release(Partition& partition) {
   partition.dispatcher->stop(options_.revoke_grace);
   partition.owned.store(false);
   if (auto offset = partition.cursors->load(partition.key))
-    commit_offset(partition.topic, partition.partition, *offset, true);
+    commit_offset(partition.topic, partition.partition, *offset, true, forget_offsets_.load());
   SLUICE_LOG(trigger, info, "[{}] released {}[{}] at offset {}", options_.log_context, partition.topic,
              partition.partition, partition.cursors->load(partition.key).value_or(0));
 }
@@ -318,10 +342,17 @@ void KafkaGroupDispatcher::revoke(rd_kafka_topic_partition_list_t* partitions) {
 }
 
 void KafkaGroupDispatcher::commit_offset(const std::string& topic, std::int32_t partition,
-                                         std::uint64_t offset, bool sync) {
+                                         std::uint64_t offset, bool sync, bool mark_deleted) {
   KafkaPartitionList list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
-      static_cast<std::int64_t>(offset);
+  rd_kafka_topic_partition_t* tp = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  tp->offset = static_cast<std::int64_t>(offset);
+  if (mark_deleted) {
+    tp->metadata = std::malloc(kDeletedMark.size());  // freed with the list
+    if (tp->metadata != nullptr) {
+      std::memcpy(tp->metadata, kDeletedMark.data(), kDeletedMark.size());
+      tp->metadata_size = kDeletedMark.size();
+    }
+  }
   const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_.get(), list.get(), sync ? 0 : 1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
     note_error("committing offset " + std::to_string(offset) + " of " + topic + "[" +

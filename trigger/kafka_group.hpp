@@ -16,7 +16,9 @@
 // Start: as Knative's controller does for a new trigger or source, the group's offsets are initialised when
 // it is created: every partition without a committed offset gets the earliest or latest offset
 // (start_at_earliest) committed before the group is joined, so events published after the resource
-// exists are delivered even if the first assignment comes seconds later.
+// exists are delivered even if the first assignment comes seconds later. A deleted trigger's final commits
+// are marked (stop(true)), and offsets marked when the group starts count as never committed: a trigger
+// created again under the same name starts at the end of the topic, not where the deleted one stopped.
 //
 // Rebalance: on revoke, the partition's dispatcher stops (deliveries in flight get revoke_grace to finish),
 // its final low-water mark is committed synchronously, and only then is the partition released. On
@@ -34,8 +36,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -93,7 +97,9 @@ class KafkaGroupDispatcher {
   /// (code 400) on a bad consumer property.
   Status start();
   /// Leaves the group: each partition's dispatcher stops (revoke_grace) and commits. Blocking; idempotent.
-  void stop();
+  /// `forget_offsets` (the resource was deleted): the final commits are marked, so that a group started
+  /// again under the same id (the resource created again) starts where a new one does.
+  void stop(bool forget_offsets = false);
   /// Applies a changed spec (subscriber, delivery, ordering) to every partition, now and later.
   Status update(TriggerSpec spec);
 
@@ -116,7 +122,8 @@ class KafkaGroupDispatcher {
   void handle(rd_kafka_message_t* message);
   void resume_drained();
   void note_error(const std::string& message);
-  void commit_offset(const std::string& topic, std::int32_t partition, std::uint64_t offset, bool sync);
+  void commit_offset(const std::string& topic, std::int32_t partition, std::uint64_t offset, bool sync,
+                     bool mark_deleted = false);
   static void rebalance_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                    rd_kafka_topic_partition_list_t* parts, void* opaque);
   static void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque);
@@ -132,7 +139,9 @@ class KafkaGroupDispatcher {
   KafkaHandle consumer_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
-  bool any_paused_ = false;  // consumer thread only
+  std::atomic<bool> forget_offsets_{false};                   // stop(true): the final commits are marked
+  std::set<std::pair<std::string, std::int32_t>> forgotten_;  // marked at start (guarded by mu_)
+  bool any_paused_ = false;                                   // consumer thread only
   bool started_ = false;
   std::mutex stop_mu_;
 
