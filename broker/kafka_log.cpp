@@ -145,6 +145,23 @@ void KafkaLog::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) 
              rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
 }
 
+namespace {
+
+// A record Kafka refuses for its size is refused for good: 413, not a 503 that asks for a retry.
+bool is_too_large(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+Error too_large(const std::string& broker, rd_kafka_resp_err_t err) {
+  return make_error("broker " + broker,
+                    std::string("the event is larger than Kafka takes (") + rd_kafka_err2str(err) +
+                        "; the producer's message.max.bytes, 1000000 unless spec.kafka.config sets it, "
+                        "and the topic's max.message.bytes bound it)",
+                    413);
+}
+
+}  // namespace
+
 void KafkaLog::finish_records(Batch* batch, std::size_t count, const rd_kafka_message_t* message) {
   bool last = false;
   {
@@ -152,8 +169,12 @@ void KafkaLog::finish_records(Batch* batch, std::size_t count, const rd_kafka_me
     if (message != nullptr) {
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (!batch->error)
-          batch->error = make_error(
-              "kafka", std::string("the event was not stored: ") + rd_kafka_err2str(message->err), 503);
+          batch->error =
+              is_too_large(message->err)
+                  ? too_large(options_.name, message->err)
+                  : make_error("kafka",
+                               std::string("the event was not stored: ") + rd_kafka_err2str(message->err),
+                               503);
       } else {
         records_.fetch_add(1, std::memory_order_relaxed);
         if (!batch->first_offset) batch->first_offset = message->offset;
@@ -207,11 +228,14 @@ void KafkaLog::append(std::vector<std::string> payloads, AppendCallback done) {
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     {
       std::lock_guard lock(batch->mu);
-      batch->error = make_error("broker " + options_.name,
-                                err == RD_KAFKA_RESP_ERR__QUEUE_FULL
-                                    ? "too many events waiting for Kafka; retry later"
-                                    : std::string("producing to Kafka failed: ") + rd_kafka_err2str(err),
-                                503);
+      batch->error =
+          is_too_large(err)
+              ? too_large(options_.name, err)
+              : make_error("broker " + options_.name,
+                           err == RD_KAFKA_RESP_ERR__QUEUE_FULL
+                               ? "too many events waiting for Kafka; retry later"
+                               : std::string("producing to Kafka failed: ") + rd_kafka_err2str(err),
+                           503);
     }
     if (i == 0) rejected_.fetch_add(1, std::memory_order_relaxed);
     finish_records(batch, records.size() - i, nullptr);

@@ -159,6 +159,29 @@ TEST(KafkaLog, RejectsWhatIsNotACloudEventAndAppendsAfterClose) {
   EXPECT_EQ(code, 503);
 }
 
+// An event larger than Kafka takes (librdkafka's message.max.bytes, 1,000,000 by default, below the
+// broker's default maxEventSize of 1 MiB) can never be stored: 413, not a 503 that asks for a retry.
+TEST(KafkaLog, AnEventLargerThanKafkaTakesIsRefusedForGood) {
+  MockCluster cluster("events", 1);
+  KafkaLogOptions options = orders_log(cluster.bootstrap());
+  auto log = KafkaLog::open(options);
+  ASSERT_TRUE(log) << log.error().to_string();
+  CloudEvent e;
+  e.id = "big";
+  e.source = "/tests";
+  e.type = "t";
+  e.data = std::string(1'010'000, 'x');
+  std::promise<Result<std::uint64_t>> acked;
+  log.value()->append({to_protobuf(e)}, [&](Result<std::uint64_t> r) { acked.set_value(r); });
+  auto future = acked.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto result = future.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, 413) << result.error().to_string();
+  EXPECT_NE(result.error().message.find("message.max.bytes"), std::string::npos) << result.error().message;
+  log.value()->close();
+}
+
 std::string event_payload(const std::string& id) {
   CloudEvent e;
   e.id = id;
