@@ -62,9 +62,8 @@ KafkaRecord encode_kafka(const CloudEvent& e, KafkaMode mode) {
   KafkaRecord r;
   if (auto it = e.extensions.find("partitionkey"); it != e.extensions.end())
     r.key = it->second.to_header_string();
-  if (e.time) {
-    if (auto ms = parse_rfc3339_millis(*e.time)) r.timestamp_ms = *ms;
-  }
+  // The record timestamp stays the producer's clock (-1): Kafka rolls and deletes segments by record
+  // timestamps, so an old `time` would have the record deleted long before its retention.
   if (mode == KafkaMode::Structured) {
     r.headers.emplace_back("content-type", "application/cloudevents+json; charset=utf-8");
     r.value = to_json(e);

@@ -31,7 +31,9 @@ struct KafkaRecord {
 
 enum class KafkaMode { Binary, Structured };
 
-/// Encodes an event as a record. The record timestamp is the event's `time` when it parses, else -1.
+/// Encodes an event as a record. The record timestamp is -1 (the producer's clock), whatever the event's
+/// `time`: Kafka rolls and deletes segments by record timestamps (segment.ms, retention.ms), so an old
+/// `time` would get the record deleted minutes after it was stored.
 KafkaRecord encode_kafka(const CloudEvent& e, KafkaMode mode = KafkaMode::Binary);
 
 /// True when the record looks like a CloudEvent: a `ce_specversion` header, or a content-type starting

@@ -36,11 +36,29 @@ TEST(KafkaBinding, BinaryModeRoundTrip) {
   EXPECT_EQ(*header(r, "content-type"), "application/avro");
   EXPECT_EQ(header(r, "ce_datacontenttype"), nullptr);
   EXPECT_EQ(r.value, e.data);
-  EXPECT_EQ(r.timestamp_ms, 1522900584000);
+  EXPECT_EQ(r.timestamp_ms, -1);  // the producer's clock (KafkaBinding.RecordTimestampIsTheProducersClock)
   EXPECT_TRUE(is_cloudevent_record(r));
   auto back = decode_kafka(r);
   ASSERT_TRUE(back) << back.error().to_string();
   EXPECT_EQ(back.value(), e);
+}
+
+// The record timestamp is when the record is produced, not the event's `time`: Kafka rolls and deletes
+// segments by record timestamps (segment.ms, retention.ms), so an event with an old `time` (a replay, a
+// device with a wrong clock) would be deleted minutes after it was stored, and brokers refuse records
+// too far in the future (log.message.timestamp.after.max.ms).
+TEST(KafkaBinding, RecordTimestampIsTheProducersClock) {
+  for (const std::string time : {"1999-01-01T00:00:00Z", "1960-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
+    auto e = sample();
+    e.time = time;
+    for (auto mode : {KafkaMode::Binary, KafkaMode::Structured}) {
+      auto r = encode_kafka(e, mode);
+      EXPECT_EQ(r.timestamp_ms, -1) << time;
+      auto back = decode_kafka(r);
+      ASSERT_TRUE(back) << back.error().to_string();
+      EXPECT_EQ(back.value().time, time);
+    }
+  }
 }
 
 TEST(KafkaBinding, StructuredModeRoundTrip) {
