@@ -47,17 +47,17 @@ TEST(CliClient, AnUnauthorizedAnswerSaysHowToGiveAToken) {
     response->status = 401;
     response->body = R"json({"error":"missing Authorization header (expected \"Bearer TOKEN\")"})json";
     const httplib::Result res(std::move(response), httplib::Error::Success);
-  std::ostringstream captured;
-  auto* saved = std::cerr.rdbuf(captured.rdbuf());
-  EXPECT_EQ(report_failure(Target{"http://127.0.0.1:1", token}, res), 1);
-  std::cerr.rdbuf(saved);
-  return captured.str();
-};
-EXPECT_EQ(report(""),
-          "error: missing Authorization header (expected \"Bearer TOKEN\") (give --token TOKEN or set "
-          "SLUICE_TOKEN)\n");
-EXPECT_NE(report("wrong-token-0123456789").find("(the token from --token or SLUICE_TOKEN was refused)"),
-          std::string::npos);
+    std::ostringstream captured;
+    auto* saved = std::cerr.rdbuf(captured.rdbuf());
+    EXPECT_EQ(report_failure(Target{"http://127.0.0.1:1", token}, res), 1);
+    std::cerr.rdbuf(saved);
+    return captured.str();
+  };
+  EXPECT_EQ(report(""),
+            "error: missing Authorization header (expected \"Bearer TOKEN\") (give --token TOKEN or set "
+            "SLUICE_TOKEN)\n");
+  EXPECT_NE(report("wrong-token-0123456789").find("(the token from --token or SLUICE_TOKEN was refused)"),
+            std::string::npos);
 }
 
 }  // namespace
