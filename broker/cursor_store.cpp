@@ -116,8 +116,13 @@ Status CursorStore::replay() {
   if (skipped) return compact_locked();  // a journal without the damage
   if (pos < content.size()) {
     // A torn or damaged tail: the commits in it were never synced, the dispatcher replays from earlier.
-    SLUICE_LOG(broker, warn, "cursor journal {}: dropping {} damaged byte(s) at byte {}", path_,
-               content.size() - pos, pos);
+    // It may have held a trigger's only record (its first commit, or the last one of a compacted
+    // journal): such a trigger starts at the beginning of the log, not at its end (lost_cursors()).
+    SLUICE_LOG(broker, warn,
+               "cursor journal {}: dropping {} damaged byte(s) at byte {}; a trigger left without a cursor "
+               "starts at the beginning of its log",
+               path_, content.size() - pos, pos);
+    lost_cursors_ = true;
     if (::ftruncate(fd_.get(), static_cast<off_t>(pos)) != 0) {
       return errno_error(path_, "cannot truncate damaged tail", errno);
     }

@@ -2,7 +2,8 @@
 // CursorStore: durable per-trigger cursors (the next offset each trigger has to deliver).
 //
 // Storage: one append-only journal file of records [length u32][crc32c u32][op u8][offset u64][name],
-// replayed at open (a torn or damaged tail is dropped; damage with whole records after it is skipped).
+// replayed at open (a torn or damaged tail is dropped; damage with whole records after it is skipped;
+// either sets lost_cursors()).
 // commit() costs one write(2) of ~30 bytes: the record is in the kernel when commit() returns, so it survives
 // a crash of the process. A background thread fdatasync()s the journal at most every sync_interval (commits
 // are coalesced), so a machine crash can lose the last interval of commits; the dispatcher then replays those
@@ -56,8 +57,9 @@ class CursorStore {
   Status erase(const std::string& trigger);
   /// Every trigger's cursor.
   std::map<std::string, std::uint64_t> all() const;
-  /// True when opening skipped a damaged record in the middle of the journal: a trigger without a
-  /// cursor may then have lost it, and should start at the beginning of the log rather than its end.
+  /// True when opening dropped or skipped a damaged record of the journal (a torn tail too): a trigger
+  /// without a cursor may then have lost it, and should start at the beginning of the log rather than its
+  /// end.
   bool lost_cursors() const { return lost_cursors_; }
   /// Blocks until every commit so far is fdatasync()ed (shutdown).
   Status sync();

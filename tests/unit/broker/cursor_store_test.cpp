@@ -176,10 +176,32 @@ TEST(CursorStore, TornTailIsDropped) {
     EXPECT_EQ(store->load("a"), 1u);
     EXPECT_EQ(store->load("b"), 2u);
     EXPECT_EQ(size_of(path), whole);
+    EXPECT_TRUE(store->lost_cursors());  // the half record may have been a trigger's first commit
     ASSERT_TRUE(store->commit("c", 3));
   }
   auto store = open_store(dir.path());
   EXPECT_EQ(store->load("c"), 3u);
+}
+
+TEST(CursorStore, DamagedLastRecordCountsAsALostCursor) {
+  // The last record may be a trigger's only one (its first commit, or the journal was just compacted):
+  // dropping it must not let that trigger start at the end of the log and skip what it had not delivered.
+  TempDir dir;
+  std::string path;
+  {
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store->commit("a", 1));
+    ASSERT_TRUE(store->commit("b", 2));
+    path = store->path();
+  }
+  {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY));
+    ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 18 + 12, path));  // b's offset
+  }
+  auto store = open_store(dir.path());
+  EXPECT_EQ(store->load("a"), 1u);
+  EXPECT_FALSE(store->load("b"));
+  EXPECT_TRUE(store->lost_cursors());
 }
 
 TEST(CursorStore, DamageFollowedByWholeRecordsIsSkippedNotTruncated) {
