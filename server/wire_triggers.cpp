@@ -161,11 +161,15 @@ class TriggerRuntime {
   }
 
   /// Keeps a not-ready trigger's place in its broker's log: a cursor at the end when it has none yet, so
-  /// that the events published while its agent is missing are delivered once it exists.
+  /// that the events published while its agent is missing are delivered once it exists. At the beginning
+  /// instead when the cursor journal was damaged (its cursor may have been lost), as a dispatcher starts.
   void wait_locked(const std::string& name, const Broker& broker) {
     const auto key = TriggerDispatcher::cursor_key(broker.spec.name, name);
-    if (!parts_.controller.cursors().load(key)) {
-      if (auto st = parts_.controller.cursors().commit(key, broker.log->end_offset()); !st)
+    auto& cursors = parts_.controller.cursors();
+    if (!cursors.load(key)) {
+      const std::uint64_t start =
+          cursors.lost_cursors() ? broker.log->start_offset() : broker.log->end_offset();
+      if (auto st = cursors.commit(key, start); !st)
         SLUICE_LOG(trigger, warn, "[broker={} trigger={}] saving cursor: {}", broker.spec.name, name,
                    st.error().to_string());
     }

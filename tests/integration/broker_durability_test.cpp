@@ -1,11 +1,14 @@
 // Durability of a real `sluice serve`: acknowledged events survive kill -9 and are delivered; a graceful
 // restart neither loses nor replays; a trigger's cursor survives restarts.
 
+#include <fcntl.h>
+
 #include <atomic>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "core/fs.hpp"
 #include "tests/integration/broker_support.hpp"
 
 namespace sluice::testing {
@@ -75,6 +78,38 @@ TEST(BrokerDurability, EventsPublishedWhileTheSubscriberIsDownArriveLater) {
                          std::chrono::seconds(15)))
       << trigger_status(server, "t");
   EXPECT_EQ(unique_ids(sink).size(), 10u);
+}
+
+// A trigger waiting for its agent keeps its place by a cursor; when the cursor journal lost that cursor,
+// the trigger must not be given a new one at the end of the log (skipping what it never delivered).
+TEST(BrokerDurability, AWaitingTriggerWhoseCursorWasDamagedKeepsItsBacklog) {
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml() +
+                         "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+                         "metadata: {name: w}\nspec:\n  broker: default\n"
+                         "  subscriber: {ref: {apiVersion: sluice.dev/v1, kind: Agent, name: "
+                         "missing}}\n");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(publish(server, "e" + std::to_string(i), "t"), 202);
+  apply_yaml(server, trigger_yaml("t", sink.url()));  // its cursor record follows the waiting one's
+  ASSERT_TRUE(
+      wait_until([&] { return trigger_status(server, "t")["delivery"].contains("committedOffset"); }));
+  EXPECT_EQ(trigger_status(server, "w")["delivery"].value("backlog", -1), 3);
+  server.process().signal(SIGTERM);
+  ASSERT_EQ(server.process().wait(std::chrono::seconds(15)), 0) << server.process().output();
+
+  const std::string journal = server.data_dir() + "/cursors";
+  {
+    UniqueFd fd(::open(journal.c_str(), O_WRONLY));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 12, journal));  // the waiting trigger's offset
+  }
+  server.restart();
+  ASSERT_TRUE(server.wait_ready());
+  const auto status = trigger_status(server, "w");
+  EXPECT_EQ(status["delivery"].value("committedOffset", -1), 0) << status.dump();
+  EXPECT_EQ(status["delivery"].value("backlog", -1), 3) << status.dump();
 }
 
 std::int64_t log_end(SluiceServer& server) {
