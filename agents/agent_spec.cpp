@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdio>
 #include <initializer_list>
+#include <optional>
 #include <set>
 
 #include "core/duration.hpp"
@@ -380,8 +381,14 @@ Result<Resources> parse_resources(const json& v, const std::string& path) {
       out.limits.open_files = n.value();
     } else if (key == "cpu" || key == "ephemeral-storage") {
       // Not enforced, but still a quantity: a manifest Kubernetes refuses is refused here too.
-      if (!value.is_number() && !(value.is_string() && parse_quantity(value.get<std::string>())))
-        return field_error(p, "must be a quantity such as 500m, 2 or 1Gi");
+      std::optional<double> amount;
+      if (value.is_number()) {
+        amount = value.get<double>();
+      } else if (value.is_string()) {
+        if (auto q = parse_quantity(value.get<std::string>())) amount = q.value();
+      }
+      if (!amount) return field_error(p, "must be a quantity such as 500m, 2 or 1Gi");
+      if (*amount < 0) return field_error(p, "cannot be negative, got " + value.dump());
       continue;
     } else {
       return field_error(p,

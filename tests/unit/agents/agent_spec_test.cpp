@@ -268,6 +268,21 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
          container(m)["resources"] = {{"limits", {{"cpu", "lots"}}}};
        },
        c0 + ".resources.limits[cpu]", "quantity such as 500m"},
+      {"negative cpu",
+       [&](json& m) {
+         container(m)["resources"] = {{"limits", {{"cpu", "-500m"}}}};
+       },
+       c0 + ".resources.limits[cpu]", "cannot be negative"},
+      {"negative cpu number",
+       [&](json& m) {
+         container(m)["resources"] = {{"limits", {{"cpu", -1}}}};
+       },
+       c0 + ".resources.limits[cpu]", "cannot be negative"},
+      {"negative ephemeral storage",
+       [&](json& m) {
+         container(m)["resources"] = {{"limits", {{"ephemeral-storage", "-1Gi"}}}};
+       },
+       c0 + ".resources.limits[ephemeral-storage]", "cannot be negative"},
       {"timeout", [](json& m) { m["spec"]["template"]["spec"]["timeoutSeconds"] = 0; },
        "spec.template.spec.timeoutSeconds", "between 1"},
       {"protocol",
