@@ -163,12 +163,20 @@ class TriggerRuntime {
   /// Keeps a not-ready trigger's place in its broker's log: a cursor at the end when it has none yet, so
   /// that the events published while its agent is missing are delivered once it exists. At the beginning
   /// instead when the cursor journal was damaged (its cursor may have been lost), as a dispatcher starts.
+  /// A cursor past the end (the broker was made again, or recovery cut its log's tail) moves to the end, as
+  /// a dispatcher's does: kept, it would skip the events published while the trigger waits.
   void wait_locked(const std::string& name, const Broker& broker) {
     const auto key = TriggerDispatcher::cursor_key(broker.spec.name, name);
     auto& cursors = parts_.controller.cursors();
-    if (!cursors.load(key)) {
-      const std::uint64_t start =
-          cursors.lost_cursors() ? broker.log->start_offset() : broker.log->end_offset();
+    const auto saved = cursors.load(key);
+    const std::uint64_t end = broker.log->end_offset();
+    if (!saved || *saved > end) {
+      const std::uint64_t start = saved || !cursors.lost_cursors() ? end : broker.log->start_offset();
+      if (saved)
+        SLUICE_LOG(trigger, warn,
+                   "[broker={} trigger={}] committed cursor {} is past the log end {} (log replaced?): "
+                   "waiting at the end",
+                   broker.spec.name, name, *saved, end);
       if (auto st = cursors.commit(key, start); !st)
         SLUICE_LOG(trigger, warn, "[broker={} trigger={}] saving cursor: {}", broker.spec.name, name,
                    st.error().to_string());

@@ -112,6 +112,28 @@ TEST(BrokerDurability, AWaitingTriggerWhoseCursorWasDamagedKeepsItsBacklog) {
   EXPECT_EQ(status["delivery"].value("backlog", -1), 3) << status.dump();
 }
 
+// A waiting trigger's cursor past the end of its broker's log (the broker was deleted and made again, or
+// recovery cut the log's tail) must not skip the events published after it.
+TEST(BrokerDurability, AWaitingTriggerOfARecreatedBrokerKeepsWhatIsPublishedMeanwhile) {
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml());
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(publish(server, "old" + std::to_string(i), "t"), 202);
+  const std::string waiting =
+      "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: w}\nspec:\n  broker: default\n"
+      "  subscriber: {ref: {apiVersion: sluice.dev/v1, kind: Agent, name: missing}}\n";
+  apply_yaml(server, waiting);
+  ASSERT_TRUE(wait_until([&] {
+    return trigger_status(server, "w")["delivery"].value("committedOffset", -1) == 3;
+  })) << trigger_status(server, "w").dump();
+  ASSERT_EQ(server.cli({"delete", "broker", "default"}), 0);
+  apply_yaml(server, broker_yaml());
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(publish(server, "new" + std::to_string(i), "t"), 202);
+  const auto status = trigger_status(server, "w");
+  EXPECT_EQ(status["delivery"].value("committedOffset", -1), 0) << status.dump();
+  EXPECT_EQ(status["delivery"].value("backlog", -1), 2) << status.dump();
+}
+
 std::int64_t log_end(SluiceServer& server) {
   std::string out;
   if (server.cli({"get", "brokers", "default", "-o", "json"}, &out) != 0) return -1;
