@@ -545,12 +545,18 @@ void AgentRuntime::reconcile_agent(Agent& agent, SteadyTime now, Pass&) {
     // spec.traffic naming a revision that does not exist is reported by build().
     auto check = TrafficTable::build(agent.spec.traffic, infos);
     agent.effective = std::move(effective);
-    publish_route_locked(agent);
-    if (!check) {
+    if (check) {
+      publish_route_locked(agent);
+    } else {
       agent.route_error = check.error().to_string();
+      // As Knative's route reconciler, which leaves the ingress as it was while a traffic target is
+      // missing: the last traffic that could be routed keeps being served, the agent is not ready.
       std::unique_lock lock(route_mu_);
-      routes_[agent.spec.name] =
-          std::make_shared<Route>(Route{{}, {}, AgentProtocol::Http, agent.route_error});
+      auto it = routes_.find(agent.spec.name);
+      if (it == routes_.end() || !it->second->error.empty() || it->second->table.empty()) {
+        routes_[agent.spec.name] =
+            std::make_shared<Route>(Route{{}, {}, AgentProtocol::Http, agent.route_error});
+      }
     }
     agent.has_table = true;
   }
@@ -727,7 +733,16 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
   out["latestReadyRevisionName"] = latest_ready;
   auto traffic = nlohmann::json::array();
   std::map<std::string, int> share;
-  for (const auto& t : agent.effective) {
+  // The traffic being served: while spec.traffic cannot be routed, the last that could.
+  const std::vector<ResolvedTarget>* served = &agent.effective;
+  std::shared_ptr<const Route> route;
+  if (!agent.route_error.empty()) {
+    std::shared_lock lock(route_mu_);
+    auto it = routes_.find(agent.spec.name);
+    if (it != routes_.end()) route = it->second;
+  }
+  if (route && route->error.empty()) served = &route->table.targets();
+  for (const auto& t : *served) {
     nlohmann::json entry = {
         {"revisionName", t.revision}, {"percent", t.percent}, {"latestRevision", t.latest}};
     if (!t.tag.empty()) entry["tag"] = t.tag;

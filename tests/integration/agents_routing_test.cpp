@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -67,6 +68,26 @@ TEST_F(AgentsRouting, RevisionsSplitTagsAndStickyKeys) {
   EXPECT_EQ(status["latestCreatedRevisionName"], "echo-00002");
   EXPECT_EQ(status["revisions"].size(), 2u);
   EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 30);
+
+  // As Knative's route: traffic naming a revision that does not exist makes the agent not ready and
+  // leaves the traffic that was served in place, rather than failing every request.
+  v2.traffic =
+      "  traffic:\n  - {revisionName: echo-00009, percent: 30}\n  - {latestRevision: true, percent: 70}\n";
+  apply_agent(server_, agent_yaml(v2));
+  ASSERT_TRUE(wait_until([&] {
+    status = agent_status(server_, "echo");
+    return status.dump().find("TrafficNotRoutable") != std::string::npos;
+  })) << status.dump();
+  EXPECT_NE(status.dump().find("echo-00009"), std::string::npos) << status.dump();
+  std::set<std::string> revisions;
+  for (int i = 0; i < 40; ++i) {
+    auto r = call_agent(server_, "/agents/echo/");
+    ASSERT_EQ(r.status, 200) << r.body;
+    revisions.insert(r.revision);
+  }
+  EXPECT_EQ(revisions, (std::set<std::string>{"echo-00001", "echo-00002"}));
+  EXPECT_EQ(call_agent(server_, "/agents/echo@stable/").revision, "echo-00001");
+  EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 30) << status.dump();
 }
 
 TEST_F(AgentsRouting, RevisionNumbersSurviveRestarts) {
