@@ -486,7 +486,8 @@ Status FileLog::recover_tail(Segment& seg) {
   std::vector<IndexEntry> batch_index;
   std::int64_t batch_first_time = -1;
   std::int64_t batch_max_time = -1;
-  const char* stop = "end of segment";
+  const char* stop = "end of segment, unfinished batch";
+  std::optional<std::uint64_t> damage_pos;  // a whole record there is damaged or out of sequence
   for (;;) {
     auto step = cursor.next();
     if (!step) return step.error();
@@ -497,11 +498,13 @@ Status FileLog::recover_tail(Segment& seg) {
     }
     if (step.value() == RecordCursor::Step::corrupt) {
       stop = "CRC mismatch";
+      damage_pos = cursor.position();
       break;
     }
     const auto& rec = cursor.record();
     if (rec.offset != expected) {
       stop = "offset out of sequence";
+      damage_pos = rec.position;
       break;
     }
     if ((seg.index.empty() && batch_index.empty()) ||
@@ -530,9 +533,11 @@ Status FileLog::recover_tail(Segment& seg) {
       SLUICE_LOG(broker, debug, "[log={}] dropping {} byte(s) of zero-filled space after byte {} of {}",
                  options_.name, file_size - good_pos, good_pos, seg.log_path);
     } else {
-      SLUICE_LOG(broker, warn,
-                 "[log={}] truncating torn tail of {}: {} byte(s) from byte {} ({}, unfinished batch)",
+      SLUICE_LOG(broker, warn, "[log={}] truncating torn tail of {}: {} byte(s) from byte {} ({})",
                  options_.name, seg.log_path, file_size - good_pos, good_pos, stop);
+      if (damage_pos) {
+        if (auto st = keep_cut_records(seg, *damage_pos, good_pos, file_size); !st) return st;
+      }
     }
     if (::ftruncate(seg.write_fd.get(), static_cast<off_t>(good_pos)) != 0) {
       return errno_error(seg.log_path, "cannot truncate torn tail", errno);
@@ -562,6 +567,46 @@ Status FileLog::recover_tail(Segment& seg) {
     SLUICE_LOG(broker, warn, "[log={}] cannot open the index of the active segment: {}", options_.name,
                errno_error(seg.index_path, "open failed", errno).to_string());
   }
+  return ok();
+}
+
+Status FileLog::keep_cut_records(Segment& seg, std::uint64_t damage_pos, std::uint64_t cut_pos,
+                                 std::uint64_t file_size) {
+  // A crash leaves whole records after a damaged one only within its last, unacknowledged group; disk
+  // damage leaves acknowledged ones. Count the whole records past the damaged one.
+  char header[kRecordHeaderBytes];
+  auto n = pread_full(seg.read_fd.get(), header, sizeof header, damage_pos, seg.log_path);
+  if (!n) return n.error();
+  if (n.value() < sizeof header) return ok();
+  const std::uint64_t next = damage_pos + kRecordHeaderBytes + (get<std::uint32_t>(header) & kLengthMask);
+  RecordCursor after(seg.read_fd.get(), seg.log_path, next, file_size);
+  std::uint64_t whole = 0;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  for (;;) {
+    auto step = after.next();
+    if (!step) return step.error();
+    if (step.value() != RecordCursor::Step::record) break;
+    if (whole++ == 0) first = after.record().offset;
+    last = after.record().offset;
+  }
+  if (whole == 0) return ok();
+  const std::string kept = seg.log_path + ".cut-" + std::to_string(cut_pos);
+  std::string bytes(static_cast<std::size_t>(file_size - cut_pos), '\0');
+  auto got = pread_full(seg.read_fd.get(), bytes.data(), bytes.size(), cut_pos, seg.log_path);
+  if (!got) return got.error();
+  bytes.resize(got.value());
+  if (auto st = write_file_atomic(kept, bytes); !st) {
+    SLUICE_LOG(broker, err,
+               "[log={}] {} whole record(s) (offsets {} to {}) follow the damaged record at byte {} of {} "
+               "and are cut with it (disk damage, if they were acknowledged); keeping a copy failed: {}",
+               options_.name, whole, first, last, damage_pos, seg.log_path, st.error().to_string());
+    return ok();
+  }
+  SLUICE_LOG(broker, err,
+             "[log={}] {} whole record(s) (offsets {} to {}) follow the damaged record at byte {} of {} and "
+             "are cut with it (disk damage, if they were acknowledged); the cut bytes are kept in {}",
+             options_.name, whole, first, last, damage_pos, seg.log_path, kept);
   return ok();
 }
 

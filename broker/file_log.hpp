@@ -22,7 +22,8 @@
 // before the next segment's base) and rebuilt by a scan when missing or damaged. The newest segment is
 // scanned whole: everything from the first record that is partial, fails its CRC, breaks the offset
 // sequence, or belongs to an unfinished batch is truncated (the only records a crash can damage are the
-// ones never acknowledged). The active segment may end in zero-filled space written ahead of its records
+// ones never acknowledged); when whole records follow a damaged one (disk damage, if they were
+// acknowledged), the cut bytes are copied to DIR/<base>.log.cut-<position> first. The active segment may end in zero-filled space written ahead of its records
 // (options.zero_fill_bytes); recovery drops it too, as does a clean close and every roll, so a sealed
 // segment ends exactly at its last record. A damaged record inside a sealed segment (bit rot, not a crash) is
 // kept on disk and read() answers an Error naming its offset (code 500) instead of serving it: the choice is
@@ -153,6 +154,10 @@ class FileLog final : public EventLog {
   Status recover();
   Status recover_sealed(Segment& segment, std::uint64_t next_base);
   Status recover_tail(Segment& segment);
+  /// When whole records follow a damaged one that recovery cuts off the newest segment, copies the cut
+  /// bytes to SEGMENT.cut-POSITION and says so (best effort).
+  Status keep_cut_records(Segment& segment, std::uint64_t damage_pos, std::uint64_t cut_pos,
+                          std::uint64_t file_size);
   /// A new empty segment; nothing of it is left on disk when it fails.
   Result<std::shared_ptr<Segment>> create_segment(std::uint64_t base);
   Result<std::shared_ptr<Segment>> open_segment_files(std::uint64_t base);

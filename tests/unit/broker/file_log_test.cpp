@@ -516,6 +516,45 @@ TEST(FileLog, CrcMismatchAtTheTailIsTruncated) {
   for (const auto& rec : records) EXPECT_EQ(rec.payload, payload_for(rec.offset));
 }
 
+TEST(FileLog, WholeRecordsCutWithDamageInTheNewestSegmentAreKeptBesideIt) {
+  // A crash leaves no whole records after the damage but those of its last, unacknowledged group; bit
+  // rot does. The log is still cut there (as Kafka does), but the bytes are kept for the operator.
+  TempDir dir;
+  { open_with_records(dir.path(), 10); }
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  std::string before;
+  {
+    auto content = read_file(segment);
+    ASSERT_TRUE(content);
+    before = content.value();
+  }
+  flip_byte(segment, 3 * kRecordBytes + 50);  // payload of offset 3
+  auto log = open_log(dir.path());
+  EXPECT_EQ(log->end_offset(), 3u);
+  const std::string kept = segment + ".cut-" + std::to_string(3 * kRecordBytes);
+  auto content = read_file(kept);
+  ASSERT_TRUE(content) << "no copy of the cut bytes";
+  ASSERT_EQ(content.value().size(), 7 * kRecordBytes);
+  EXPECT_EQ(content.value().substr(kRecordBytes), before.substr(4 * kRecordBytes));
+  log.reset();
+  // The copy is not a segment: the log opens again as it was.
+  log = open_log(dir.path());
+  EXPECT_EQ(log->end_offset(), 3u);
+  EXPECT_EQ(read_all(*log).size(), 3u);
+}
+
+TEST(FileLog, ATornTailLeavesNoCopy) {
+  TempDir dir;
+  { open_with_records(dir.path(), 5); }
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  ASSERT_EQ(::truncate(segment.c_str(), static_cast<off_t>(4 * kRecordBytes + 30)), 0);
+  auto log = open_log(dir.path());
+  EXPECT_EQ(log->end_offset(), 4u);
+  auto names = list_dir(dir.path());
+  ASSERT_TRUE(names);
+  for (const auto& name : names.value()) EXPECT_EQ(name.find(".cut-"), std::string::npos) << name;
+}
+
 TEST(FileLog, CorruptRecordInASealedSegmentIsNeverServed) {
   TempDir dir;
   FileLogOptions options;
