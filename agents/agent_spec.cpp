@@ -762,6 +762,14 @@ Result<AgentSpec> parse_agent(const json& manifest) {
   auto ann = annotations_of(*meta.value(), "metadata.annotations");
   if (!ann) return ann.error();
   out.annotations = std::move(ann).value();
+  // As Knative's Service validation: on the agent's own metadata they would silently do nothing.
+  for (const auto& [key, value] : out.annotations) {
+    if (key.rfind("autoscaling.knative.dev/", 0) == 0) {
+      return field_error("metadata.annotations[" + key + "]",
+                         "autoscaling annotations must be put under spec.template.metadata.annotations to "
+                         "work");
+    }
+  }
 
   auto spec = require_object(manifest, "spec", "spec");
   if (!spec) return spec.error();

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/fs.hpp"
+#include "core/log.hpp"
 
 namespace sluice::agents {
 
@@ -33,7 +34,14 @@ Result<RevisionHistory> RevisionHistory::load(const std::string& data_dir, const
     record.template_hash = item.value("templateHash", "");
     record.manifest = item.value("manifest", nlohmann::json::object());
     auto spec = parse_agent(record.manifest);
-    if (!spec) return make_error(path, "revision " + record.name + ": " + spec.error().to_string());
+    if (!spec) {
+      // Stored by a version that validated less: the revision cannot run, but its name stays taken and
+      // the agent's other revisions load, so that the agent can still be applied.
+      SLUICE_LOG(agents, warn, "[agent={} rev={}] dropping a revision this version refuses: {}", agent,
+                 record.name, spec.error().to_string());
+      history.number_after(record.generation);
+      continue;
+    }
     record.revision_template = spec.value().revision_template;
     history.revisions_.push_back(std::move(record));
   }

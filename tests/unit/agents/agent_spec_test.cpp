@@ -268,6 +268,11 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
          container(m)["resources"] = {{"limits", {{"cpu", "lots"}}}};
        },
        c0 + ".resources.limits[cpu]", "quantity such as 500m"},
+      {"autoscaling on the agent",
+       [](json& m) {
+         m["metadata"]["annotations"] = {{"autoscaling.knative.dev/min-scale", "3"}};
+       },
+       "metadata.annotations[autoscaling.knative.dev/min-scale]", "spec.template.metadata.annotations"},
       {"negative cpu",
        [&](json& m) {
          container(m)["resources"] = {{"limits", {{"cpu", "-500m"}}}};

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/fs.hpp"
 #include "tests/support/process.hpp"
 
 namespace sluice::agents {
@@ -37,6 +38,26 @@ TEST(RevisionHistory, NewTemplateNewGenerationKeptAcrossLoads) {
   EXPECT_EQ(reloaded.record(spec_a, manifest("a"), &created).value()->name, "sum-00003");
   RevisionHistory::erase(dir.path(), "sum");
   EXPECT_TRUE(RevisionHistory::load(dir.path(), "sum").value().revisions().empty());
+}
+
+TEST(RevisionHistory, ARevisionThatNoLongerValidatesIsDroppedAndItsNameStaysTaken) {
+  testing::TempDir dir;
+  auto history = RevisionHistory::load(dir.path(), "sum").value();
+  auto spec_a = parse_agent(manifest("a")).value();
+  ASSERT_TRUE(history.record(spec_a, manifest("a"), nullptr));
+  auto spec_b = parse_agent(manifest("b")).value();
+  ASSERT_TRUE(history.record(spec_b, manifest("b"), nullptr));
+  // Rewrite the file as an older version may have left it: sum-00002 refused by today's validation.
+  auto doc = nlohmann::json::parse(read_file(RevisionHistory::path_of(dir.path(), "sum")).value());
+  doc[1]["manifest"]["metadata"]["annotations"] = {{"autoscaling.knative.dev/min-scale", "1"}};
+  ASSERT_TRUE(write_file_atomic(RevisionHistory::path_of(dir.path(), "sum"), doc.dump()));
+
+  auto reloaded = RevisionHistory::load(dir.path(), "sum");
+  ASSERT_TRUE(reloaded) << reloaded.error().to_string();
+  ASSERT_EQ(reloaded.value().revisions().size(), 1u);
+  EXPECT_EQ(reloaded.value().revisions()[0].name, "sum-00001");
+  auto spec_c = parse_agent(manifest("c")).value();
+  EXPECT_EQ(reloaded.value().record(spec_c, manifest("c"), nullptr).value()->name, "sum-00003");
 }
 
 }  // namespace
