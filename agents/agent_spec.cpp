@@ -682,10 +682,11 @@ Result<std::vector<TrafficTarget>> parse_traffic(const json& v, const std::strin
     if (auto it = t.find("tag"); it != t.end() && !it->is_null()) {
       auto s = string_value(*it, p + ".tag");
       if (!s) return s.error();
-      if (!is_dns_label(s.value(), false)) {
+      // A DNS-1035 label, as Knative requires of tags.
+      if (!is_dns_label(s.value(), true)) {
         return field_error(p + ".tag", "\"" + s.value() +
                                            "\" is not a valid tag (lowercase letters, digits and '-', "
-                                           "at most 63 characters)");
+                                           "starting with a letter, at most 63 characters)");
       }
       if (!tags.insert(s.value()).second)
         return field_error(p + ".tag", "tag \"" + s.value() + "\" is used twice");

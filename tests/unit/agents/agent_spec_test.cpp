@@ -381,6 +381,11 @@ TEST(AgentSpec, EveryValidationErrorNamesItsField) {
          m["spec"]["traffic"] = json::array({{{"percent", 100}, {"latestRevision", true}, {"tag", "Blue!"}}});
        },
        "spec.traffic[0].tag", "not a valid tag"},
+      {"traffic tag starting with a digit",
+       [](json& m) {
+         m["spec"]["traffic"] = json::array({{{"percent", 100}, {"latestRevision", true}, {"tag", "1st"}}});
+       },
+       "spec.traffic[0].tag", "starting with a letter"},
       {"traffic dup tag",
        [](json& m) {
          m["spec"]["traffic"] = json::array({{{"percent", 100}, {"latestRevision", true}, {"tag", "a"}},
