@@ -33,7 +33,16 @@ Result<RevisionHistory> RevisionHistory::load(const std::string& data_dir, const
     record.generation = item.value("generation", 0);
     record.template_hash = item.value("templateHash", "");
     record.manifest = item.value("manifest", nlohmann::json::object());
-    auto spec = parse_agent(record.manifest);
+    // Only the template makes the revision: the agent's own annotations and traffic, validated
+    // when they were applied, need not pass today's validation for the revision to load.
+    nlohmann::json manifest = record.manifest;
+    if (manifest.is_object()) {
+      if (auto meta = manifest.find("metadata"); meta != manifest.end() && meta->is_object())
+        meta->erase("annotations");
+      if (auto spec = manifest.find("spec"); spec != manifest.end() && spec->is_object())
+        spec->erase("traffic");
+    }
+    auto spec = parse_agent(manifest);
     if (!spec) {
       // Stored by a version that validated less: the revision cannot run, but its name stays taken and
       // the agent's other revisions load, so that the agent can still be applied.

@@ -47,9 +47,12 @@ TEST(RevisionHistory, ARevisionThatNoLongerValidatesIsDroppedAndItsNameStaysTake
   ASSERT_TRUE(history.record(spec_a, manifest("a"), nullptr));
   auto spec_b = parse_agent(manifest("b")).value();
   ASSERT_TRUE(history.record(spec_b, manifest("b"), nullptr));
-  // Rewrite the file as an older version may have left it: sum-00002 refused by today's validation.
+  // Rewrite the file as an older version may have left it: sum-00002's template refused by today's
+  // validation, and sum-00001's own annotations and traffic (not part of the revision) too.
   auto doc = nlohmann::json::parse(read_file(RevisionHistory::path_of(dir.path(), "sum")).value());
-  doc[1]["manifest"]["metadata"]["annotations"] = {{"autoscaling.knative.dev/min-scale", "1"}};
+  doc[1]["manifest"]["spec"]["template"]["spec"]["containers"][0]["resources"] = {{"limits", {{"cpu", -1}}}};
+  doc[0]["manifest"]["metadata"]["annotations"] = {{"autoscaling.knative.dev/min-scale", "1"}};
+  doc[0]["manifest"]["spec"]["traffic"] = {{{"latestRevision", true}, {"percent", 100}, {"tag", "1st"}}};
   ASSERT_TRUE(write_file_atomic(RevisionHistory::path_of(dir.path(), "sum"), doc.dump()));
 
   auto reloaded = RevisionHistory::load(dir.path(), "sum");
