@@ -80,6 +80,15 @@ class TriggerRuntime {
       if (auto st = parts_.controller.cursors().erase(key); !st)
         SLUICE_LOG(trigger, warn, "[trigger={}] erasing cursor: {}", name, st.error().to_string());
     }
+    // A trigger stopped because its broker was deleted keeps its cursor (the broker may come back); gone
+    // itself, it must not leave one that a new trigger of the same name would resume from.
+    const std::string suffix = "/" + name;
+    for (const auto& [key, offset] : parts_.controller.cursors().all()) {
+      if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+        continue;
+      if (auto st = parts_.controller.cursors().erase(key); !st)
+        SLUICE_LOG(trigger, warn, "[trigger={}] erasing cursor: {}", name, st.error().to_string());
+    }
   }
 
   nlohmann::json status(const StoredResource& resource) {

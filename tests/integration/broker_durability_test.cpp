@@ -134,6 +134,30 @@ TEST(BrokerDurability, AWaitingTriggerOfARecreatedBrokerKeepsWhatIsPublishedMean
   EXPECT_EQ(status["delivery"].value("backlog", -1), 2) << status.dump();
 }
 
+// A trigger deleted while its broker was gone, and made again with the same name, is a new trigger: it
+// starts at the end of the log, not at the old trigger's cursor.
+TEST(BrokerDurability, ATriggerDeletedWhileItsBrokerWasGoneComesBackAsANewOne) {
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("t", sink.url()));
+  ASSERT_EQ(publish(server, "first", "t"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(
+      wait_until([&] { return trigger_status(server, "t")["delivery"].value("committedOffset", -1) == 1; }));
+  ASSERT_EQ(server.cli({"delete", "broker", "default"}), 0);
+  ASSERT_EQ(server.cli({"delete", "trigger", "t"}), 0);
+  apply_yaml(server, broker_yaml());
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(publish(server, "before" + std::to_string(i), "t"), 202);
+  apply_yaml(server, trigger_yaml("t", sink.url()));
+  ASSERT_TRUE(
+      wait_until([&] { return trigger_status(server, "t")["delivery"].contains("committedOffset"); }));
+  ASSERT_EQ(publish(server, "after", "t"), 202);
+  ASSERT_TRUE(sink.wait_for(2));
+  ASSERT_TRUE(wait_until([&] { return trigger_status(server, "t")["delivery"].value("backlog", -1) == 0; }));
+  EXPECT_EQ(received_ids(sink), (std::vector<std::string>{"first", "after"}));
+}
+
 std::int64_t log_end(SluiceServer& server) {
   std::string out;
   if (server.cli({"get", "brokers", "default", "-o", "json"}, &out) != 0) return -1;
