@@ -487,13 +487,14 @@ Status FileLog::recover_tail(Segment& seg) {
   std::int64_t batch_first_time = -1;
   std::int64_t batch_max_time = -1;
   const char* stop = "end of segment, unfinished batch";
-  std::optional<std::uint64_t> damage_pos;  // a whole record there is damaged or out of sequence
+  std::optional<std::uint64_t> damage_pos;  // the record there is cut short, damaged or out of sequence
   for (;;) {
     auto step = cursor.next();
     if (!step) return step.error();
     if (step.value() == RecordCursor::Step::end) break;
     if (step.value() == RecordCursor::Step::torn) {
       stop = "partial record";
+      damage_pos = cursor.position();  // or a damaged length
       break;
     }
     if (step.value() == RecordCursor::Step::corrupt) {
@@ -536,7 +537,7 @@ Status FileLog::recover_tail(Segment& seg) {
       SLUICE_LOG(broker, warn, "[log={}] truncating torn tail of {}: {} byte(s) from byte {} ({})",
                  options_.name, seg.log_path, file_size - good_pos, good_pos, stop);
       if (damage_pos) {
-        if (auto st = keep_cut_records(seg, *damage_pos, good_pos, file_size); !st) return st;
+        if (auto st = keep_cut_records(seg, *damage_pos, expected, good_pos, file_size); !st) return st;
       }
     }
     if (::ftruncate(seg.write_fd.get(), static_cast<off_t>(good_pos)) != 0) {
@@ -570,32 +571,43 @@ Status FileLog::recover_tail(Segment& seg) {
   return ok();
 }
 
-Status FileLog::keep_cut_records(Segment& seg, std::uint64_t damage_pos, std::uint64_t cut_pos,
-                                 std::uint64_t file_size) {
+Status FileLog::keep_cut_records(Segment& seg, std::uint64_t damage_pos, std::uint64_t damage_offset,
+                                 std::uint64_t cut_pos, std::uint64_t file_size) {
   // A crash leaves whole records after a damaged one only within its last, unacknowledged group; disk
   // damage leaves acknowledged ones. Count the whole records past the damaged one.
-  char header[kRecordHeaderBytes];
-  auto n = pread_full(seg.read_fd.get(), header, sizeof header, damage_pos, seg.log_path);
-  if (!n) return n.error();
-  if (n.value() < sizeof header) return ok();
-  const std::uint64_t next = damage_pos + kRecordHeaderBytes + (get<std::uint32_t>(header) & kLengthMask);
-  RecordCursor after(seg.read_fd.get(), seg.log_path, next, file_size);
-  std::uint64_t whole = 0;
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;
-  for (;;) {
-    auto step = after.next();
-    if (!step) return step.error();
-    if (step.value() != RecordCursor::Step::record) break;
-    if (whole++ == 0) first = after.record().offset;
-    last = after.record().offset;
-  }
-  if (whole == 0) return ok();
-  const std::string kept = seg.log_path + ".cut-" + std::to_string(cut_pos);
   std::string bytes(static_cast<std::size_t>(file_size - cut_pos), '\0');
   auto got = pread_full(seg.read_fd.get(), bytes.data(), bytes.size(), cut_pos, seg.log_path);
   if (!got) return got.error();
   bytes.resize(got.value());
+  // The size of the whole record at `pos` of `bytes` (CRC intact, a later offset than the damaged one's).
+  auto whole_at = [&](std::uint64_t pos) -> std::uint64_t {
+    if (pos > bytes.size() || bytes.size() - pos < kRecordHeaderBytes) return 0;
+    const char* h = bytes.data() + pos;
+    const std::uint64_t size = kRecordHeaderBytes + (get<std::uint32_t>(h) & kLengthMask);
+    const std::uint64_t offset = get<std::uint64_t>(h + 8);
+    if (offset <= damage_offset || offset - damage_offset > bytes.size() || size > bytes.size() - pos)
+      return 0;
+    return crc32c(h + 8, size - 8) == get<std::uint32_t>(h + 4) ? size : 0;
+  };
+  // Where the damaged record's length says the next one starts, or (that length damaged too) the first
+  // position holding a whole record.
+  const std::uint64_t at = damage_pos - cut_pos;
+  std::uint64_t pos = at;
+  if (bytes.size() - at >= kRecordHeaderBytes)
+    pos += kRecordHeaderBytes + (get<std::uint32_t>(bytes.data() + at) & kLengthMask);
+  if (pos > bytes.size() || whole_at(pos) == 0) {
+    pos = at + 1;
+    while (pos < bytes.size() && whole_at(pos) == 0) ++pos;
+  }
+  std::uint64_t whole = 0;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  for (std::uint64_t size; pos < bytes.size() && (size = whole_at(pos)) > 0; pos += size) {
+    last = get<std::uint64_t>(bytes.data() + pos + 8);
+    if (whole++ == 0) first = last;
+  }
+  if (whole == 0) return ok();
+  const std::string kept = seg.log_path + ".cut-" + std::to_string(cut_pos);
   if (auto st = write_file_atomic(kept, bytes); !st) {
     SLUICE_LOG(broker, err,
                "[log={}] {} whole record(s) (offsets {} to {}) follow the damaged record at byte {} of {} "

@@ -23,12 +23,12 @@
 // scanned whole: everything from the first record that is partial, fails its CRC, breaks the offset
 // sequence, or belongs to an unfinished batch is truncated (the only records a crash can damage are the
 // ones never acknowledged); when whole records follow a damaged one (disk damage, if they were
-// acknowledged), the cut bytes are copied to DIR/<base>.log.cut-<position> first. The active segment may end in zero-filled space written ahead of its records
-// (options.zero_fill_bytes); recovery drops it too, as does a clean close and every roll, so a sealed
-// segment ends exactly at its last record. A damaged record inside a sealed segment (bit rot, not a crash) is
-// kept on disk and read() answers an Error naming its offset (code 500) instead of serving it: the choice is
-// to stop the reader loudly rather than skip or serve garbage; the operator decides (restore, or delete the
-// segment, which moves start_offset()).
+// acknowledged), the cut bytes are copied to DIR/<base>.log.cut-<position> first. The active segment may end
+// in zero-filled space written ahead of its records (options.zero_fill_bytes); recovery drops it too, as does
+// a clean close and every roll, so a sealed segment ends exactly at its last record. A damaged record inside
+// a sealed segment (bit rot, not a crash) is kept on disk and read() answers an Error naming its offset (code
+// 500) instead of serving it: the choice is to stop the reader loudly rather than skip or serve garbage; the
+// operator decides (restore, or delete the segment, which moves start_offset()).
 //
 // Time: records are stamped with the wall clock (append_time_ms). Ages (retention_ms, segment_ms) are
 // measured from the earlier of two readings of "now": the wall clock, and the wall clock read at open()
@@ -156,8 +156,8 @@ class FileLog final : public EventLog {
   Status recover_tail(Segment& segment);
   /// When whole records follow a damaged one that recovery cuts off the newest segment, copies the cut
   /// bytes to SEGMENT.cut-POSITION and says so (best effort).
-  Status keep_cut_records(Segment& segment, std::uint64_t damage_pos, std::uint64_t cut_pos,
-                          std::uint64_t file_size);
+  Status keep_cut_records(Segment& segment, std::uint64_t damage_pos, std::uint64_t damage_offset,
+                          std::uint64_t cut_pos, std::uint64_t file_size);
   /// A new empty segment; nothing of it is left on disk when it fails.
   Result<std::shared_ptr<Segment>> create_segment(std::uint64_t base);
   Result<std::shared_ptr<Segment>> open_segment_files(std::uint64_t base);

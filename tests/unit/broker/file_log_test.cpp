@@ -543,6 +543,18 @@ TEST(FileLog, WholeRecordsCutWithDamageInTheNewestSegmentAreKeptBesideIt) {
   EXPECT_EQ(read_all(*log).size(), 3u);
 }
 
+TEST(FileLog, WholeRecordsAfterADamagedLengthAreFoundAndKept) {
+  TempDir dir;
+  { open_with_records(dir.path(), 10); }
+  const std::string segment = files_with(dir.path(), ".log").at(0);
+  flip_byte(segment, 3 * kRecordBytes + 2);  // the length of offset 3: it now runs past the file's end
+  auto log = open_log(dir.path());
+  EXPECT_EQ(log->end_offset(), 3u);
+  auto content = read_file(segment + ".cut-" + std::to_string(3 * kRecordBytes));
+  ASSERT_TRUE(content) << "no copy of the cut bytes";
+  EXPECT_EQ(content.value().size(), 7 * kRecordBytes);
+}
+
 TEST(FileLog, ATornTailLeavesNoCopy) {
   TempDir dir;
   { open_with_records(dir.path(), 5); }
