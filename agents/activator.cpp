@@ -177,19 +177,19 @@ ReplicaLease::~ReplicaLease() {
 }
 
 void ReplicaLease::release() {
-  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, true, {});
-  endpoint_.reset();
-  revision_.reset();
+  give_back(true, {});
 }
 
 void ReplicaLease::release_unreachable() {
-  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, false, kReplicaUnreachableFor);
-  endpoint_.reset();
-  revision_.reset();
+  give_back(false, kReplicaUnreachableFor);
 }
 
 void ReplicaLease::release_cut_off() {
-  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, true, kReplicaCutOffFor);
+  give_back(true, kReplicaCutOffFor);
+}
+
+void ReplicaLease::give_back(bool reached, std::chrono::milliseconds pass_over) {
+  if (endpoint_ && revision_) revision_->release(endpoint_, acquired_at_, reached, pass_over);
   endpoint_.reset();
   revision_.reset();
 }

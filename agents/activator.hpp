@@ -87,6 +87,10 @@ class ReplicaLease {
   void release_cut_off();
 
  private:
+  /// Frees the slot (once): `reached` counts the request as completed; `pass_over` > 0 passes the
+  /// replica over for that long.
+  void give_back(bool reached, std::chrono::milliseconds pass_over);
+
   std::shared_ptr<detail::ActivatorRevision> revision_;
   std::shared_ptr<detail::ActivatorEndpoint> endpoint_;
   std::chrono::steady_clock::time_point acquired_at_;

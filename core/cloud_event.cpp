@@ -85,13 +85,6 @@ std::optional<std::string> disallowed_character(std::string_view s) {
   return std::nullopt;
 }
 
-/// RFC 7230 §3.2.6 tchar.
-bool is_token_char(unsigned char c) {
-  if (c >= 0x80) return false;
-  return is_alpha(static_cast<char>(c)) || is_digit(static_cast<char>(c)) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
 /// The authority that starts at `pos`: up to the first '/', '?' or '#'.
 std::string_view authority_at(std::string_view s, std::size_t pos) {
   s.remove_prefix(pos);
@@ -318,7 +311,7 @@ bool is_media_type(std::string_view s) {
   std::size_t i = 0;
   auto token = [&] {
     const std::size_t start = i;
-    while (i < n && is_token_char(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < n && is_token_char(s[i])) ++i;
     return i > start;
   };
   auto ows = [&] {

@@ -27,17 +27,6 @@ using asio::use_awaitable;
 // Body bytes handed to a sink per read at most.
 constexpr std::size_t kChunkSize = 64 << 10;
 
-// RFC 9110 §5.6.2 token characters, for header names and methods.
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Header values must not smuggle a line break into the request (RFC 9110 §5.5).
 bool is_field_value(std::string_view s) {
   return std::none_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });

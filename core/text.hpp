@@ -20,6 +20,17 @@ inline int hex_value(char c) {
   return -1;
 }
 
+/// RFC 9110 §5.6.2 tchar: a character of a token (header names, methods, media types).
+inline bool is_token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+/// A non-empty RFC 9110 token.
+inline bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char);
+}
+
 /// ASCII case-insensitive equality.
 inline bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/base64.hpp"
+#include "core/text.hpp"
 
 namespace sluice::mcp {
 
@@ -16,17 +17,6 @@ using json = nlohmann::json;
 constexpr std::string_view sentinel_prefix = "=?base64?";
 constexpr std::string_view sentinel_suffix = "?=";
 constexpr double max_safe_integer = 9007199254740991.0;  // 2^53 - 1
-
-// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" /
-// "|" / "~" / DIGIT / ALPHA.
-bool token(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
 
 std::string dotted(const std::vector<std::string>& path) {
   std::string out;
@@ -87,7 +77,7 @@ void walk(const json& schema, std::vector<std::string>& path, const std::string&
       return;
     }
     const auto& name = it->get_ref<const std::string&>();
-    if (!token(name)) {
+    if (!is_token(name)) {
       out.error = "x-mcp-header \"" + name + "\" on " + where + " is not an HTTP field-name token";
       return;
     }
