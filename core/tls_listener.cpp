@@ -1,5 +1,6 @@
 #include "core/tls_listener.hpp"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -64,6 +65,36 @@ asio::awaitable<void> pump_to_client(std::shared_ptr<Relay> r) {
   beast::error_code ec;
   co_await r->tls.async_shutdown(redirect_error(use_awaitable, ec));
   r->close();
+}
+
+/// Whether the connection's first byte, once it arrives, starts a plain HTTP request rather than a TLS
+/// record (a handshake record starts with 0x16; a request with its method's first letter).
+asio::awaitable<bool> starts_with_plain_http(tcp::socket& socket) {
+  beast::error_code ec;
+  co_await socket.async_wait(tcp::socket::wait_read, redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  char first = 0;
+  const auto n = ::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  co_return n == 1 && first >= 'A' && first <= 'Z';
+}
+
+/// What Go's and nginx's HTTPS servers answer to plain HTTP: a 400 that says why, then close. The request
+/// is read first and the client's close awaited (bounded by the handshake deadline): closing with unread
+/// bytes would reset the connection and could discard the answer before the client reads it.
+asio::awaitable<void> refuse_plain_http(tcp::socket& socket) {
+  static constexpr std::string_view kBody = "Client sent an HTTP request to an HTTPS server.\n";
+  const std::string response =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody);
+  std::array<char, 4096> discard;
+  beast::error_code ec;
+  co_await socket.async_read_some(asio::buffer(discard), redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  co_await asio::async_write(socket, asio::buffer(response), redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  while (!ec) co_await socket.async_read_some(asio::buffer(discard), redirect_error(use_awaitable, ec));
 }
 
 }  // namespace
@@ -158,6 +189,12 @@ asio::awaitable<void> TlsListener::relay(tcp::socket socket, std::shared_ptr<asi
   deadline.async_wait([r](beast::error_code wait_ec) {
     if (!wait_ec) r->close();  // a client that never finishes its handshake
   });
+  if (co_await starts_with_plain_http(r->tls.next_layer())) {
+    co_await refuse_plain_http(r->tls.next_layer());
+    deadline.cancel();
+    r->close();
+    co_return;
+  }
   co_await r->tls.async_handshake(asio::ssl::stream_base::server, redirect_error(use_awaitable, ec));
   if (ec) {
     deadline.cancel();

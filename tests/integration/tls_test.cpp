@@ -54,12 +54,15 @@ TEST(Tls, PublishesOverHttpsAndReloadsTheCertificate) {
   ASSERT_TRUE(res) << httplib::to_string(res.error());
   EXPECT_EQ(res->status, 202) << res->body;
   EXPECT_EQ(https_get(tls_port, dir.path() + "/first.crt", "/healthz"), 200);
-  // A client that trusts another certificate refuses the connection; plain HTTP gets nowhere either.
+  // A client that trusts another certificate refuses the connection; plain HTTP is told why.
   EXPECT_EQ(https_get(tls_port, dir.path() + "/second.crt", "/healthz"), 0);
   httplib::Client plain("127.0.0.1", tls_port);
   plain.set_read_timeout(std::chrono::seconds(2));
   auto plain_res = plain.Get("/healthz");
-  EXPECT_TRUE(!plain_res || plain_res->status != 200);
+  ASSERT_TRUE(plain_res) << httplib::to_string(plain_res.error());
+  EXPECT_EQ(plain_res->status, 400);
+  EXPECT_EQ(plain_res->body, "Client sent an HTTP request to an HTTPS server.\n");
+  EXPECT_EQ(https_get(tls_port, dir.path() + "/first.crt", "/healthz"), 200);  // and TLS still works
 
   // Renewal: new files in place; new connections get the new certificate without a restart.
   ASSERT_EQ(run_command("cp " + dir.path() + "/second.crt " + dir.path() + "/server.crt && cp " + dir.path() +
