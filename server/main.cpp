@@ -47,8 +47,27 @@ int main(int argc, char** argv) {
     words = 1;
   }
   if (found == commands.end()) {
-    std::cerr << "sluice: unknown verb '" << args[0] << "'\n";
-    return usage(std::cerr);
+    // The first word of two-word verbs ("event", "cesql", "autoscaler"): name the verbs it starts,
+    // as their usage when help was asked for.
+    const std::string group = args[0] + " ";
+    std::vector<const sluice::cli::Command*> members;
+    for (const auto& [verb, command] : commands)
+      if (verb.rfind(group, 0) == 0) members.push_back(&command);
+    if (members.empty()) {
+      std::cerr << "sluice: unknown verb '" << args[0] << "'\n";
+      return usage(std::cerr);
+    }
+    const bool help = std::any_of(args.begin() + 1, args.end(),
+                                  [](const std::string& a) { return a == "--help" || a == "-h"; });
+    if (!help) {
+      if (args.size() > 1 && args[1].rfind('-', 0) != 0)
+        std::cerr << "sluice: unknown verb '" << args[0] << " " << args[1] << "'; did you mean:\n";
+      else
+        std::cerr << "sluice: '" << args[0] << "' needs a second word:\n";
+    }
+    for (const auto* member : members)
+      (help ? std::cout : std::cerr) << "usage: sluice " << member->verb << " " << member->usage << "\n";
+    return help ? 0 : 2;
   }
   args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(words));
   // `sluice VERB --help`, as kubectl users type it: the verb's usage, not an unknown argument or kind.
