@@ -129,10 +129,11 @@ void print_table(std::ostream& out, const KindInfo& kind, const std::vector<nloh
       const auto& spec = r.value("spec", nlohmann::json::object());
       std::string subscriber;
       if (spec.contains("subscriber")) {
+        // With a ref, `uri` is a path on it (Agent/summarizer/events), as Destination::to_string shows it.
         const auto& s = spec["subscriber"];
-        subscriber = s.contains("uri") ? s.value("uri", "")
-                                       : s.value("ref", nlohmann::json::object()).value("kind", "") + "/" +
-                                             s.value("ref", nlohmann::json::object()).value("name", "");
+        const auto ref = s.value("ref", nlohmann::json::object());
+        subscriber = ref.empty() ? s.value("uri", "")
+                                 : ref.value("kind", "") + "/" + ref.value("name", "") + s.value("uri", "");
       }
       rows.push_back({name, spec.value("broker", ""), subscriber, ready_column(r), reason_column(r)});
     } else {
