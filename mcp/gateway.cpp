@@ -77,6 +77,15 @@ std::string host_of_origin(std::string_view origin) {
   return std::string(rest.substr(0, rest.find_first_of(":/")));
 }
 
+// The name in a Host header, without its port ("[::1]" keeps its brackets).
+std::string host_name(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return close == std::string_view::npos ? std::string() : std::string(host.substr(0, close + 1));
+  }
+  return std::string(host.substr(0, host.find(':')));
+}
+
 json server_info(const GatewayOptions& options) {
   return {{"name", "sluice"}, {"title", "Sluice MCP gateway"}, {"version", options.server_version}};
 }
@@ -93,11 +102,22 @@ int failure_status(const Error& error) {
   return is_timeout_error(error) ? 504 : 502;
 }
 
-json capabilities() {
-  return {{"tools", {{"listChanged", true}}}};
+// `logging`: the agents' notifications/message are relayed on their calls' streams, filtered by the
+// session's logging/setLevel (the sessionless revision has no logging/setLevel).
+json capabilities(bool stateless) {
+  json out = {{"tools", {{"listChanged", true}}}};
+  if (!stateless) out["logging"] = json::object();
+  return out;
 }
 
 }  // namespace
+
+bool is_loopback_host(std::string_view host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1") return true;
+  if (host.rfind("127.", 0) != 0) return false;
+  return host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
 
 const std::vector<std::string>& session_protocol_versions() {
   static const std::vector<std::string> versions{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
@@ -138,10 +158,21 @@ bool McpGateway::origin_allowed(const HttpServerRequest& req) const {
   auto origin = header(req, "Origin");
   for (const auto& allowed : options_.allowed_origins)
     if (allowed == "*" || allowed == origin) return true;
-  auto host = host_of_origin(origin);
-  if (host == "localhost" || host == "127.0.0.1" || host == "[::1]") return true;
+  if (is_loopback_host(host_of_origin(origin))) return true;
   auto own = header(req, "Host");
   return !own.empty() && (origin == "http://" + own || origin == "https://" + own);
+}
+
+// DNS rebinding (2025-11-25 transport, "Security Warning"): a page of another site whose name was made to
+// resolve to 127.0.0.1 reaches a loopback listener with its own name in Host (and Origin). Only a client
+// of this machine that named it as loopback, or as an allowed origin's host, gets through.
+bool McpGateway::host_allowed(const HttpServerRequest& req) const {
+  if (!options_.loopback_listener || !has_header(req, "Host")) return true;
+  auto name = host_name(header(req, "Host"));
+  if (is_loopback_host(name)) return true;
+  for (const auto& allowed : options_.allowed_origins)
+    if (allowed == "*" || strcasecmp(host_of_origin(allowed).c_str(), name.c_str()) == 0) return true;
+  return false;
 }
 
 bool McpGateway::agent_known(const std::string& agent) const {
@@ -158,6 +189,12 @@ asio::awaitable<HttpServerResponse> McpGateway::handle(HttpServerRequest& req, R
   auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;
   if (path != "/mcp" && path != "/mcp/")
     co_return make_error_response(req, http::status::not_found, "no route for " + std::string(path));
+  if (!host_allowed(req)) {
+    SLUICE_LOG(mcp, warn, "rejected a request for host {}", header(req, "Host"));
+    co_return rpc_error_reply(req, http::status::forbidden, nullptr, rpc_error::invalid_request,
+                              "Forbidden: host " + header(req, "Host") +
+                                  " is not this loopback server (DNS rebinding); use localhost or 127.0.0.1");
+  }
   if (!origin_allowed(req)) {
     SLUICE_LOG(mcp, warn, "rejected a request from origin {}", header(req, "Origin"));
     co_return rpc_error_reply(req, http::status::forbidden, nullptr, rpc_error::invalid_request,
@@ -251,7 +288,7 @@ HttpServerResponse McpGateway::initialize(HttpServerRequest& req, const Message&
   SLUICE_LOG(mcp, info, "[session={}] initialize: version {} client {}", session->id(), version,
              client_info.dump());
   json result = {{"protocolVersion", version},
-                 {"capabilities", capabilities()},
+                 {"capabilities", capabilities(false)},
                  {"serverInfo", server_info(options_)},
                  {"instructions",
                   "Tools are named <agent>.<tool>: they run on Sluice's MCP agents (started on demand). "
@@ -310,10 +347,19 @@ asio::awaitable<HttpServerResponse> McpGateway::dispatch(HttpServerRequest& req,
     json versions = session_protocol_versions();
     versions.insert(versions.begin(), stateless_protocol_version);
     co_return reply({{"supportedVersions", versions},
-                     {"capabilities", capabilities()},
+                     {"capabilities", capabilities(true)},
                      {"_meta", {{"io.modelcontextprotocol/serverInfo", server_info(options_)}}},
                      {"ttlMs", 60000},
                      {"cacheScope", "public"}});
+  }
+  if (msg.method == "logging/setLevel" && !stateless) {
+    auto rank = log_level_rank(string_member(msg.params, "level"));
+    if (rank < 0)
+      co_return rpc_error_reply(req, http::status::ok, msg.id, rpc_error::invalid_params,
+                                "Invalid params: level must be one of debug, info, notice, warning, error, "
+                                "critical, alert, emergency");
+    session->set_log_level(rank);
+    co_return reply(json::object());
   }
   if (msg.method == "tools/list") {
     int code = 0;
@@ -403,6 +449,9 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
       co_return;
     }
     if (!want_sse || client_gone || (method != "notifications/progress" && method != "notifications/message"))
+      co_return;
+    if (method == "notifications/message" && session->log_level() > 0 && m.contains("params") &&
+        log_level_rank(string_member(m["params"], "level")) < session->log_level())
       co_return;
     if (!streaming) {
       streaming = true;

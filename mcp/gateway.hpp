@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +35,8 @@ namespace sluice::mcp {
 
 /// The versions `initialize` negotiates, newest first.
 const std::vector<std::string>& session_protocol_versions();
+/// True for a listen address or host name that only this machine reaches (localhost, 127.x, ::1).
+bool is_loopback_host(std::string_view host);
 /// The sessionless revision.
 inline constexpr const char* stateless_protocol_version = "2026-07-28";
 
@@ -52,6 +55,9 @@ struct GatewayHooks {
 struct GatewayOptions {
   /// Origins allowed besides loopback ones and the server's own (Host); "*" allows any.
   std::vector<std::string> allowed_origins;
+  /// The server listens on a loopback address only: a request whose Host names another host (DNS
+  /// rebinding) is refused with 403, unless an allowed origin has that host.
+  bool loopback_listener = false;
   std::size_t page_size = 100;
   std::chrono::seconds session_idle{1800};
   /// Keep-alive comments on the GET stream.
@@ -117,6 +123,7 @@ class McpGateway : public std::enable_shared_from_this<McpGateway> {
   void handle_notification(Session& session, const Message& msg);
   nlohmann::json list_tools(const Message& msg, bool stateless, int& error_code, std::string& error_message);
   bool origin_allowed(const HttpServerRequest& req) const;
+  bool host_allowed(const HttpServerRequest& req) const;
   bool agent_known(const std::string& agent) const;
 
   GatewayHooks hooks_;

@@ -28,6 +28,14 @@ std::string random_id() {
 
 }  // namespace
 
+int log_level_rank(std::string_view level) {
+  static constexpr std::string_view levels[] = {"debug", "info",     "notice", "warning",
+                                                "error", "critical", "alert",  "emergency"};
+  for (int i = 0; i < 8; ++i)
+    if (levels[i] == level) return i;
+  return -1;
+}
+
 Session::Session(std::string id, std::string protocol_version, nlohmann::json client_info, TimePoint now)
     : id_(std::move(id)),
       protocol_version_(std::move(protocol_version)),
@@ -52,6 +60,16 @@ void Session::mark_initialized() {
 bool Session::initialized() const {
   std::lock_guard lock(mu_);
   return initialized_;
+}
+
+void Session::set_log_level(int rank) {
+  std::lock_guard lock(mu_);
+  log_level_ = rank;
+}
+
+int Session::log_level() const {
+  std::lock_guard lock(mu_);
+  return log_level_;
 }
 
 std::optional<UpstreamSession> Session::upstream(const std::string& key) const {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,10 @@ struct UpstreamSession {
   std::string address;  // host:port of the replica that holds it
 };
 
+/// The rank of an MCP logging level (RFC 5424 severities): debug 0, info 1, notice 2, warning 3, error 4,
+/// critical 5, alert 6, emergency 7; -1 for anything else.
+int log_level_rank(std::string_view level);
+
 class Session {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -45,6 +50,10 @@ class Session {
   TimePoint last_used() const;
   void mark_initialized();
   bool initialized() const;
+
+  /// logging/setLevel: notifications/message below this rank are not sent to the client (0: all).
+  void set_log_level(int rank);
+  int log_level() const;
 
   /// Upstream sessions, keyed by agent and replica.
   std::optional<UpstreamSession> upstream(const std::string& key) const;
@@ -87,6 +96,7 @@ class Session {
   mutable std::mutex mu_;
   TimePoint last_used_;
   bool initialized_ = false;
+  int log_level_ = 0;
   bool terminated_ = false;
   bool stream_open_ = false;
   std::map<std::string, UpstreamSession> upstream_;

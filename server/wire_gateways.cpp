@@ -73,6 +73,7 @@ void wire_gateways(ServerParts& parts) {
   hooks.authorize_publish = parts.authorize_publish;
   mcp::GatewayOptions options;
   options.allowed_origins = allowed_origins_from_env();
+  options.loopback_listener = mcp::is_loopback_host(parts.options.host);
   options.catalog_file = parts.options.data_dir + "/mcp-catalog.json";
   auto gateway = std::make_shared<mcp::McpGateway>(hooks, options);
   auto a2a = std::make_shared<mcp::A2aGateway>(mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents,

@@ -36,8 +36,8 @@ asio::awaitable<Result<int>> answer(int status, HttpHeaders headers, std::string
 }
 
 const std::vector<std::string>& odd_tools() {
-  static const std::vector<std::string> names{"string_result", "string_error", "rpc_error",
-                                              "odd_notification", "fine"};
+  static const std::vector<std::string> names{"string_result",    "string_error", "rpc_error",
+                                              "odd_notification", "fine",         "logs"};
   return names;
 }
 
@@ -81,6 +81,14 @@ Canned odd_agent(const std::string& init_mode, const HttpRequest& request) {
             {{"Content-Type", "text/event-stream"}},
             "data: " + json{{"jsonrpc", "2.0"}, {"method", 5}}.dump() + "\n\n" + "data: " + reply.dump() +
                 "\n\n"};
+  if (tool == "logs") {
+    std::string stream;
+    for (const char* level : {"debug", "info", "error"})
+      stream += "data: " +
+                make_rpc_notification("notifications/message", {{"level", level}, {"data", level}}).dump() +
+                "\n\n";
+    return {200, {{"Content-Type", "text/event-stream"}}, stream + "data: " + reply.dump() + "\n\n"};
+  }
   return {200, json_type, reply.dump()};
 }
 
@@ -118,7 +126,9 @@ class GatewayProtocolTest : public GatewayServerTest {
       return json::array({{{"name", "odd"}, {"protocol", "mcp"}}, {{"name", "card"}, {"protocol", "a2a"}}});
     };
     pin_ = pin;
-    serve(GatewayHooks{pin, describe, nullptr, nullptr, nullptr}, GatewayOptions{},
+    GatewayOptions options;
+    options.loopback_listener = true;  // the test server listens on 127.0.0.1
+    serve(GatewayHooks{pin, describe, nullptr, nullptr, nullptr}, options,
           A2aHooks{relay, describe, nullptr, pin});
   }
 
@@ -157,6 +167,53 @@ TEST_F(GatewayProtocolTest, InitializeWithANonStringProtocolVersionIsInvalidPara
   EXPECT_EQ(body["id"], "i");
   EXPECT_EQ(body["error"]["code"], rpc_error::invalid_params);
   EXPECT_TRUE(res->get_header_value("Mcp-Session-Id").empty());
+}
+
+// DNS rebinding: another site's name resolved to 127.0.0.1 reaches the loopback listener with that name
+// in Host and Origin; the server's "own" origin is then the attacker's.
+TEST_F(GatewayProtocolTest, ALoopbackListenerRefusesRequestsForAnotherHost) {
+  json ping = {{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}};
+  auto rebound = post(ping, "", {{"Host", "evil.example.com"}, {"Origin", "http://evil.example.com"}});
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 403) << rebound->body;
+  auto no_origin = post(ping, "", {{"Host", "evil.example.com:8080"}});
+  ASSERT_TRUE(no_origin);
+  EXPECT_EQ(no_origin->status, 403) << no_origin->body;
+  for (std::string host : {"localhost", "127.0.0.1", "[::1]"}) {
+    std::string with_port = host + ":" + std::to_string(server_->port());
+    auto local = post({{"jsonrpc", "2.0"},
+                       {"id", 1},
+                       {"method", "initialize"},
+                       {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()}}}},
+                      "", {{"Host", with_port}, {"Origin", "http://" + with_port}});
+    ASSERT_TRUE(local);
+    EXPECT_EQ(local->status, 200) << host << ": " << local->body;
+  }
+}
+
+TEST_F(GatewayProtocolTest, LoggingSetLevelFiltersTheAgentsLogMessages) {
+  auto init = post({{"jsonrpc", "2.0"},
+                    {"id", 1},
+                    {"method", "initialize"},
+                    {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()}}}});
+  ASSERT_TRUE(init);
+  EXPECT_TRUE(json::parse(init->body)["result"]["capabilities"].contains("logging")) << init->body;
+  auto session = initialize();
+  auto bad = call(session, 2, "logging/setLevel", {{"level", "loud"}});
+  EXPECT_EQ(bad["error"]["code"], rpc_error::invalid_params) << bad.dump();
+  auto set = call(session, 3, "logging/setLevel", {{"level", "warning"}});
+  EXPECT_EQ(set["result"], json::object()) << set.dump();
+  auto res = post({{"jsonrpc", "2.0"},
+                   {"id", 4},
+                   {"method", "tools/call"},
+                   {"params", {{"name", "odd.logs"}, {"arguments", json::object()}}}},
+                  session);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/event-stream");
+  EXPECT_NE(res->body.find(R"("level":"error")"), std::string::npos) << res->body;
+  EXPECT_EQ(res->body.find(R"("level":"info")"), std::string::npos) << res->body;
+  EXPECT_EQ(res->body.find(R"("level":"debug")"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find(R"("text":"ok")"), std::string::npos) << res->body;
 }
 
 TEST_F(GatewayProtocolTest, SessionlessMembersOfTheWrongTypeAreHeaderMismatches) {
