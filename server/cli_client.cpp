@@ -116,8 +116,12 @@ std::string transport_error_text(const Target& t, httplib::Error error) {
 
 int report_failure(const Target& t, const httplib::Result& res) {
   if (!res) {
+    // A certificate the CLI does not trust is no sign of a server that is down: say how to trust it.
+    const char* next_step = res.error() == httplib::Error::SSLServerVerification
+                                ? " (to trust a private CA, set SSL_CERT_FILE to its PEM file)"
+                                : " (is `sluice serve` running? set --server or SLUICE_SERVER)";
     std::cerr << "error: cannot reach sluice at " << t.base << ": " << transport_error_text(t, res.error())
-              << " (is `sluice serve` running? set --server or SLUICE_SERVER)\n";
+              << next_step << "\n";
     return 1;
   }
   auto body = nlohmann::json::parse(res->body, nullptr, false);
