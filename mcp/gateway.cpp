@@ -643,14 +643,28 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
   if (!session)
     co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001,
                               "Session not found: start a new one with initialize");
+  std::shared_ptr<Mailbox> mailbox;
   if (has_header(req, "Last-Event-ID")) {
-    auto op = resume_stream(req, ctx, std::move(session));
-    co_return co_await std::move(op);
+    auto last = header(req, "Last-Event-ID");
+    auto event_id = ResponseStream::parse_event_id(last);
+    if (!event_id || event_id->first != Session::get_stream_id) {
+      auto op = resume_stream(req, ctx, std::move(session));
+      co_return co_await std::move(op);
+    }
+    auto resumed = session->resume_stream(event_id->second);
+    if (!resumed) {
+      bool conflict = resumed.error().code == 409;
+      co_return rpc_error_reply(req, conflict ? http::status::conflict : http::status::bad_request, nullptr,
+                                rpc_error::invalid_request,
+                                (conflict ? "Conflict: " : "Bad Request: ") + resumed.error().message);
+    }
+    mailbox = std::move(resumed).value();
+  } else {
+    mailbox = session->open_stream();
+    if (!mailbox)
+      co_return rpc_error_reply(req, http::status::conflict, nullptr, rpc_error::invalid_request,
+                                "Conflict: this session already has a GET stream open");
   }
-  auto mailbox = session->open_stream();
-  if (!mailbox)
-    co_return rpc_error_reply(req, http::status::conflict, nullptr, rpc_error::invalid_request,
-                              "Conflict: this session already has a GET stream open");
   session->touch(std::chrono::steady_clock::now());
   auto head = sse_head(req);
   head.set(session_header, session->id());
@@ -674,8 +688,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
       open = co_await std::move(write);
       continue;
     }
-    for (const auto& message : *messages) {
-      auto event = format_sse(message);
+    for (const auto& event : *messages) {
       auto write = ctx.write_chunk(event);
       open = co_await std::move(write);
       if (!open) break;

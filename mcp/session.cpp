@@ -6,6 +6,7 @@
 #include <random>
 
 #include "mcp/json_rpc.hpp"
+#include "mcp/sse.hpp"
 
 namespace sluice::mcp {
 
@@ -133,6 +134,25 @@ std::shared_ptr<Mailbox> Session::open_stream() {
   return mailbox_;
 }
 
+Result<std::shared_ptr<Mailbox>> Session::resume_stream(std::uint64_t after) {
+  std::lock_guard lock(mu_);
+  if (terminated_) return sluice::make_error("Last-Event-ID", "the session has ended", 404);
+  if (stream_open_)
+    return sluice::make_error("Last-Event-ID", "this session's GET stream is still open", 409);
+  if (after >= next_stream_event_ || after + 1 < first_stream_event_)
+    return sluice::make_error("Last-Event-ID",
+                              "event " + std::string(get_stream_id) + "-" + std::to_string(after) +
+                                  " is not kept on this session's GET stream",
+                              400);
+  // Every queued event is also kept, so the new mailbox holds the events after `after`, in order.
+  mailbox_ = std::make_shared<Mailbox>(max_stream_events);
+  for (auto it = stream_events_.begin() + static_cast<std::ptrdiff_t>(after + 1 - first_stream_event_);
+       it != stream_events_.end(); ++it)
+    mailbox_->push(*it);
+  stream_open_ = true;
+  return mailbox_;
+}
+
 void Session::close_stream() {
   std::lock_guard lock(mu_);
   stream_open_ = false;
@@ -144,13 +164,17 @@ bool Session::stream_open() const {
 }
 
 void Session::notify(const nlohmann::json& message) {
-  std::shared_ptr<Mailbox> mailbox;
-  {
-    std::lock_guard lock(mu_);
-    if (terminated_) return;
-    mailbox = mailbox_;
+  // Under the lock: the mailbox gets the events in the order of their ids.
+  std::lock_guard lock(mu_);
+  if (terminated_) return;
+  auto event =
+      format_sse(message.dump(), std::string(get_stream_id) + "-" + std::to_string(next_stream_event_++));
+  stream_events_.push_back(event);
+  if (stream_events_.size() > max_stream_events) {
+    stream_events_.pop_front();
+    ++first_stream_event_;
   }
-  mailbox->push(message.dump());
+  mailbox_->push(std::move(event));
 }
 
 std::shared_ptr<ResponseStream> Session::open_response_stream() {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/http_client.hpp"
+#include "core/result.hpp"
 #include "mcp/mailbox.hpp"
 #include "mcp/response_stream.hpp"
 
@@ -69,12 +71,20 @@ class Session {
   bool cancel_call(const nlohmann::json& id);
   std::size_t calls_in_flight() const;
 
-  /// The server-to-client stream: at most one GET stream at a time (nullptr when one is open).
+  /// The server-to-client stream: at most one GET stream at a time (nullptr when one is open). The
+  /// mailbox yields SSE events whose ids are `0-<n>` (stream "0": response streams count from 1).
   std::shared_ptr<Mailbox> open_stream();
+  /// GET with `Last-Event-ID: 0-<after>` (2025-11-25 "Resumability and Redelivery"): opens the stream
+  /// with the events after `after` first, those sent on an earlier GET whose connection dropped and
+  /// then those still queued. An Error with code 409 while a GET stream is open, 400 when event `after`
+  /// was never sent or is no longer kept (the last `max_stream_events` are).
+  Result<std::shared_ptr<Mailbox>> resume_stream(std::uint64_t after);
   void close_stream();
   bool stream_open() const;
   /// Sends a message on the GET stream, or keeps it (bounded) until one opens.
   void notify(const nlohmann::json& message);
+  static constexpr const char* get_stream_id = "0";
+  static constexpr std::size_t max_stream_events = 256;
 
   /// A new POST response stream (ids "1", "2", … within the session). At most `max_response_streams`
   /// are kept: the oldest is dropped to make room (its client can no longer resume it).
@@ -101,7 +111,10 @@ class Session {
   bool stream_open_ = false;
   std::map<std::string, UpstreamSession> upstream_;
   std::map<std::string, std::shared_ptr<CancelSignal>> calls_;
-  std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
+  std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>(max_stream_events);
+  std::deque<std::string> stream_events_;  // SSE text of GET stream events first_stream_event_ …
+  std::uint64_t first_stream_event_ = 1;
+  std::uint64_t next_stream_event_ = 1;
   std::uint64_t next_response_stream_ = 1;
   std::map<std::uint64_t, std::shared_ptr<ResponseStream>> response_streams_;
 };

@@ -216,6 +216,50 @@ TEST_F(GatewayProtocolTest, LoggingSetLevelFiltersTheAgentsLogMessages) {
   EXPECT_NE(res->body.find(R"("text":"ok")"), std::string::npos) << res->body;
 }
 
+// The session's GET stream: what `GET /mcp` (with `Last-Event-ID` when given) sends until `until`
+// appears; the client then closes the connection.
+std::string read_get_stream(int port, const std::string& session, const std::string& last_event_id,
+                            const std::string& until, int& status) {
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(10, 0);
+  httplib::Headers h{{"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}};
+  if (!last_event_id.empty()) h.emplace("Last-Event-ID", last_event_id);
+  std::string stream;
+  auto res = cli.Get("/mcp", h, [&](const char* data, size_t n) {
+    stream.append(data, n);
+    return stream.find(until) == std::string::npos;
+  });
+  status = res ? res->status : (res.error() == httplib::Error::Canceled ? 200 : 0);
+  return stream;
+}
+
+TEST_F(GatewayProtocolTest, TheGetStreamHasEventIdsAndResumesAfterLastEventId) {
+  auto session = initialize();
+  gateway_->notify_tools_changed();
+  gateway_->notify_tools_changed();
+  int status = 0;
+  auto first = read_get_stream(server_->port(), session, "", "id: 0-2\n", status);
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(first.find("id: 0-1\ndata: "), std::string::npos) << first;
+  EXPECT_NE(first.find("notifications/tools/list_changed"), std::string::npos) << first;
+  auto held = gateway_->sessions().find(session);
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(wait_until([&] { return !held->stream_open(); }, 5s));
+  // The client saw 0-1 only: 0-2 is sent again, then 0-3, sent while no stream was open.
+  gateway_->notify_tools_changed();
+  auto resumed = read_get_stream(server_->port(), session, "0-1", "id: 0-3\n", status);
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(resumed.find("id: 0-2\n"), std::string::npos) << resumed;
+  EXPECT_EQ(resumed.find("id: 0-1\n"), std::string::npos) << resumed;
+  EXPECT_LT(resumed.find("id: 0-2\n"), resumed.find("id: 0-3\n")) << resumed;
+  ASSERT_TRUE(wait_until([&] { return !held->stream_open(); }, 5s));
+  httplib::Client cli("127.0.0.1", server_->port());
+  auto unknown = cli.Get(
+      "/mcp", {{"Accept", "text/event-stream"}, {"Mcp-Session-Id", session}, {"Last-Event-ID", "0-9"}});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400) << unknown->body;
+}
+
 TEST_F(GatewayProtocolTest, SessionlessMembersOfTheWrongTypeAreHeaderMismatches) {
   httplib::Headers list{{"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/list"}};
   auto version = post({{"jsonrpc", "2.0"},

@@ -94,6 +94,51 @@ TEST(Session, OneGetStreamAtATimeAndQueuedNotifications) {
   EXPECT_TRUE(s.open_stream());
 }
 
+// The mailbox's events, drained once.
+std::vector<std::string> drain(const std::shared_ptr<Mailbox>& mailbox) {
+  asio::io_context io;
+  std::optional<std::vector<std::string>> got;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { got = co_await mailbox->wait(10ms); }, asio::detached);
+  io.run();
+  return got.value_or(std::vector<std::string>{});
+}
+
+TEST(Session, GetStreamEventsHaveIdsAndResumeAfterLastEventId) {
+  Session s("id", "2025-11-25", {}, std::chrono::steady_clock::now());
+  for (int i = 1; i <= 3; ++i) s.notify({{"method", "m" + std::to_string(i)}});
+  auto first = s.open_stream();
+  ASSERT_TRUE(first);
+  auto sent = drain(first);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].rfind("id: 0-1\n", 0), 0u) << sent[0];
+  EXPECT_EQ(sent[2].rfind("id: 0-3\n", 0), 0u) << sent[2];
+  // Still open: a resume is refused.
+  auto busy = s.resume_stream(1);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, 409);
+  // The connection dropped after the client saw 0-1; 0-4 was sent while no stream was open.
+  s.close_stream();
+  s.notify({{"method", "m4"}});
+  auto resumed = s.resume_stream(1);
+  ASSERT_TRUE(resumed);
+  auto replay = drain(resumed.value());
+  ASSERT_EQ(replay.size(), 3u);
+  EXPECT_EQ(replay[0].rfind("id: 0-2\n", 0), 0u) << replay[0];
+  EXPECT_NE(replay[0].find("m2"), std::string::npos);
+  EXPECT_EQ(replay[2].rfind("id: 0-4\n", 0), 0u) << replay[2];
+  s.notify({{"method", "m5"}});
+  auto live = drain(resumed.value());
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].rfind("id: 0-5\n", 0), 0u) << live[0];
+  s.close_stream();
+  // An id never sent, or one no longer kept, cannot be resumed.
+  EXPECT_EQ(s.resume_stream(6).error().code, 400);
+  for (std::size_t i = 0; i < Session::max_stream_events; ++i) s.notify({{"method", "more"}});
+  EXPECT_EQ(s.resume_stream(1).error().code, 400);
+  EXPECT_TRUE(s.resume_stream(5 + Session::max_stream_events - 1));
+}
+
 TEST(Mailbox, WakesAWaitingConsumerFromAnotherThread) {
   auto mailbox = std::make_shared<Mailbox>();
   asio::io_context io;
