@@ -89,7 +89,8 @@ Status CursorStore::replay() {
     const std::size_t length = whole_record_at(content, pos);
     if (length == 0) {
       // Damaged. If a whole record follows, this is not a torn tail: skip to it and keep the later
-      // commits (a trigger whose only record was in the damage has lost its cursor; see lost_cursors()).
+      // commits (a trigger whose only record was in the damage has lost its cursor, and starts at the
+      // beginning of its log).
       std::size_t next = pos + 1;
       while (next + kHeaderBytes <= content.size() && whole_record_at(content, next) == 0) ++next;
       if (next + kHeaderBytes > content.size()) break;
@@ -110,19 +111,17 @@ Status CursorStore::replay() {
     }
     pos += kHeaderBytes + length;
   }
-  lost_cursors_ = skipped;
   fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!fd_.valid()) return errno_error(path_, "cannot open cursor journal", errno);
   if (skipped) return compact_locked();  // a journal without the damage
   if (pos < content.size()) {
     // A torn or damaged tail: the commits in it were never synced, the dispatcher replays from earlier.
     // It may have held a trigger's only record (its first commit, or the last one of a compacted
-    // journal): such a trigger starts at the beginning of the log, not at its end (lost_cursors()).
+    // journal): such a trigger starts at the beginning of the log, not at its end.
     SLUICE_LOG(broker, warn,
                "cursor journal {}: dropping {} damaged byte(s) at byte {}; a trigger left without a cursor "
                "starts at the beginning of its log",
                path_, content.size() - pos, pos);
-    lost_cursors_ = true;
     if (::ftruncate(fd_.get(), static_cast<off_t>(pos)) != 0) {
       return errno_error(path_, "cannot truncate damaged tail", errno);
     }

@@ -2,8 +2,9 @@
 // CursorStore: durable per-trigger cursors (the next offset each trigger has to deliver).
 //
 // Storage: one append-only journal file of records [length u32][crc32c u32][op u8][offset u64][name],
-// replayed at open (a torn or damaged tail is dropped; damage with whole records after it is skipped;
-// either sets lost_cursors()).
+// replayed at open (a torn or damaged tail is dropped; damage with whole records after it is skipped).
+// A trigger commits its starting cursor when it is created (TriggerDispatcher), so a trigger left without
+// a cursor by such damage is told from a new one by its caller: it existed before this start.
 // commit() costs one write(2) of ~30 bytes: the record is in the kernel when commit() returns, so it survives
 // a crash of the process. A background thread fdatasync()s the journal at most every sync_interval (commits
 // are coalesced), so a machine crash can lose the last interval of commits; the dispatcher then replays those
@@ -57,10 +58,6 @@ class CursorStore {
   Status erase(const std::string& trigger);
   /// Every trigger's cursor.
   std::map<std::string, std::uint64_t> all() const;
-  /// True when opening dropped or skipped a damaged record of the journal (a torn tail too): a trigger
-  /// without a cursor may then have lost it, and should start at the beginning of the log rather than its
-  /// end.
-  bool lost_cursors() const { return lost_cursors_; }
   /// Blocks until every commit so far is fdatasync()ed (shutdown).
   Status sync();
   /// Number of fdatasync() calls and compactions so far (tests, metrics).
@@ -90,7 +87,6 @@ class CursorStore {
   std::uint64_t compactions_ = 0;
   std::optional<Error> sync_error_;  // cleared once the journal is rewritten (append_record)
   std::chrono::steady_clock::time_point last_repair_{};
-  bool lost_cursors_ = false;
   bool stopping_ = false;
   bool sync_requested_ = false;
   std::thread syncer_;

@@ -1,10 +1,17 @@
 // Trigger resources: one TriggerDispatcher per Trigger, on one of the I/O contexts, reading its
 // broker's log and delivering to the subscriber (a URI, or an Agent through the agents' wiring).
+//
+// Cursors: a trigger's starting cursor is committed and synced when it is first set up (a dispatcher, or
+// a place kept while it waits for its agent), before the apply that created it is answered. So a trigger
+// stored before this server started that has no cursor lost it (a damaged cursor journal, or a crash
+// between storing the Trigger and that commit): it starts at the beginning of its log. Any other trigger
+// without a cursor is new, and starts at the end.
 
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "core/log.hpp"
 #include "server/server.hpp"
@@ -17,7 +24,9 @@ namespace {
 
 class TriggerRuntime {
  public:
-  explicit TriggerRuntime(ServerParts& parts) : parts_(parts) {
+  /// `stored`: the triggers stored before this start.
+  TriggerRuntime(ServerParts& parts, std::set<std::string> stored)
+      : parts_(parts), restored_(std::move(stored)) {
     for (std::size_t i = 0; i < parts_.io.size(); ++i)
       clients_.push_back(std::make_unique<HttpClient>(parts_.io.at(i).get_executor(), parts_.outbound));
   }
@@ -72,6 +81,7 @@ class TriggerRuntime {
 
   void forget(const std::string& name) {
     std::unique_lock lock(mu_);
+    restored_.erase(name);  // one made again under this name is new
     auto running = running_.find(name);
     if (running != running_.end()) stop_locked(lock, running, true);
     if (auto waiting = waiting_.find(name); waiting != waiting_.end()) {
@@ -169,26 +179,51 @@ class TriggerRuntime {
                       : "Broker " + own.broker + " spec.delivery.deadLetterSink.ref");
   }
 
+  /// Where a trigger without a cursor starts when it is first set up: at the beginning of the log when it
+  /// was stored before this start (its cursor was lost), at the end when it is new.
+  StartPosition first_start_locked(const std::string& name) {
+    return restored_.erase(name) > 0 ? StartPosition::Beginning : StartPosition::End;
+  }
+
+  /// Makes a trigger's first cursor durable before the apply that created it is answered.
+  void sync_cursors(const std::string& broker, const std::string& name) {
+    if (auto st = parts_.controller.cursors().sync(); !st)
+      SLUICE_LOG(trigger, warn, "[broker={} trigger={}] syncing its first cursor: {}", broker, name,
+                 st.error().to_string());
+  }
+
   /// Keeps a not-ready trigger's place in its broker's log: a cursor at the end when it has none yet, so
   /// that the events published while its agent is missing are delivered once it exists. At the beginning
-  /// instead when the cursor journal was damaged (its cursor may have been lost), as a dispatcher starts.
+  /// instead when it had one before this start (it was lost), as a dispatcher starts.
   /// A cursor past the end (the broker was made again, or recovery cut its log's tail) moves to the end, as
   /// a dispatcher's does: kept, it would skip the events published while the trigger waits.
   void wait_locked(const std::string& name, const Broker& broker) {
     const auto key = TriggerDispatcher::cursor_key(broker.spec.name, name);
     auto& cursors = parts_.controller.cursors();
     const auto saved = cursors.load(key);
+    const StartPosition first = first_start_locked(name);
     const std::uint64_t end = broker.log->end_offset();
     if (!saved || *saved > end) {
-      const std::uint64_t start = saved || !cursors.lost_cursors() ? end : broker.log->start_offset();
-      if (saved)
+      std::uint64_t start = end;
+      if (saved) {
         SLUICE_LOG(trigger, warn,
                    "[broker={} trigger={}] committed cursor {} is past the log end {} (log replaced?): "
                    "waiting at the end",
                    broker.spec.name, name, *saved, end);
+      } else if (first == StartPosition::Beginning) {
+        start = broker.log->start_offset();
+        SLUICE_LOG(
+            trigger, warn,
+            "[broker={} trigger={}] no cursor: it was lost (a damaged cursor journal, or a crash "
+            "before its first commit); waiting at the beginning of the log (offset {}) so that nothing "
+            "is skipped",
+            broker.spec.name, name, start);
+      }
       if (auto st = cursors.commit(key, start); !st)
         SLUICE_LOG(trigger, warn, "[broker={} trigger={}] saving cursor: {}", broker.spec.name, name,
                    st.error().to_string());
+      else if (!saved)
+        sync_cursors(broker.spec.name, name);
     }
     waiting_[name] = broker.spec.name;
   }
@@ -236,9 +271,14 @@ class TriggerRuntime {
         done(r ? ok() : Status(r.error()));
       });
     };
+    auto& cursors = parts_.controller.cursors();
+    const bool had_cursor = cursors.load(TriggerDispatcher::cursor_key(broker_name, name)).has_value();
+    DispatcherOptions options;
+    options.start = first_start_locked(name);
     r.dispatcher = std::make_unique<TriggerDispatcher>(
-        std::move(spec), broker_name, *r.log, parts_.controller.cursors(), *clients_[slot], parts_.clock,
-        parts_.io.at(slot).get_executor(), std::move(resolver), std::move(publish));
+        std::move(spec), broker_name, *r.log, cursors, *clients_[slot], parts_.clock,
+        parts_.io.at(slot).get_executor(), std::move(resolver), std::move(publish), options);
+    if (!had_cursor) sync_cursors(broker_name, name);  // the constructor committed the first one
     r.dispatcher->start();
     SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching to {}", broker_name, name,
                r.subscriber.to_string());
@@ -273,13 +313,21 @@ class TriggerRuntime {
   std::mutex mu_;
   std::map<std::string, Running> running_;
   std::map<std::string, std::string> waiting_;  // trigger → broker, for triggers whose refs do not resolve
+  // Triggers stored before this start and not set up since: one without a cursor has lost it.
+  std::set<std::string> restored_;
   std::size_t next_slot_ = 0;
 };
 
 }  // namespace
 
 void wire_triggers(ServerParts& parts) {
-  auto runtime = std::make_shared<TriggerRuntime>(parts);
+  // The controller realises the stored triggers at start (recover) through the same call as the ones
+  // applied later; which were stored before this start is read here, before recovery. With a config
+  // store, a trigger the topic brings at start that this node never had is new here.
+  std::set<std::string> stored;
+  if (auto store = ResourceStore::open(parts.options.data_dir + "/resources"))
+    for (const auto& r : store.value()->list("Trigger")) stored.insert(r.name);
+  auto runtime = std::make_shared<TriggerRuntime>(parts, std::move(stored));
   parts.controller.handle_kind(
       "Trigger", KindHandler{[runtime](const nlohmann::json& m) { return runtime->validate(m); },
                              [runtime](const StoredResource& r) { return runtime->realize(r); },

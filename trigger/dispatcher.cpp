@@ -192,15 +192,17 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         commit_timer(strand),
         drain_timer(strand) {
     const std::uint64_t end = log.end_offset();
+    const auto saved = cursors.load(key);
     std::uint64_t start = end;  // a new trigger sees the events published from now on
-    if (cursors.lost_cursors() && !cursors.load(key)) {
+    if (!saved && options.start == StartPosition::Beginning) {
       start = log.start_offset();
       SLUICE_LOG(trigger, warn,
-                 "[broker={} trigger={}] no cursor, and the cursor journal was damaged: starting at the "
-                 "beginning of the log (offset {}) so that nothing is skipped",
+                 "[broker={} trigger={}] no cursor: it was lost (a damaged cursor journal, or a crash before "
+                 "its first commit); starting at the beginning of the log (offset {}) so that nothing is "
+                 "skipped",
                  broker, name, start);
     }
-    if (auto saved = cursors.load(key)) {
+    if (saved) {
       start = *saved;
       if (start > end) {
         SLUICE_LOG(
@@ -215,6 +217,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     last_commit = start;
     committed_atomic = start;
     low_atomic = start;
+    // Before the caller answers (the apply that created the trigger): a trigger without a cursor is then
+    // one that lost it.
+    if (saved != start) commit();
   }
 
   // ---- configuration and collaborators ----
@@ -343,7 +348,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   void do_start() {
     if (started || stopping) return;
     started = true;
-    commit();  // the starting cursor, so that a restart resumes here even before the first event
+    commit();  // the starting cursor again, in case the constructor's commit failed
     auto weak = weak_from_this();
     subscription = log.subscribe([weak](std::uint64_t) {
       if (auto self = weak.lock()) asio::post(self->strand, [self] { self->wake(); });

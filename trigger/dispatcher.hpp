@@ -2,9 +2,12 @@
 // TriggerDispatcher: delivers one Trigger's events from its broker's log to its subscriber.
 //
 // Reading: the dispatcher owns a cursor in the broker's EventLog. A trigger that has a committed cursor
-// (CursorStore) resumes there; a new one starts at the log's end when the dispatcher is constructed, as
-// Knative triggers see only events published after they exist. That starting cursor is committed by
-// start(), so a restart never skips what was published in between.
+// (CursorStore) resumes there. One without a cursor starts where DispatcherOptions::start says: a new
+// trigger at the log's end when the dispatcher is constructed, as Knative triggers see only events
+// published after they exist; a trigger that existed before and lost its cursor (a damaged journal) at
+// the log's beginning, delivering again rather than skipping. The constructor commits that starting
+// cursor, so every trigger that exists has one: a restart never skips what was published in between, and
+// a trigger found without a cursor has lost it.
 //
 // Per event: decode (protobuf format), filter, then deliver in binary content mode (structured when
 // spec.delivery.format is json) with `Prefer: reply`. An attempt succeeds on 2xx; its body, when it holds
@@ -94,7 +97,15 @@ using SubscriberResolver = std::function<Result<ResolvedDestination>(const Subsc
 /// `done` once it is durable or failed, from any thread. A failure is retried with backoff.
 using ReplyPublisher = std::function<void(CloudEvent reply, std::function<void(Status)> done)>;
 
+/// Where a trigger without a committed cursor begins (a committed cursor always wins).
+enum class StartPosition {
+  End,        // a new trigger: the events published from now on
+  Beginning,  // a trigger whose cursor was lost: everything its log holds (at least once)
+};
+
 struct DispatcherOptions {
+  /// Where to begin when the CursorStore holds no cursor for this trigger.
+  StartPosition start = StartPosition::End;
   /// Coalescing of cursor commits: at most every commit_interval, or as soon as the low-water mark
   /// moved commit_every offsets.
   std::chrono::milliseconds commit_interval{100};
@@ -159,7 +170,9 @@ class TriggerDispatcher {
  public:
   /// `spec.delivery` must already be the effective one: merge(broker's delivery, trigger's). `broker` is
   /// the broker's name (metric labels, cursor key, logs), normally spec.broker. `resolver` may be empty
-  /// when neither the subscriber nor the dead-letter sink uses a ref. Nothing runs before start().
+  /// when neither the subscriber nor the dead-letter sink uses a ref. Commits the starting cursor when the
+  /// store holds none (or one past the log's end), on the calling thread; nothing else runs before
+  /// start().
   TriggerDispatcher(TriggerSpec spec, std::string broker, EventLog& log, CursorStore& cursors,
                     HttpClient& client, Clock& clock, asio::any_io_executor executor,
                     SubscriberResolver resolver, ReplyPublisher publish, DispatcherOptions options = {});
@@ -169,7 +182,8 @@ class TriggerDispatcher {
   TriggerDispatcher(const TriggerDispatcher&) = delete;
   TriggerDispatcher& operator=(const TriggerDispatcher&) = delete;
 
-  /// Commits the starting cursor, subscribes to the log and starts reading. Once only.
+  /// Subscribes to the log and starts reading (committing the starting cursor again if the constructor
+  /// could not). Once only.
   void start();
 
   /// Stops reading, lets deliveries in flight finish up to `deadline` (then cancels them: they stay

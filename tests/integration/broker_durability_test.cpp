@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/fs.hpp"
+#include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
 
 namespace sluice::testing {
@@ -80,11 +81,26 @@ TEST(BrokerDurability, EventsPublishedWhileTheSubscriberIsDownArriveLater) {
   EXPECT_EQ(unique_ids(sink).size(), 10u);
 }
 
+void stop_gracefully(SluiceServer& server) {
+  server.process().signal(SIGTERM);
+  ASSERT_EQ(server.process().wait(std::chrono::seconds(15)), 0) << server.process().output();
+}
+
+/// Breaks one byte of the first record of a stopped server's cursor journal (the first trigger's first
+/// cursor).
+void damage_first_cursor_record(SluiceServer& server) {
+  const std::string journal = server.data_dir() + "/cursors";
+  UniqueFd fd(::open(journal.c_str(), O_WRONLY));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 12, journal));  // inside its offset
+}
+
 // A trigger waiting for its agent keeps its place by a cursor; when the cursor journal lost that cursor,
-// the trigger must not be given a new one at the end of the log (skipping what it never delivered).
+// the trigger must not be given a new one at the end of the log (skipping what it never delivered), at
+// this start or any later one, and it delivers that backlog once its agent exists.
 TEST(BrokerDurability, AWaitingTriggerWhoseCursorWasDamagedKeepsItsBacklog) {
   HttpSink sink;
-  SluiceServer server;
+  SluiceServer server({"--gpus", "none"});
   ASSERT_TRUE(server.wait_ready());
   apply_yaml(server, broker_yaml() +
                          "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
@@ -96,20 +112,87 @@ TEST(BrokerDurability, AWaitingTriggerWhoseCursorWasDamagedKeepsItsBacklog) {
   ASSERT_TRUE(
       wait_until([&] { return trigger_status(server, "t")["delivery"].contains("committedOffset"); }));
   EXPECT_EQ(trigger_status(server, "w")["delivery"].value("backlog", -1), 3);
-  server.process().signal(SIGTERM);
-  ASSERT_EQ(server.process().wait(std::chrono::seconds(15)), 0) << server.process().output();
-
-  const std::string journal = server.data_dir() + "/cursors";
-  {
-    UniqueFd fd(::open(journal.c_str(), O_WRONLY));
-    ASSERT_TRUE(fd.valid());
-    ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 12, journal));  // the waiting trigger's offset
+  stop_gracefully(server);
+  damage_first_cursor_record(server);  // the waiting trigger's
+  for (int start = 0; start < 2; ++start) {
+    if (start > 0) stop_gracefully(server);
+    server.restart();
+    ASSERT_TRUE(server.wait_ready());
+    const auto status = trigger_status(server, "w");
+    EXPECT_EQ(status["delivery"].value("committedOffset", -1), 0)
+        << "start " << start << ": " << status.dump();
+    EXPECT_EQ(status["delivery"].value("backlog", -1), 3) << "start " << start << ": " << status.dump();
   }
+  ASSERT_TRUE(start_agent(server, warm_slow_agent("missing", "1")));
+  ASSERT_TRUE(wait_until([&] { return trigger_status(server, "w")["delivery"].value("delivered", -1) == 3; }))
+      << trigger_status(server, "w").dump();
+  EXPECT_EQ(trigger_status(server, "w")["delivery"].value("backlog", -1), 0);
+}
+
+// A damaged cursor journal makes no trigger created afterwards replay the log: a trigger made while the
+// server runs is new, and starts at the end.
+TEST(BrokerDurability, ATriggerCreatedAfterTheJournalWasFoundDamagedStartsAtTheEnd) {
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("a", sink.url() + "/a"));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(publish(server, "old" + std::to_string(i), "t"), 202);
+  apply_yaml(server, trigger_yaml("b", sink.url() + "/b"));  // a whole record after the damaged one
+  ASSERT_TRUE(sink.wait_for(3));
+  stop_gracefully(server);
+  damage_first_cursor_record(server);
   server.restart();
   ASSERT_TRUE(server.wait_ready());
-  const auto status = trigger_status(server, "w");
-  EXPECT_EQ(status["delivery"].value("committedOffset", -1), 0) << status.dump();
-  EXPECT_EQ(status["delivery"].value("backlog", -1), 3) << status.dump();
+  apply_yaml(server, trigger_yaml("fresh", sink.url() + "/fresh"));
+  EXPECT_EQ(trigger_status(server, "fresh")["delivery"].value("committedOffset", -1), 3);
+  ASSERT_EQ(publish(server, "new", "t"), 202);
+  ASSERT_TRUE(
+      wait_until([&] { return trigger_status(server, "fresh")["delivery"].value("backlog", -1) == 0; }));
+  ASSERT_TRUE(
+      wait_until([&] { return trigger_status(server, "fresh")["delivery"].value("delivered", -1) == 1; }));
+  std::vector<std::string> fresh;
+  for (const auto& r : sink.requests())
+    if (r.path == "/fresh") fresh.push_back(r.header("ce-id"));
+  EXPECT_EQ(fresh, (std::vector<std::string>{"new"}));
+}
+
+// A trigger's cursor is committed when it is created: one that saw no event before a kill resumes where it
+// was made, without replaying what was published before it existed.
+TEST(BrokerDurability, AnIdleTriggerResumesWhereItWasCreatedAfterAKill) {
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml());
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(publish(server, "before" + std::to_string(i), "t"), 202);
+  apply_yaml(server, trigger_yaml("t", sink.url()));
+  server.kill();
+  server.restart();
+  ASSERT_TRUE(server.wait_ready());
+  ASSERT_EQ(publish(server, "after", "t"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(wait_until([&] { return trigger_status(server, "t")["delivery"].value("backlog", -1) == 0; }));
+  EXPECT_EQ(received_ids(sink), (std::vector<std::string>{"after"}));
+}
+
+// Every trigger has a cursor from its creation on, so a stored trigger found without one at start lost
+// it (here the whole journal): it starts at the beginning of the log, delivering again rather than
+// skipping.
+TEST(BrokerDurability, ATriggerFoundWithoutACursorAtStartBeginsAtTheLogStart) {
+  HttpSink sink;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("t", sink.url()));
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(publish(server, "e" + std::to_string(i), "t"), 202);
+  ASSERT_TRUE(sink.wait_for(2));
+  stop_gracefully(server);
+  ASSERT_EQ(::unlink((server.data_dir() + "/cursors").c_str()), 0);
+  server.restart();
+  ASSERT_TRUE(server.wait_ready());
+  ASSERT_TRUE(sink.wait_for(4));
+  const auto ids = received_ids(sink);
+  EXPECT_EQ(std::multiset<std::string>(ids.begin(), ids.end()),
+            (std::multiset<std::string>{"e0", "e0", "e1", "e1"}));
+  EXPECT_NE(server.process().output().find("no cursor"), std::string::npos);
 }
 
 // A waiting trigger's cursor past the end of its broker's log (the broker was deleted and made again, or

@@ -169,8 +169,10 @@ class DispatcherTest : public ::testing::Test {
     return r.value();
   }
 
-  TriggerDispatcher& make(TriggerSpec s, SubscriberResolver resolver = {}) {
+  TriggerDispatcher& make(TriggerSpec s, SubscriberResolver resolver = {},
+                          StartPosition first_start = StartPosition::End) {
     DispatcherOptions options;
+    options.start = first_start;
     options.metrics = &metrics_;
     options.commit_interval = milliseconds(20);
     options.read_error_backoff = milliseconds(20);
@@ -181,8 +183,9 @@ class DispatcherTest : public ::testing::Test {
     return *dispatchers_.back();
   }
 
-  TriggerDispatcher& start(TriggerSpec s, SubscriberResolver resolver = {}) {
-    auto& d = make(std::move(s), std::move(resolver));
+  TriggerDispatcher& start(TriggerSpec s, SubscriberResolver resolver = {},
+                           StartPosition first_start = StartPosition::End) {
+    auto& d = make(std::move(s), std::move(resolver), first_start);
     d.start();
     return d;
   }
@@ -281,25 +284,41 @@ TEST_F(DispatcherTest, NewTriggerStartsAtTheLogEnd) {
   EXPECT_EQ(sink.requests().front().header("ce-id"), "after");
 }
 
-TEST_F(DispatcherTest, ATriggerWhoseCursorWasInADamagedJournalRecordStartsAtTheLogStart) {
+TEST_F(DispatcherTest, ANewTriggerCommitsItsStartingCursorWhenConstructed) {
+  publish(make_event("before"));
+  const auto end = publish(make_event("also-before")) + 1;
+  make(spec(manifest("idle", "http://127.0.0.1:9/")));  // not started: nothing runs on the executor
+  EXPECT_EQ(cursors_->load(TriggerDispatcher::cursor_key("default", "idle")), end);
+  ASSERT_TRUE(cursors_->sync());
+  auto reopened = CursorStore::open(cursors_->path());  // what a restart finds
+  ASSERT_TRUE(reopened) << reopened.error().to_string();
+  EXPECT_EQ(reopened.value()->load(TriggerDispatcher::cursor_key("default", "idle")), end);
+}
+
+TEST_F(DispatcherTest, ATriggerThatLostItsCursorStartsAtTheLogStart) {
   HttpSink sink;
-  ASSERT_TRUE(cursors_->commit(TriggerDispatcher::cursor_key("default", "lost"), 0));
-  ASSERT_TRUE(cursors_->commit(TriggerDispatcher::cursor_key("default", "other"), 0));
-  const std::string journal = cursors_->path();
-  cursors_.reset();
-  {
-    UniqueFd fd(::open(journal.c_str(), O_WRONLY));
-    ASSERT_TRUE(pwrite_all(fd.get(), "\xFF", 1, 12, journal));  // inside the first record
-  }
-  open_cursors();
-  ASSERT_TRUE(cursors_->lost_cursors());
   publish(make_event("first"));
   publish(make_event("second"));
-  start(spec(manifest("lost", sink.url())));
+  auto& d = make(spec(manifest("lost", sink.url())), {}, StartPosition::Beginning);
+  EXPECT_EQ(cursors_->load(TriggerDispatcher::cursor_key("default", "lost")), 0u);
+  d.start();
   ASSERT_TRUE(sink.wait_for(2));  // not skipped: at least once
   std::set<std::string> ids;
   for (const auto& request : sink.requests()) ids.insert(request.header("ce-id"));
   EXPECT_EQ(ids, (std::set<std::string>{"first", "second"}));
+}
+
+TEST_F(DispatcherTest, ACommittedCursorWinsOverTheStartPosition) {
+  HttpSink sink;
+  publish(make_event("done"));
+  ASSERT_TRUE(cursors_->commit(TriggerDispatcher::cursor_key("default", "kept"), 1));
+  publish(make_event("pending"));
+  start(spec(manifest("kept", sink.url())), {}, StartPosition::Beginning);
+  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(
+      wait_until([&] { return cursors_->load(TriggerDispatcher::cursor_key("default", "kept")) == 2u; }));
+  ASSERT_EQ(sink.count(), 1u);
+  EXPECT_EQ(sink.requests().front().header("ce-id"), "pending");
 }
 
 class RetryCodeTest : public DispatcherTest, public ::testing::WithParamInterface<int> {};
