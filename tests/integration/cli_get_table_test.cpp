@@ -9,8 +9,10 @@ namespace {
 TEST(CliGetTable, TriggerSubscriberShowsTheRefAndItsPath) {
   SluiceServer server;
   ASSERT_TRUE(server.wait_ready());
-  apply_yaml(server, broker_yaml("default"));
-  apply_yaml(server, R"(apiVersion: eventing.knative.dev/v1
+  std::string out;
+  ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out, broker_yaml("default")), 0)
+      << out << server.process().output();
+  ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out, R"(apiVersion: eventing.knative.dev/v1
 kind: Trigger
 metadata: {name: to-agent}
 spec:
@@ -25,9 +27,11 @@ metadata: {name: to-ref}
 spec:
   broker: default
   subscriber: {ref: {apiVersion: sluice.dev/v1, kind: Agent, name: summarizer}}
-)");
-  apply_yaml(server, trigger_yaml("to-uri", "http://127.0.0.1:9/x"));
-  std::string out;
+)"),
+            0)
+      << out << server.process().output();
+  ASSERT_EQ(server.cli({"apply", "-f", "-"}, &out, trigger_yaml("to-uri", "http://127.0.0.1:9/x")), 0)
+      << out << server.process().output();
   ASSERT_EQ(server.cli({"get", "triggers"}, &out), 0) << out;
   EXPECT_EQ(out.rfind("NAME", 0), 0u) << out;
   EXPECT_NE(out.find("BROKER"), std::string::npos) << out;
