@@ -28,6 +28,10 @@ using cli::server_of;
 using cli::Target;
 
 void ensure_no_extra(const std::vector<std::string>& args, std::size_t expected) {
+  // An option left over is misspelt, not a name (`get brokers --bogus` used to look up broker "--bogus").
+  for (const auto& arg : args)
+    if (arg.size() > 1 && arg[0] == '-')
+      throw std::runtime_error("unknown option " + arg + " (see sluice help)");
   if (args.size() > expected) throw std::runtime_error("unexpected argument " + args[expected]);
 }
 
@@ -152,10 +156,10 @@ int run_get(const std::vector<std::string>& argv) {
   if (output != "table" && output != "json" && output != "yaml")
     throw std::runtime_error("-o must be json or yaml, got " + output);
   const bool watch = cli::take_flag(args, "w") || cli::take_flag(args, "watch");
+  ensure_no_extra(args, 2);
   if (args.empty()) throw std::runtime_error("get needs a KIND (brokers, triggers, agents, …)");
   const KindInfo* kind = find_kind(args[0]);
   if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
-  ensure_no_extra(args, 2);
   std::string path = "/apis/v1/" + kind->plural + (args.size() > 1 ? "/" + args[1] : "");
   const bool one = args.size() > 1;
   return show(target, path, watch, [&](const nlohmann::json& body) {
@@ -182,6 +186,7 @@ int run_get(const std::vector<std::string>& argv) {
 int run_delete(const std::vector<std::string>& argv) {
   auto args = argv;
   auto target = server_of(args);
+  ensure_no_extra(args, 2);
   if (args.size() != 2) throw std::runtime_error("delete needs KIND NAME");
   const KindInfo* kind = find_kind(args[0]);
   if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
