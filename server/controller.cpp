@@ -189,6 +189,8 @@ Status Controller::recover() {
   auto store = ResourceStore::open(options_.data_dir + "/resources");
   if (!store) return store.error();
   store_ = std::move(store).value();
+  for (const auto& kind : known_kinds())
+    for (const auto& r : store_->list(kind.kind)) stored_at_start_.emplace(kind.kind, r.name);
   auto cursors = CursorStore::open(options_.data_dir + "/cursors");
   if (!cursors) return cursors.error();
   cursors_ = std::move(cursors).value();
@@ -200,6 +202,12 @@ Status Controller::recover() {
   }
   if (config_) config_->follow([this](const ConfigRecord& record) { apply_replicated(record); });
   return ok();
+}
+
+bool Controller::stored_before_start(const std::string& kind, const std::string& name) const {
+  // No lock: written once by recover(), before anything is realised, and only read after. Callers hold
+  // their own locks, which the controller's lock must not nest inside.
+  return stored_at_start_.count({kind, name}) > 0;
 }
 
 namespace {

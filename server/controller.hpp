@@ -104,6 +104,10 @@ class Controller {
   /// Stops dispatchers, flushes and closes logs.
   void shutdown();
 
+  /// Whether this node's store held the resource when the server started (before any config topic
+  /// sync): a trigger found without a cursor then lost it, one made since is new.
+  bool stored_before_start(const std::string& kind, const std::string& name) const;
+
   CursorStore& cursors() { return *cursors_; }
   ResourceStore& store() { return *store_; }
 
@@ -144,6 +148,8 @@ class Controller {
     std::string secrets;  // values_digest of the Kafka producer's resolved secrets
   };
   std::map<std::string, RealizedBroker> realized_brokers_;
+  std::set<std::pair<std::string, std::string>>
+      stored_at_start_;                // (kind, name): recover() writes, then read-only
   std::atomic<bool> retrying_{false};  // retry_unavailable_brokers is running
   bool stopped_ = false;               // shutdown() ran (guarded by mu_)
 };

@@ -24,9 +24,7 @@ namespace {
 
 class TriggerRuntime {
  public:
-  /// `stored`: the triggers stored before this start.
-  TriggerRuntime(ServerParts& parts, std::set<std::string> stored)
-      : parts_(parts), restored_(std::move(stored)) {
+  explicit TriggerRuntime(ServerParts& parts) : parts_(parts) {
     for (std::size_t i = 0; i < parts_.io.size(); ++i)
       clients_.push_back(std::make_unique<HttpClient>(parts_.io.at(i).get_executor(), parts_.outbound));
   }
@@ -81,7 +79,7 @@ class TriggerRuntime {
 
   void forget(const std::string& name) {
     std::unique_lock lock(mu_);
-    restored_.erase(name);  // one made again under this name is new
+    settled_.insert(name);  // one made again under this name is new
     auto running = running_.find(name);
     if (running != running_.end()) stop_locked(lock, running, true);
     if (auto waiting = waiting_.find(name); waiting != waiting_.end()) {
@@ -182,7 +180,9 @@ class TriggerRuntime {
   /// Where a trigger without a cursor starts when it is first set up: at the beginning of the log when it
   /// was stored before this start (its cursor was lost), at the end when it is new.
   StartPosition first_start_locked(const std::string& name) {
-    return restored_.erase(name) > 0 ? StartPosition::Beginning : StartPosition::End;
+    if (!settled_.insert(name).second) return StartPosition::End;
+    return parts_.controller.stored_before_start("Trigger", name) ? StartPosition::Beginning
+                                                                  : StartPosition::End;
   }
 
   /// Makes a trigger's first cursor durable before the apply that created it is answered.
@@ -313,21 +313,15 @@ class TriggerRuntime {
   std::mutex mu_;
   std::map<std::string, Running> running_;
   std::map<std::string, std::string> waiting_;  // trigger → broker, for triggers whose refs do not resolve
-  // Triggers stored before this start and not set up since: one without a cursor has lost it.
-  std::set<std::string> restored_;
+  // Triggers set up (or deleted) since this start: a later set-up without a cursor is not a lost one.
+  std::set<std::string> settled_;
   std::size_t next_slot_ = 0;
 };
 
 }  // namespace
 
 void wire_triggers(ServerParts& parts) {
-  // The controller realises the stored triggers at start (recover) through the same call as the ones
-  // applied later; which were stored before this start is read here, before recovery. With a config
-  // store, a trigger the topic brings at start that this node never had is new here.
-  std::set<std::string> stored;
-  if (auto store = ResourceStore::open(parts.options.data_dir + "/resources"))
-    for (const auto& r : store.value()->list("Trigger")) stored.insert(r.name);
-  auto runtime = std::make_shared<TriggerRuntime>(parts, std::move(stored));
+  auto runtime = std::make_shared<TriggerRuntime>(parts);
   parts.controller.handle_kind(
       "Trigger", KindHandler{[runtime](const nlohmann::json& m) { return runtime->validate(m); },
                              [runtime](const StoredResource& r) { return runtime->realize(r); },
