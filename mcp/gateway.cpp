@@ -226,6 +226,15 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& r
   if (!accepts(req, "application/json") && !accepts(req, "text/event-stream"))
     co_return rpc_error_reply(req, http::status::not_acceptable, nullptr, rpc_error::invalid_request,
                               "Not Acceptable: Accept must list application/json and text/event-stream");
+  if (auto first = req.body().find_first_not_of(" \t\r\n");
+      first != std::string::npos && req.body()[first] == '[' && has_header(req, session_header)) {
+    auto session = sessions_.find(header(req, session_header));
+    auto batch = json::parse(req.body(), nullptr, false);
+    if (session && session->protocol_version() <= "2025-03-26" && batch.is_array()) {
+      auto op = handle_batch(req, ctx, std::move(session), std::move(batch));
+      co_return co_await std::move(op);
+    }
+  }
   auto parsed = parse_message(req.body());
   if (auto* failure = std::get_if<RpcFailure>(&parsed))
     co_return json_reply(req, http::status::bad_request, make_rpc_failure(*failure));
@@ -269,6 +278,51 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& r
   if (!msg.is_request()) co_return make_response(req, http::status::accepted);  // responses: we ask nothing
   auto op = dispatch(req, ctx, session, msg, false);
   co_return co_await std::move(op);
+}
+
+// MCP 2025-03-26 and 2024-11-05 servers must accept JSON-RPC batches (2025-06-18 removed them). The
+// requests run one after another as if the client accepted JSON only (no progress is streamed), and
+// their responses come back in one array; a batch of notifications and responses only gets 202.
+asio::awaitable<HttpServerResponse> McpGateway::handle_batch(HttpServerRequest& req, RequestContext& ctx,
+                                                             std::shared_ptr<Session> session, json batch) {
+  if (batch.empty())
+    co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
+                              "Invalid Request: a batch holds at least one message");
+  if (auto version = header(req, version_header); !version.empty()) {
+    const auto& known = session_protocol_versions();
+    if (std::find(known.begin(), known.end(), version) == known.end())
+      co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
+                                "Bad Request: unsupported MCP-Protocol-Version " + version);
+  }
+  session->touch(std::chrono::steady_clock::now());
+  HttpServerRequest single = req;
+  single.set(http::field::accept, "application/json");
+  json responses = json::array();
+  for (const auto& element : batch) {
+    auto parsed = validate_message(element);
+    if (auto* failure = std::get_if<RpcFailure>(&parsed)) {
+      responses.push_back(make_rpc_failure(*failure));
+      continue;
+    }
+    const Message& msg = std::get<Message>(parsed);
+    if (msg.is_notification()) {
+      handle_notification(*session, msg);
+      continue;
+    }
+    if (!msg.is_request()) continue;
+    if (msg.method == "initialize") {
+      responses.push_back(make_rpc_error(msg.id, rpc_error::invalid_request,
+                                         "Invalid Request: initialize must not be part of a batch"));
+      continue;
+    }
+    auto op = dispatch(single, ctx, session, msg, false);
+    auto res = co_await std::move(op);
+    if (res.body().empty()) continue;  // a cancelled call is not answered
+    auto answer = json::parse(res.body(), nullptr, false);
+    if (!answer.is_discarded()) responses.push_back(std::move(answer));
+  }
+  if (responses.empty()) co_return make_response(req, http::status::accepted);
+  co_return json_reply(req, http::status::ok, responses);
 }
 
 HttpServerResponse McpGateway::initialize(HttpServerRequest& req, const Message& msg) {
@@ -515,6 +569,8 @@ asio::awaitable<HttpServerResponse> McpGateway::call_tool(HttpServerRequest& req
       resumable->finish();
       session->drop_response_stream(resumable->id());
     }
+    // A client that takes JSON only (a batch's request) gets no body.
+    if (!want_sse) co_return make_response(req, http::status::accepted);
     if (!streaming && !ctx.cancelled()) {
       auto head = sse_head(req);
       auto start = ctx.start_stream(std::move(head));

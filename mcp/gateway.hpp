@@ -106,6 +106,9 @@ class McpGateway : public std::enable_shared_from_this<McpGateway> {
   bool set_agent_tools(const std::string& agent, const std::string& revision, const nlohmann::json& tools);
   struct Call;
   asio::awaitable<HttpServerResponse> handle_post(HttpServerRequest& req, RequestContext& ctx);
+  /// A JSON-RPC batch on a session of 2025-03-26 or older (later revisions have no batches).
+  asio::awaitable<HttpServerResponse> handle_batch(HttpServerRequest& req, RequestContext& ctx,
+                                                   std::shared_ptr<Session> session, nlohmann::json batch);
   asio::awaitable<HttpServerResponse> handle_get(HttpServerRequest& req, RequestContext& ctx);
   asio::awaitable<HttpServerResponse> handle_delete(HttpServerRequest& req, RequestContext& ctx);
   /// GET with Last-Event-ID: the rest of a POST's SSE response stream whose connection dropped.

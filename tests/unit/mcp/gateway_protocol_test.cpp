@@ -260,6 +260,48 @@ TEST_F(GatewayProtocolTest, TheGetStreamHasEventIdsAndResumesAfterLastEventId) {
   EXPECT_EQ(unknown->status, 400) << unknown->body;
 }
 
+TEST_F(GatewayProtocolTest, SessionsOf2025_03_26AcceptJsonRpcBatches) {
+  auto session = initialize("2025-03-26");
+  json batch = json::array({{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}},
+                            {{"jsonrpc", "2.0"}, {"method", "notifications/progress"}},
+                            {{"jsonrpc", "2.0"},
+                             {"id", "c"},
+                             {"method", "tools/call"},
+                             {"params", {{"name", "odd.logs"}, {"arguments", json::object()}}}},
+                            5,
+                            {{"jsonrpc", "2.0"},
+                             {"id", 2},
+                             {"method", "initialize"},
+                             {"params", {{"protocolVersion", "2025-03-26"}}}}});
+  auto res = post(batch, session);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  auto answers = json::parse(res->body, nullptr, false);
+  ASSERT_TRUE(answers.is_array()) << res->body;
+  ASSERT_EQ(answers.size(), 4u) << res->body;
+  EXPECT_EQ(answers[0]["id"], 1);
+  EXPECT_EQ(answers[0]["result"], json::object());
+  EXPECT_EQ(answers[1]["id"], "c");
+  EXPECT_EQ(answers[1]["result"]["content"][0]["text"], "ok") << answers[1].dump();
+  EXPECT_EQ(answers[2]["error"]["code"], rpc_error::invalid_request);
+  EXPECT_EQ(answers[3]["id"], 2);
+  EXPECT_EQ(answers[3]["error"]["code"], rpc_error::invalid_request);
+
+  auto notes = post(json::array({{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}}), session);
+  ASSERT_TRUE(notes);
+  EXPECT_EQ(notes->status, 202) << notes->body;
+  auto empty = post(json::array(), session);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 400);
+  // 2025-06-18 removed batches.
+  auto later =
+      post(json::array({{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}}), initialize("2025-06-18"));
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->status, 400);
+  EXPECT_EQ(json::parse(later->body)["error"]["code"], rpc_error::invalid_request);
+}
+
 TEST_F(GatewayProtocolTest, SessionlessMembersOfTheWrongTypeAreHeaderMismatches) {
   httplib::Headers list{{"MCP-Protocol-Version", "2026-07-28"}, {"Mcp-Method", "tools/list"}};
   auto version = post({{"jsonrpc", "2.0"},
