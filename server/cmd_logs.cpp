@@ -12,7 +12,8 @@ int run_logs(const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   auto target = server_of(args);
   const std::string revision = take_option(args, "revision").value_or("");
-  const std::string tail = take_option(args, "tail").value_or("");
+  const auto tail_bytes = take_int_option(args, "tail", 0, 1LL << 40, "a number of bytes (0: whole logs)");
+  const std::string tail = tail_bytes ? std::to_string(*tail_bytes) : "";
   if (args.size() != 1) throw std::runtime_error("usage: sluice logs AGENT [--revision R] [--tail BYTES]");
 
   std::string path = "/apis/v1/logs/" + escape_path_segment(args[0]);

@@ -78,8 +78,14 @@ asio::awaitable<HttpServerResponse> serve_logs(ServerParts& parts, std::shared_p
     co_return make_error_response(req, http::status::not_found,
                                   "use /apis/v1/logs/{agent}?revision=R&tail=BYTES");
   const std::string revision = query_param(query, "revision").value_or("");
+  // A tail that is no byte count ("1Ki", "x") used to read as 1 or 0 (the whole log): refuse it.
   const std::string tail_text = query_param(query, "tail").value_or("0");
-  const std::size_t tail = static_cast<std::size_t>(std::strtoull(tail_text.c_str(), nullptr, 10));
+  if (tail_text.empty() || tail_text.size() > 15 ||
+      tail_text.find_first_not_of("0123456789") != std::string::npos)
+    co_return make_error_response(
+        req, http::status::bad_request,
+        "tail must be a number of bytes (0: whole logs), got \"" + tail_text + "\"");
+  const std::size_t tail = static_cast<std::size_t>(std::stoull(tail_text));
   // By reference only: offload() must be given a trivially destructible function (see core/async.hpp).
   AgentRuntime* logs_of = runtime.get();
   auto read = [&] { return logs_of->logs(name, revision, tail); };
