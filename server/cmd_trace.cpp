@@ -54,7 +54,11 @@ void print_tree(const nlohmann::json& span,
 int run_trace(const std::vector<std::string>& argv) {
   auto args = argv;
   auto target = server_of(args);
-  const std::string output = take_option(args, "o").value_or("tree");
+  const std::string output = take_option(args, "o").value_or(take_option(args, "output").value_or("tree"));
+  if (output != "tree" && output != "json") throw std::runtime_error("-o must be json, got " + output);
+  for (const auto& arg : args)
+    if (arg.size() > 1 && arg[0] == '-')
+      throw std::runtime_error("unknown option " + arg + " (see sluice help)");
   if (args.size() != 1) throw std::runtime_error("trace needs exactly one EVENT_ID");
   auto client = client_for(target);
   auto res = client.Get("/apis/v1/traces/" + escape_path_segment(args[0]));

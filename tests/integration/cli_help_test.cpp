@@ -54,13 +54,18 @@ TEST(CliHelp, FirstWordOfATwoWordVerbNamesItsVerbs) {
 // A misspelt option used to be taken for a name: `get brokers --bogus` looked up broker "--bogus".
 TEST(CliHelp, AnUnknownOptionIsRefusedNotTakenForAName) {
   const std::string sluice = built_program("sluice") + " ";
-  for (const char* args : {"get brokers --bogus", "get --bogus brokers", "get trigger t --outptu yaml",
-                           "delete broker --bogus", "delete broker b --force", "apply -f - --dry-run"}) {
+  for (const char* args :
+       {"get brokers --bogus", "get --bogus brokers", "get trigger t --outptu yaml", "delete broker --bogus",
+        "delete broker b --force", "apply -f - --dry-run", "trace e1 --bogus"}) {
     std::string out;
     EXPECT_EQ(run_command(sluice + args + " --server http://127.0.0.1:1 </dev/null 2>&1", &out), 2)
         << args << ": " << out;
     EXPECT_NE(out.find("unknown option --"), std::string::npos) << args << ": " << out;
   }
+  // And an output format the verb has not: trace used to print its tree for any -o.
+  std::string out;
+  EXPECT_EQ(run_command(sluice + "trace e1 -o yaml --server http://127.0.0.1:1 2>&1", &out), 2) << out;
+  EXPECT_NE(out.find("-o must be json, got yaml"), std::string::npos) << out;
 }
 
 // `--threads x` used to stop with "stoul", `--threads -1` to ask for 2^64 I/O threads, and a port with
