@@ -14,6 +14,9 @@ struct Error {
   std::string subject;
   std::string message;
   int code = 0;
+  /// A CamelCase cause for a resource's Ready condition (`BrokerDoesNotExist`), as Kubernetes conditions
+  /// give one; empty when the error has none.
+  std::string reason = {};
 
   /// "subject: message", or just the message when there is no subject.
   std::string to_string() const { return subject.empty() ? message : subject + ": " + message; }
@@ -31,6 +34,12 @@ inline Status ok() {
 
 inline Error make_error(std::string subject, std::string message, int code = 0) {
   return Error{std::move(subject), std::move(message), code};
+}
+
+/// `error` with a condition reason (see Error::reason).
+inline Error with_reason(Error error, std::string reason) {
+  error.reason = std::move(reason);
+  return error;
 }
 
 }  // namespace sluice

@@ -118,7 +118,7 @@ Status Controller::realize_broker(const StoredResource& resource, std::shared_pt
     log = std::move(opened);
   } else if (kafka_options) {
     auto kafka = KafkaLog::open(std::move(*kafka_options));
-    if (!kafka) return kafka.error();
+    if (!kafka) return with_reason(kafka.error(), "KafkaUnavailable");
     log = std::shared_ptr<EventLog>(std::move(kafka).value());
   } else {
     FileLogOptions options;
@@ -134,7 +134,7 @@ Status Controller::realize_broker(const StoredResource& resource, std::shared_pt
       fsync_seconds.observe(std::chrono::duration<double>(elapsed).count());
     };
     auto opened = FileLog::open(options_.data_dir + "/brokers/" + resource.name + "/log", options, clock_);
-    if (!opened) return opened.error();
+    if (!opened) return with_reason(opened.error(), "LogOpenFailed");
     log = std::shared_ptr<EventLog>(std::move(opened).value());
   }
   auto broker = std::make_shared<Broker>();
@@ -380,7 +380,7 @@ void Controller::realize_locked(const StoredResource& r) {
   if (st) {
     not_ready_.erase({r.kind, r.name});
   } else {
-    not_ready_[{r.kind, r.name}] = st.error().to_string();
+    not_ready_[{r.kind, r.name}] = st.error();
     SLUICE_LOG(server, warn, "[{}={}] not ready: {}", r.kind, r.name, st.error().to_string());
   }
 }
@@ -510,8 +510,8 @@ nlohmann::json Controller::describe_locked(const StoredResource& r) {
   auto reason = not_ready_.find({r.kind, r.name});
   nlohmann::json ready = {{"type", "Ready"}, {"status", reason == not_ready_.end() ? "True" : "False"}};
   if (reason != not_ready_.end()) {
-    ready["reason"] = "NotReady";
-    ready["message"] = reason->second;
+    ready["reason"] = reason->second.reason.empty() ? "NotReady" : reason->second.reason;
+    ready["message"] = reason->second.to_string();
   } else if (status.contains("notReady")) {
     ready["status"] = "False";
     ready["reason"] = status["notReady"].value("reason", "NotReady");
@@ -589,7 +589,7 @@ void Controller::retry_unavailable_brokers() {
       SLUICE_LOG(broker, info, "[broker={}] ready: its Kafka cluster answered", name);
       any_ready = true;
     } else {
-      not_ready_[{"Broker", name}] = st.error().to_string();
+      not_ready_[{"Broker", name}] = st.error();
       brokers_.set_unavailable(name, st.error().to_string());
     }
   }

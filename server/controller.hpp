@@ -142,7 +142,7 @@ class Controller {
   std::map<std::string, std::function<nlohmann::json(nlohmann::json)>> redactors_;
   std::map<std::string, std::function<Result<nlohmann::json>(nlohmann::json, const nlohmann::json*)>>
       unredactors_;
-  std::map<std::pair<std::string, std::string>, std::string> not_ready_;  // (kind, name) → reason
+  std::map<std::pair<std::string, std::string>, Error> not_ready_;  // (kind, name) → why not ready
   struct RealizedBroker {
     std::int64_t generation = 0;
     std::string secrets;  // values_digest of the Kafka producer's resolved secrets

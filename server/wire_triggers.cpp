@@ -42,7 +42,9 @@ class TriggerRuntime {
     auto running = running_.find(resource.name);
     if (!broker) {
       if (running != running_.end()) stop_locked(lock, running, false);
-      return make_error("spec.broker", "broker \"" + spec.value().broker + "\" does not exist", 404);
+      return with_reason(
+          make_error("spec.broker", "broker \"" + spec.value().broker + "\" does not exist", 404),
+          "BrokerDoesNotExist");
     }
     auto broker_delivery =
         parse_delivery(broker->spec.delivery, "Broker " + broker->spec.name + " spec.delivery");
@@ -164,17 +166,18 @@ class TriggerRuntime {
   /// served as an Agent) that is not stored. An agent that exists but has no replica yet resolves: the
   /// activator holds the request while it scales from zero.
   Status check_refs(const TriggerSpec& own, const TriggerSpec& effective) const {
-    auto exists = [this](const Destination& d, const std::string& field) -> Status {
+    auto exists = [this](const Destination& d, const std::string& field, const char* reason) -> Status {
       if (!d.ref || parts_.controller.store().get("Agent", d.ref->name)) return ok();
       const std::string what = d.ref->kind == "Service" ? "service" : "agent";
-      return make_error(field, what + " \"" + d.ref->name + "\" does not exist", 404);
+      return with_reason(make_error(field, what + " \"" + d.ref->name + "\" does not exist", 404), reason);
     };
-    if (auto st = exists(effective.subscriber, "spec.subscriber.ref"); !st) return st;
+    if (auto st = exists(effective.subscriber, "spec.subscriber.ref", "SubscriberNotFound"); !st) return st;
     if (!effective.delivery.dead_letter_sink) return ok();
     return exists(*effective.delivery.dead_letter_sink,
                   own.delivery.dead_letter_sink
                       ? "spec.delivery.deadLetterSink.ref"
-                      : "Broker " + own.broker + " spec.delivery.deadLetterSink.ref");
+                      : "Broker " + own.broker + " spec.delivery.deadLetterSink.ref",
+                  "DeadLetterSinkNotFound");
   }
 
   /// Where a trigger without a cursor starts when it is first set up: at the beginning of the log when it

@@ -246,6 +246,10 @@ TEST_F(BrokerIngress, ApplyWaitsForReadinessAndGetWatches) {
   EXPECT_NE(out.find("triggers/orphan: Ready=False"), std::string::npos) << out;
   EXPECT_NE(out.find("not ready after 1s"), std::string::npos) << out;
   EXPECT_NE(out.find("broker \"missing\" does not exist"), std::string::npos) << out;
+  std::string json;
+  ASSERT_EQ(server_.cli({"get", "triggers", "orphan", "-o", "json"}, &json), 0) << json;
+  EXPECT_EQ(nlohmann::json::parse(json)["status"]["conditions"][0].value("reason", ""), "BrokerDoesNotExist")
+      << json;
 
   Process watch(built_program("sluice"), {"get", "triggers", "-w", "--server", server_.url()});
   ASSERT_TRUE(wait_until([&] { return watch.output().find("orphan") != std::string::npos; }));

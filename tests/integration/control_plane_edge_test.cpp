@@ -44,6 +44,7 @@ TEST_F(ControlPlaneEdge, TriggerToAMissingAgentWaitsAndDeliversOnceItExists) {
   })) << trigger_status(server_, "to-display").dump();
   auto ready = ready_condition("to-display");
   EXPECT_EQ(ready.value("status", ""), "False") << ready.dump();
+  EXPECT_EQ(ready.value("reason", ""), "SubscriberNotFound") << ready.dump();
   EXPECT_NE(ready.value("message", "").find("service \"event-display\" does not exist"), std::string::npos)
       << ready.dump();
   auto status = trigger_status(server_, "to-display");
@@ -85,6 +86,8 @@ TEST_F(ControlPlaneEdge, MissingDeadLetterAgentHoldsTheTriggerUntilItExists) {
                 .find("spec.delivery.deadLetterSink.ref: agent "
                       "\"dead-letters\" does not exist"),
             std::string::npos)
+      << ready_condition("dls").dump();
+  EXPECT_EQ(ready_condition("dls").value("reason", ""), "DeadLetterSinkNotFound")
       << ready_condition("dls").dump();
   EXPECT_EQ(sink.count(), 0u);
 

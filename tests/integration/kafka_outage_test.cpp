@@ -190,6 +190,8 @@ TEST(KafkaOutage, ABrokerAppliedWhileKafkaIsDownBecomesReadyWhenKafkaComesBack) 
   const std::string message = ready_message(server, "brokers", "kb");
   EXPECT_EQ(message.rfind("False: ", 0), 0u) << message;
   EXPECT_NE(message.find("did not answer"), std::string::npos) << message;
+  EXPECT_EQ(resource_status(server, "brokers", "kb")["conditions"][0].value("reason", ""),
+            "KafkaUnavailable");
 
   httplib::Client client("127.0.0.1", server.port());
   auto refused =
