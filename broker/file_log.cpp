@@ -939,6 +939,14 @@ void FileLog::commit_group(std::vector<PendingAppend>& group) {
     }
   }
   if (records > 0) notify_subscribers(next_offset_);
+  // A roll is when the log may have outgrown its bounds: a busy broker fills many segments between the
+  // server's housekeeping passes, so waiting for the next one would let the disk hold many times maxBytes.
+  if (touched.size() > 1 && (retention_bytes_.load() > 0 || retention_ms_.load() > 0)) {
+    if (auto deleted = enforce_retention(); !deleted) {
+      SLUICE_LOG(broker, warn, "[log={}] retention after a segment roll failed: {}", options_.name,
+                 deleted.error().to_string());
+    }
+  }
 }
 
 void FileLog::notify_subscribers(std::uint64_t end) {

@@ -122,8 +122,8 @@ class FileLog final : public EventLog {
   /// Deletes whole sealed segments that are past retention_ms (by their newest record's append time, aged
   /// as the file comment's Time says) or
   /// that make the log larger than retention_bytes, oldest first; never the active segment. Moves
-  /// start_offset() forward. Returns the number of segments deleted. Called by open() and periodically by
-  /// the server; thread-safe.
+  /// start_offset() forward. Returns the number of segments deleted. Called by open(), by the writer after
+  /// each segment roll, and periodically by the server; thread-safe.
   Result<std::size_t> enforce_retention();
   /// Changes the retention bounds of the open log (a broker's spec.retention was updated); segments are
   /// kept to an eighth of each bound from the next roll on, so that whole-segment deletion stays close to
