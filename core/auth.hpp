@@ -27,12 +27,13 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/clock.hpp"
-#include "core/http_server.hpp"
+#include "core/principal.hpp"
 #include "core/result.hpp"
 
 namespace sluice {
