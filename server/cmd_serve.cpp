@@ -1,7 +1,11 @@
 // sluice serve: runs the broker, triggers, agents and gateways in one process.
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -24,6 +28,23 @@ constexpr std::array<std::string_view, 18> kRequestLogFields = {
     "kind",          "method",         "path",     "url",      "status",   "latency_ms",
     "request_bytes", "response_bytes", "remote",   "trace_id", "event_id", "broker",
     "trigger",       "agent",          "revision", "replica",  "error",    "cancelled"};
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime (1.19+) does at start: every
+/// connection, delivery and log segment holds a descriptor, and the usual soft default of 1024 (systemd's
+/// too) would leave a server with a few hundred clients or brokers unable to accept or to roll a segment
+/// long before the hard limit.
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    SLUICE_LOG(server, warn, "cannot raise the open files limit from {} to {}: {}", soft, limit.rlim_max,
+               std::strerror(errno));
+    return;
+  }
+  SLUICE_LOG(server, debug, "open files limit raised from {} to {}", soft, limit.rlim_max);
+}
 
 /// HOST:PORT (HOST may be [IPv6]).
 void parse_listen(const std::string& option, const std::string& value, std::string& host,
@@ -138,6 +159,7 @@ int run_serve(const std::vector<std::string>& argv) {
   options.allow_unauthenticated = cli::take_flag(args, "allow-unauthenticated");
   take_agent_options(args, options);
   if (!args.empty()) throw std::runtime_error("unknown argument " + args.front() + " (see sluice help)");
+  raise_open_files_limit();
   Server server(options);
   return server.run();
 }
