@@ -150,7 +150,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     CloudEvent event;  // without knativebrokerttl, which stays inside the broker (as in Knative)
     int ttl = 0;       // the event's hop counter
     bool ordered = false;
-    std::string key;  // ordered: "" for events without a partitionkey, else "k" + the key
+    std::string key;        // ordered: "" for events without a partitionkey, else "k" + the key
+    std::size_t bytes = 0;  // of its log record: counted in buffered_bytes while it waits
   };
 
   enum class Outcome { Done, Abandoned };
@@ -245,6 +246,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   std::set<std::string> running_keys;            // keys with a job running
   std::deque<std::string> runnable;              // keys whose first waiting job may start
   std::size_t buffered = 0;                      // jobs in `ready` and `keyed`
+  std::size_t buffered_bytes = 0;                // their records' bytes
   std::size_t running = 0;                       // job coroutines alive
   bool started = false;
   bool stopping = false;
@@ -448,7 +450,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
 
   // ---- reading ----
   bool can_read() const {
-    return !stopping && buffered < options.max_buffered_events && lwm.next() - lwm.low() < options.max_window;
+    return !stopping && buffered < options.max_buffered_events &&
+           buffered_bytes < options.max_buffered_bytes && lwm.next() - lwm.low() < options.max_window;
   }
 
   static asio::awaitable<void> read_loop(std::shared_ptr<State> self) {
@@ -473,7 +476,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
           static_cast<std::size_t>(s.options.max_window - (s.lwm.next() - s.lwm.low()));
       const std::size_t n =
           std::max<std::size_t>(1, std::min({s.options.read_batch_records, room, window_room}));
-      auto records = s.log.read(from, n, s.options.read_batch_bytes);
+      const std::size_t bytes_room = std::max<std::size_t>(
+          1, std::min(s.options.read_batch_bytes, s.options.max_buffered_bytes - s.buffered_bytes));
+      auto records = s.log.read(from, n, bytes_room);
       if (!records) {
         s.log_read_errors.fetch_add(1, std::memory_order_relaxed);
         s.count(s.metrics.log_read_errors);
@@ -531,7 +536,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     job.event = std::move(event.value());
     job.ttl = event_ttl(job.event, options.default_ttl);
     job.event.erase_attribute(kTtlExtension);
+    job.bytes = record.payload.size();
     ++buffered;
+    buffered_bytes += job.bytes;
     if (spec->order == DeliveryOrder::Ordered) {
       job.ordered = true;
       if (const std::string* pk = job.event.attribute_text("partitionkey")) job.key = "k" + *pk;
@@ -571,6 +578,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
 
   void launch(Job job) {
     --buffered;
+    buffered_bytes -= job.bytes;
     ++running;
     auto self = shared_from_this();
     spawn(self, run_job(self, std::move(job)));

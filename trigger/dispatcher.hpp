@@ -116,6 +116,9 @@ struct DispatcherOptions {
   /// Bound of matching events read but not yet started (waiting for a slot or, when ordered, for an
   /// earlier event with the same key).
   std::size_t max_buffered_events = 1000;
+  /// And of the bytes of their log records (at least one event is buffered, however large): with events
+  /// near maxEventSize the count alone would let one trigger hold a gigabyte behind a slow subscriber.
+  std::size_t max_buffered_bytes = 8 << 20;
   /// Bound of the offsets between the low-water mark and the read position: one stuck event stops
   /// reading this far ahead of it.
   std::uint64_t max_window = 100000;

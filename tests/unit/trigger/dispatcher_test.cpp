@@ -87,7 +87,10 @@ class FaultyLog final : public EventLog {
   Result<std::vector<LogRecord>> read(std::uint64_t from, std::size_t max_records,
                                       std::size_t max_bytes) const override {
     if (fail_reads) return make_error("offset " + std::to_string(from), "record fails its CRC32C check", 500);
-    return inner_.read(from, max_records, max_bytes);
+    auto records = inner_.read(from, max_records, max_bytes);
+    if (records && !records.value().empty())
+      read_to = std::max(read_to.load(), records.value().back().offset + 1);
+    return records;
   }
   std::uint64_t start_offset() const override {
     const std::int64_t stale = stale_start;
@@ -103,6 +106,7 @@ class FaultyLog final : public EventLog {
 
   std::atomic<bool> fail_reads{false};
   std::atomic<std::int64_t> stale_start{-1};
+  mutable std::atomic<std::uint64_t> read_to{0};  // one past the last offset a read returned
 
  private:
   EventLog& inner_;
@@ -697,6 +701,34 @@ TEST_F(DispatcherTest, UnorderedRunsUpToMaxInFlightConcurrently) {
   for (int i = 0; i < 12; ++i) publish(make_event("u" + std::to_string(i)));
   ASSERT_TRUE(wait_until([&] { return d.stats().delivered == 12; }));
   EXPECT_EQ(c.max.load(), 4);
+}
+
+TEST_F(DispatcherTest, BigEventsBehindAStuckSubscriberAreBufferedUpToTheByteBoundNotTheEventBound) {
+  faulty_ = std::make_unique<FaultyLog>(*log_);
+  dispatch_log_ = faulty_.get();
+  Gate gate;
+  HttpSink sink;
+  sink.respond([&](const ReceivedRequest&, std::size_t) {
+    gate.wait();
+    return answer(200);
+  });
+  auto& d = start(spec(manifest("big", sink.url(), {{"delivery", {{"maxInFlight", 1}}}})));
+  // 64 events of 512 KiB (32 MiB) behind one that does not finish: far fewer than max_buffered_events,
+  // but four times max_buffered_bytes (8 MiB).
+  constexpr int kEvents = 64;
+  for (int i = 0; i < kEvents; ++i) {
+    auto e = make_event("big-" + std::to_string(i));
+    e.data = "\"" + std::string(512 << 10, 'x') + "\"";
+    publish(e);
+  }
+  ASSERT_TRUE(wait_until([&] { return faulty_->read_to.load() >= 16; }));
+  EXPECT_EQ(d.stats().delivered, 0u);              // the first is stuck at the subscriber
+  std::this_thread::sleep_for(milliseconds(200));  // time for reads the bound should not allow
+  // One running, 8 MiB buffered (16 events), and reads that may pass the bound by a record or two.
+  EXPECT_LE(faulty_->read_to.load(), 20u);
+  gate.open = true;
+  ASSERT_TRUE(wait_until([&] { return d.stats().delivered == kEvents; }, std::chrono::seconds(20)));
+  EXPECT_EQ(faulty_->read_to.load(), static_cast<std::uint64_t>(kEvents));
 }
 
 TEST_F(DispatcherTest, OrderedDeliversEachKeyInOrderAndKeysInParallel) {
