@@ -56,6 +56,7 @@ e2e-run:
 
 soak: build
 	SLUICE_SOAK=1 ./$(BUILD)/test_integration --gtest_filter='*Soak*'
+	SLUICE_SOAK=1 ./$(BUILD)/test_kafka_integration --gtest_filter='*Soak*'
 
 bench: build
 	scripts/run-bench.sh $(BUILD)

@@ -27,7 +27,7 @@ function(sluice_ubsan target)
   endif()
 endfunction()
 
-# sluice_test(NAME SRCS src... DEPS dep...)
+# sluice_test(NAME SRCS src... DEPS dep... [LABELS label...] [PROPERTIES name value...])
 #   A GoogleTest executable registered with ctest, one ctest entry per test case.
 # Conformance material the tests run (CESQL TCK, KPA scenarios): the shared reference folder beside the
 # checkout when there is one, else the verbatim copy in tests/reference/.
@@ -38,7 +38,7 @@ else()
 endif()
 
 function(sluice_test name)
-  cmake_parse_arguments(ARG "" "" "DEPS;SRCS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPS;SRCS;LABELS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
@@ -50,7 +50,7 @@ function(sluice_test name)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300 ${ARG_PROPERTIES})
 endfunction()
 
 function(sluice_compile_options target)
