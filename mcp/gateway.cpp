@@ -57,6 +57,15 @@ HttpServerResponse rpc_error_reply(const HttpServerRequest& req, http::status st
   return json_reply(req, status, make_rpc_error(id, code, std::move(message)));
 }
 
+/// A stream that cannot be resumed: 409 while it is still open elsewhere, else 400 (an id never sent or
+/// no longer kept).
+HttpServerResponse resume_error_reply(const HttpServerRequest& req, const Error& error) {
+  const bool conflict = error.code == 409;
+  return rpc_error_reply(req, conflict ? http::status::conflict : http::status::bad_request, nullptr,
+                         rpc_error::invalid_request,
+                         (conflict ? "Conflict: " : "Bad Request: ") + error.message);
+}
+
 HttpServerResponse sse_head(const HttpServerRequest& req) {
   HttpServerResponse head{http::status::ok, req.version()};
   head.set(http::field::server, "sluice");
@@ -708,12 +717,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
       co_return co_await std::move(op);
     }
     auto resumed = session->resume_stream(event_id->second);
-    if (!resumed) {
-      bool conflict = resumed.error().code == 409;
-      co_return rpc_error_reply(req, conflict ? http::status::conflict : http::status::bad_request, nullptr,
-                                rpc_error::invalid_request,
-                                (conflict ? "Conflict: " : "Bad Request: ") + resumed.error().message);
-    }
+    if (!resumed) co_return resume_error_reply(req, resumed.error());
     mailbox = std::move(resumed).value();
   } else {
     mailbox = session->open_stream();
@@ -764,12 +768,7 @@ asio::awaitable<HttpServerResponse> McpGateway::resume_stream(HttpServerRequest&
                               "Bad Request: Last-Event-ID '" + last +
                                   "' names no response stream of this session that can be resumed");
   auto resumed = stream->resume(event_id->second);
-  if (!resumed) {
-    bool conflict = resumed.error().code == 409;
-    co_return rpc_error_reply(req, conflict ? http::status::conflict : http::status::bad_request, nullptr,
-                              rpc_error::invalid_request,
-                              (conflict ? "Conflict: " : "Bad Request: ") + resumed.error().message);
-  }
+  if (!resumed) co_return resume_error_reply(req, resumed.error());
   session->touch(std::chrono::steady_clock::now());
   auto follow = resumed.value().follow;
   auto head = sse_head(req);
