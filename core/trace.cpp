@@ -98,13 +98,21 @@ Tracer::~Tracer() {
   stop_export();
 }
 
+void Tracer::set_history(std::size_t spans) {
+  std::lock_guard lock(mu_);
+  capacity_ = spans;
+  spans_.clear();
+  spans_.shrink_to_fit();
+  oldest_ = 0;
+}
+
 void Tracer::record(Span span) {
   std::lock_guard lock(mu_);
   keep_locked(std::move(span));
 }
 
 void Tracer::keep_locked(Span span) {
-  if (!endpoint_.empty() && pending_export_.size() < capacity_) pending_export_.push_back(span);
+  if (!endpoint_.empty() && pending_export_.size() < kMaxPendingExport) pending_export_.push_back(span);
   if (capacity_ == 0) return;
   if (spans_.size() < capacity_) {
     spans_.push_back(std::move(span));
@@ -201,7 +209,7 @@ void Tracer::export_loop() {
       cv_.wait_for(lock, interval_, [this] { return stop_; });
       batch.swap(pending_export_);
       last = stop_;
-      if (pending_export_.capacity() > 100000) pending_export_.shrink_to_fit();
+      if (pending_export_.capacity() > kMaxPendingExport) pending_export_.shrink_to_fit();
     }
     if (!batch.empty()) {
       // A collector that is down loses these spans (they stay queryable in memory); never the events.

@@ -105,8 +105,15 @@ struct Span {
 class Tracer {
  public:
   static Tracer& global();
-  explicit Tracer(std::size_t capacity = 100000) : capacity_(capacity) {}
+  /// Spans kept in memory by default (`sluice serve --trace-history`).
+  static constexpr std::size_t kDefaultHistory = 100000;
+  /// Spans queued for an OTLP exporter at most (a collector that is down loses the rest).
+  static constexpr std::size_t kMaxPendingExport = 100000;
+  explicit Tracer(std::size_t capacity = kDefaultHistory) : capacity_(capacity) {}
   ~Tracer();
+
+  /// Keeps the most recent `spans` from now on (0: none; spans are still exported), forgetting those kept.
+  void set_history(std::size_t spans);
 
   void record(Span span);
   /// Records several under one lock (the spans of a batch), moving from them.
@@ -129,7 +136,7 @@ class Tracer {
   /// Keeps one span (and queues it for export); mu_ held.
   void keep_locked(Span span);
 
-  const std::size_t capacity_;
+  std::size_t capacity_;
   mutable std::mutex mu_;
   std::vector<Span> spans_;  // a ring of up to capacity_ spans; once full, oldest_ is the next to go
   std::size_t oldest_ = 0;

@@ -110,6 +110,9 @@ int run_serve(const std::vector<std::string>& argv) {
   if (auto file = cli::take_option(args, "tls-cert")) options.tls_cert_file = *file;
   if (auto file = cli::take_option(args, "tls-key")) options.tls_key_file = *file;
   if (auto url = cli::take_option(args, "otlp-endpoint")) options.otlp_endpoint = *url;
+  if (auto n = cli::take_int_option(args, "trace-history", 0, 10000000,
+                                    "a number of spans from 0 to 10000000 (0: none kept)"))
+    options.trace_history = static_cast<std::size_t>(*n);
   if (auto file = cli::take_option(args, "outbound-ca")) options.outbound_ca_file = *file;
   if (auto file = cli::take_option(args, "outbound-cert")) options.outbound_cert_file = *file;
   if (auto file = cli::take_option(args, "outbound-key")) options.outbound_key_file = *file;
@@ -170,7 +173,8 @@ SLUICE_COMMAND(
     "[--threads N] [--max-body 1Mi] "
     "[--log-level info] [--request-log [--request-log-fields F,F...]] [--tls-listen HOST:PORT --tls-cert "
     "FILE --tls-key FILE] [--outbound-ca FILE] [--outbound-cert FILE --outbound-key FILE] "
-    "[--otlp-endpoint URL] [--auth-tokens FILE] [--jwks FILE|URL | --oidc-issuer URL] [--jwt-issuer I] "
+    "[--otlp-endpoint URL] [--trace-history 100000] [--auth-tokens FILE] [--jwks FILE|URL | --oidc-issuer "
+    "URL] [--jwt-issuer I] "
     "[--jwt-audience A] [--admin-group G] [--allow-unauthenticated] [--gpus A100:80Gi,T4:16Gi|auto|none] "
     "[--cgroup-parent auto|none|DIR] "
     "[--autoscaler KEY=VALUE]... [--autoscaler-tick 2s] [--agent-max-buffered 10000] "

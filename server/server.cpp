@@ -14,7 +14,9 @@
 namespace sluice {
 
 Server::Server(ServerOptions options)
-    : options_(std::move(options)), io_(options_.threads), clock_(RealClock::instance()), brokers_(clock_) {}
+    : options_(std::move(options)), io_(options_.threads), clock_(RealClock::instance()), brokers_(clock_) {
+  Tracer::global().set_history(options_.trace_history);
+}
 
 Server::~Server() {
   // The kinds' handlers (held by the controller) refer to parts_: release them first.

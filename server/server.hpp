@@ -13,6 +13,7 @@
 #include "broker/ingress.hpp"
 #include "core/asio.hpp"
 #include "core/clock.hpp"
+#include "core/trace.hpp"
 #include "core/fs.hpp"
 #include "core/http_server.hpp"
 #include "core/io_pool.hpp"
@@ -62,6 +63,7 @@ struct ServerOptions {
   /// Inactive revisions kept per agent (Knative's max-non-active-revisions); negative: all.
   int max_inactive_revisions = 20;
   std::string otlp_endpoint;  // OTLP/HTTP collector base URL for spans; empty: spans stay in memory only
+  std::size_t trace_history = Tracer::kDefaultHistory;  // spans kept in memory for `sluice trace`
 };
 
 class Server {

@@ -140,5 +140,27 @@ TEST(TraceContext, AFullTracerKeepsTheNewestSpansWhole) {
   }
 }
 
+TEST(TraceContext, TheHistoryKeepsAsManySpansAsSetAndNoneAtZero) {
+  auto span = [](int i) {
+    Span s;
+    s.trace_id = TraceId::random();
+    s.span_id = SpanId::random();
+    s.name = "publish";
+    s.event_id = "e-" + std::to_string(i);
+    return s;
+  };
+  Tracer tracer;
+  tracer.record(span(0));
+  tracer.set_history(3);
+  EXPECT_TRUE(tracer.spans_of_event("e-0").empty());  // a new setting starts afresh
+  for (int i = 1; i <= 5; ++i) tracer.record(span(i));
+  for (int i = 1; i <= 5; ++i)
+    EXPECT_EQ(tracer.spans_of_event("e-" + std::to_string(i)).size(), i > 2 ? 1u : 0u);
+  tracer.set_history(0);
+  tracer.record(span(6));
+  EXPECT_TRUE(tracer.spans_of_event("e-6").empty());
+  EXPECT_TRUE(tracer.spans_of_event("e-5").empty());
+}
+
 }  // namespace
 }  // namespace sluice
