@@ -28,10 +28,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node-based end-to-end peers, pinned in tests/e2e/package.json.
-if [ -f tests/e2e/package.json ] && command -v npm >/dev/null; then
-  if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package.json -nt tests/e2e/node_modules ]; then
-    echo "install-deps: npm install in tests/e2e"
-    (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error && touch node_modules)
-  fi
+# Node-based end-to-end peers, pinned in tests/e2e/package.json, and the MCP conformance suite with the
+# Node.js 22 it needs (both from npm), pinned in tests/conformance/package.json.
+if command -v npm >/dev/null; then
+  for dir in tests/e2e tests/conformance; do
+    [ -f $dir/package.json ] || continue
+    if [ ! -d $dir/node_modules ] || [ $dir/package.json -nt $dir/node_modules ]; then
+      echo "install-deps: npm install in $dir"
+      (cd $dir && npm install --no-audit --no-fund --loglevel=error && touch node_modules)
+    fi
+  done
 fi
