@@ -65,64 +65,22 @@ Result<Parsed> parse(std::string_view s) {
   if (q.digits_overflow) return quantity_error(s, "number too large");
   std::string_view suffix = s.substr(i);
   if (suffix.empty()) return q;
+  // Binary SI: Ki = 2^10 … Ei = 2^60. Decimal SI: n = 10^-9 … E = 10^18 (Kubernetes' suffixes).
+  constexpr std::string_view kBinary = "KMGTPE";
+  constexpr std::string_view kDecimal = "num kMGTPE";  // 10^(3 * (index - 3)); the space is 10^0
   if (suffix.size() == 2 && suffix[1] == 'i') {
-    q.base = 2;
-    switch (suffix[0]) {
-      case 'K':
-        q.exponent = 10;
-        return q;
-      case 'M':
-        q.exponent = 20;
-        return q;
-      case 'G':
-        q.exponent = 30;
-        return q;
-      case 'T':
-        q.exponent = 40;
-        return q;
-      case 'P':
-        q.exponent = 50;
-        return q;
-      case 'E':
-        q.exponent = 60;
-        return q;
-      default:
-        break;
+    if (std::size_t k = kBinary.find(suffix[0]); k != std::string_view::npos) {
+      q.base = 2;
+      q.exponent = 10 * (static_cast<int>(k) + 1);
+      return q;
     }
-  } else if (suffix.size() == 1) {
-    switch (suffix[0]) {
-      case 'n':
-        q.exponent = -9;
-        return q;
-      case 'u':
-        q.exponent = -6;
-        return q;
-      case 'm':
-        q.exponent = -3;
-        return q;
-      case 'k':
-        q.exponent = 3;
-        return q;
-      case 'M':
-        q.exponent = 6;
-        return q;
-      case 'G':
-        q.exponent = 9;
-        return q;
-      case 'T':
-        q.exponent = 12;
-        return q;
-      case 'P':
-        q.exponent = 15;
-        return q;
-      case 'E':
-        q.exponent = 18;
-        return q;
-      case 'K':
-        return quantity_error(s, "unknown suffix \"K\": write \"k\" (1000) or \"Ki\" (1024)");
-      default:
-        break;
+  } else if (suffix.size() == 1 && suffix[0] != ' ') {
+    if (std::size_t k = kDecimal.find(suffix[0]); k != std::string_view::npos) {
+      q.exponent = 3 * (static_cast<int>(k) - 3);
+      return q;
     }
+    if (suffix[0] == 'K')
+      return quantity_error(s, "unknown suffix \"K\": write \"k\" (1000) or \"Ki\" (1024)");
   } else if (suffix[0] == 'e' || suffix[0] == 'E') {
     // Decimal exponent: e<signed integer>.
     std::size_t j = 1;

@@ -52,6 +52,27 @@ TEST(Quantity, BytesErrors) {
   EXPECT_NE(parse_quantity_bytes("8Ei").error().message.find("more than"), std::string::npos);
 }
 
+TEST(Quantity, EverySuffix) {
+  const std::pair<const char*, double> cases[] = {{"3n", 3e-9},
+                                                  {"3u", 3e-6},
+                                                  {"3m", 3e-3},
+                                                  {"3k", 3e3},
+                                                  {"3M", 3e6},
+                                                  {"3G", 3e9},
+                                                  {"3T", 3e12},
+                                                  {"3P", 3e15},
+                                                  {"3E", 3e18},
+                                                  {"3Ki", 3.0 * (1LL << 10)},
+                                                  {"3Mi", 3.0 * (1LL << 20)},
+                                                  {"3Gi", 3.0 * (1LL << 30)},
+                                                  {"3Ti", 3.0 * (1LL << 40)},
+                                                  {"3Pi", 3.0 * (1LL << 50)},
+                                                  {"3Ei", 3.0 * (1LL << 60)}};
+  for (const auto& [text, value] : cases) EXPECT_DOUBLE_EQ(number(text), value) << text;
+  for (const char* bad : {"3 ", "3ni", "3ki", "3mi", "3i", "3Ki ", "3e"})
+    EXPECT_FALSE(parse_quantity(bad)) << bad;
+}
+
 TEST(Quantity, Numbers) {
   EXPECT_DOUBLE_EQ(number("500m"), 0.5);
   EXPECT_DOUBLE_EQ(number("2"), 2);
