@@ -92,5 +92,34 @@ TEST(RequestLog, FieldsCanBeChosenAndTheLogIsOffByDefault) {
   EXPECT_TRUE(line.contains("status"));
 }
 
+TEST(RequestLog, CredentialsInUrlsAreNotLogged) {
+  HttpSink sink;
+  SluiceServer server({"--request-log"});
+  ASSERT_TRUE(server.wait_ready());
+  const std::string subscriber =
+      "http://127.0.0.1:" + std::to_string(sink.port()) + "/in?sig=subscribersig&x=1";
+  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("t", subscriber));
+  httplib::Client client("127.0.0.1", server.port());
+  ASSERT_EQ(
+      client
+          .Get("/apis/v1/brokers?access_token=querytoken&limit=5", {{"Authorization", "Bearer headertoken"}})
+          ->status,
+      200);
+  ASSERT_EQ(publish(server, "e1", "t"), 202);
+  ASSERT_TRUE(sink.wait_for(1));
+  ASSERT_TRUE(wait_until([&] { return find_line(server, "dispatch").has_value(); }));
+
+  for (auto& line : request_lines(server))
+    for (const char* secret : {"querytoken", "headertoken", "subscribersig"})
+      EXPECT_EQ(line.dump().find(secret), std::string::npos) << line.dump();
+  std::optional<nlohmann::json> get_line;
+  for (auto& line : request_lines(server))
+    if (line.value("method", "") == "GET") get_line = line;
+  ASSERT_TRUE(get_line);
+  EXPECT_EQ((*get_line)["path"], "/apis/v1/brokers?access_token=REDACTED&limit=5");
+  EXPECT_EQ((*find_line(server, "dispatch"))["url"],
+            "http://127.0.0.1:" + std::to_string(sink.port()) + "/in?sig=REDACTED&x=1");
+}
+
 }  // namespace
 }  // namespace sluice::testing
