@@ -16,7 +16,10 @@ namespace sluice {
 struct HttpServer::Tracked {
   explicit Tracked(asio::ip::tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
-  bool busy = false;  // touched only on the connection's strand
+  // A request read whole is being handled or answered: stop() lets it finish. Idle connections and
+  // requests still arriving (nothing was acknowledged to them) are closed by stop() at once. Touched
+  // only on the connection's strand.
+  bool busy = false;
 };
 
 namespace {
@@ -304,7 +307,6 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     // before any `100 Continue`.
     auto refusal = ec ? parse_refusal(ec, options_) : framing_refusal(parser.get().base());
     if (ec && !refusal) break;
-    tracked->busy = true;
     ++in_flight_;
     HttpServerResponse response;
     bool keep_alive = true;
@@ -328,7 +330,12 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     } else if (ec) {
       --in_flight_;
       break;
+    } else if (!stream.socket().is_open()) {
+      // stop() closed the connection just as the rest of the request arrived: it was never acknowledged.
+      --in_flight_;
+      break;
     } else {
+      tracked->busy = true;
       HttpServerRequest request = parser.release();
       const auto started = std::chrono::steady_clock::now();
       const std::size_t request_bytes = request.body().size();  // handlers may move the body out

@@ -1,7 +1,8 @@
 #pragma once
 // The data-plane HTTP/1.1 server on Boost.Asio + Beast: one coroutine per connection, keep-alive,
 // a body limit, client-disconnect detection (so proxies can cancel upstream work), chunked streaming
-// for SSE, and an orderly stop: stop accepting, close idle connections, let in-flight requests finish.
+// for SSE, and an orderly stop: stop accepting, close connections idle or still receiving a request, let
+// requests received whole finish.
 
 #include <atomic>
 #include <chrono>
@@ -109,8 +110,9 @@ class HttpServer {
   /// The bound port (after start()).
   std::uint16_t port() const { return port_; }
 
-  /// Stops accepting and closes idle connections; in-flight requests run to completion (their
-  /// connections close afterwards). Thread-safe.
+  /// Stops accepting and closes the connections that are idle or still receiving a request (headers or
+  /// body: nothing was acknowledged to them); requests received whole run to completion and are
+  /// answered (their connections close afterwards). Thread-safe.
   void stop();
   /// Requests being handled right now.
   std::size_t in_flight() const { return in_flight_.load(); }

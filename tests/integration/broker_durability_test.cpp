@@ -2,6 +2,8 @@
 // restart neither loses nor replays; a trigger's cursor survives restarts.
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -11,6 +13,7 @@
 #include "core/fs.hpp"
 #include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
+#include "tests/support/socket.hpp"
 
 namespace sluice::testing {
 namespace {
@@ -53,6 +56,46 @@ TEST(BrokerDurability, GracefulRestartNeitherLosesNorReplays) {
   ASSERT_TRUE(sink.wait_for(21));
   ASSERT_TRUE(wait_until([&] { return trigger_status(server, "t")["delivery"]["backlog"] == 0; }));
   EXPECT_EQ(sink.count(), 21u) << "nothing delivered twice after a clean stop";
+}
+
+// What a SIGTERM closes at once, having acknowledged nothing to it: an upload stalled in its body, a
+// request still sending its headers, a connection idle between requests. None of them holds the server
+// for the drain (30 s).
+TEST(BrokerDurability, ShutdownClosesStalledRequestsAndIdleConnectionsAtOnce) {
+  using namespace std::chrono_literals;
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml());
+  auto send_all = [](int fd, const std::string& data) {
+    ASSERT_EQ(::send(fd, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
+  };
+  auto read_head = [](int fd) {
+    std::string got;
+    char buf[1024];
+    for (ssize_t n; got.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      got.append(buf, static_cast<std::size_t>(n));
+    return got;
+  };
+  // The stalled upload asks for 100 Continue, whose answer shows that the server has read its head.
+  int stalled = connect_loopback(server.port(), 10s);
+  send_all(stalled,
+           "POST /brokers/default HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\nce-id: stalled\r\n"
+           "ce-type: t\r\nce-source: /t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+           "Expect: 100-continue\r\n\r\n");
+  ASSERT_NE(read_head(stalled).find("100 Continue"), std::string::npos);
+  send_all(stalled, std::string(10, ' '));
+  int partial_head = connect_loopback(server.port(), 10s);
+  send_all(partial_head, "POST /brokers/default HTTP/1.1\r\nHost: x\r\n");
+  int idle = connect_loopback(server.port(), 10s);
+  send_all(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_NE(read_head(idle).find("200 OK"), std::string::npos);
+  ASSERT_EQ(publish(server, "before", "t"), 202);
+
+  server.process().signal(SIGTERM);
+  ASSERT_EQ(server.process().wait(10s), 0) << server.process().output();
+  char byte;
+  EXPECT_LE(::recv(stalled, &byte, 1, 0), 0) << "the stalled upload is closed unanswered";
+  for (int fd : {stalled, partial_head, idle}) ::close(fd);
 }
 
 TEST(BrokerDurability, EventsPublishedWhileTheSubscriberIsDownArriveLater) {

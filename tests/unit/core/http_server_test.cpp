@@ -120,5 +120,30 @@ TEST_F(HttpServerCancel, HandlersThatDoNotWatchAnswerEveryRequestOfAConnection) 
   EXPECT_EQ(cancelled_, 0);
 }
 
+TEST_F(HttpServerCancel, StopClosesRequestsStillArrivingAndAnswersOnesBeingHandled) {
+  int handled = connect_client();
+  send_all(handled, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(wait_until([&] { return server_->in_flight() == 1; }));
+  // Its head was read (the server counts it), its body stalls after 10 of 1000 bytes.
+  int stalled = testing::connect_loopback(server_->port(), 5s);
+  send_all(stalled, "POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+  ASSERT_TRUE(wait_until([&] { return server_->in_flight() == 2; }));
+  int idle = testing::connect_loopback(server_->port(), 5s);
+  send_all(idle, "GET /now HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_NE(read_responses(idle, 1).find("202 Accepted"), std::string::npos);
+
+  server_->stop();
+  char byte;
+  EXPECT_EQ(::recv(stalled, &byte, 1, 0), 0) << "the stalled upload is closed at once, unanswered";
+  EXPECT_EQ(::recv(idle, &byte, 1, 0), 0) << "the idle connection is closed at once";
+  EXPECT_TRUE(wait_until([&] { return server_->in_flight() == 1; }));
+  EXPECT_EQ(cancelled_, 0);
+  release_ = true;
+  auto got = read_responses(handled, 1);
+  EXPECT_NE(got.find("HTTP/1.1 200 OK"), std::string::npos) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  for (int fd : {handled, stalled, idle}) ::close(fd);
+}
+
 }  // namespace
 }  // namespace sluice
