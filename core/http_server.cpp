@@ -263,15 +263,44 @@ void HttpServer::stop() {
 }
 
 asio::awaitable<void> HttpServer::accept_loop() {
+  // At the open files limit every accept fails (each 50 ms) until a descriptor is freed: the first failure
+  // is logged, repeats of the same error are counted and logged at most every kRepeatLogInterval, and
+  // the count not yet logged is logged once accepting works again.
+  constexpr auto kRepeatLogInterval = std::chrono::seconds(10);
+  beast::error_code failing;  // the error of the failures in a row, none while accepting works
+  std::size_t unlogged = 0;   // failures with that error since its last line
+  std::chrono::steady_clock::time_point logged_at;
   while (!stopping_) {
     beast::error_code ec;
     auto socket = co_await acceptor_.async_accept(pool_.next(), redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-      SLUICE_LOG(http, warn, "accept failed: {}", ec.message());
+      const auto now = std::chrono::steady_clock::now();
+      if (ec != failing) {
+        if (unlogged > 0)
+          SLUICE_LOG(http, warn, "accept failed {} more times: {}", unlogged, failing.message());
+        SLUICE_LOG(http, warn, "accept failed: {} (repeats are counted, one line every {} s)", ec.message(),
+                   kRepeatLogInterval.count());
+        failing = ec;
+        unlogged = 0;
+        logged_at = now;
+      } else if (now - logged_at >= kRepeatLogInterval) {
+        SLUICE_LOG(http, warn, "accept failed: {} ({} more times since the last line)", ec.message(),
+                   unlogged + 1);
+        unlogged = 0;
+        logged_at = now;
+      } else {
+        ++unlogged;
+      }
       asio::steady_timer backoff(acceptor_.get_executor(), std::chrono::milliseconds(50));
       co_await backoff.async_wait(redirect_error(use_awaitable, ec));
       continue;
+    }
+    if (failing) {
+      SLUICE_LOG(http, info, "accepting again ({} more failed accepts since the last line: {})", unlogged,
+                 failing.message());
+      failing = {};
+      unlogged = 0;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     auto executor = socket.get_executor();
