@@ -6,8 +6,10 @@
 //
 // Sluice's spans: "publish" (an event stored by a broker; its parent is the publisher's span named by
 // the event's traceparent), "deliver" (one attempt of a trigger, with the subscriber, status and
-// attempt number; the subscriber receives a `traceparent` header naming this span), and "reply" (a
-// reply published by a subscriber's answer). All carry the event id, so one event's path is one query.
+// attempt number; the subscriber receives a `traceparent` header naming this span), "dead-letter" (one
+// try to send the event to the trigger's dead-letter sink, which receives a `traceparent` naming it),
+// and "reply" (a reply published by a subscriber's answer). All carry the event id, so one event's path is
+// one query.
 
 #include <array>
 #include <chrono>
@@ -92,7 +94,7 @@ struct Span {
   TraceId trace_id;
   SpanId span_id;
   SpanId parent_span_id;  // empty for a root
-  std::string name;       // publish | deliver | reply
+  std::string name;       // publish | deliver | dead-letter | reply
   std::string event_id;
   std::int64_t start_unix_ns = 0;
   std::int64_t end_unix_ns = 0;

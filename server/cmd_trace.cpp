@@ -27,10 +27,17 @@ std::string describe(const nlohmann::json& span) {
     const std::string status = a.value("http.status_code", "0");
     text = "trigger " + a.value("trigger", "?") + " → " + a.value("subscriber", "?") + ": " +
            (status == "0" ? std::string("no response") : "HTTP " + status);
+  } else if (name == "dead-letter") {
+    const std::string status = a.value("http.status_code", "0");
+    text = "trigger " + a.value("trigger", "?") + " → dead-letter sink " + a.value("sink", "?") + ": " +
+           (status == "0" ? std::string("no response") : "HTTP " + status);
   } else {
     text = name;
   }
-  if (span.value("error", false) && a.contains("error")) text += " (" + a.value("error", "") + ")";
+  // An error that only repeats the status ("HTTP 500") adds nothing.
+  if (span.value("error", false) && a.contains("error") &&
+      a.value("error", "") != "HTTP " + a.value("http.status_code", ""))
+    text += " (" + a.value("error", "") + ")";
   return text;
 }
 

@@ -915,6 +915,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     if (last.status != 0) letter.extensions["knativeerrorcode"] = AttributeValue::of_int(last.status);
     if (!last.body_head.empty())
       letter.extensions["knativeerrordata"] = AttributeValue::of_string(base64_encode(last.body_head));
+    std::optional<TraceParent> parent;
+    if (auto it = job.event.extensions.find("traceparent"); it != job.event.extensions.end())
+      parent = TraceParent::parse(it->second.to_header_string());
     bool pending = false;
     auto leave = [&](Outcome outcome) {
       if (pending) {
@@ -942,8 +945,40 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         error = "cannot resolve: " + target.error().to_string();
       } else {
         sink = target.value().url;
-        auto response =
-            co_await send(target.value(), make_request(letter, current->delivery, target.value().url));
+        // Each try is a "dead-letter" span of the event's trace, as deliveries are "deliver" spans, and
+        // the sink gets a `traceparent` header naming it.
+        Span span;
+        const TraceParent span_context = parent ? parent->child() : TraceParent::make_root();
+        span.trace_id = span_context.trace_id;
+        span.span_id = span_context.span_id;
+        if (parent) span.parent_span_id = parent->span_id;
+        span.name = "dead-letter";
+        span.event_id = job.event.id;
+        span.start_unix_ns = unix_now_ns();
+        HttpRequest request = make_request(letter, current->delivery, target.value().url);
+        request.headers.emplace_back("traceparent", span_context.to_string());
+        auto response = co_await send(target.value(), std::move(request));
+        span.end_unix_ns = unix_now_ns();
+        const int status = response ? response.value().status : 0;
+        span.error = !(status >= 200 && status <= 299);
+        span.attributes = {{"broker", broker},
+                           {"trigger", name},
+                           {"sink", sink},
+                           {"http.status_code", std::to_string(status)}};
+        if (!response) span.attributes.emplace_back("error", response.error().to_string());
+        if (request_log::enabled())
+          request_log::write(
+              {{"kind", "dispatch"},
+               {"method", "POST"},
+               {"url", sink},
+               {"status", status},
+               {"latency_ms", static_cast<double>(span.end_unix_ns - span.start_unix_ns) / 1e6},
+               {"trace_id", span.trace_id.str()},
+               {"event_id", job.event.id},
+               {"broker", broker},
+               {"trigger", name},
+               {"error", response ? "" : response.error().to_string()}});
+        Tracer::global().record(std::move(span));
         if (response && response.value().status >= 200 && response.value().status <= 299) {
           dead_lettered.fetch_add(1, std::memory_order_relaxed);
           count(metrics.dead_lettered);

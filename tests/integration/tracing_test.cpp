@@ -100,5 +100,36 @@ TEST(Tracing, EventsWithoutTraceparentGetANewTrace) {
   EXPECT_EQ(trace_of(r.header("traceparent")), trace_of(extension));
 }
 
+TEST(Tracing, DeadLettersContinueTheEventsTrace) {
+  HttpSink subscriber, dead;
+  subscriber.respond([](const ReceivedRequest&, std::size_t) { return SinkResponse{500, "", {}, {}}; });
+  SluiceServer server({"--request-log"});
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server,
+             broker_yaml() + "---\n" +
+                 trigger_yaml("t", subscriber.url(),
+                              "  delivery: {retry: 0, deadLetterSink: {uri: \"" + dead.url() + "\"}}\n"));
+  ASSERT_EQ(publish(server, "lost", "t", "{}",
+                    {{"traceparent", std::string("00-") + kTraceId + "-" + kPublisherSpan + "-01"}}),
+            202);
+  ASSERT_TRUE(dead.wait_for(1));
+
+  const auto letter = dead.requests()[0];
+  EXPECT_EQ(trace_of(letter.header("traceparent")), kTraceId) << letter.header("traceparent");
+  EXPECT_EQ(letter.header("traceparent").find(kPublisherSpan), std::string::npos);
+  std::string out;
+  ASSERT_TRUE(wait_until([&] {
+    return server.cli({"trace", "lost"}, &out) == 0 && out.find("dead-letter sink") != std::string::npos;
+  })) << out;
+  EXPECT_NE(out.find("✓ dead-letter  trigger t → dead-letter sink " + dead.url() + ": HTTP 200"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("✗ deliver  trigger t → " + subscriber.url() + ": HTTP 500  ["), std::string::npos)
+      << "the status is not repeated as the error: " << out;
+  ASSERT_TRUE(wait_until([&] {
+    return server.process().output().find("\"url\":\"" + dead.url() + "\"") != std::string::npos;
+  })) << "a request log line for the dead letter";
+}
+
 }  // namespace
 }  // namespace sluice::testing
