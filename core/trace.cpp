@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/log.hpp"
+#include "core/request_log.hpp"
 #include "core/text.hpp"
 
 namespace sluice {
@@ -106,7 +107,23 @@ void Tracer::set_history(std::size_t spans) {
   oldest_ = 0;
 }
 
+namespace {
+
+// Spans leave the server (OTLP, `sluice trace`): URLs in their attributes (a subscriber signed with
+// `?sig=`, a sink with `user:password@`) lose their credentials, as in request logs. Only values that
+// could hold one are rewritten, so most spans allocate nothing here.
+void redact_attributes(Span& span) {
+  for (auto& [key, value] : span.attributes) {
+    const auto scheme = value.find("://");
+    if (scheme != std::string::npos && value.find_first_of("@=", scheme) != std::string::npos)
+      value = request_log::redact_secrets(value);
+  }
+}
+
+}  // namespace
+
 void Tracer::record(Span span) {
+  redact_attributes(span);
   std::lock_guard lock(mu_);
   keep_locked(std::move(span));
 }
@@ -125,6 +142,7 @@ void Tracer::keep_locked(Span span) {
 }
 
 void Tracer::record(std::span<Span> spans) {
+  for (auto& span : spans) redact_attributes(span);
   std::lock_guard lock(mu_);
   for (auto& span : spans) keep_locked(std::move(span));
 }

@@ -101,6 +101,30 @@ TEST(TraceContext, SpansAreQueriedByEventAndTraceAndPrintedAsJson) {
   EXPECT_TRUE(tracer.spans_of_event("e1").empty());
 }
 
+TEST(TraceContext, CredentialsInUrlAttributesAreNotKept) {
+  Tracer tracer(10);
+  Span span;
+  span.trace_id = TraceId::random();
+  span.span_id = SpanId::random();
+  span.name = "deliver";
+  span.event_id = "e";
+  span.attributes = {{"subscriber", "https://hooks.example.com/in?sig=s3cret&x=1"},
+                     {"error", "https://u:pw@h/x: connection refused"},
+                     {"trigger", "t=1"}};
+  tracer.record(span);
+  std::vector<Span> batch{span};
+  batch[0].event_id = "e2";
+  tracer.record(batch);
+  auto kept = tracer.spans_of_event("e");  // both: they share the trace
+  ASSERT_EQ(kept.size(), 2u);
+  for (const auto& k : kept) {
+    EXPECT_EQ(k.attributes, (std::vector<std::pair<std::string, std::string>>{
+                                {"subscriber", "https://hooks.example.com/in?sig=REDACTED&x=1"},
+                                {"error", "https://REDACTED@h/x: connection refused"},
+                                {"trigger", "t=1"}}));
+  }
+}
+
 TEST(TraceContext, AFullTracerKeepsTheNewestSpansWhole) {
   Tracer tracer(2);
   auto span = [](std::string event, std::int64_t start, std::size_t attributes) {
