@@ -32,6 +32,7 @@ struct ActivatorWaiter {
 struct ActivatorRevision {
   std::mutex mu;
   std::string name;
+  std::function<void(const std::string&, const std::string&)> on_cut_off;  // set before it is shared
   int container_concurrency = 0;
   std::size_t max_buffer = 0;  // 0: ActivatorOptions::max_buffer
   bool removed = false;
@@ -185,7 +186,13 @@ void ReplicaLease::release_unreachable() {
 }
 
 void ReplicaLease::release_cut_off() {
+  auto revision = revision_;
+  auto endpoint = endpoint_;
   give_back(true, kReplicaCutOffFor);
+  // The pass-over lasts until the runtime has checked the replica: a live one that reset one
+  // connection takes requests again at once, instead of a single-replica revision stalling for
+  // kReplicaCutOffFor.
+  if (revision && endpoint && revision->on_cut_off) revision->on_cut_off(revision->name, endpoint->id);
 }
 
 void ReplicaLease::give_back(bool reached, std::chrono::milliseconds pass_over) {
@@ -204,8 +211,9 @@ bool ReplicaLease::reserve() const {
   return endpoint_->reserve;
 }
 
-Activator::Activator(ActivatorOptions options, std::function<void(const std::string&)> on_demand)
-    : options_(options), on_demand_(std::move(on_demand)) {}
+Activator::Activator(ActivatorOptions options, std::function<void(const std::string&)> on_demand,
+                     std::function<void(const std::string&, const std::string&)> on_cut_off)
+    : options_(options), on_demand_(std::move(on_demand)), on_cut_off_(std::move(on_cut_off)) {}
 
 std::shared_ptr<ActivatorRevision> Activator::find(const std::string& revision) const {
   std::shared_lock lock(mu_);
@@ -221,6 +229,7 @@ void Activator::add_revision(const std::string& revision, int container_concurre
     if (!slot) {
       slot = std::make_shared<ActivatorRevision>();
       slot->name = revision;
+      slot->on_cut_off = on_cut_off_;
     }
     r = slot;
   }

@@ -15,9 +15,10 @@
 //     reports its state again (or for kReplicaUnreachableFor), and the request acquires again with
 //     `retry` set, ahead of the waiting ones, within its original deadline. One that the replica cut
 //     off (connection reset or closed before the end of the response) gives it back with
-//     release_cut_off(): the replica is passed over for kReplicaCutOffFor, long enough for the runtime
-//     to see a dying process exit, so that the next waiting request is not handed a connection the
-//     dying process accepted into its backlog and then reset.
+//     release_cut_off(): `on_cut_off` asks the runtime to check the replica at once (is the process
+//     alive, does its readiness probe pass?), and the replica is passed over until the runtime reports
+//     it again (a live replica within milliseconds) or for kReplicaCutOffFor, so that the next waiting
+//     request is not handed a connection a dying process accepted into its backlog and then reset.
 //
 // The runtime adds replicas when their readiness probe passes (`set_routable`) and closes them before
 // draining (`close_replica`: no new request, in-flight ones finish); `in_flight()` tells it when a
@@ -83,7 +84,7 @@ class ReplicaLease {
   void release_unreachable();
   /// Frees the slot of a request that the replica cut off (reset, closed before the end of the
   /// response): counted as completed; the replica takes no new request until the runtime reports its
-  /// state again or kReplicaCutOffFor has passed.
+  /// state again or kReplicaCutOffFor has passed; runs the activator's `on_cut_off` (outside any lock).
   void release_cut_off();
 
  private:
@@ -126,15 +127,19 @@ inline constexpr int kActivatorCancelled = 499;
 /// meanwhile (a replica whose process died is reported within tens of milliseconds; one that is alive
 /// but briefly not listening gets requests again after this).
 inline constexpr std::chrono::milliseconds kReplicaUnreachableFor{1000};
-/// How long a replica that cut a request off is passed over when the runtime says nothing about it:
-/// several of the runtime's 20 ms checks for an exited process, short for a live replica.
+/// How long a replica that cut a request off is passed over when the runtime says nothing about it
+/// (its check after `on_cut_off` normally answers within milliseconds): several of the runtime's 20 ms
+/// checks for an exited process.
 inline constexpr std::chrono::milliseconds kReplicaCutOffFor{200};
 
 class Activator {
  public:
   /// `on_demand(revision)` runs (outside any lock, on the requesting thread) when a request starts
   /// waiting, or is served by a reserve replica: the revision needs standard capacity now.
-  explicit Activator(ActivatorOptions options = {}, std::function<void(const std::string&)> on_demand = {});
+  /// `on_cut_off(revision, replica)` runs (outside any lock, on the releasing thread) when a replica cut
+  /// a request off: the runtime should check it now and report its state (set_routable) either way.
+  explicit Activator(ActivatorOptions options = {}, std::function<void(const std::string&)> on_demand = {},
+                     std::function<void(const std::string&, const std::string&)> on_cut_off = {});
 
   /// Adds a revision, or updates its breaker size (0 = unlimited) and the requests it lets wait
   /// (`max_buffer`; 0 = ActivatorOptions::max_buffer).
@@ -174,6 +179,7 @@ class Activator {
 
   ActivatorOptions options_;
   std::function<void(const std::string&)> on_demand_;
+  std::function<void(const std::string&, const std::string&)> on_cut_off_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<detail::ActivatorRevision>, std::less<>> revisions_;
 };

@@ -70,7 +70,9 @@ std::string replica_state_name(const ReplicaProcess& p) {
 AgentRuntime::AgentRuntime(AgentRuntimeOptions options, Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
-      activator_(options_.activator, [this](const std::string& revision) { poke(revision); }),
+      activator_(
+          options_.activator, [this](const std::string& revision) { poke(revision); },
+          [this](const std::string& revision, const std::string& replica) { recheck(revision, replica); }),
       autoscaler_(clock, options_.autoscaler,
                   options_.data_dir.empty() ? "" : options_.data_dir + "/autoscaler"),
       gpus_(options_.gpus),
@@ -110,6 +112,15 @@ void AgentRuntime::poke(const std::string& revision) {
   {
     std::lock_guard lock(wake_mu_);
     pokes_.insert(revision);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void AgentRuntime::recheck(const std::string& revision, const std::string& replica) {
+  {
+    std::lock_guard lock(wake_mu_);
+    rechecks_.emplace(revision, replica);
     woken_ = true;
   }
   wake_cv_.notify_one();
@@ -577,9 +588,11 @@ void AgentRuntime::pass() {
   std::map<std::string, double> backlog;
   if (do_metrics && backlog_source_) backlog = backlog_source_();
   std::set<std::string> pokes;
+  std::set<std::pair<std::string, std::string>> rechecks;
   {
     std::lock_guard lock(wake_mu_);
     pokes.swap(pokes_);
+    rechecks.swap(rechecks_);
   }
 
   Pass out;
@@ -590,6 +603,14 @@ void AgentRuntime::pass() {
     std::map<std::string, Revision*> by_name;
     for (auto& [name, agent] : agents_)
       for (auto& r : agent->revisions) by_name[r->name()] = r.get();
+
+    // Replicas that cut a request off: the activator passes them over until they are reported again.
+    for (const auto& [revision, replica] : rechecks) {
+      auto it = by_name.find(revision);
+      if (it == by_name.end()) continue;
+      for (auto& r : it->second->replicas)
+        if (r->id == replica && !r->draining) r->process->recheck();
+    }
 
     if (do_metrics) {
       for (auto& [name, agent] : agents_) {

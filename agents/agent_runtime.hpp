@@ -157,6 +157,7 @@ class AgentRuntime {
   void run();
   void wake();
   void poke(const std::string& revision);
+  void recheck(const std::string& revision, const std::string& replica);
   void pass();
   void save_profiles();
   void reconcile_agent(Agent& agent, SteadyTime now, Pass& out);
@@ -193,6 +194,7 @@ class AgentRuntime {
   bool woken_ = false;
   bool stopping_ = false;
   std::set<std::string> pokes_;
+  std::set<std::pair<std::string, std::string>> rechecks_;  // (revision, replica) that cut a request off
   std::thread thread_;
   bool stopped_ = false;
   SteadyTime next_tick_{};

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "core/fs.hpp"
@@ -283,6 +284,15 @@ void ReplicaProcess::stop(milliseconds grace) {
   cv_.notify_all();
 }
 
+void ReplicaProcess::recheck() {
+  {
+    std::lock_guard lock(mu_);
+    if (phase_ != Phase::Running || draining_) return;
+    recheck_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool ReplicaProcess::wait_stopped(milliseconds timeout) {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return phase_ == Phase::Done; });
@@ -399,7 +409,7 @@ void ReplicaProcess::run() {
           }
           break;
         }
-        if (now >= next_probe_) {
+        if (now >= next_probe_ || recheck_) {
           probe_locked(lock);
           continue;
         }
@@ -615,6 +625,7 @@ void ReplicaProcess::fail_locked(std::string reason, std::unique_lock<std::mutex
 void ReplicaProcess::probe_locked(std::unique_lock<std::mutex>& lock) {
   const ReadinessProbe& probe = config_.container.readiness_probe;
   int port = probe.port > 0 ? probe.port : config_.port;
+  const bool recheck = std::exchange(recheck_, false);
   lock.unlock();
   Status result = probe_once(probe, config_.host, port);
   lock.lock();
@@ -633,6 +644,13 @@ void ReplicaProcess::probe_locked(std::unique_lock<std::mutex>& lock) {
       auto took = std::chrono::duration_cast<milliseconds>(now - started_at_);
       set_state_locked(ReplicaState::Ready, "readiness probe passed " + format_millis(took) + " after start",
                        lock);
+    } else if (recheck && on_state_) {
+      // Still alive and ready after cutting a request off: routing resumes now.
+      const ReplicaState state = state_;
+      const std::string reason = reason_;
+      lock.unlock();
+      on_state_(state, reason);
+      lock.lock();
     }
     return;
   }

@@ -136,6 +136,13 @@ class ReplicaProcess {
   /// (drain_grace(template): timeoutSeconds × 1.2). Stopped once reaped. Returns at once.
   void stop(std::chrono::milliseconds grace);
 
+  /// A request to this replica was cut off (reset, closed mid-response): checks now, on the worker
+  /// thread, whether the process still runs and its readiness probe passes. A replica that is still
+  /// ready is reported Ready again (the callback runs with its current state and reason), one that
+  /// exited is reported as any exit is; a failed probe counts as any failed probe. No effect unless
+  /// the process runs and is not draining.
+  void recheck();
+
   /// Blocks until Stopped (or Failed with restarts disabled) or `timeout`; true when it got there.
   bool wait_stopped(std::chrono::milliseconds timeout);
 
@@ -177,6 +184,7 @@ class ReplicaProcess {
   std::string reason_ = "not started";
   pid_t pid_ = -1;
   bool draining_ = false;
+  bool recheck_ = false;  // recheck() asked for a probe now
   std::optional<std::chrono::milliseconds> stop_grace_;
   bool shutdown_ = false;
   int restarts_ = 0;

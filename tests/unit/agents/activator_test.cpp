@@ -314,5 +314,46 @@ TEST(Activator, AReplicaThatCutARequestOffIsPassedOverBriefly) {
   EXPECT_EQ(h.activator.counters("rev")->completed, 1u) << "the cut-off request reached the replica";
 }
 
+// A single replica that cut one request off: the runtime is asked to check it, and once it reports
+// the replica ready again the waiting request goes to it at once instead of after kReplicaCutOffFor.
+TEST(Activator, AReplicaThatCutARequestOffIsCheckedAndServesAgainOnceReported) {
+  asio::io_context io;
+  std::vector<std::pair<std::string, std::string>> checks;
+  Activator activator(ActivatorOptions{}, {}, [&](const std::string& revision, const std::string& replica) {
+    checks.emplace_back(revision, replica);
+  });
+  activator.add_revision("rev", 1);
+  activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  std::optional<Result<ReplicaLease>> held, waiting;
+  auto acquire = [&](std::optional<Result<ReplicaLease>>& out) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          out = co_await activator.acquire("rev", std::chrono::steady_clock::now() + 5s, nullptr);
+        },
+        asio::detached);
+  };
+  auto run_for = [&](std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  };
+  acquire(held);
+  run_for(5ms);
+  ASSERT_TRUE(held && *held);
+  acquire(waiting);
+  run_for(5ms);
+  EXPECT_TRUE(checks.empty());
+  held->value().release_cut_off();
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0], std::make_pair(std::string("rev"), std::string("1")));
+  run_for(5ms);
+  EXPECT_FALSE(waiting) << "passed over until the check answers";
+  // The check: the process runs and its probe passes.
+  activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  run_for(kReplicaCutOffFor / 8);
+  ASSERT_TRUE(waiting && *waiting) << "served as soon as the replica is reported ready";
+  EXPECT_EQ(waiting->value().replica(), "1");
+}
+
 }  // namespace
 }  // namespace sluice::agents

@@ -271,6 +271,32 @@ TEST(ReplicaProcess, ReadyReplicaThatDiesIsReportedAndRestartedOnTheSamePort) {
   EXPECT_EQ(http_get(config.port, "/healthz").status, 200);
 }
 
+// A request cut off by a live replica: recheck() probes at once and reports it Ready again, long before
+// the next periodic probe (1 s), so that the activator routes to it again; a dead one is not.
+TEST(ReplicaProcess, RecheckReportsALiveReplicaReadyAgainAtOnce) {
+  ScratchDir dir;
+  auto config = make_config({kBin + "/echo_agent"}, dir.path());
+  StateLog log;
+  ManualClock clock;
+  ReplicaProcess replica(config, clock, log.callback());
+  replica.start();
+  ASSERT_TRUE(wait_until([&] { return replica.state() == ReplicaState::Ready; }, 10s)) << log.dump();
+  ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Ready) == 1; })) << log.dump();
+  const auto asked = std::chrono::steady_clock::now();
+  replica.recheck();
+  ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Ready) == 2; }, 2s)) << log.dump();
+  {
+    std::lock_guard lock(log.mu);
+    EXPECT_LT(log.times.back() - asked, 200ms) << "reported by the recheck, not by the periodic probe";
+    EXPECT_EQ(log.events.back().second, log.events[log.events.size() - 2].second) << "same reason";
+  }
+
+  ::kill(replica.pid(), SIGKILL);
+  replica.recheck();
+  ASSERT_TRUE(wait_until([&] { return replica.state() == ReplicaState::Failed; })) << log.dump();
+  EXPECT_EQ(log.count(ReplicaState::Ready), 2) << log.dump();
+}
+
 TEST(ReplicaProcess, CommandNotFound) {
   ScratchDir dir;
   auto config = make_config({"sluice-no-such-agent-command"}, dir.path());
