@@ -314,6 +314,27 @@ TEST(Activator, AReplicaThatCutARequestOffIsPassedOverBriefly) {
   EXPECT_EQ(h.activator.counters("rev")->completed, 1u) << "the cut-off request reached the replica";
 }
 
+// Scale-down ordering: a request counts as in flight from the moment its replica is picked (before it
+// connects), so a replica closed right after the pick reports it until the lease goes, and the runtime,
+// which SIGTERMs a closed replica only at zero in flight, cannot stop it under the request.
+TEST(Activator, AReplicaClosedAfterItWasPickedCountsTheRequestUntilItsLeaseGoes) {
+  Harness h;
+  h.activator.add_revision("rev", 4);
+  h.activator.set_routable("rev", "1", "127.0.0.1:1", false, true);
+  std::optional<Result<ReplicaLease>> picked, after;
+  h.acquire(picked);
+  h.run_for(5ms);
+  ASSERT_TRUE(picked && *picked);
+  h.activator.close_replica("rev", "1");
+  EXPECT_EQ(h.activator.in_flight("rev", "1"), 1u) << "picked, not yet connected: still in flight";
+  h.acquire(after, 50ms);
+  h.run_for(100ms);
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(*after) << "a closed replica takes no new request";
+  picked->value().release();
+  EXPECT_EQ(h.activator.in_flight("rev", "1"), 0u);
+}
+
 // A single replica that cut one request off: the runtime is asked to check it, and once it reports
 // the replica ready again the waiting request goes to it at once instead of after kReplicaCutOffFor.
 TEST(Activator, AReplicaThatCutARequestOffIsCheckedAndServesAgainOnceReported) {
