@@ -168,6 +168,15 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
   co_return respond(request, prepared.broker, result);
 }
 
+void Ingress::count_refused(std::string_view path, unsigned status) {
+  constexpr std::string_view kPrefix = "/brokers/";
+  std::string_view rest = path.substr(std::min(path.size(), kPrefix.size()));
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  auto decoded = url_decode(rest);
+  const bool known = decoded && !decoded->empty() && brokers_.find(*decoded) != nullptr;
+  requests_counter(known ? *decoded : std::string(), static_cast<int>(status)).inc();
+}
+
 HttpServerResponse Ingress::respond(HttpServerRequest& request, const std::string& broker,
                                     const Result<std::uint64_t>& result) {
   if (!result) {

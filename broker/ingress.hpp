@@ -23,6 +23,11 @@ class Ingress {
   /// The handler for the "/brokers/" route.
   asio::awaitable<HttpServerResponse> handle(HttpServerRequest& request, RequestContext& ctx);
 
+  /// Counts in sluice_ingress_requests_total a response to a publish request that handle() did not give
+  /// (the HTTP layer or the guard refused it, the server was still recovering): under the broker its
+  /// path names when that broker exists, under "" otherwise.
+  void count_refused(std::string_view path, unsigned status);
+
  private:
   struct Prepared;
   Prepared prepare(HttpServerRequest& request, RequestContext& ctx);

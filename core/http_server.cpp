@@ -220,6 +220,22 @@ const HttpHandler* HttpServer::find_route(std::string_view path) const {
   return nullptr;
 }
 
+void HttpServer::observe_refusals(std::string prefix, HttpRefusalObserver observer) {
+  refusal_observers_.emplace_back(std::move(prefix), std::move(observer));
+  std::sort(refusal_observers_.begin(), refusal_observers_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+void HttpServer::report_refusal(std::string_view path, unsigned status) const {
+  if (path.empty()) return;
+  for (const auto& [prefix, observer] : refusal_observers_) {
+    if (path.substr(0, prefix.size()) == prefix) {
+      observer(path, status);
+      return;
+    }
+  }
+}
+
 Status open_acceptor(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
                      const std::string& option) {
   beast::error_code ec;
@@ -332,6 +348,7 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     beast::error_code ec;
     stream.expires_after(options_.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    const auto head_read = std::chrono::steady_clock::now();
     // A Content-Length over the body limit, or a body framing that cannot be trusted, is refused here,
     // before any `100 Continue`.
     auto refusal = ec ? parse_refusal(ec, options_) : framing_refusal(parser.get().base());
@@ -351,11 +368,19 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     if (refusal) {
       // The head may be incomplete (over the header limit): answer HTTP/1.1 then.
       const unsigned version = parser.get().version() ? parser.get().version() : 11;
-      HttpServerRequest head{parser.get().method(), parser.get().target(), version};
+      HttpServerRequest head{parser.get().base()};
+      head.version(version);
       response = make_error_response(head, refusal->first, refusal->second);
       response.keep_alive(false);
       keep_alive = false;
       drain = true;
+      // Refused before any route saw it, the request is still logged and counted like the ones routes
+      // answer, so that an operator sees clients that hit the limits.
+      if (options_.access_log || request_log::enabled())
+        log_access(head, response.result_int(), parser.get().body().size(), response.body().size(), head_read,
+                   remote, false);
+      report_refusal(split_target(std::string_view(head.target().data(), head.target().size())).first,
+                     response.result_int());
     } else if (ec) {
       --in_flight_;
       break;
@@ -376,6 +401,7 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
       if (guard_) refused = guard_(request, *ctx);
       if (refused) {
         response = std::move(*refused);
+        report_refusal(path, response.result_int());
       } else if (!handler) {
         response = make_error_response(request, http::status::not_found, "no route for " + std::string(path));
       } else {
@@ -384,6 +410,7 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
         } catch (const std::exception& e) {
           SLUICE_LOG(http, err, "handler for {} threw: {}", std::string(path), e.what());
           response = make_error_response(request, http::status::internal_server_error, e.what());
+          report_refusal(path, response.result_int());
         }
       }
       if (ctx->watching()) {

@@ -81,6 +81,12 @@ using HttpHandler = std::function<asio::awaitable<HttpServerResponse>(HttpServer
 /// (after filling ctx.principal). Synchronous: it must not block.
 using HttpGuard = std::function<std::optional<HttpServerResponse>(HttpServerRequest&, RequestContext&)>;
 
+/// Told of each response the server gives where no route's handler answered: a request the HTTP layer
+/// refuses (413 over the body limit, 431, 400 for a malformed head or body framing, 501 for a transfer
+/// coding it cannot undo), one the guard refuses (401, 403), or one whose handler threw (500). `path` is
+/// the request's path; "" when its head was not read whole (431), and then no observer is told.
+using HttpRefusalObserver = std::function<void(std::string_view path, unsigned status)>;
+
 /// Opens, binds and listens (with SO_REUSEADDR). `option` names the setting in errors ("--listen").
 Status open_acceptor(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
                      const std::string& option);
@@ -105,6 +111,11 @@ class HttpServer {
   /// Sets the guard every request passes before its handler. Set before start().
   void set_guard(HttpGuard guard) { guard_ = std::move(guard); }
 
+  /// Registers the observer of the refusals (see HttpRefusalObserver) of requests whose path starts with
+  /// `prefix`, the longest matching prefix winning: a route that counts its own answers counts these
+  /// too, each response once. Register before start().
+  void observe_refusals(std::string prefix, HttpRefusalObserver observer);
+
   /// Binds and starts accepting. Error names the address when binding fails.
   Status start();
   /// The bound port (after start()).
@@ -123,11 +134,13 @@ class HttpServer {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
   const HttpHandler* find_route(std::string_view path) const;
+  void report_refusal(std::string_view path, unsigned status) const;
 
   IoPool& pool_;
   HttpServerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::pair<std::string, HttpHandler>> routes_;
+  std::vector<std::pair<std::string, HttpRefusalObserver>> refusal_observers_;
   HttpGuard guard_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};

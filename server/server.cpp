@@ -56,9 +56,15 @@ void Server::wire_routes() {
   http_->route(
       "/brokers/",
       [this, recovering](HttpServerRequest& req, RequestContext& ctx) -> asio::awaitable<HttpServerResponse> {
-        if (!ready_) co_return recovering(req);
+        if (!ready_) {
+          ingress_->count_refused(
+              split_target(std::string_view(req.target().data(), req.target().size())).first, 503);
+          co_return recovering(req);
+        }
         co_return co_await ingress_->handle(req, ctx);
       });
+  http_->observe_refusals(
+      "/brokers/", [this](std::string_view path, unsigned status) { ingress_->count_refused(path, status); });
   http_->route(
       "/apis/v1/traces/", [](HttpServerRequest& req, RequestContext&) -> asio::awaitable<HttpServerResponse> {
         auto path = split_target(std::string_view(req.target().data(), req.target().size())).first;

@@ -1,10 +1,14 @@
 // Request logs of a real `sluice serve`: one JSON line per request served, per delivery attempt and
 // per request the activator proxies to a replica.
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <sstream>
 
 #include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
+#include "tests/support/socket.hpp"
 
 namespace sluice::testing {
 namespace {
@@ -90,6 +94,48 @@ TEST(RequestLog, FieldsCanBeChosenAndTheLogIsOffByDefault) {
   auto line = *find_line(server, "http");
   EXPECT_EQ(line.size(), 2u) << line.dump();
   EXPECT_TRUE(line.contains("status"));
+}
+
+// Requests the HTTP layer refuses before any route sees them (over the body limit, a malformed header)
+// are logged and counted like the ones the publish endpoint answers.
+TEST(RequestLog, RequestsRefusedBeforeRoutingAreLoggedAndCounted) {
+  using namespace std::chrono_literals;
+  SluiceServer server({"--request-log"});
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server, broker_yaml());
+  httplib::Client client("127.0.0.1", server.port());
+  auto big = client.Post("/brokers/default", {{"ce-specversion", "1.0"}, {"ce-id", "big"}},
+                         std::string(2 << 20, 'x'), "application/json");
+  ASSERT_TRUE(big) << httplib::to_string(big.error());
+  EXPECT_EQ(big->status, 413) << big->body;
+
+  int fd = connect_loopback(server.port(), 10s);
+  const std::string malformed =
+      "POST /brokers/default HTTP/1.1\r\nHost: x\r\nce id: bad\r\nContent-Length: 2\r\n\r\n{}";
+  ASSERT_EQ(::send(fd, malformed.data(), malformed.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(malformed.size()));
+  std::string answer;
+  char buf[1024];
+  for (ssize_t n; answer.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+    answer.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+
+  auto logged = [&](int status) {
+    for (auto& line : request_lines(server))
+      if (line.value("path", "") == "/brokers/default" && line.value("status", 0) == status) return line;
+    return nlohmann::json();
+  };
+  ASSERT_TRUE(wait_until([&] { return !logged(413).is_null() && !logged(400).is_null(); }))
+      << server.process().output();
+  EXPECT_EQ(logged(413)["method"], "POST");
+  EXPECT_EQ(logged(400)["method"], "POST");
+  EXPECT_EQ(metric(server, R"(sluice_ingress_requests_total{broker="default",code="413"})"), 1);
+  EXPECT_EQ(metric(server, R"(sluice_ingress_requests_total{broker="default",code="400"})"), 1);
+  // A refusal is one response: one line each, counted once.
+  int lines_413 = 0;
+  for (auto& line : request_lines(server)) lines_413 += line.value("status", 0) == 413;
+  EXPECT_EQ(lines_413, 1);
 }
 
 TEST(RequestLog, CredentialsInUrlsAreNotLogged) {
