@@ -59,7 +59,12 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
   std::string_view rest = path.substr(std::string_view("/brokers/").size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   auto decoded = url_decode(rest);
-  if (!decoded || decoded->empty() || decoded->find('/') != std::string::npos)
+  if (!decoded)
+    return fail(http::status::bad_request,
+                "publish to /brokers/{broker}: malformed percent-encoding in \"" + std::string(rest) +
+                    "\" (a % must be followed by two hex digits)",
+                "");
+  if (decoded->empty() || decoded->find('/') != std::string::npos)
     return fail(http::status::not_found,
                 "publish to /brokers/{broker}: \"" + std::string(rest) + "\" is not a broker name", "");
   out.broker = std::move(*decoded);

@@ -1,8 +1,9 @@
 #pragma once
 // The publish endpoint: POST /brokers/{broker} with binary, structured or batched CloudEvents.
 // 202 only after the events are durable in the broker's log (group commit). Errors: 400 names the
-// invalid attribute, 404 unknown broker, 405 wrong method, 413 too large, 415 unsupported content
-// type, 429/503 with Retry-After when the log cannot take more.
+// invalid attribute (or the malformed %-escape of the broker name), 404 unknown broker, 405 wrong
+// method, 413 too large, 415 unsupported content type, 429/503 with Retry-After when the log cannot
+// take more.
 
 #include "broker/broker_registry.hpp"
 #include "core/http_server.hpp"

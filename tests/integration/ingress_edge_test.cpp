@@ -124,6 +124,23 @@ TEST_F(IngressEdge, ABodyOverMaxBodyWithAContentLengthGets413) {
   EXPECT_NE(res->body.find("exceeds the limit of 65536 bytes"), std::string::npos) << res->body;
 }
 
+TEST_F(IngressEdge, AMalformedEscapeInTheBrokerNameGets400) {
+  apply_yaml(server_, broker_yaml("b1"));
+  auto c = client();
+  for (const std::string path : {"/brokers/%zz", "/brokers/b%3", "/brokers/b%"}) {
+    auto res = c.Post(path, event_headers("e"), "{}", "application/json");
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 400) << path << ": " << res->body;
+    EXPECT_NE(res->body.find("malformed percent-encoding"), std::string::npos) << res->body;
+  }
+  auto escaped = c.Post("/brokers/b%31", event_headers("e"), "{}", "application/json");
+  ASSERT_TRUE(escaped);
+  EXPECT_EQ(escaped->status, 202) << escaped->body;
+  auto unknown = c.Post("/brokers/b%32", event_headers("e"), "{}", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+}
+
 TEST_F(IngressEdge, ProbesAndMetricsTakeOnlyGetAndHead) {
   auto c = client();
   for (const std::string path : {"/healthz", "/readyz", "/metrics"}) {
