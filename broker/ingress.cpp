@@ -109,11 +109,24 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     return out;
   }
   // The W3C traceparent header of the publish request names the publisher's span for events that carry
-  // no traceparent extension of their own.
+  // no traceparent extension of their own; its tracestate goes with it (W3C Trace Context §3.3: a
+  // participant propagates tracestate along with traceparent), as the CloudEvents distributed tracing
+  // extension carries both. Several tracestate headers are one list (§3.3.1, RFC 9110 §5.3).
   if (auto header = request["traceparent"]; !header.empty() && TraceParent::parse(header)) {
-    for (auto& event : events.value())
-      if (!event.extensions.count("traceparent"))
-        event.extensions["traceparent"] = AttributeValue::of_string(std::string(header));
+    std::string tracestate;
+    for (auto [it, end] = request.equal_range("tracestate"); it != end; ++it) {
+      auto value = std::string_view(it->value().data(), it->value().size());
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      if (value.empty()) continue;
+      if (!tracestate.empty()) tracestate += ',';
+      tracestate += value;
+    }
+    for (auto& event : events.value()) {
+      if (event.extensions.count("traceparent")) continue;
+      event.extensions["traceparent"] = AttributeValue::of_string(std::string(header));
+      if (!tracestate.empty()) event.extensions["tracestate"] = AttributeValue::of_string(tracestate);
+    }
   }
   if (authorize_) {
     if (auto allowed = authorize_(broker, events.value(), ctx.principal); !allowed)

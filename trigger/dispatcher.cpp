@@ -71,6 +71,14 @@ std::string format_ms(milliseconds d) {
   return std::to_string(d.count()) + "ms";
 }
 
+// The event's W3C tracestate (the CloudEvents distributed tracing extension), or "": it is vendor data
+// of the event's trace, which goes with every traceparent sent on the event's behalf (W3C Trace Context
+// §3.3), unchanged since Sluice adds no entry of its own.
+std::string tracestate_of(const CloudEvent& event) {
+  auto it = event.extensions.find("tracestate");
+  return it == event.extensions.end() ? std::string() : it->second.to_header_string();
+}
+
 }  // namespace
 
 struct TriggerMetricSet {
@@ -649,7 +657,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   }
 
   /// One attempt, traced: the subscriber gets a `traceparent` naming a "deliver" span that is a child of
-  /// the event's traceparent, and replies without a traceparent of their own continue that span.
+  /// the event's traceparent (with the event's `tracestate`), and replies without a traceparent of their
+  /// own continue that span.
   asio::awaitable<Attempt> attempt(const TriggerSpec& current, const CloudEvent& event) {
     std::optional<TraceParent> parent;
     if (auto it = event.extensions.find("traceparent"); it != event.extensions.end())
@@ -663,7 +672,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     span.event_id = event.id;
     span.start_unix_ns = unix_now_ns();
     const std::string traceparent = span_context.to_string();
-    Attempt a = co_await attempt_once(current, event, traceparent);
+    // A new root trace has no vendor data yet: tracestate goes only with the trace it came with.
+    const std::string tracestate = parent ? tracestate_of(event) : std::string();
+    Attempt a = co_await attempt_once(current, event, traceparent, tracestate);
     span.end_unix_ns = unix_now_ns();
     if (request_log::enabled())
       request_log::write({{"kind", "dispatch"},
@@ -682,15 +693,17 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
                        {"subscriber", a.dest},
                        {"http.status_code", std::to_string(a.status)}};
     if (!a.ok) span.attributes.emplace_back("error", a.error);
-    for (auto& reply : a.replies)
-      if (!reply.extensions.count("traceparent"))
-        reply.extensions["traceparent"] = AttributeValue::of_string(traceparent);
+    for (auto& reply : a.replies) {
+      if (reply.extensions.count("traceparent")) continue;
+      reply.extensions["traceparent"] = AttributeValue::of_string(traceparent);
+      if (!tracestate.empty()) reply.extensions["tracestate"] = AttributeValue::of_string(tracestate);
+    }
     Tracer::global().record(std::move(span));
     co_return a;
   }
 
   asio::awaitable<Attempt> attempt_once(const TriggerSpec& current, const CloudEvent& event,
-                                        const std::string& traceparent) {
+                                        const std::string& traceparent, const std::string& tracestate) {
     Attempt a;
     auto target = resolve(current.subscriber);
     if (!target) {
@@ -703,6 +716,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     // Knative asks for a reply event this way; subscribers that have none answer with an empty body.
     request.headers.emplace_back("Prefer", "reply");
     request.headers.emplace_back("traceparent", traceparent);
+    if (!tracestate.empty()) request.headers.emplace_back("tracestate", tracestate);
     // Of a non-2xx answer only knativeerrordata's 1 KiB is kept, so its status decides whatever its
     // size (a 400 with a huge body is final, not a transport error) and no megabytes are buffered.
     request.error_body_prefix = kErrorDataBytes;
@@ -957,6 +971,10 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         span.start_unix_ns = unix_now_ns();
         HttpRequest request = make_request(letter, current->delivery, target.value().url);
         request.headers.emplace_back("traceparent", span_context.to_string());
+        if (parent) {
+          if (auto tracestate = tracestate_of(job.event); !tracestate.empty())
+            request.headers.emplace_back("tracestate", std::move(tracestate));
+        }
         auto response = co_await send(target.value(), std::move(request));
         span.end_unix_ns = unix_now_ns();
         const int status = response ? response.value().status : 0;

@@ -87,6 +87,48 @@ TEST(Tracing, TraceparentFollowsTheEventAndSpansAreExported) {
       << collector.count() << " export requests";
 }
 
+// W3C Trace Context §3.3: tracestate travels with traceparent. It is kept with the event (the
+// CloudEvents distributed tracing extension) and sent with each delivery's and dead letter's traceparent.
+TEST(Tracing, TracestateGoesWithTheTraceparentToSubscribersAndDeadLetterSinks) {
+  HttpSink subscriber, failing, dead;
+  failing.respond([](const ReceivedRequest&, std::size_t) { return SinkResponse{500, "", {}, {}}; });
+  SluiceServer server;
+  ASSERT_TRUE(server.wait_ready());
+  apply_yaml(server,
+             broker_yaml() + "---\n" + trigger_yaml("t", subscriber.url()) + "---\n" +
+                 trigger_yaml("d", failing.url(),
+                              "  delivery: {retry: 0, deadLetterSink: {uri: \"" + dead.url() + "\"}}\n"));
+  httplib::Client client("127.0.0.1", server.port());
+  auto res = client.Post("/brokers/default",
+                         {{"ce-specversion", "1.0"},
+                          {"ce-id", "stateful"},
+                          {"ce-type", "t"},
+                          {"ce-source", "/user"},
+                          {"traceparent", std::string("00-") + kTraceId + "-" + kPublisherSpan + "-01"},
+                          {"tracestate", "congo=t61rcWkgMzE"},
+                          {"tracestate", "rojo=00f067aa0ba902b7"}},
+                         "{}", "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 202) << res->body;
+  ASSERT_TRUE(subscriber.wait_for(1));
+  ASSERT_TRUE(dead.wait_for(1));
+
+  const std::string tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+  const auto delivery = subscriber.requests()[0];
+  EXPECT_EQ(delivery.header("tracestate"), tracestate);
+  EXPECT_EQ(delivery.header("ce-tracestate"), tracestate);
+  EXPECT_EQ(trace_of(delivery.header("traceparent")), kTraceId);
+  EXPECT_EQ(delivery.header("traceparent").find(kPublisherSpan), std::string::npos);
+  const auto letter = dead.requests()[0];
+  EXPECT_EQ(letter.header("tracestate"), tracestate);
+  EXPECT_EQ(trace_of(letter.header("traceparent")), kTraceId);
+
+  // A new root trace carries no tracestate.
+  ASSERT_EQ(publish(server, "stateless", "t"), 202);
+  ASSERT_TRUE(subscriber.wait_for(2));
+  EXPECT_EQ(subscriber.requests()[1].header("tracestate"), "");
+}
+
 TEST(Tracing, EventsWithoutTraceparentGetANewTrace) {
   HttpSink subscriber;
   SluiceServer server;
