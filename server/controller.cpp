@@ -7,6 +7,7 @@
 #include "broker/kafka_log.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/request_log.hpp"
 #include "server/config_topic.hpp"
 
 namespace sluice {
@@ -381,7 +382,8 @@ void Controller::realize_locked(const StoredResource& r) {
     not_ready_.erase({r.kind, r.name});
   } else {
     not_ready_[{r.kind, r.name}] = st.error();
-    SLUICE_LOG(server, warn, "[{}={}] not ready: {}", r.kind, r.name, st.error().to_string());
+    SLUICE_LOG(server, warn, "[{}={}] not ready: {}", r.kind, r.name,
+               request_log::redact_secrets(st.error().to_string()));
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "broker/kafka_log.hpp"
 #include "core/log.hpp"
+#include "core/request_log.hpp"
 #include "core/secret_ref.hpp"
 #include "server/server.hpp"
 #include "server/wiring.hpp"
@@ -164,7 +165,7 @@ class SourcesRuntime {
         std::move(options), std::move(dispatch), "kafkasource", std::move(convert),
         [this] { return slots_.next(); }, parts_.clock, std::move(resolver), std::move(discard_reply));
     SLUICE_LOG(trigger, info, "[kafkasource={}] reading {} from {} into {}", spec.name, spec.topics.front(),
-               spec.bootstrap_servers, running.sink);
+               spec.bootstrap_servers, request_log::redact_secrets(running.sink));
     return sources_.replace(resource.name, std::move(running));
   }
 

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/log.hpp"
+#include "core/request_log.hpp"
 #include "server/server.hpp"
 #include "server/wiring.hpp"
 #include "trigger/dispatcher.hpp"
@@ -284,7 +285,7 @@ class TriggerRuntime {
     if (!had_cursor) sync_cursors(broker_name, name);  // the constructor committed the first one
     r.dispatcher->start();
     SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching to {}", broker_name, name,
-               r.subscriber.to_string());
+               request_log::redact_secrets(r.subscriber.to_string()));
     running_.emplace(name, std::move(r));
   }
 

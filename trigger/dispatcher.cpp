@@ -365,8 +365,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     });
     subscribed = true;
     SLUICE_LOG(trigger, info, "[broker={} trigger={}] dispatching from offset {} to {} (filter {}, {})",
-               broker, name, lwm.next(), spec->subscriber.to_string(), spec->filter.to_string(),
-               spec->order == DeliveryOrder::Ordered ? "ordered" : "unordered");
+               broker, name, lwm.next(), request_log::redact_secrets(spec->subscriber.to_string()),
+               spec->filter.to_string(), spec->order == DeliveryOrder::Ordered ? "ordered" : "unordered");
     auto self = shared_from_this();
     spawn(self, read_loop(self));
     spawn(self, commit_loop(self));
@@ -779,7 +779,7 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
           delivered.fetch_add(1, std::memory_order_relaxed);
           count(metrics.delivered);
           SLUICE_LOG(trigger, debug, "[broker={} trigger={}] delivered offset {} (id {}) to {}", broker, name,
-                     job.offset, job.event.id, last.dest);
+                     job.offset, job.event.id, request_log::redact_secrets(last.dest));
           co_return Outcome::Done;
         }
         // The broker refused a reply for good: as for a body that is not a CloudEvent, the subscriber
@@ -801,8 +801,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
       count(metrics.retried);
       SLUICE_LOG(trigger, debug,
                  "[broker={} trigger={}] offset {} (id {}) to {} failed: {}; retry {}/{} in {}", broker, name,
-                 job.offset, job.event.id, last.dest, last.error, retries_done, delivery.retries(),
-                 format_ms(wait));
+                 job.offset, job.event.id, request_log::redact_secrets(last.dest),
+                 request_log::redact_secrets(last.error), retries_done, delivery.retries(), format_ms(wait));
       if (!co_await sleep(wait)) co_return Outcome::Abandoned;
     }
     const auto current = spec;
@@ -814,7 +814,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
       SLUICE_LOG(trigger, warn,
                  "[broker={} trigger={}] giving up on offset {} (id {}, type {}): {} from {} is not retried; "
                  "no deadLetterSink, the event is dropped",
-                 broker, name, job.offset, job.event.id, job.event.type, last.error, last.dest);
+                 broker, name, job.offset, job.event.id, job.event.type,
+                 request_log::redact_secrets(last.error), request_log::redact_secrets(last.dest));
       co_return Outcome::Done;
     }
     count(metrics.dropped_exhausted);
@@ -822,7 +823,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         trigger, warn,
         "[broker={} trigger={}] giving up on offset {} (id {}, type {}) after {} retries: {} from {}; no "
         "deadLetterSink, the event is dropped",
-        broker, name, job.offset, job.event.id, job.event.type, retries_done, last.error, last.dest);
+        broker, name, job.offset, job.event.id, job.event.type, retries_done,
+        request_log::redact_secrets(last.error), request_log::redact_secrets(last.dest));
     co_return Outcome::Done;
   }
 
@@ -1003,7 +1005,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
           note_given_up(job, last, "deadLettered", sink);
           SLUICE_LOG(trigger, info,
                      "[broker={} trigger={}] offset {} (id {}) dead-lettered to {} after: {} from {}", broker,
-                     name, job.offset, job.event.id, sink, last.error, last.dest);
+                     name, job.offset, job.event.id, request_log::redact_secrets(sink),
+                     request_log::redact_secrets(last.error), request_log::redact_secrets(last.dest));
           co_return leave(Outcome::Done);
         }
         error = response ? "HTTP " + std::to_string(response.value().status) : response.error().to_string();
@@ -1018,7 +1021,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
           trigger, warn,
           "[broker={} trigger={}] dead-letter sink {} failed for offset {} (id {}): {}; the event stays "
           "pending, retrying in {}",
-          broker, name, sink, job.offset, job.event.id, error, format_ms(wait));
+          broker, name, request_log::redact_secrets(sink), job.offset, job.event.id,
+          request_log::redact_secrets(error), format_ms(wait));
       if (!co_await sleep(wait)) co_return leave(Outcome::Abandoned);
     }
   }
@@ -1068,8 +1072,8 @@ Status TriggerDispatcher::update(TriggerSpec spec) {
   asio::post(state->strand, [state, spec = std::make_shared<const TriggerSpec>(std::move(spec))] {
     state->spec = spec;
     SLUICE_LOG(trigger, info, "[broker={} trigger={}] updated: subscriber {}, filter {}, {}", state->broker,
-               state->name, spec->subscriber.to_string(), spec->filter.to_string(),
-               spec->order == DeliveryOrder::Ordered ? "ordered" : "unordered");
+               state->name, request_log::redact_secrets(spec->subscriber.to_string()),
+               spec->filter.to_string(), spec->order == DeliveryOrder::Ordered ? "ordered" : "unordered");
     state->pump();
     state->wake();
   });

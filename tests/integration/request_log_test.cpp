@@ -167,5 +167,36 @@ TEST(RequestLog, CredentialsInUrlsAreNotLogged) {
             "http://127.0.0.1:" + std::to_string(sink.port()) + "/in?sig=REDACTED&x=1");
 }
 
+// The server's own log lines name subscribers and sinks too (a trigger dispatching, updated, giving up,
+// dead-lettering): their credentials are masked there as in request logs.
+TEST(RequestLog, CredentialsInSubscriberAndSinkUrlsStayOutOfTheServerLog) {
+  HttpSink subscriber, dead;
+  SluiceServer server({"--log-level", "debug"});
+  ASSERT_TRUE(server.wait_ready());
+  const std::string ok_url = subscriber.url() + "/in?sig=subscribersig";
+  const std::string refused_url = "http://127.0.0.1:1/in?sig=refusedsig";  // nothing listens on port 1
+  const std::string dead_url = dead.url() + "/dead?token=deadtoken";
+  apply_yaml(server, broker_yaml() + "---\n" + trigger_yaml("ok", ok_url) + "---\n" +
+                         trigger_yaml("lost", refused_url,
+                                      "  delivery: {retry: 1, backoffPolicy: linear, backoffDelay: PT0.01S, "
+                                      "deadLetterSink: {uri: \"" +
+                                          dead_url + "\"}}\n"));
+  ASSERT_EQ(publish(server, "e1", "t"), 202);
+  ASSERT_TRUE(subscriber.wait_for(1));
+  ASSERT_TRUE(dead.wait_for(1));
+  apply_yaml(server, trigger_yaml("ok", ok_url, "  filter: {attributes: {type: t}}\n"));
+  ASSERT_TRUE(wait_until([&] {
+    const auto out = server.process().output();
+    return out.find("dead-lettered to") != std::string::npos &&
+           out.find("trigger=ok] updated") != std::string::npos;
+  })) << server.process().output();
+
+  const std::string out = server.process().output();
+  for (const char* secret : {"subscribersig", "refusedsig", "deadtoken"})
+    EXPECT_EQ(out.find(secret), std::string::npos) << secret << " in:\n" << out;
+  EXPECT_NE(out.find("dispatching to " + subscriber.url() + "/in?sig=REDACTED"), std::string::npos) << out;
+  EXPECT_NE(out.find(dead.url() + "/dead?token=REDACTED"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace sluice::testing
