@@ -296,6 +296,13 @@ TEST_F(BrokerIngress, TheGrafanaDashboardUsesMetricsTheServerExports) {
         metric.resize(metric.size() - strlen(suffix));
     EXPECT_NE(exported.find("# TYPE " + metric + " "), std::string::npos) << metric << " is not exported";
   }
+  // Every counter of events or replies lost has a panel.
+  const std::regex dropped(R"(# TYPE (sluice_[a-z_]+_dropped_total) )");
+  int drop_counters = 0;
+  for (std::sregex_iterator it(exported.begin(), exported.end(), dropped), end; it != end;
+       ++it, ++drop_counters)
+    EXPECT_TRUE(used.count((*it)[1].str())) << (*it)[1].str() << " has no panel";
+  EXPECT_GE(drop_counters, 3);
 }
 
 }  // namespace
