@@ -282,16 +282,19 @@ TEST(ReplicaProcess, RecheckReportsALiveReplicaReadyAgainAtOnce) {
   replica.start();
   ASSERT_TRUE(wait_until([&] { return replica.state() == ReplicaState::Ready; }, 10s)) << log.dump();
   ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Ready) == 1; })) << log.dump();
-  const auto asked = std::chrono::steady_clock::now();
+  // A periodic probe of a replica that is already ready reports nothing, so a second Ready can only
+  // come from the recheck.
   replica.recheck();
-  ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Ready) == 2; }, 2s)) << log.dump();
+  ASSERT_TRUE(wait_until([&] { return log.count(ReplicaState::Ready) == 2; }, 10s)) << log.dump();
   {
     std::lock_guard lock(log.mu);
-    EXPECT_LT(log.times.back() - asked, 200ms) << "reported by the recheck, not by the periodic probe";
     EXPECT_EQ(log.events.back().second, log.events[log.events.size() - 2].second) << "same reason";
   }
 
+  // A replica that cut a request off because it died: once it no longer accepts connections (its
+  // threads may still be exiting after kill() returns), the check reports the exit, not Ready.
   ::kill(replica.pid(), SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return http_get(config.port, "/healthz").status == 0; }));
   replica.recheck();
   ASSERT_TRUE(wait_until([&] { return replica.state() == ReplicaState::Failed; })) << log.dump();
   EXPECT_EQ(log.count(ReplicaState::Ready), 2) << log.dump();
