@@ -78,9 +78,18 @@ std::optional<std::string> task_of_request(const json& request) {
   const bool about_a_task = method.rfind("tasks/", 0) == 0 || method == "GetTask" || method == "CancelTask" ||
                             method == "SubscribeToTask" ||
                             method.find("TaskPushNotificationConfig") != std::string::npos;
-  if (!about_a_task) return std::nullopt;
+  const bool continues_a_task = method == "SendMessage" || method == "SendStreamingMessage" ||
+                                method == "message/send" || method == "message/stream";
+  if (!about_a_task && !continues_a_task) return std::nullopt;
   const json params = request.value("params", json::object());
   if (!params.is_object()) return std::nullopt;
+  if (continues_a_task) {
+    // A2A §3.4.2: a message with a taskId continues that task, which only its replica knows.
+    const json message = params.value("message", json::object());
+    std::string id = string_of(message, "taskId");
+    if (id.empty()) return std::nullopt;
+    return id;
+  }
   for (const char* field : {"id", "taskId"})
     if (params.contains(field) && params[field].is_string() && !params[field].get<std::string>().empty())
       return params[field].get<std::string>();

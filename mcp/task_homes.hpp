@@ -43,7 +43,8 @@ class TaskHomes {
 std::vector<std::string> task_ids_in(const nlohmann::json& response);
 
 /// The task a request is about (GetTask, CancelTask, SubscribeToTask, push notification configs, and
-/// their v0.3 names): params.id, params.taskId, or the id in params.name ("tasks/{id}…").
+/// their v0.3 names): params.id, params.taskId, or the id in params.name ("tasks/{id}…"); and the task
+/// a SendMessage or SendStreamingMessage (message/send, message/stream) continues: params.message.taskId.
 std::optional<std::string> task_of_request(const nlohmann::json& request);
 
 /// Reads an A2A agent's answer as it streams by (application/json, or text/event-stream events) and

@@ -4,7 +4,11 @@
 //
 // GET /.well-known/agent-card.json  the agent card (one JSONRPC interface at "/")
 // POST /                           SendMessage: answers "echo: <text>" as a Message, or as a completed
-//                                  Task when the text contains "task"; a data part is echoed as data.
+//                                  Task when the text contains "task" (a failed one when it contains
+//                                  "fail"); a data part is echoed as data. A message continuing a task
+//                                  (taskId) gets TaskNotFound (-32001) or, tasks here being finished,
+//                                  UnsupportedOperation (-32004); SubscribeToTask too. Push
+//                                  notification configs: PushNotificationNotSupported (-32003).
 //                                  SendStreamingMessage (SSE): the task submitted, working, its artifact,
 //                                  completed. GetTask, CancelTask (tasks here are already finished),
 //                                  and message/send, message/stream, tasks/get, tasks/cancel (v0.3).
@@ -131,12 +135,40 @@ int main() {
       }
       return;
     }
+    if (method == "SubscribeToTask" || method == "tasks/resubscribe") {
+      std::string task_id = params.value("id", "");
+      std::lock_guard lock(store->mu);
+      if (store->tasks.count(task_id) == 0)
+        res.set_content(rpc_error(id, -32001, "Task not found: " + task_id).dump(), "application/json");
+      else
+        res.set_content(rpc_error(id, -32004, "Task " + task_id + " is in a terminal state").dump(),
+                        "application/json");
+      return;
+    }
+    // The card says pushNotifications: false (A2A §3.3.4).
+    if (method.find("PushNotificationConfig") != std::string::npos ||
+        method.rfind("tasks/pushNotificationConfig/", 0) == 0) {
+      res.set_content(rpc_error(id, -32003, "Push notifications are not supported").dump(),
+                      "application/json");
+      return;
+    }
     const bool streaming = method == "SendStreamingMessage" || method == "message/stream";
     if (method != "SendMessage" && method != "message/send" && !streaming) {
       res.set_content(rpc_error(id, -32601, "Method not found: " + method).dump(), "application/json");
       return;
     }
     const json message = params.value("message", json::object());
+    // A message that continues a task (A2A §3.4.2): this replica's tasks are all finished.
+    if (message.contains("taskId")) {
+      const std::string continued = message["taskId"].get<std::string>();
+      std::lock_guard lock(store->mu);
+      if (store->tasks.count(continued) == 0)
+        res.set_content(rpc_error(id, -32001, "Task not found: " + continued).dump(), "application/json");
+      else
+        res.set_content(rpc_error(id, -32004, "Task " + continued + " is in a terminal state").dump(),
+                        "application/json");
+      return;
+    }
     std::string text;
     json data;
     read_parts(message, text, data);
@@ -164,7 +196,10 @@ int main() {
     json task = {
         {"id", task_id},
         {"contextId", context},
-        {"status", {{"state", state("TASK_STATE_COMPLETED")}, {"message", reply}}},
+        {"status",
+         {{"state",
+           state(text.find("fail") != std::string::npos ? "TASK_STATE_FAILED" : "TASK_STATE_COMPLETED")},
+          {"message", reply}}},
         {"artifacts", json::array({{{"artifactId", "result"}, {"parts", json::array({reply_part})}}})},
         {"history", json::array({message, reply})},
         {"metadata", {{"replica", replica}}}};
@@ -174,11 +209,12 @@ int main() {
       store->tasks[task_id] = task;
     }
     if (!streaming) {
+      const bool as_task = text.find("task") != std::string::npos || text.find("fail") != std::string::npos;
       json result;
       if (v03)
-        result = text.find("task") != std::string::npos ? task : reply;
+        result = as_task ? task : reply;
       else
-        result = text.find("task") != std::string::npos ? json{{"task", task}} : json{{"message", reply}};
+        result = as_task ? json{{"task", task}} : json{{"message", reply}};
       res.set_content(rpc_result(id, result).dump(), "application/json");
       return;
     }

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -72,6 +73,37 @@ TEST_F(A2aReplicas, EachTasksRequestsReachTheReplicaThatMadeIt) {
     json cancel = rpc("CancelTask", {{"id", task}}, ++id);
     ASSERT_TRUE(cancel.is_object());
     EXPECT_EQ(cancel["error"]["code"], -32002) << cancel.dump();
+  }
+}
+
+// A message with a taskId continues that task (A2A §3.4.2), so it goes to the task's replica too: the
+// example's tasks are finished, so that replica answers UnsupportedOperation (-32004); any other would
+// answer TaskNotFound (-32001).
+TEST_F(A2aReplicas, AMessageContinuingATaskReachesTheReplicaThatMadeIt) {
+  std::vector<std::string> tasks;
+  for (int i = 0; i < 12; ++i) {
+    json sent = rpc("SendMessage",
+                    {{"message",
+                      {{"messageId", "m-" + std::to_string(i)},
+                       {"role", "ROLE_USER"},
+                       {"parts", json::array({{{"text", "make a task"}}})}}}},
+                    i);
+    ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
+    tasks.push_back(sent["result"]["task"]["id"].get<std::string>());
+  }
+  int id = 100;
+  for (const auto& task : tasks) {
+    for (const char* method : {"SendMessage", "SendStreamingMessage"}) {
+      json got = rpc(method,
+                     {{"message",
+                       {{"messageId", "more-" + std::to_string(++id)},
+                        {"role", "ROLE_USER"},
+                        {"taskId", task},
+                        {"parts", json::array({{{"text", "and then?"}}})}}}},
+                     id);
+      ASSERT_TRUE(got.is_object()) << method << " " << task;
+      EXPECT_EQ(got["error"]["code"], -32004) << method << " " << task << ": " << got.dump();
+    }
   }
 }
 

@@ -42,6 +42,21 @@ TEST(TaskIds, TheTaskARequestIsAbout) {
       "t4");
   EXPECT_EQ(task_of_request(json::parse(R"({"method":"tasks/resubscribe","params":{"taskId":"t5"}})")), "t5");
   EXPECT_FALSE(task_of_request(json::parse(R"({"method":"SendMessage","params":{"id":"t1"}})")));
+  // A message that continues a task (multi-turn) belongs to it; one without a taskId to none.
+  EXPECT_EQ(task_of_request(json::parse(R"({"method":"SendMessage","params":{"message":{"taskId":"t6"}}})")),
+            "t6");
+  EXPECT_EQ(task_of_request(
+                json::parse(R"({"method":"SendStreamingMessage","params":{"message":{"taskId":"t7"}}})")),
+            "t7");
+  EXPECT_EQ(task_of_request(json::parse(R"({"method":"message/send","params":{"message":{"taskId":"t8"}}})")),
+            "t8");
+  EXPECT_EQ(
+      task_of_request(json::parse(R"({"method":"message/stream","params":{"message":{"taskId":"t9"}}})")),
+      "t9");
+  EXPECT_FALSE(
+      task_of_request(json::parse(R"({"method":"SendMessage","params":{"message":{"contextId":"c"}}})")));
+  EXPECT_FALSE(task_of_request(json::parse(R"({"method":"SendMessage","params":{"message":{"taskId":5}}})")));
+  EXPECT_FALSE(task_of_request(json::parse(R"({"method":"SendMessage","params":{"message":"x"}})")));
   EXPECT_FALSE(task_of_request(json::parse(R"({"method":"GetTask","params":{"id":""}})")));
   EXPECT_FALSE(task_of_request(json::parse(R"({"method":"GetTask","params":[1]})")));
 }
