@@ -12,6 +12,12 @@ bool is_text_type(const std::string& type) {
   return type.rfind("text/", 0) == 0;
 }
 
+// A task the agent gave up on or refused: its reply is no answer to the event (A2A §4.1.3 TaskState).
+bool is_unsuccessful_state(const std::string& state) {
+  return state == "TASK_STATE_FAILED" || state == "TASK_STATE_REJECTED" || state == "failed" ||
+         state == "rejected";
+}
+
 }  // namespace
 
 nlohmann::json message_from_event(const CloudEvent& event) {
@@ -62,10 +68,22 @@ Result<CloudEvent> reply_from_result(const nlohmann::json& result, const CloudEv
   } else {
     return make_error(agent, "SendMessage result is neither a message nor a task", 502);
   }
+  if (!body->is_object())
+    return make_error(agent, "SendMessage result's message or task is not an object", 502);
+  if (type == a2a_task_reply_type) {
+    const auto status = body->value("status", nlohmann::json::object());
+    const auto state = status.is_object() ? status.value("state", nlohmann::json()) : nlohmann::json();
+    if (state.is_string() && is_unsuccessful_state(state.get<std::string>()))
+      return make_error(agent, "SendMessage answered a task in state " + state.get<std::string>(), 502);
+  }
   CloudEvent reply;
   reply.type = type;
   reply.source = "/a2a/" + agent;
-  std::string id = body->value("messageId", body->value("id", std::string()));
+  auto string_at = [body](const char* field) {
+    auto it = body->find(field);
+    return it != body->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string id = string_at("messageId").empty() ? string_at("id") : string_at("messageId");
   reply.id = id.empty() ? request_event.id + "-reply" : request_event.id + "-" + id;
   if (body->contains("id") && (*body)["id"].is_string()) reply.subject = (*body)["id"].get<std::string>();
   reply.datacontenttype = "application/json";

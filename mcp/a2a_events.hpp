@@ -25,7 +25,8 @@ nlohmann::json message_from_event(const CloudEvent& event);
 nlohmann::json send_message_request(const CloudEvent& event, const nlohmann::json& id);
 
 /// The reply CloudEvent for a SendMessage result ({"message": …} or {"task": …}; v0.3 results with
-/// `kind` are accepted too). Error (code 502) when the result is neither.
+/// `kind` are accepted too). Error (code 502) when the result is neither, or a Task that failed or was
+/// rejected (TASK_STATE_FAILED, TASK_STATE_REJECTED; v0.3 failed, rejected): the delivery failed.
 Result<CloudEvent> reply_from_result(const nlohmann::json& result, const CloudEvent& request_event,
                                      const std::string& agent);
 

@@ -546,5 +546,20 @@ TEST_F(GatewayTest, A2aEventsBecomeMessagesAndRepliesBecomeEvents) {
   EXPECT_EQ(cli.Post("/a2a/echo/events", "not an event", "text/plain")->status, 400);
 }
 
+// A task that ends failed is no answer to the event: the delivery fails (and the trigger retries).
+TEST_F(GatewayTest, A2aEventsWhoseTaskFailedAreFailedDeliveries) {
+  httplib::Client cli("127.0.0.1", server_->port());
+  httplib::Headers h{
+      {"ce-id", "e2"}, {"ce-source", "/test"}, {"ce-type", "com.example.ask"}, {"ce-specversion", "1.0"}};
+  auto done = cli.Post("/a2a/echo/events", h, "make a task", "text/plain");
+  ASSERT_TRUE(done);
+  ASSERT_EQ(done->status, 200) << done->body;
+  EXPECT_EQ(done->get_header_value("ce-type"), "dev.sluice.a2a.task");
+  auto failed = cli.Post("/a2a/echo/events", h, "please fail", "text/plain");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 502) << failed->body;
+  EXPECT_NE(failed->body.find("TASK_STATE_FAILED"), std::string::npos) << failed->body;
+}
+
 }  // namespace
 }  // namespace sluice::mcp
