@@ -45,6 +45,12 @@ std::string string_of(const json& object, const char* field) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// The gateway relays the JSON-RPC binding only: gRPC and HTTP+JSON (REST) interfaces of a card are
+// dropped, or a client that prefers them would call routes /a2a/{agent} does not serve.
+bool proxied_binding(const std::string& binding) {
+  return strcasecmp(binding.c_str(), "GRPC") != 0 && strcasecmp(binding.c_str(), "HTTP+JSON") != 0;
+}
+
 bool supported_version(const std::string& v) {
   return v.empty() || v == "0.3" || v.rfind("0.3.", 0) == 0 || v == "1" || v == "1.0" ||
          v.rfind("1.0.", 0) == 0;
@@ -93,18 +99,20 @@ json rewrite_agent_card(json card, const std::string& base_url) {
     json kept = json::array();
     for (auto iface : card["supportedInterfaces"]) {
       if (!iface.is_object()) continue;
-      auto binding = string_of(iface, "protocolBinding");
-      if (strcasecmp(binding.c_str(), "GRPC") == 0) continue;
+      if (!proxied_binding(string_of(iface, "protocolBinding"))) continue;
       iface["url"] = base_url;
       kept.push_back(std::move(iface));
     }
     card["supportedInterfaces"] = std::move(kept);
   }
   if (card.contains("url")) card["url"] = base_url;
+  // v0.3: `url` is the preferred transport's; at the gateway that is JSON-RPC.
+  if (card.contains("preferredTransport") && !proxied_binding(string_of(card, "preferredTransport")))
+    card["preferredTransport"] = "JSONRPC";
   if (card.contains("additionalInterfaces") && card["additionalInterfaces"].is_array()) {
     json kept = json::array();
     for (auto iface : card["additionalInterfaces"]) {
-      if (!iface.is_object() || strcasecmp(string_of(iface, "transport").c_str(), "GRPC") == 0) continue;
+      if (!iface.is_object() || !proxied_binding(string_of(iface, "transport"))) continue;
       iface["url"] = base_url;
       kept.push_back(std::move(iface));
     }

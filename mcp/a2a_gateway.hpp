@@ -40,7 +40,8 @@ struct A2aHooks {
 };
 
 /// The card with every interface URL (v1 supportedInterfaces[].url, v0.3 url and
-/// additionalInterfaces[].url) pointing at `base_url`; gRPC interfaces are dropped (not proxied).
+/// additionalInterfaces[].url) pointing at `base_url`; gRPC and HTTP+JSON interfaces are dropped (only
+/// JSON-RPC is relayed), and a v0.3 preferredTransport naming one becomes JSONRPC.
 nlohmann::json rewrite_agent_card(nlohmann::json card, const std::string& base_url);
 /// The path of the card's JSON-RPC interface on the agent ("/" when the card names none).
 std::string jsonrpc_path_of(const nlohmann::json& card);
