@@ -845,14 +845,24 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     revisions.push_back(rev);
   }
   out["revisions"] = revisions;
+  const auto not_ready_reason = [&] {
+    return newest_reason.rfind("Unschedulable", 0) == 0                ? "Unschedulable"
+           : newest_reason.rfind("CreateContainerConfigError", 0) == 0 ? "CreateContainerConfigError"
+                                                                       : "RevisionNotReady";
+  };
+  const std::string newest = agent.revisions.empty() ? "" : agent.revisions.back()->name();
   if (!agent.route_error.empty()) {
     out["notReady"] = {{"reason", "TrafficNotRoutable"}, {"message", agent.route_error}};
   } else if (latest_ready.empty()) {
     out["notReady"] = {
-        {"reason", newest_reason.rfind("Unschedulable", 0) == 0                ? "Unschedulable"
-                   : newest_reason.rfind("CreateContainerConfigError", 0) == 0 ? "CreateContainerConfigError"
-                                                                               : "RevisionNotReady"},
+        {"reason", not_ready_reason()},
         {"message", newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason}};
+  } else if (latest_ready != newest && !newest_reason.empty()) {
+    // As Knative's Configuration: the latest created revision not (yet) ready makes the agent not ready,
+    // while the traffic stays on the revisions that are.
+    out["notReady"] = {{"reason", not_ready_reason()},
+                       {"message", "revision " + newest + " is not ready (" + newest_reason +
+                                       "); the traffic stays on the revisions that are ready"}};
   }
   return out;
 }

@@ -90,6 +90,39 @@ TEST_F(AgentsRouting, RevisionsSplitTagsAndStickyKeys) {
   EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 30) << status.dump();
 }
 
+TEST_F(AgentsRouting, NewRevisionThatFailsKeepsTrafficAndMakesTheAgentNotReady) {
+  apply_agent(server_, agent_yaml(echo("a")));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  const auto ready_condition = [&] {
+    return agent_status(server_, "echo").value("conditions", nlohmann::json::array()).at(0);
+  };
+  ASSERT_EQ(ready_condition()["status"], "True");
+  auto broken = echo("b");
+  broken.program = "no_such_agent";
+  apply_agent(server_, agent_yaml(broken));
+  // As Knative's Configuration: the latest created revision failing makes the agent not ready and
+  // says why, while the last ready revision keeps all the traffic.
+  nlohmann::json condition;
+  ASSERT_TRUE(wait_until([&] {
+    condition = ready_condition();
+    return condition["status"] == "False";
+  })) << condition.dump();
+  EXPECT_EQ(condition["reason"], "RevisionNotReady");
+  const std::string message = condition.value("message", "");
+  EXPECT_NE(message.find("echo-00002"), std::string::npos) << message;
+  EXPECT_NE(message.find("no_such_agent"), std::string::npos) << message;
+  for (int i = 0; i < 20; ++i) {
+    auto r = call_agent(server_, "/agents/echo/");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.revision, "echo-00001");
+  }
+  EXPECT_EQ(agent_status(server_, "echo")["latestReadyRevisionName"], "echo-00001");
+
+  apply_agent(server_, agent_yaml(echo("c")));
+  ASSERT_TRUE(wait_until([&] { return ready_condition()["status"] == "True"; })) << ready_condition().dump();
+  EXPECT_EQ(call_agent(server_, "/agents/echo/").revision, "echo-00003");
+}
+
 TEST_F(AgentsRouting, RevisionNumbersSurviveRestarts) {
   apply_agent(server_, agent_yaml(echo("a")));
   apply_agent(server_, agent_yaml(echo("b")));
