@@ -211,6 +211,7 @@ AgentRuntime::Revision* AgentRuntime::add_revision_locked(Agent& agent, const Re
     if (r->name() == record.name) return r.get();
   auto revision = std::make_unique<Revision>();
   revision->record = record;
+  revision->ever_ready = record.ever_ready;
   const auto& tmpl = revision->tmpl();
   if (auto st = autoscaler_.add_revision(record.name, tmpl.annotations, tmpl.container_concurrency); !st)
     revision->config_error = st.error().to_string();
@@ -487,6 +488,9 @@ void AgentRuntime::reconcile_revision(Agent& agent, Revision& revision, bool rou
     revision.ever_ready = true;
     out.became_ready.emplace_back(agent.spec.name, revision.name());
     SLUICE_LOG(agents, info, "[agent={} rev={}] ready", agent.spec.name, revision.name());
+    if (auto st = agent.history.mark_ready(revision.name()); !st)
+      SLUICE_LOG(agents, warn, "[agent={} rev={}] cannot record that it is ready: {}", agent.spec.name,
+                 revision.name(), st.error().to_string());
   }
 }
 

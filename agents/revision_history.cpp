@@ -33,6 +33,7 @@ Result<RevisionHistory> RevisionHistory::load(const std::string& data_dir, const
     record.generation = item.value("generation", 0);
     record.template_hash = item.value("templateHash", "");
     record.manifest = item.value("manifest", nlohmann::json::object());
+    record.ever_ready = item.value("everReady", false);
     // Only the template makes the revision: the agent's own annotations and traffic, validated
     // when they were applied, need not pass today's validation for the revision to load.
     nlohmann::json manifest = record.manifest;
@@ -63,10 +64,20 @@ Status RevisionHistory::save() const {
     doc.push_back({{"name", r.name},
                    {"generation", r.generation},
                    {"templateHash", r.template_hash},
+                   {"everReady", r.ever_ready},
                    {"manifest", r.manifest}});
   const std::string path = path_of(data_dir_, agent_);
   if (auto st = make_dirs(std::filesystem::path(path).parent_path().string()); !st) return st;
   return write_file_atomic(path, doc.dump(1));
+}
+
+Status RevisionHistory::mark_ready(const std::string& revision) {
+  for (auto& r : revisions_) {
+    if (r.name != revision || r.ever_ready) continue;
+    r.ever_ready = true;
+    return save();
+  }
+  return ok();
 }
 
 Status RevisionHistory::forget(const std::string& revision) {

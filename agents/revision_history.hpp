@@ -5,7 +5,8 @@
 // its name (NAME-00001 …), generation, template hash and the manifest it was created from (so that an
 // old revision named in spec.traffic runs its own template). A revision is immutable: applying a
 // manifest whose template hash differs from the newest revision's creates the next generation; the same
-// hash (a restart, or a change outside spec.template) creates nothing.
+// hash (a restart, or a change outside spec.template) creates nothing. Whether a revision has ever been
+// ready is kept with it.
 
 #include <algorithm>
 #include <string>
@@ -24,6 +25,9 @@ struct RevisionRecord {
   std::string template_hash;
   nlohmann::json manifest;  // the Agent manifest this revision was created from
   AgentTemplate revision_template;
+  // It has had a ready replica (Knative's Revision Ready): kept so that a revision at zero is still
+  // ready, and routable as the latest ready one, after a restart.
+  bool ever_ready = false;
 };
 
 class RevisionHistory {
@@ -40,6 +44,9 @@ class RevisionHistory {
   Result<const RevisionRecord*> record(const AgentSpec& spec, const nlohmann::json& manifest, bool* created);
 
   const std::vector<RevisionRecord>& revisions() const { return revisions_; }
+
+  /// Records, on disk, that `revision` has had a ready replica.
+  Status mark_ready(const std::string& revision);
 
   /// Forgets a revision that is no longer kept (revision garbage collection), on disk too.
   Status forget(const std::string& revision);

@@ -139,6 +139,39 @@ TEST_F(AgentsRouting, RevisionNumbersSurviveRestarts) {
   EXPECT_EQ(call_agent(server_, "/agents/echo/").revision, "echo-00003");
 }
 
+// As Knative's Revision: one that has been ready stays ready at zero replicas, across a restart too, so
+// an idle agent does not read "not ready" after the server restarts and its latest ready revision keeps
+// the traffic.
+TEST(AgentsRestart, ARevisionThatWasReadyIsStillReadyAtZeroAfterARestart) {
+  SluiceServer server({"--gpus", "none", "--autoscaler", "allow-zero-initial-scale=true"});
+  ASSERT_TRUE(server.wait_ready());
+  AgentYaml idle;
+  idle.name = "idle";
+  idle.annotations = {{"autoscaling.knative.dev/initial-scale", "0"}};
+  apply_agent(server, agent_yaml(idle));
+  EXPECT_EQ(call_agent(server, "/agents/idle/").status, 200);
+  ASSERT_TRUE(
+      wait_until([&] { return revision_status(server, "idle", "idle-00001").value("ready", false); }));
+
+  server.process().signal(SIGTERM);
+  ASSERT_EQ(server.process().wait(std::chrono::seconds(15)), 0);
+  server.restart();
+  ASSERT_TRUE(server.wait_ready());
+  nlohmann::json status;
+  ASSERT_TRUE(wait_until([&] {
+    status = agent_status(server, "idle");
+    return status.contains("conditions");
+  })) << status.dump();
+  EXPECT_EQ(status["conditions"].at(0)["status"], "True") << status.dump();
+  EXPECT_EQ(status.value("latestReadyRevisionName", ""), "idle-00001") << status.dump();
+  auto revision = revision_status(server, "idle", "idle-00001");
+  EXPECT_TRUE(revision.value("ready", false)) << revision.dump();
+  EXPECT_EQ(revision.value("replicas", -1), 0) << "nothing woke it";
+  auto r = call_agent(server, "/agents/idle/");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.revision, "idle-00001");
+}
+
 TEST_F(AgentsRouting, FirstRequestWaitsForReadinessThenTimesOut) {
   AgentYaml slow;
   slow.name = "slow";

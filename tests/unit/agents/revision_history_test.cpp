@@ -40,6 +40,20 @@ TEST(RevisionHistory, NewTemplateNewGenerationKeptAcrossLoads) {
   EXPECT_TRUE(RevisionHistory::load(dir.path(), "sum").value().revisions().empty());
 }
 
+TEST(RevisionHistory, WhetherARevisionHasBeenReadyIsKept) {
+  testing::TempDir dir;
+  auto history = RevisionHistory::load(dir.path(), "sum").value();
+  history.record(parse_agent(manifest("a")).value(), manifest("a"), nullptr).value();
+  history.record(parse_agent(manifest("b")).value(), manifest("b"), nullptr).value();
+  ASSERT_TRUE(history.mark_ready("sum-00002"));
+  ASSERT_TRUE(history.mark_ready("sum-00009"));  // gone (collected): nothing to record
+
+  auto reloaded = RevisionHistory::load(dir.path(), "sum").value();
+  ASSERT_EQ(reloaded.revisions().size(), 2u);
+  EXPECT_FALSE(reloaded.revisions()[0].ever_ready);
+  EXPECT_TRUE(reloaded.revisions()[1].ever_ready);
+}
+
 TEST(RevisionHistory, ARevisionThatNoLongerValidatesIsDroppedAndItsNameStaysTaken) {
   testing::TempDir dir;
   auto history = RevisionHistory::load(dir.path(), "sum").value();
