@@ -477,6 +477,10 @@ nlohmann::json KafkaGroupDispatcher::status() const {
                         {"partitions", partitions},
                         {"lag", total_lag},
                         {"delivery", to_status_json(s)}};
+  // The backlog the agents' autoscaler reads (sluice.dev/target-backlog) is the group's lag, as KEDA's
+  // Kafka scaler reads it: the partitions' buffers hold only what was fetched, and a partition's
+  // dispatcher sees nothing of what Kafka has not handed over yet.
+  out["delivery"]["backlog"] = total_lag;
   if (!last_error.empty()) out["lastError"] = last_error;
   // Refused credentials or certificates are not cured by reconnecting: not ready, and why.
   if (auto refusal = errors_.refusal(); !refusal.empty())

@@ -104,7 +104,8 @@ class KafkaGroupDispatcher {
   Status update(TriggerSpec spec);
 
   /// {partitions: [{topic, partition, committedOffset, highWatermark, lag, buffered, inFlight}], lag,
-  ///  delivery: {delivered, failedAttempts, retried, deadLettered, dropped, inFlight}, lastError}.
+  ///  delivery: {delivered, failedAttempts, retried, deadLettered, dropped, inFlight, backlog (= lag)},
+  ///  lastError}. lag: high watermark − committed offset of the partitions held now.
   nlohmann::json status() const;
   /// Sum of the per-partition dispatcher stats (partitions held now).
   TriggerStats stats() const;

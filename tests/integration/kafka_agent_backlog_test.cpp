@@ -1,0 +1,73 @@
+// A trigger of a Kafka-backed broker delivering to an agent: the consumer group's lag (high watermark −
+// committed offset, what KEDA's Kafka scaler reads) is the trigger's backlog, so it starts the agent from
+// zero, scales it out past what concurrency asks, and the agent goes back to zero once the lag is drained.
+
+#include "tests/integration/agents_support.hpp"
+#include "tests/integration/kafka_support.hpp"
+
+namespace sluice::testing {
+namespace {
+
+/// Records in the Kafka binary content mode, one CloudEvent each, as any Kafka client produces them.
+std::string binary_events(int count) {
+  std::string lines;
+  for (int i = 0; i < count; ++i)
+    lines += "k" + std::to_string(i % 4) + ":{\"n\":" + std::to_string(i) + "}\n";
+  return lines;
+}
+
+TEST(KafkaAgentBacklog, LagScalesAnAgentFromZeroAndBackToZero) {
+  MockKafka kafka({"kb-events:1"});
+  SluiceServer server{
+      {"--gpus", "none", "--autoscaler-tick", "200ms", "--autoscaler", "scale-to-zero-grace-period=1s"}};
+  ASSERT_TRUE(server.wait_ready());
+  AgentYaml slow;
+  slow.name = "backlog";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "300"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"},
+                      {"autoscaling.knative.dev/max-scale", "4"},
+                      {"sluice.dev/target-backlog", "5"}};
+  apply_agent(server, agent_yaml(slow));
+  auto at_zero = [&] {
+    auto r = revision_status(server, "backlog", "backlog-00001");
+    return r.value("replicas", -1) == 0 && r.value("replicaStatus", nlohmann::json::array()).empty();
+  };
+  ASSERT_TRUE(wait_until(at_zero, std::chrono::seconds(15))) << agent_status(server, "backlog").dump();
+  // One event in flight at a time (one partition): the concurrency signal alone never asks for a second
+  // replica.
+  apply_yaml(server, kafka_broker_yaml(kafka.bootstrap()) +
+                         "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: "
+                         "to-backlog}\nspec:\n  broker: kb\n  delivery: {maxInFlight: 1}\n  subscriber:\n"
+                         "    ref: {apiVersion: sluice.dev/v1, kind: Agent, name: backlog}\n");
+  ASSERT_TRUE(wait_until([&] { return assigned_partitions(server, "triggers", "to-backlog") == 1; },
+                         std::chrono::seconds(15)))
+      << resource_status(server, "triggers", "to-backlog").dump();
+  // Produced straight to the topic, no request to the server at all.
+  ASSERT_EQ(kafka.produce("kb-events", binary_events(40),
+                          "-K: -H ce_specversion=1.0 -H ce_id=same -H ce_source=/kcat -H ce_type=t"),
+            0);
+  // The group's lag is the trigger's backlog, which the agent's autoscaler reads.
+  EXPECT_TRUE(wait_until(
+      [&] { return resource_status(server, "triggers", "to-backlog")["delivery"].value("backlog", 0) >= 20; },
+      std::chrono::seconds(10)))
+      << resource_status(server, "triggers", "to-backlog").dump();
+  // 40 waiting events over a target of 5 per replica: scaled out to max-scale.
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server, "backlog", "backlog-00001") >= 3; },
+                         std::chrono::seconds(10)))
+      << agent_status(server, "backlog").dump() << resource_status(server, "triggers", "to-backlog").dump();
+  EXPECT_LE(revision_status(server, "backlog", "backlog-00001").value("replicas", 0), 4);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto status = resource_status(server, "triggers", "to-backlog");
+        return status["delivery"].value("delivered", 0) == 40 && status.value("lag", -1) == 0 &&
+               status["delivery"].value("backlog", -1) == 0;
+      },
+      std::chrono::seconds(30)))
+      << resource_status(server, "triggers", "to-backlog").dump();
+  // Drained: back to zero after the grace period.
+  EXPECT_TRUE(wait_until(at_zero, std::chrono::seconds(20))) << agent_status(server, "backlog").dump();
+}
+
+}  // namespace
+}  // namespace sluice::testing
