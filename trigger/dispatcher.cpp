@@ -31,6 +31,10 @@ Labels trigger_labels(const std::string& broker, const std::string& trigger) {
   return {{"broker", broker}, {"trigger", trigger}};
 }
 
+constexpr const char* kBacklogHelp =
+    "Events between the trigger's low-water mark and the log end (on a Kafka-backed broker, the consumer "
+    "group's lag).";
+
 Labels with_reason(Labels labels, const char* reason) {
   labels.emplace_back("reason", reason);
   return labels;
@@ -122,9 +126,7 @@ struct TriggerMetricSet {
         duration(r.histogram("sluice_trigger_delivery_duration_seconds",
                              "Duration of one delivery attempt to the subscriber.", latency_buckets(),
                              trigger_labels(broker, trigger))),
-        backlog(r.gauge("sluice_trigger_backlog_events",
-                        "Events between the trigger's low-water mark and the log end.",
-                        trigger_labels(broker, trigger))),
+        backlog(r.gauge("sluice_trigger_backlog_events", kBacklogHelp, trigger_labels(broker, trigger))),
         in_flight(r.gauge("sluice_trigger_in_flight_events",
                           "Deliveries started and not done (retry waits and dead-letter retries included).",
                           trigger_labels(broker, trigger))),
@@ -441,7 +443,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
   void update_backlog() {
     const std::uint64_t end = log.end_offset();
     const std::uint64_t low = lwm.low();
-    if (!stopped) metrics.backlog.set(static_cast<double>(end > low ? end - low : 0));
+    if (!stopped && options.report_backlog)
+      metrics.backlog.set(static_cast<double>(end > low ? end - low : 0));
   }
 
   static asio::awaitable<void> commit_loop(std::shared_ptr<State> self) {
@@ -1142,6 +1145,11 @@ TriggerStats TriggerDispatcher::stats() const {
 
 std::string TriggerDispatcher::cursor_key(const std::string& broker, const std::string& trigger) {
   return broker + "/" + trigger;
+}
+
+void TriggerDispatcher::set_backlog_metric(MetricsRegistry& registry, const std::string& broker,
+                                           const std::string& trigger, double events) {
+  registry.gauge("sluice_trigger_backlog_events", kBacklogHelp, trigger_labels(broker, trigger)).set(events);
 }
 
 void TriggerDispatcher::remove_metrics(MetricsRegistry& registry, const std::string& broker,

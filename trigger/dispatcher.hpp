@@ -131,6 +131,9 @@ struct DispatcherOptions {
   std::chrono::milliseconds read_error_backoff{1000};
   /// Registry for the metrics; null = MetricsRegistry::global().
   MetricsRegistry* metrics = nullptr;
+  /// Sets sluice_trigger_backlog_events. Off where the owner knows the backlog better: a Kafka group's
+  /// partitions see only the records fetched, and the group reports its lag (set_backlog_metric()).
+  bool report_backlog = true;
   /// Where events given up on are noted for the dashboard; null = DeadLetterJournal::global().
   DeadLetterJournal* dead_letters = nullptr;
 };
@@ -217,6 +220,9 @@ class TriggerDispatcher {
   /// and only when no other dispatcher for the same trigger exists (they share the series).
   static void remove_metrics(MetricsRegistry& registry, const std::string& broker,
                              const std::string& trigger);
+  /// Sets sluice_trigger_backlog_events{broker, trigger} for an owner that reports it itself.
+  static void set_backlog_metric(MetricsRegistry& registry, const std::string& broker,
+                                 const std::string& trigger, double events);
 
   struct State;  // internal
 

@@ -176,6 +176,11 @@ void KafkaGroupDispatcher::run() {
       rd_kafka_message_destroy(message);
     }
     resume_drained();
+    if (const auto now = std::chrono::steady_clock::now();
+        now - backlog_reported_ >= std::chrono::seconds(1)) {
+      backlog_reported_ = now;
+      report_backlog();
+    }
   }
   rd_kafka_consumer_close(rk);  // revokes what is assigned (on_rebalance), which stops and commits
   std::vector<std::shared_ptr<Partition>> left;
@@ -287,9 +292,11 @@ void KafkaGroupDispatcher::assign(rd_kafka_topic_partition_list_t* partitions) {
     });
     (void)partition->cursors->commit(partition->key, static_cast<std::uint64_t>(start));
     DispatchSlot slot = pick_slot_();
+    DispatcherOptions dispatcher_options = options_.dispatcher;
+    dispatcher_options.report_backlog = false;  // a partition sees only what was fetched: report_backlog()
     partition->dispatcher =
         std::make_unique<TriggerDispatcher>(spec, owner_, *partition->log, *partition->cursors, *slot.client,
-                                            clock_, slot.executor, resolver_, publish_, options_.dispatcher);
+                                            clock_, slot.executor, resolver_, publish_, dispatcher_options);
     partition->dispatcher->start();
     SLUICE_LOG(trigger, info, "[{}] assigned {}[{}] at offset {}", options_.log_context, partition->topic,
                partition->partition, start);
@@ -446,6 +453,30 @@ std::size_t KafkaGroupDispatcher::assigned() const {
   return partitions_.size();
 }
 
+KafkaGroupDispatcher::Lag KafkaGroupDispatcher::lag_locked(const std::string& topic, std::int32_t partition,
+                                                           const Partition& p) const {
+  Lag out;
+  out.committed = static_cast<std::int64_t>(p.cursors->load(p.key).value_or(0));
+  std::int64_t low = -1;
+  // The watermarks librdkafka last fetched: no request to the cluster.
+  if (consumer_) rd_kafka_get_watermark_offsets(consumer_.get(), topic.c_str(), partition, &low, &out.high);
+  out.lag = out.high >= 0 ? std::max<std::int64_t>(0, out.high - out.committed) : 0;
+  return out;
+}
+
+void KafkaGroupDispatcher::report_backlog() {
+  std::int64_t total = 0;
+  std::string name;
+  {
+    std::lock_guard lock(mu_);
+    name = spec_.name;
+    for (const auto& [tp, partition] : partitions_) total += lag_locked(tp.first, tp.second, *partition).lag;
+  }
+  MetricsRegistry& registry =
+      options_.dispatcher.metrics != nullptr ? *options_.dispatcher.metrics : MetricsRegistry::global();
+  TriggerDispatcher::set_backlog_metric(registry, owner_, name, static_cast<double>(total));
+}
+
 nlohmann::json KafkaGroupDispatcher::status() const {
   nlohmann::json partitions = nlohmann::json::array();
   std::int64_t total_lag = 0;
@@ -454,20 +485,14 @@ nlohmann::json KafkaGroupDispatcher::status() const {
     std::lock_guard lock(mu_);
     last_error = last_error_;
     for (const auto& [tp, partition] : partitions_) {
-      const std::int64_t committed =
-          static_cast<std::int64_t>(partition->cursors->load(partition->key).value_or(0));
-      std::int64_t low = -1;
-      std::int64_t high = -1;
-      if (consumer_)
-        rd_kafka_get_watermark_offsets(consumer_.get(), tp.first.c_str(), tp.second, &low, &high);
-      const std::int64_t lag = high >= 0 ? std::max<std::int64_t>(0, high - committed) : 0;
-      total_lag += lag;
+      const Lag lag = lag_locked(tp.first, tp.second, *partition);
+      total_lag += lag.lag;
       const TriggerStats s = partition->dispatcher->stats();
       partitions.push_back({{"topic", tp.first},
                             {"partition", tp.second},
-                            {"committedOffset", committed},
-                            {"highWatermark", high},
-                            {"lag", lag},
+                            {"committedOffset", lag.committed},
+                            {"highWatermark", lag.high},
+                            {"lag", lag.lag},
                             {"buffered", partition->log->buffered()},
                             {"inFlight", s.in_flight}});
     }

@@ -122,6 +122,14 @@ class KafkaGroupDispatcher {
   void release(Partition& partition);
   void handle(rd_kafka_message_t* message);
   void resume_drained();
+  /// Sets sluice_trigger_backlog_events to the group's lag (the partitions' dispatchers do not).
+  void report_backlog();
+  struct Lag {
+    std::int64_t committed = 0;
+    std::int64_t high = -1;  // -1: not known yet
+    std::int64_t lag = 0;    // high − committed
+  };
+  Lag lag_locked(const std::string& topic, std::int32_t partition, const Partition& p) const;
   void note_error(const std::string& message);
   void commit_offset(const std::string& topic, std::int32_t partition, std::uint64_t offset, bool sync,
                      bool mark_deleted = false);
@@ -143,6 +151,7 @@ class KafkaGroupDispatcher {
   std::atomic<bool> forget_offsets_{false};                   // stop(true): the final commits are marked
   std::set<std::pair<std::string, std::int32_t>> forgotten_;  // marked at start (guarded by mu_)
   bool any_paused_ = false;                                   // consumer thread only
+  std::chrono::steady_clock::time_point backlog_reported_{};  // consumer thread only
   bool started_ = false;
   std::mutex stop_mu_;
 

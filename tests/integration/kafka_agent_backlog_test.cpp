@@ -69,5 +69,35 @@ TEST(KafkaAgentBacklog, LagScalesAnAgentFromZeroAndBackToZero) {
   EXPECT_TRUE(wait_until(at_zero, std::chrono::seconds(20))) << agent_status(server, "backlog").dump();
 }
 
+// sluice_trigger_backlog_events of a Kafka trigger is the group's lag over every partition it holds: each
+// partition's dispatcher had set it to the share of its own fetched records, so the last one won.
+TEST(KafkaAgentBacklog, TheBacklogMetricIsTheLagOverEveryPartition) {
+  MockKafka kafka({"kb-events:3"});
+  SluiceServer server{{"--gpus", "none"}};
+  ASSERT_TRUE(server.wait_ready());
+  // Nothing listens on port 1: every delivery fails, and waits a minute before its retry.
+  apply_yaml(server, kafka_broker_yaml(kafka.bootstrap()) +
+                         "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: stuck}\n"
+                         "spec:\n  broker: kb\n  subscriber: {uri: \"http://127.0.0.1:1/\"}\n"
+                         "  delivery: {retry: 5, backoffDelay: PT60S}\n");
+  ASSERT_TRUE(wait_until([&] { return assigned_partitions(server, "triggers", "stuck") == 3; },
+                         std::chrono::seconds(15)))
+      << resource_status(server, "triggers", "stuck").dump();
+  std::string lines;
+  for (int i = 0; i < 30; ++i)
+    lines += "key" + std::to_string(i % 12) + ":{\"n\":" + std::to_string(i) + "}\n";
+  ASSERT_EQ(
+      kafka.produce("kb-events", lines, "-K: -H ce_specversion=1.0 -H ce_id=x -H ce_source=/k -H ce_type=t"),
+      0);
+  const std::string series = "sluice_trigger_backlog_events{broker=\"kb\",trigger=\"stuck\"}";
+  EXPECT_TRUE(wait_until([&] { return metric(server, series) == 30; }, std::chrono::seconds(15)))
+      << metric(server, series) << " " << resource_status(server, "triggers", "stuck").dump();
+  int holding = 0;
+  for (const auto& p :
+       resource_status(server, "triggers", "stuck").value("partitions", nlohmann::json::array()))
+    holding += p.value("lag", 0) > 0 ? 1 : 0;
+  EXPECT_GE(holding, 2) << "the records are spread over partitions";
+}
+
 }  // namespace
 }  // namespace sluice::testing
