@@ -305,6 +305,12 @@ ReplicaState ReplicaProcess::state() const {
 
 std::string ReplicaProcess::reason() const {
   std::lock_guard lock(mu_);
+  // A process that runs but has never passed its readiness probe: say why the probe fails, which
+  // "started pid N" alone hides. No count of failures: the text stays the same from one probe to the
+  // next, so `apply --wait` and `get -w`, which print each change, print it once.
+  if (state_ == ReplicaState::Starting && phase_ == Phase::Running && !ever_ready_ &&
+      !last_probe_error_.empty())
+    return reason_ + "; readiness probe failing: " + last_probe_error_;
   return reason_;
 }
 

@@ -147,6 +147,9 @@ class ReplicaProcess {
   bool wait_stopped(std::chrono::milliseconds timeout);
 
   ReplicaState state() const;
+  /// The reason of the last state change; while a started process has never passed its readiness
+  /// probe, with the probe's last error ("started pid 12; readiness probe failing: HTTP GET /healthz
+  /// answered 404").
   std::string reason() const;
   /// The running process's id, or -1.
   pid_t pid() const;
@@ -198,7 +201,7 @@ class ReplicaProcess {
   bool ever_ready_ = false;  // since the last spawn
   int probe_failures_ = 0;
   std::string exit_reason_override_;  // why the worker killed the process itself
-  std::string last_probe_error_;
+  std::string last_probe_error_;      // written under mu_ (reason() reads it); cleared at each spawn
   std::chrono::steady_clock::time_point started_at_{};
   std::chrono::steady_clock::time_point next_probe_{};
   std::chrono::steady_clock::time_point kill_at_{};

@@ -124,9 +124,37 @@ std::string reason_column(const nlohmann::json& resource) {
   return "";
 }
 
+/// Where an agent's traffic goes, as `kn service describe` sums it up: "echo-00002 90%, echo-00001 10%"
+/// (each revision with a share once, largest first; tags and 0 % targets are in `get revisions`).
+std::string traffic_summary(const nlohmann::json& status) {
+  std::vector<std::pair<std::string, int>> shares;
+  for (const auto& t : status.value("traffic", nlohmann::json::array())) {
+    const std::string revision = t.value("revisionName", "");
+    auto it = std::find_if(shares.begin(), shares.end(), [&](const auto& s) { return s.first == revision; });
+    if (it == shares.end()) it = shares.insert(shares.end(), {revision, 0});
+    it->second += t.value("percent", 0);
+  }
+  std::stable_sort(shares.begin(), shares.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string text;
+  for (const auto& [revision, percent] : shares)
+    if (percent > 0) text += (text.empty() ? "" : ", ") + revision + " " + std::to_string(percent) + "%";
+  return text.empty() ? "-" : text;
+}
+
+/// One revision's share of the traffic and the tags that reach it: "10% @canary".
+std::string revision_traffic(const nlohmann::json& status, const nlohmann::json& revision) {
+  std::string text = std::to_string(revision.value("traffic", 0)) + "%";
+  for (const auto& t : status.value("traffic", nlohmann::json::array()))
+    if (t.value("revisionName", "") == revision.value("name", "") && t.contains("tag"))
+      text += " @" + t.value("tag", "");
+  return text;
+}
+
 void print_table(std::ostream& out, const KindInfo& kind, const std::vector<nlohmann::json>& items) {
   std::vector<std::vector<std::string>> rows{{"NAME", "READY", "GENERATION", "REASON"}};
   if (kind.kind == "Trigger") rows[0] = {"NAME", "BROKER", "SUBSCRIBER", "READY", "REASON"};
+  if (kind.kind == "Agent") rows[0] = {"NAME", "READY", "GENERATION", "LATESTREADY", "TRAFFIC", "REASON"};
   for (const auto& r : items) {
     std::string name = r["metadata"].value("name", "");
     if (kind.kind == "Trigger") {
@@ -140,12 +168,55 @@ void print_table(std::ostream& out, const KindInfo& kind, const std::vector<nloh
                                  : ref.value("kind", "") + "/" + ref.value("name", "") + s.value("uri", "");
       }
       rows.push_back({name, spec.value("broker", ""), subscriber, ready_column(r), reason_column(r)});
+    } else if (kind.kind == "Agent") {
+      const auto status = r.value("status", nlohmann::json::object());
+      const std::string latest_ready = status.value("latestReadyRevisionName", "");
+      rows.push_back({name, ready_column(r), std::to_string(r["metadata"].value("generation", 1)),
+                      latest_ready.empty() ? "-" : latest_ready, traffic_summary(status), reason_column(r)});
     } else {
       rows.push_back(
           {name, ready_column(r), std::to_string(r["metadata"].value("generation", 1)), reason_column(r)});
     }
   }
   cli::print_columns(out, rows);
+}
+
+/// `get revisions [AGENT]`: the revisions of every agent (or one), newest first per agent, as
+/// `kn revision list` shows them, from the agents' status.
+std::string render_revisions(const nlohmann::json& body, bool one, const std::string& output) {
+  std::vector<nlohmann::json> agents;
+  if (one)
+    agents.push_back(body);
+  else
+    for (const auto& a : body.value("items", nlohmann::json::array())) agents.push_back(a);
+  auto entries = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows{
+      {"AGENT", "REVISION", "TRAFFIC", "READY", "REPLICAS", "GENERATION", "REASON"}};
+  for (const auto& a : agents) {
+    const std::string agent = a.value("metadata", nlohmann::json::object()).value("name", "");
+    const auto status = a.value("status", nlohmann::json::object());
+    const auto revisions = status.value("revisions", nlohmann::json::array());
+    for (auto r = revisions.rbegin(); r != revisions.rend(); ++r) {
+      auto entry = *r;
+      entry["agent"] = agent;
+      entries.push_back(entry);
+      rows.push_back({agent, r->value("name", ""), revision_traffic(status, *r),
+                      r->value("ready", false) ? "True" : "False",
+                      std::to_string(r->value("readyReplicas", 0)) + "/" +
+                          std::to_string(r->value("desiredReplicas", 0)),
+                      std::to_string(r->value("generation", 0)), r->value("reason", "")});
+    }
+  }
+  std::ostringstream out;
+  if (output == "json")
+    out << entries.dump(2) << "\n";
+  else if (output == "yaml")
+    out << to_yaml(entries);
+  else if (entries.empty())
+    out << "No revisions found.\n";
+  else
+    cli::print_columns(out, rows);
+  return out.str();
 }
 
 int run_get(const std::vector<std::string>& argv) {
@@ -157,7 +228,13 @@ int run_get(const std::vector<std::string>& argv) {
     throw std::runtime_error("-o must be json or yaml, got " + output);
   const bool watch = cli::take_flag(args, "w") || cli::take_flag(args, "watch");
   ensure_no_extra(args, 2);
-  if (args.empty()) throw std::runtime_error("get needs a KIND (brokers, triggers, agents, …)");
+  if (args.empty()) throw std::runtime_error("get needs a KIND (brokers, triggers, agents, revisions, …)");
+  if (args[0] == "revisions" || args[0] == "revision" || args[0] == "rev") {
+    const bool one = args.size() > 1;
+    const std::string path = "/apis/v1/agents" + (one ? "/" + cli::escape_path_segment(args[1]) : "");
+    return show(target, path, watch,
+                [&](const nlohmann::json& body) { return render_revisions(body, one, output); });
+  }
   const KindInfo* kind = find_kind(args[0]);
   if (!kind) throw std::runtime_error("unknown kind \"" + args[0] + "\"");
   std::string path = "/apis/v1/" + kind->plural + (args.size() > 1 ? "/" + args[1] : "");
@@ -307,7 +384,8 @@ SLUICE_COMMAND(
     "(--wait: until every one is Ready)",
     run_apply);
 SLUICE_COMMAND("get",
-               "KIND [NAME] [-o json|yaml] [-w] [--server URL]  show resources with status (-w: watch)",
+               "KIND [NAME] [-o json|yaml] [-w] [--server URL]  show resources with status (-w: watch); "
+               "`get revisions [AGENT]`: agent revisions with traffic, readiness and replicas",
                run_get);
 SLUICE_COMMAND("delete", "KIND NAME [--server URL]  delete a resource", run_delete);
 SLUICE_COMMAND("publish",

@@ -221,6 +221,27 @@ TEST(ReplicaProcess, NotReadyUntilTheProbePasses) {
   EXPECT_EQ(http_get(config.port, "/stats").status, 200);
 }
 
+// A replica whose readiness probe keeps failing used to read "started pid N" and nothing more.
+TEST(ReplicaProcess, ReasonNamesTheFailingReadinessProbe) {
+  ScratchDir dir;
+  auto config = make_config({kBin + "/echo_agent"}, dir.path());
+  config.container.readiness_probe.kind = ReadinessProbe::Kind::HttpGet;
+  config.container.readiness_probe.path = "/nope";
+  ManualClock clock;
+  ReplicaProcess replica(config, clock);
+  replica.start();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return replica.reason().find("readiness probe failing: HTTP GET /nope answered 404") !=
+               std::string::npos;
+      },
+      10s))
+      << replica.reason();
+  EXPECT_EQ(replica.state(), ReplicaState::Starting);
+  EXPECT_EQ(replica.reason().rfind("started pid " + std::to_string(replica.pid()) + "; ", 0), 0u)
+      << replica.reason();
+}
+
 TEST(ReplicaProcess, CrashesAreRestartedWithExponentialBackoff) {
   ScratchDir dir;
   auto config = make_config({"/bin/sh", "-c", "exit 3"}, dir.path());
