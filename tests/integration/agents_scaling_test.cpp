@@ -1,7 +1,8 @@
 // The autoscaler driving real replicas of a real `sluice serve`: scale to zero after the grace period
 // and a cold start from zero, a load ramp followed by replicas, graceful drain under load with no
-// failed request, reserve instance handover, a trigger delivering to `ref: {kind: Agent}`, a trigger
-// backlog scaling an agent from zero, and predictive profiles kept across a restart.
+// failed request, scale-down with containerConcurrency under a steady stream, reserve instance handover, a
+// trigger delivering to `ref: {kind: Agent}`, a trigger backlog scaling an agent from zero, and predictive
+// profiles kept across a restart.
 
 #include <signal.h>
 
@@ -23,38 +24,10 @@ class AgentsScaling : public ::testing::Test {
       {"--gpus", "none", "--autoscaler-tick", "200ms", "--autoscaler", "scale-to-zero-grace-period=1s"}};
 };
 
-/// Runs `clients` threads calling `path` until stopped; counts answers by status.
-class Load {
- public:
-  Load(SluiceServer& server, std::string path, int clients) {
-    for (int i = 0; i < clients; ++i)
-      threads_.emplace_back([this, &server, path] {
-        httplib::Client client("127.0.0.1", server.port());
-        client.set_read_timeout(30, 0);
-        while (!stop_) {
-          auto res = client.Get(path);
-          if (res && res->status == 200) {
-            ++ok_;
-          } else {
-            ++failed_;
-          }
-        }
-      });
-  }
-  ~Load() { stop(); }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  int ok() const { return ok_; }
-  int failed() const { return failed_; }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int> ok_{0}, failed_{0};
-  std::vector<std::thread> threads_;
-};
+int replica_count(SluiceServer& server, const std::string& agent, const std::string& revision) {
+  return static_cast<int>(
+      revision_status(server, agent, revision).value("replicaStatus", nlohmann::json::array()).size());
+}
 
 TEST_F(AgentsScaling, ScalesToZeroAfterGraceAndColdStartsOnTheFirstRequest) {
   AgentYaml slow;
@@ -352,6 +325,37 @@ TEST_F(AgentsScaling, ARestartedServerStopsTheReplicasThatAKilledOneLeftRunning)
   EXPECT_TRUE(stopped) << "replica pid " << pid << " left running after the restart";
   EXPECT_TRUE(wait_until([&] { return ready_replicas(server_, "orphan", "orphan-00001") == 1; }))
       << agent_status(server_, "orphan").dump();
+}
+
+// Scale-down under a steady stream of requests: replicas with containerConcurrency > 1 drain and stop
+// while requests keep arriving, and none of those requests fails.
+TEST_F(AgentsScaling, NoRequestFailsWhileReplicasWithContainerConcurrencyDrainAndStop) {
+  AgentYaml slow;
+  slow.name = "slow";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "20"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"}, {"autoscaling.knative.dev/min-scale", "1"}};
+  slow.template_spec = "      containerConcurrency: 4\n";
+  ASSERT_TRUE(start_agent(server_, slow));
+
+  Load steady(server_, "/agents/slow/infer", 3);
+  {
+    Load burst(server_, "/agents/slow/infer?latency_ms=200", 24);
+    ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") >= 4; },
+                           std::chrono::seconds(20)))
+        << agent_status(server_, "slow").dump();
+    burst.stop();
+    EXPECT_EQ(burst.failed(), 0) << burst.failures();
+  }
+  // The burst is over; the steady stream goes on while the excess replicas drain and stop.
+  ASSERT_TRUE(
+      wait_until([&] { return replica_count(server_, "slow", "slow-00001") <= 1; }, std::chrono::seconds(30)))
+      << agent_status(server_, "slow").dump();
+  const int before = steady.ok();
+  ASSERT_TRUE(wait_until([&] { return steady.ok() >= before + 20; }));
+  steady.stop();
+  EXPECT_EQ(steady.failed(), 0) << steady.failures();
+  EXPECT_GT(steady.ok(), 0);
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -100,6 +103,52 @@ inline bool start_agent(SluiceServer& server, const AgentYaml& a) {
   }
   return wait_until([&] { return ready_replicas(server, a.name, a.name + "-00001") == 1; });
 }
+
+/// `clients` threads calling `path` until stopped: counts 2xx answers and failures, and keeps the first
+/// failures for a test's message.
+class Load {
+ public:
+  Load(SluiceServer& server, std::string path, int clients) {
+    for (int i = 0; i < clients; ++i)
+      threads_.emplace_back([this, &server, path] {
+        httplib::Client client("127.0.0.1", server.port());
+        client.set_read_timeout(30, 0);
+        while (!stop_) {
+          auto res = client.Get(path);
+          if (res && res->status / 100 == 2) {
+            ++ok_;
+            continue;
+          }
+          ++failed_;
+          std::lock_guard lock(mu_);
+          if (failures_.size() < 5)
+            failures_.push_back(res ? std::to_string(res->status) + " " + res->body
+                                    : "transport error " + httplib::to_string(res.error()));
+        }
+      });
+  }
+  ~Load() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+  std::string failures() const {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& f : failures_) out += f + "\n";
+    return out;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ok_{0}, failed_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
+};
 
 struct AgentReply {
   int status = 0;  // 0: transport error
