@@ -16,17 +16,23 @@ namespace {
 using agents::AgentProxy;
 using agents::AgentRuntime;
 
-/// Events waiting per agent: the backlog of every Trigger whose subscriber is `ref: {kind: Agent|Service}`.
-std::map<std::string, double> trigger_backlog(Controller& controller) {
+/// Events waiting per agent: the backlog of every Trigger whose subscriber, and of every KafkaSource
+/// whose sink, is `ref: {kind: Agent|Service}` (a Kafka-backed trigger's or a source's backlog is its
+/// consumer group's lag, what KEDA's Kafka scaler reads).
+std::map<std::string, double> agent_backlog(Controller& controller) {
   std::map<std::string, double> out;
-  auto list = controller.list("Trigger");
-  for (const auto& item : list.value("items", nlohmann::json::array())) {
-    const auto ref = item.value("/spec/subscriber/ref"_json_pointer, nlohmann::json());
-    if (!ref.is_object()) continue;
-    const std::string kind = ref.value("kind", "");
-    if (kind != "Agent" && kind != "Service") continue;
-    const auto backlog = item.value("/status/delivery/backlog"_json_pointer, nlohmann::json());
-    if (backlog.is_number()) out[ref.value("name", "")] += backlog.get<double>();
+  const std::pair<const char*, nlohmann::json::json_pointer> feeds[] = {
+      {"Trigger", "/spec/subscriber/ref"_json_pointer}, {"KafkaSource", "/spec/sink/ref"_json_pointer}};
+  for (const auto& [kind_name, ref_at] : feeds) {
+    auto list = controller.list(kind_name);
+    for (const auto& item : list.value("items", nlohmann::json::array())) {
+      const auto ref = item.value(ref_at, nlohmann::json());
+      if (!ref.is_object()) continue;
+      const std::string kind = ref.value("kind", "");
+      if (kind != "Agent" && kind != "Service") continue;
+      const auto backlog = item.value("/status/delivery/backlog"_json_pointer, nlohmann::json());
+      if (backlog.is_number()) out[ref.value("name", "")] += backlog.get<double>();
+    }
   }
   return out;
 }
@@ -121,7 +127,7 @@ void wire_agents(ServerParts& parts) {
   runtime->set_revision_listener([&parts](const std::string& agent, const std::string& revision, bool ready) {
     for (const auto& listener : parts.on_revision_change) listener(agent, revision, ready);
   });
-  runtime->set_backlog_source([&parts] { return trigger_backlog(parts.controller); });
+  runtime->set_backlog_source([&parts] { return agent_backlog(parts.controller); });
   runtime->start();
 
   parts.controller.handle_kind(

@@ -69,6 +69,38 @@ TEST(KafkaAgentBacklog, LagScalesAnAgentFromZeroAndBackToZero) {
   EXPECT_TRUE(wait_until(at_zero, std::chrono::seconds(20))) << agent_status(server, "backlog").dump();
 }
 
+// KEDA's ScaledObject on a Kafka topic: a KafkaSource whose sink is an agent scales it by the group's lag.
+TEST(KafkaAgentBacklog, AKafkaSourceSinkingIntoAnAgentScalesItByItsLag) {
+  MockKafka kafka({"jobs:1"});
+  SluiceServer server{
+      {"--gpus", "none", "--autoscaler-tick", "200ms", "--autoscaler", "scale-to-zero-grace-period=1s"}};
+  ASSERT_TRUE(server.wait_ready());
+  AgentYaml slow;
+  slow.name = "worker";
+  slow.program = "slow_agent";
+  slow.env = {{"LATENCY_MS", "300"}};
+  slow.annotations = {{"autoscaling.knative.dev/window", "6s"},
+                      {"autoscaling.knative.dev/max-scale", "4"},
+                      {"sluice.dev/target-backlog", "5"}};
+  apply_agent(server, agent_yaml(slow));
+  apply_yaml(server,
+             "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: jobs}\n"
+             "spec:\n  bootstrapServers: [\"" +
+                 kafka.bootstrap() +
+                 "\"]\n  topics: [jobs]\n  initialOffset: earliest\n  delivery: {maxInFlight: 1}\n"
+                 "  sink: {ref: {apiVersion: sluice.dev/v1, kind: Agent, name: worker}}\n");
+  ASSERT_EQ(kafka.produce("jobs", binary_events(40), "-K:"), 0);
+  // One record in flight at a time: only the lag asks for more than one replica.
+  EXPECT_TRUE(wait_until([&] { return ready_replicas(server, "worker", "worker-00001") >= 3; },
+                         std::chrono::seconds(20)))
+      << agent_status(server, "worker").dump() << resource_status(server, "kafkasources", "jobs").dump();
+  EXPECT_LE(revision_status(server, "worker", "worker-00001").value("replicas", 0), 4);
+  EXPECT_TRUE(
+      wait_until([&] { return resource_status(server, "kafkasources", "jobs").value("lag", -1) == 0; },
+                 std::chrono::seconds(30)))
+      << resource_status(server, "kafkasources", "jobs").dump();
+}
+
 // sluice_trigger_backlog_events of a Kafka trigger is the group's lag over every partition it holds: each
 // partition's dispatcher had set it to the share of its own fetched records, so the last one won.
 TEST(KafkaAgentBacklog, TheBacklogMetricIsTheLagOverEveryPartition) {
