@@ -16,19 +16,26 @@ std::string binary_events(int count) {
   return lines;
 }
 
+const std::vector<std::string> kScalingServer = {"--gpus", "none",         "--autoscaler-tick",
+                                                 "200ms",  "--autoscaler", "scale-to-zero-grace-period=1s"};
+
+/// A slow agent (300 ms a request) that wants a replica per 5 waiting events, up to 4.
+AgentYaml backlog_agent(const std::string& name) {
+  AgentYaml a;
+  a.name = name;
+  a.program = "slow_agent";
+  a.env = {{"LATENCY_MS", "300"}};
+  a.annotations = {{"autoscaling.knative.dev/window", "6s"},
+                   {"autoscaling.knative.dev/max-scale", "4"},
+                   {"sluice.dev/target-backlog", "5"}};
+  return a;
+}
+
 TEST(KafkaAgentBacklog, LagScalesAnAgentFromZeroAndBackToZero) {
   MockKafka kafka({"kb-events:1"});
-  SluiceServer server{
-      {"--gpus", "none", "--autoscaler-tick", "200ms", "--autoscaler", "scale-to-zero-grace-period=1s"}};
+  SluiceServer server{kScalingServer};
   ASSERT_TRUE(server.wait_ready());
-  AgentYaml slow;
-  slow.name = "backlog";
-  slow.program = "slow_agent";
-  slow.env = {{"LATENCY_MS", "300"}};
-  slow.annotations = {{"autoscaling.knative.dev/window", "6s"},
-                      {"autoscaling.knative.dev/max-scale", "4"},
-                      {"sluice.dev/target-backlog", "5"}};
-  apply_agent(server, agent_yaml(slow));
+  apply_agent(server, agent_yaml(backlog_agent("backlog")));
   auto at_zero = [&] {
     auto r = revision_status(server, "backlog", "backlog-00001");
     return r.value("replicas", -1) == 0 && r.value("replicaStatus", nlohmann::json::array()).empty();
@@ -72,17 +79,9 @@ TEST(KafkaAgentBacklog, LagScalesAnAgentFromZeroAndBackToZero) {
 // KEDA's ScaledObject on a Kafka topic: a KafkaSource whose sink is an agent scales it by the group's lag.
 TEST(KafkaAgentBacklog, AKafkaSourceSinkingIntoAnAgentScalesItByItsLag) {
   MockKafka kafka({"jobs:1"});
-  SluiceServer server{
-      {"--gpus", "none", "--autoscaler-tick", "200ms", "--autoscaler", "scale-to-zero-grace-period=1s"}};
+  SluiceServer server{kScalingServer};
   ASSERT_TRUE(server.wait_ready());
-  AgentYaml slow;
-  slow.name = "worker";
-  slow.program = "slow_agent";
-  slow.env = {{"LATENCY_MS", "300"}};
-  slow.annotations = {{"autoscaling.knative.dev/window", "6s"},
-                      {"autoscaling.knative.dev/max-scale", "4"},
-                      {"sluice.dev/target-backlog", "5"}};
-  apply_agent(server, agent_yaml(slow));
+  apply_agent(server, agent_yaml(backlog_agent("worker")));
   apply_yaml(server,
              "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: jobs}\n"
              "spec:\n  bootstrapServers: [\"" +
