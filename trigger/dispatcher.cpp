@@ -659,49 +659,70 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     return request;
   }
 
-  /// One attempt, traced: the subscriber gets a `traceparent` naming a "deliver" span that is a child of
-  /// the event's traceparent (with the event's `tracestate`), and replies without a traceparent of their
-  /// own continue that span.
-  asio::awaitable<Attempt> attempt(const TriggerSpec& current, const CloudEvent& event) {
+  /// A span of the event's trace around one request sent on its behalf ("deliver", "dead-letter"): the
+  /// request carries `traceparent` naming the span, and the event's `tracestate` when the span continues
+  /// the event's own trace (a new root trace has no vendor data yet).
+  struct TracedRequest {
+    Span span;
+    std::string traceparent;
+    std::string tracestate;
+  };
+
+  TracedRequest begin_trace(const CloudEvent& event, const char* span_name) const {
     std::optional<TraceParent> parent;
     if (auto it = event.extensions.find("traceparent"); it != event.extensions.end())
       parent = TraceParent::parse(it->second.to_header_string());
-    const TraceParent span_context = parent ? parent->child() : TraceParent::make_root();
-    Span span;
-    span.trace_id = span_context.trace_id;
-    span.span_id = span_context.span_id;
-    if (parent) span.parent_span_id = parent->span_id;
-    span.name = "deliver";
-    span.event_id = event.id;
-    span.start_unix_ns = unix_now_ns();
-    const std::string traceparent = span_context.to_string();
-    // A new root trace has no vendor data yet: tracestate goes only with the trace it came with.
-    const std::string tracestate = parent ? tracestate_of(event) : std::string();
-    Attempt a = co_await attempt_once(current, event, traceparent, tracestate);
+    const TraceParent context = parent ? parent->child() : TraceParent::make_root();
+    TracedRequest t;
+    t.span.trace_id = context.trace_id;
+    t.span.span_id = context.span_id;
+    if (parent) t.span.parent_span_id = parent->span_id;
+    t.span.name = span_name;
+    t.span.event_id = event.id;
+    t.span.start_unix_ns = unix_now_ns();
+    t.traceparent = context.to_string();
+    if (parent) t.tracestate = tracestate_of(event);
+    return t;
+  }
+
+  /// Ends the span and records it, with the request-log line of the request. `error`: "" when none.
+  void end_trace(TracedRequest& t, const char* dest_attribute, const std::string& dest, int status, bool ok,
+                 const std::string& error) const {
+    Span& span = t.span;
     span.end_unix_ns = unix_now_ns();
     if (request_log::enabled())
       request_log::write({{"kind", "dispatch"},
                           {"method", "POST"},
-                          {"url", a.dest},
-                          {"status", a.status},
+                          {"url", dest},
+                          {"status", status},
                           {"latency_ms", static_cast<double>(span.end_unix_ns - span.start_unix_ns) / 1e6},
                           {"trace_id", span.trace_id.str()},
-                          {"event_id", event.id},
+                          {"event_id", span.event_id},
                           {"broker", broker},
                           {"trigger", name},
-                          {"error", a.ok ? "" : a.error}});
-    span.error = !a.ok;
+                          {"error", error}});
+    span.error = !ok;
     span.attributes = {{"broker", broker},
                        {"trigger", name},
-                       {"subscriber", a.dest},
-                       {"http.status_code", std::to_string(a.status)}};
-    if (!a.ok) span.attributes.emplace_back("error", a.error);
+                       {dest_attribute, dest},
+                       {"http.status_code", std::to_string(status)}};
+    if (!error.empty()) span.attributes.emplace_back("error", error);
+    Tracer::global().record(std::move(span));
+  }
+
+  /// One attempt, traced: the subscriber gets a `traceparent` naming a "deliver" span that is a child of
+  /// the event's traceparent (with the event's `tracestate`), and replies without a traceparent of their
+  /// own continue that span.
+  asio::awaitable<Attempt> attempt(const TriggerSpec& current, const CloudEvent& event) {
+    TracedRequest trace = begin_trace(event, "deliver");
+    Attempt a = co_await attempt_once(current, event, trace.traceparent, trace.tracestate);
     for (auto& reply : a.replies) {
       if (reply.extensions.count("traceparent")) continue;
-      reply.extensions["traceparent"] = AttributeValue::of_string(traceparent);
-      if (!tracestate.empty()) reply.extensions["tracestate"] = AttributeValue::of_string(tracestate);
+      reply.extensions["traceparent"] = AttributeValue::of_string(trace.traceparent);
+      if (!trace.tracestate.empty())
+        reply.extensions["tracestate"] = AttributeValue::of_string(trace.tracestate);
     }
-    Tracer::global().record(std::move(span));
+    end_trace(trace, "subscriber", a.dest, a.status, a.ok, a.ok ? "" : a.error);
     co_return a;
   }
 
@@ -934,9 +955,6 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     if (last.status != 0) letter.extensions["knativeerrorcode"] = AttributeValue::of_int(last.status);
     if (!last.body_head.empty())
       letter.extensions["knativeerrordata"] = AttributeValue::of_string(base64_encode(last.body_head));
-    std::optional<TraceParent> parent;
-    if (auto it = job.event.extensions.find("traceparent"); it != job.event.extensions.end())
-      parent = TraceParent::parse(it->second.to_header_string());
     bool pending = false;
     auto leave = [&](Outcome outcome) {
       if (pending) {
@@ -966,42 +984,14 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         sink = target.value().url;
         // Each try is a "dead-letter" span of the event's trace, as deliveries are "deliver" spans, and
         // the sink gets a `traceparent` header naming it.
-        Span span;
-        const TraceParent span_context = parent ? parent->child() : TraceParent::make_root();
-        span.trace_id = span_context.trace_id;
-        span.span_id = span_context.span_id;
-        if (parent) span.parent_span_id = parent->span_id;
-        span.name = "dead-letter";
-        span.event_id = job.event.id;
-        span.start_unix_ns = unix_now_ns();
+        TracedRequest trace = begin_trace(job.event, "dead-letter");
         HttpRequest request = make_request(letter, current->delivery, target.value().url);
-        request.headers.emplace_back("traceparent", span_context.to_string());
-        if (parent) {
-          if (auto tracestate = tracestate_of(job.event); !tracestate.empty())
-            request.headers.emplace_back("tracestate", std::move(tracestate));
-        }
+        request.headers.emplace_back("traceparent", trace.traceparent);
+        if (!trace.tracestate.empty()) request.headers.emplace_back("tracestate", trace.tracestate);
         auto response = co_await send(target.value(), std::move(request));
-        span.end_unix_ns = unix_now_ns();
         const int status = response ? response.value().status : 0;
-        span.error = !(status >= 200 && status <= 299);
-        span.attributes = {{"broker", broker},
-                           {"trigger", name},
-                           {"sink", sink},
-                           {"http.status_code", std::to_string(status)}};
-        if (!response) span.attributes.emplace_back("error", response.error().to_string());
-        if (request_log::enabled())
-          request_log::write(
-              {{"kind", "dispatch"},
-               {"method", "POST"},
-               {"url", sink},
-               {"status", status},
-               {"latency_ms", static_cast<double>(span.end_unix_ns - span.start_unix_ns) / 1e6},
-               {"trace_id", span.trace_id.str()},
-               {"event_id", job.event.id},
-               {"broker", broker},
-               {"trigger", name},
-               {"error", response ? "" : response.error().to_string()}});
-        Tracer::global().record(std::move(span));
+        end_trace(trace, "sink", sink, status, status >= 200 && status <= 299,
+                  response ? "" : response.error().to_string());
         if (response && response.value().status >= 200 && response.value().status <= 299) {
           dead_lettered.fetch_add(1, std::memory_order_relaxed);
           count(metrics.dead_lettered);
