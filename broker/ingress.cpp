@@ -46,6 +46,18 @@ struct Ingress::Prepared {
   std::vector<CloudEvent> events;
 };
 
+namespace {
+
+// What follows /brokers/ in a publish path, without one trailing slash: the broker's name, still
+// percent-encoded.
+std::string_view broker_segment(std::string_view path) {
+  std::string_view rest = path.substr(std::min(path.size(), std::string_view("/brokers/").size()));
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  return rest;
+}
+
+}  // namespace
+
 // Everything before the append runs here, outside the coroutine: a coroutine frame holds every local
 // and temporary of its body, and a small frame is what keeps the per-request allocation cheap.
 Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& ctx) {
@@ -56,8 +68,7 @@ Ingress::Prepared Ingress::prepare(HttpServerRequest& request, RequestContext& c
     return std::move(out);
   };
   auto [path, query] = split_target(std::string_view(request.target().data(), request.target().size()));
-  std::string_view rest = path.substr(std::string_view("/brokers/").size());
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  const std::string_view rest = broker_segment(path);
   auto decoded = url_decode(rest);
   if (!decoded)
     return fail(http::status::bad_request,
@@ -187,10 +198,7 @@ asio::awaitable<HttpServerResponse> Ingress::handle(HttpServerRequest& request, 
 }
 
 void Ingress::count_refused(std::string_view path, unsigned status) {
-  constexpr std::string_view kPrefix = "/brokers/";
-  std::string_view rest = path.substr(std::min(path.size(), kPrefix.size()));
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  auto decoded = url_decode(rest);
+  auto decoded = url_decode(broker_segment(path));
   const bool known = decoded && !decoded->empty() && brokers_.find(*decoded) != nullptr;
   requests_counter(known ? *decoded : std::string(), static_cast<int>(status)).inc();
 }

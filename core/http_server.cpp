@@ -348,7 +348,6 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
     beast::error_code ec;
     stream.expires_after(options_.idle_timeout);
     co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    const auto head_read = std::chrono::steady_clock::now();
     // A Content-Length over the body limit, or a body framing that cannot be trusted, is refused here,
     // before any `100 Continue`.
     auto refusal = ec ? parse_refusal(ec, options_) : framing_refusal(parser.get().base());
@@ -376,9 +375,10 @@ asio::awaitable<void> HttpServer::session(asio::ip::tcp::socket socket) {
       drain = true;
       // Refused before any route saw it, the request is still logged and counted like the ones routes
       // answer, so that an operator sees clients that hit the limits.
+      // (Its latency is not measured: a refusal is answered as soon as it is found.)
       if (options_.access_log || request_log::enabled())
-        log_access(head, response.result_int(), parser.get().body().size(), response.body().size(), head_read,
-                   remote, false);
+        log_access(head, response.result_int(), parser.get().body().size(), response.body().size(),
+                   std::chrono::steady_clock::now(), remote, false);
       report_refusal(split_target(std::string_view(head.target().data(), head.target().size())).first,
                      response.result_int());
     } else if (ec) {
