@@ -83,7 +83,8 @@ Result<CloudEvent> reply_from_result(const nlohmann::json& result, const CloudEv
     auto it = body->find(field);
     return it != body->end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  std::string id = string_at("messageId").empty() ? string_at("id") : string_at("messageId");
+  std::string id = string_at("messageId");
+  if (id.empty()) id = string_at("id");
   reply.id = id.empty() ? request_event.id + "-reply" : request_event.id + "-" + id;
   if (body->contains("id") && (*body)["id"].is_string()) reply.subject = (*body)["id"].get<std::string>();
   reply.datacontenttype = "application/json";
