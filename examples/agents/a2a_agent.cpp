@@ -59,6 +59,14 @@ struct Store {
   long next = 1;
 };
 
+// The answer to a request about an existing task (continue it, subscribe to it): this agent's tasks are
+// all finished, so UnsupportedOperation (-32004) for one of its own, TaskNotFound (-32001) for others.
+json finished_task_error(Store& store, const json& id, const std::string& task_id) {
+  std::lock_guard lock(store.mu);
+  if (store.tasks.count(task_id) == 0) return rpc_error(id, -32001, "Task not found: " + task_id);
+  return rpc_error(id, -32004, "Task " + task_id + " is in a terminal state");
+}
+
 }  // namespace
 
 int main() {
@@ -136,13 +144,7 @@ int main() {
       return;
     }
     if (method == "SubscribeToTask" || method == "tasks/resubscribe") {
-      std::string task_id = params.value("id", "");
-      std::lock_guard lock(store->mu);
-      if (store->tasks.count(task_id) == 0)
-        res.set_content(rpc_error(id, -32001, "Task not found: " + task_id).dump(), "application/json");
-      else
-        res.set_content(rpc_error(id, -32004, "Task " + task_id + " is in a terminal state").dump(),
-                        "application/json");
+      res.set_content(finished_task_error(*store, id, params.value("id", "")).dump(), "application/json");
       return;
     }
     // The card says pushNotifications: false (A2A §3.3.4).
@@ -160,13 +162,8 @@ int main() {
     const json message = params.value("message", json::object());
     // A message that continues a task (A2A §3.4.2): this replica's tasks are all finished.
     if (message.contains("taskId")) {
-      const std::string continued = message["taskId"].get<std::string>();
-      std::lock_guard lock(store->mu);
-      if (store->tasks.count(continued) == 0)
-        res.set_content(rpc_error(id, -32001, "Task not found: " + continued).dump(), "application/json");
-      else
-        res.set_content(rpc_error(id, -32004, "Task " + continued + " is in a terminal state").dump(),
-                        "application/json");
+      res.set_content(finished_task_error(*store, id, message["taskId"].get<std::string>()).dump(),
+                      "application/json");
       return;
     }
     std::string text;

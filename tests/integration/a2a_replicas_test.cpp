@@ -43,18 +43,23 @@ class A2aReplicas : public ::testing::Test {
     return json::parse(res->body, nullptr, false);
   }
 
+  /// A SendMessage that makes a new task; the answer.
+  json make_task(int i) {
+    return rpc("SendMessage",
+               {{"message",
+                 {{"messageId", "m-" + std::to_string(i)},
+                  {"role", "ROLE_USER"},
+                  {"parts", json::array({{{"text", "make a task"}}})}}}},
+               i);
+  }
+
   SluiceServer server_;
 };
 
 TEST_F(A2aReplicas, EachTasksRequestsReachTheReplicaThatMadeIt) {
   std::map<std::string, std::string> made_on;  // task id → replica
   for (int i = 0; i < 30; ++i) {
-    json sent = rpc("SendMessage",
-                    {{"message",
-                      {{"messageId", "m-" + std::to_string(i)},
-                       {"role", "ROLE_USER"},
-                       {"parts", json::array({{{"text", "make a task"}}})}}}},
-                    i);
+    json sent = make_task(i);
     ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
     const json& task = sent["result"]["task"];
     made_on[task["id"].get<std::string>()] = task["metadata"]["replica"].get<std::string>();
@@ -82,12 +87,7 @@ TEST_F(A2aReplicas, EachTasksRequestsReachTheReplicaThatMadeIt) {
 TEST_F(A2aReplicas, AMessageContinuingATaskReachesTheReplicaThatMadeIt) {
   std::vector<std::string> tasks;
   for (int i = 0; i < 12; ++i) {
-    json sent = rpc("SendMessage",
-                    {{"message",
-                      {{"messageId", "m-" + std::to_string(i)},
-                       {"role", "ROLE_USER"},
-                       {"parts", json::array({{{"text", "make a task"}}})}}}},
-                    i);
+    json sent = make_task(i);
     ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
     tasks.push_back(sent["result"]["task"]["id"].get<std::string>());
   }
