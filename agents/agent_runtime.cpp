@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "agents/readiness.hpp"
 #include "core/log.hpp"
 
 namespace sluice::agents {
@@ -777,12 +778,21 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
   out["traffic"] = traffic;
   auto revisions = nlohmann::json::array();
   std::string newest_reason;
+  std::string_view newest_status = kReadyUnknown;  // no revision yet: Unknown
+  std::string_view newest_ready_reason;
   for (const auto& r : agent.revisions) {
     const auto sample = sample_locked(*r);
     auto details = nlohmann::json::array();
     std::string replica_reason;
+    bool crash_loop = false;         // a replica failed twice in a row, or for good
+    bool deadline_exceeded = false;  // a replica missed the progress deadline
     for (const auto& rep : r->replicas) {
       const auto state = rep->process->state();
+      if (!rep->draining && !rep->reserve) {
+        crash_loop = crash_loop || rep->process->consecutive_failures() >= 2 ||
+                     (state == ReplicaState::Failed && !rep->process->next_restart_at());
+        deadline_exceeded = deadline_exceeded || rep->process->progress_deadline_exceeded();
+      }
       nlohmann::json d = {
           {"id", rep->id},
           {"state",
@@ -808,9 +818,30 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
       }
       details.push_back(d);
     }
+    // Tri-state readiness (agents/readiness.hpp): once ready, a revision stays True (as Knative's,
+    // also while scaled to zero); before that, False only for a failure, Unknown while it starts.
+    std::string_view ready_status = kReadyFalse;
+    std::string_view ready_reason;
+    if (r->ever_ready) {
+      ready_status = kReadyTrue;
+    } else if (!r->config_error.empty()) {
+      ready_reason = kReasonInvalidAutoscaling;
+    } else if (!r->start_error.empty()) {
+      ready_reason = "CreateContainerConfigError";
+    } else if (!r->unschedulable.empty()) {
+      ready_reason = "Unschedulable";
+    } else if (deadline_exceeded) {
+      ready_reason = kReasonProgressDeadlineExceeded;
+    } else if (crash_loop) {
+      ready_reason = kReasonRevisionFailed;
+    } else {
+      ready_status = kReadyUnknown;
+      ready_reason = kReasonDeploying;
+    }
     nlohmann::json rev = {{"name", r->name()},
                           {"generation", r->record.generation},
                           {"ready", r->ever_ready},
+                          {"readyStatus", ready_status},
                           {"replicas", sample.replicas},
                           {"readyReplicas", sample.ready},
                           {"reserveReplicas", sample.reserve},
@@ -844,29 +875,37 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
       reason = replica_reason;
     }
     if (!reason.empty()) rev["reason"] = reason;
+    if (!ready_reason.empty()) rev["readyReason"] = ready_reason;
     if (!r->unschedulable.empty()) rev["unschedulable"] = true;
-    if (r.get() == agent.revisions.back().get()) newest_reason = reason;
+    if (r.get() == agent.revisions.back().get()) {
+      newest_reason = reason;
+      newest_status = ready_status;
+      newest_ready_reason = ready_reason;
+    }
     revisions.push_back(rev);
   }
   out["revisions"] = revisions;
-  const auto not_ready_reason = [&] {
-    return newest_reason.rfind("Unschedulable", 0) == 0                ? "Unschedulable"
-           : newest_reason.rfind("CreateContainerConfigError", 0) == 0 ? "CreateContainerConfigError"
-                                                                       : "RevisionNotReady";
+  // The agent's Ready condition follows its newest revision: Unknown while that one starts (Knative's
+  // RevisionMissing before any revision is ready, Deploying during a rollout), False when it failed.
+  const auto not_ready = [&](std::string_view starting_reason, std::string message) {
+    const bool failed = newest_status == kReadyFalse;
+    return nlohmann::json{{"status", failed ? kReadyFalse : kReadyUnknown},
+                          {"reason", failed ? newest_ready_reason : starting_reason},
+                          {"message", std::move(message)}};
   };
   const std::string newest = agent.revisions.empty() ? "" : agent.revisions.back()->name();
   if (!agent.route_error.empty()) {
-    out["notReady"] = {{"reason", "TrafficNotRoutable"}, {"message", agent.route_error}};
-  } else if (latest_ready.empty()) {
     out["notReady"] = {
-        {"reason", not_ready_reason()},
-        {"message", newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason}};
+        {"status", kReadyFalse}, {"reason", "TrafficNotRoutable"}, {"message", agent.route_error}};
+  } else if (latest_ready.empty()) {
+    out["notReady"] =
+        not_ready(kReasonRevisionMissing,
+                  newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason);
   } else if (latest_ready != newest && !newest_reason.empty()) {
     // As Knative's Configuration: the latest created revision not (yet) ready makes the agent not ready,
     // while the traffic stays on the revisions that are.
-    out["notReady"] = {{"reason", not_ready_reason()},
-                       {"message", "revision " + newest + " is not ready (" + newest_reason +
-                                       "); the traffic stays on the revisions that are ready"}};
+    out["notReady"] = not_ready(kReasonDeploying, "revision " + newest + " is not ready (" + newest_reason +
+                                                      "); the traffic stays on the revisions that are ready");
   }
   return out;
 }

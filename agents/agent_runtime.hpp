@@ -126,7 +126,8 @@ class AgentRuntime {
   /// Deletes an agent: its replicas drain and stop, its revision history goes.
   void remove(const std::string& agent);
 
-  /// The status block of an agent (with "notReady" {reason, message} while not ready).
+  /// The status block of an agent (with "notReady" {status, reason, message} while not ready: status
+  /// "Unknown" while the newest revision starts, "False" when it failed; see agents/readiness.hpp).
   nlohmann::json status(const std::string& agent) const;
   /// Every agent: [{name, protocol, revisions: [{name, ready, replicas, readyReplicas, traffic}],
   /// latestReadyRevision}].

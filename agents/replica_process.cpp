@@ -329,6 +329,16 @@ std::optional<SteadyTime> ReplicaProcess::next_restart_at() const {
   return next_restart_;
 }
 
+int ReplicaProcess::consecutive_failures() const {
+  std::lock_guard lock(mu_);
+  return backoff_.consecutive_failures();
+}
+
+bool ReplicaProcess::progress_deadline_exceeded() const {
+  std::lock_guard lock(mu_);
+  return deadline_exceeded_;
+}
+
 void ReplicaProcess::set_state_locked(ReplicaState state, std::string reason,
                                       std::unique_lock<std::mutex>& lock) {
   state_ = state;
@@ -563,6 +573,7 @@ void ReplicaProcess::spawn_locked(std::unique_lock<std::mutex>& lock) {
   probe_failures_ = 0;
   last_probe_error_.clear();
   exit_reason_override_.clear();
+  killed_at_deadline_ = false;
   killed_ = false;
   terminated_by_deadline_ = false;
   started_at_ = RealTime::now();
@@ -601,6 +612,8 @@ void ReplicaProcess::on_exit_locked(int wait_status, std::unique_lock<std::mutex
   }
   std::string reason = exit_reason_override_.empty() ? what : exit_reason_override_;
   exit_reason_override_.clear();
+  // Reported with the failure it causes, so that status never shows the flag without the reason.
+  deadline_exceeded_ = deadline_exceeded_ || std::exchange(killed_at_deadline_, false);
   if (limits_ && limits_->oom_killed()) {
     reason = "OOMKilled: over its memory limit of " + format_bytes(config_.container.limits.memory_bytes) +
              " (" + what + ")";
@@ -646,6 +659,7 @@ void ReplicaProcess::probe_locked(std::unique_lock<std::mutex>& lock) {
     if (!ready_) {
       ready_ = true;
       ever_ready_ = true;
+      deadline_exceeded_ = false;
       backoff_.on_ready(clock_.now());
       auto took = std::chrono::duration_cast<milliseconds>(now - started_at_);
       set_state_locked(ReplicaState::Ready, "readiness probe passed " + format_millis(took) + " after start",
@@ -676,6 +690,7 @@ void ReplicaProcess::probe_locked(std::unique_lock<std::mutex>& lock) {
   if (!ever_ready_ && now - started_at_ > config_.progress_deadline) {
     exit_reason_override_ = "not ready within " + format_millis(config_.progress_deadline) +
                             " (progress deadline); last probe: " + last_probe_error_;
+    killed_at_deadline_ = true;
     log_line(exit_reason_override_);
     signal_group(SIGKILL);
     next_probe_ = now + std::chrono::hours(24);

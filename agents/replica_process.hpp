@@ -160,6 +160,12 @@ class ReplicaProcess {
   std::string last_failure() const;
   /// When a Failed replica will be started again (on the injected clock), if it will.
   std::optional<SteadyTime> next_restart_at() const;
+  /// Failures in a row since the replica was last stably ready (the count behind the restart backoff):
+  /// 2 or more without a readiness in between is Kubernetes' CrashLoopBackOff.
+  int consecutive_failures() const;
+  /// The last start was killed for not passing its readiness probe within the progress deadline;
+  /// cleared when the probe passes (Knative's ProgressDeadlineExceeded).
+  bool progress_deadline_exceeded() const;
   const ReplicaConfig& config() const { return config_; }
   /// "host:port" to proxy to.
   std::string address() const { return config_.host + ":" + std::to_string(config_.port); }
@@ -192,6 +198,7 @@ class ReplicaProcess {
   bool shutdown_ = false;
   int restarts_ = 0;
   std::string last_failure_;
+  bool deadline_exceeded_ = false;
   int attempts_ = 0;
   RestartBackoff backoff_;
   std::optional<SteadyTime> next_restart_;
@@ -201,6 +208,7 @@ class ReplicaProcess {
   bool ever_ready_ = false;  // since the last spawn
   int probe_failures_ = 0;
   std::string exit_reason_override_;  // why the worker killed the process itself
+  bool killed_at_deadline_ = false;   // ... for missing the progress deadline
   std::string last_probe_error_;      // written under mu_ (reason() reads it); cleared at each spawn
   std::chrono::steady_clock::time_point started_at_{};
   std::chrono::steady_clock::time_point next_probe_{};

@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "agents/readiness.hpp"
 #include "core/duration.hpp"
 #include "core/http_binding.hpp"
 #include "core/json_format.hpp"
@@ -43,8 +44,13 @@ std::chrono::milliseconds parse_timeout(const std::string& text) {
 
 std::string ready_column(const nlohmann::json& resource);
 std::string reason_column(const nlohmann::json& resource);
+nlohmann::json ready_condition(const nlohmann::json& resource);
 
 /// Polls every applied resource until all are Ready, printing each change of state as it happens.
+/// Ready=Unknown (still starting) and a Ready=False that can clear by itself (a trigger whose broker
+/// comes later, an agent waiting for its Secret) keep it waiting; a Ready=False that only a new apply
+/// can clear (agents/readiness.hpp: the replicas crash-loop, missed the progress deadline) ends it at
+/// once with exit code 1, as `kn service create --wait` does.
 int wait_until_ready(httplib::Client& client, const Target& target, const nlohmann::json& applied,
                      std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -66,6 +72,11 @@ int wait_until_ready(httplib::Client& client, const Target& target, const nlohma
         last[label] = state;
       }
       if (ready != "True") waiting.push_back(label + " " + state);
+      const std::string reason = ready_condition(resource).value("reason", "");
+      if (ready == agents::kReadyFalse && agents::failure_needs_new_apply(reason)) {
+        std::cerr << "error: " << label << " failed: " << reason << ": " << reason_column(resource) << "\n";
+        return 1;
+      }
     }
     if (waiting.empty()) return 0;
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -112,16 +123,20 @@ int run_apply(const std::vector<std::string>& argv) {
   return wait ? wait_until_ready(client, target, body.value("applied", nlohmann::json::array()), timeout) : 0;
 }
 
+nlohmann::json ready_condition(const nlohmann::json& resource) {
+  if (!resource.is_object()) return nlohmann::json::object();
+  for (const auto& c :
+       resource.value("status", nlohmann::json::object()).value("conditions", nlohmann::json::array()))
+    if (c.value("type", "") == "Ready") return c;
+  return nlohmann::json::object();
+}
+
 std::string ready_column(const nlohmann::json& resource) {
-  for (const auto& c : resource["status"].value("conditions", nlohmann::json::array()))
-    if (c.value("type", "") == "Ready") return c.value("status", "Unknown");
-  return "Unknown";
+  return ready_condition(resource).value("status", std::string(agents::kReadyUnknown));
 }
 
 std::string reason_column(const nlohmann::json& resource) {
-  for (const auto& c : resource["status"].value("conditions", nlohmann::json::array()))
-    if (c.value("type", "") == "Ready") return c.value("message", "");
-  return "";
+  return ready_condition(resource).value("message", "");
 }
 
 /// Where an agent's traffic goes, as `kn service describe` sums it up: "echo-00002 90%, echo-00001 10%"
@@ -201,7 +216,7 @@ std::string render_revisions(const nlohmann::json& body, bool one, const std::st
       entry["agent"] = agent;
       entries.push_back(entry);
       rows.push_back({agent, r->value("name", ""), revision_traffic(status, *r),
-                      r->value("ready", false) ? "True" : "False",
+                      r->value("readyStatus", r->value("ready", false) ? "True" : "False"),
                       std::to_string(r->value("readyReplicas", 0)) + "/" +
                           std::to_string(r->value("desiredReplicas", 0)),
                       std::to_string(r->value("generation", 0)), r->value("reason", "")});

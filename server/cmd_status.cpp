@@ -17,8 +17,9 @@ namespace {
 
 using nlohmann::json;
 
+/// True, False, or Unknown while the resource is still starting.
 std::string ready_text(const json& item) {
-  return item.value("ready", false) ? "True" : "False";
+  return item.value("readyStatus", item.value("ready", false) ? "True" : "False");
 }
 
 std::string latency_text(const json& latency) {

@@ -515,7 +515,9 @@ nlohmann::json Controller::describe_locked(const StoredResource& r) {
     ready["reason"] = reason->second.reason.empty() ? "NotReady" : reason->second.reason;
     ready["message"] = reason->second.to_string();
   } else if (status.contains("notReady")) {
-    ready["status"] = "False";
+    // "Unknown" while the resource is being brought up (an agent's newest revision starting), as
+    // Knative's conditions; "False" for a failure.
+    ready["status"] = status["notReady"].value("status", "False");
     ready["reason"] = status["notReady"].value("reason", "NotReady");
     ready["message"] = status["notReady"].value("message", "");
     status.erase("notReady");

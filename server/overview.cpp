@@ -19,11 +19,18 @@ std::string name_of(const json& resource) {
   return resource.value("/metadata/name"_json_pointer, std::string());
 }
 
-/// The Ready condition as {ready, reason}: reason is the condition's message when not ready.
-std::pair<bool, std::string> readiness(const json& resource) {
+struct Readiness {
+  bool ready = false;
+  std::string status = "Unknown";  // the condition's: True, False or Unknown (still starting)
+  std::string reason;              // the condition's message when not ready
+};
+
+/// The Ready condition of a resource.
+Readiness readiness(const json& resource) {
   for (const auto& c : resource.value("/status/conditions"_json_pointer, json::array()))
-    if (c.value("type", "") == "Ready") return {c.value("status", "") == "True", c.value("message", "")};
-  return {false, "no Ready condition"};
+    if (c.value("type", "") == "Ready")
+      return {c.value("status", "") == "True", c.value("status", "Unknown"), c.value("message", "")};
+  return {false, "Unknown", "no Ready condition"};
 }
 
 template <typename T>
@@ -63,6 +70,7 @@ json revision_view(const json& r) {
   }
   json out = {{"name", r.value("name", "")},
               {"ready", r.value("ready", false)},
+              {"readyStatus", r.value("readyStatus", r.value("ready", false) ? "True" : "False")},
               {"traffic", r.value("traffic", 0)},
               {"desiredReplicas", r.value("desiredReplicas", 0)},
               {"replicas", counts},
@@ -128,12 +136,13 @@ json Overview::render(const json& brokers, const json& triggers, const json& age
   json trigger_views = json::array();
   std::map<std::string, json> triggers_by_broker;
   for (const auto& t : items_of(triggers)) {
-    const auto [ready, reason] = readiness(t);
+    const auto [ready, ready_status, reason] = readiness(t);
     const json delivery = t.value("/status/delivery"_json_pointer, json::object());
     const std::string broker = t.value("/spec/broker"_json_pointer, std::string());
     json view = {{"name", name_of(t)},
                  {"broker", broker},
                  {"ready", ready},
+                 {"readyStatus", ready_status},
                  {"reason", reason},
                  {"subscriber", subscriber_of(t)},
                  {"delivered", number<std::uint64_t>(delivery, "delivered")},
@@ -152,11 +161,12 @@ json Overview::render(const json& brokers, const json& triggers, const json& age
   json broker_views = json::array();
   for (const auto& b : items_of(brokers)) {
     const std::string name = name_of(b);
-    const auto [ready, reason] = readiness(b);
+    const auto [ready, ready_status, reason] = readiness(b);
     auto of_broker = triggers_by_broker.find(name);
     broker_views.push_back(
         {{"name", name},
          {"ready", ready},
+         {"readyStatus", ready_status},
          {"reason", reason},
          {"storage", b.value("/spec/storage"_json_pointer, std::string("file"))},
          {"events", b.value("/status/log/endOffset"_json_pointer, std::uint64_t{0})},
@@ -166,7 +176,7 @@ json Overview::render(const json& brokers, const json& triggers, const json& age
   json agent_views = json::array();
   for (const auto& a : items_of(agents)) {
     const std::string name = name_of(a);
-    const auto [ready, reason] = readiness(a);
+    const auto [ready, ready_status, reason] = readiness(a);
     json revisions = json::array();
     for (const auto& r : a.value("/status/revisions"_json_pointer, json::array()))
       revisions.push_back(revision_view(r));
@@ -183,6 +193,7 @@ json Overview::render(const json& brokers, const json& triggers, const json& age
     }
     agent_views.push_back({{"name", name},
                            {"ready", ready},
+                           {"readyStatus", ready_status},
                            {"reason", reason},
                            {"protocol", a.value("/status/protocol"_json_pointer, std::string("http"))},
                            {"url", a.value("/status/url"_json_pointer, std::string())},

@@ -21,9 +21,15 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-function readyCell(ready, reason) {
-  const td = el('td', {}, el('span', { class: `ready-${ready}` }, ready ? 'True' : 'False'));
-  if (!ready && reason) td.append(el('div', { class: 'reason' }, reason));
+// The Ready condition's status: True, False (a failure) or Unknown (still starting).
+function readyStatus(item) {
+  return item.readyStatus ?? (item.ready ? 'True' : 'False');
+}
+
+function readyCell(item) {
+  const status = readyStatus(item);
+  const td = el('td', {}, el('span', { class: `ready-${status.toLowerCase()}` }, status));
+  if (!item.ready && item.reason) td.append(el('div', { class: 'reason' }, item.reason));
   return td;
 }
 
@@ -44,7 +50,7 @@ function fillTable(id, rows, emptyText, columns) {
 function renderBrokers(brokers) {
   fillTable('brokers', brokers.map((b) => el('tr', { 'data-name': b.name },
     el('td', {}, b.name),
-    readyCell(b.ready, b.reason),
+    readyCell(b),
     el('td', {}, b.storage),
     num(b.events),
     num(b.ingressPerSecond, 1),
@@ -57,7 +63,7 @@ function renderTriggers(triggers) {
     el('td', {}, t.name),
     el('td', {}, t.broker),
     el('td', {}, el('code', {}, t.subscriber)),
-    readyCell(t.ready, t.reason),
+    readyCell(t),
     num(t.delivered), num(t.failedAttempts), num(t.deadLettered), num(t.dropped), num(t.backlog), num(t.inFlight),
     el('td', { class: 'num' }, `${seconds(t.latency?.p50Seconds)} / ${seconds(t.latency?.p99Seconds)}`))),
   'No triggers.', 11);
@@ -115,7 +121,7 @@ function renderAgents(agents) {
       el('tbody', {}, ...a.revisions.map((r) => el('tr', { 'data-name': r.name },
         el('td', {}, r.name),
         el('td', { class: 'num traffic' }, `${r.traffic}%`),
-        readyCell(r.ready, r.reason),
+        readyCell(r),
         el('td', { class: 'num replicas' }, `${r.replicas.ready} / ${r.replicas.starting} / ${r.replicas.draining} / ${r.replicas.reserve}`),
         num(r.desiredReplicas),
         num(r.requests?.inFlight),
@@ -127,7 +133,8 @@ function renderAgents(agents) {
       el('span', { class: `panic ${last.panic ? 'panic-on' : ''}` }, last.panic ? 'PANIC' : 'panic mode'));
     return el('div', { class: 'agent', 'data-name': a.name },
       el('div', { class: 'agent-head' }, el('h3', {}, a.name), el('span', { class: 'reason' }, `${a.protocol} · ${a.url}`),
-        el('span', { class: `ready-${a.ready}` }, a.ready ? 'Ready' : `Not ready: ${a.reason}`)),
+        el('span', { class: `ready-${readyStatus(a).toLowerCase()}` },
+          a.ready ? 'Ready' : `${readyStatus(a) === 'Unknown' ? 'Starting' : 'Not ready'}: ${a.reason}`)),
       el('div', { class: 'agent-body' }, revisions, el('div', {}, chart(a.history), legend)));
   }));
 }

@@ -107,7 +107,8 @@ TEST_F(AgentsRouting, NewRevisionThatFailsKeepsTrafficAndMakesTheAgentNotReady) 
     condition = ready_condition();
     return condition["status"] == "False";
   })) << condition.dump();
-  EXPECT_EQ(condition["reason"], "RevisionNotReady");
+  // A command that cannot start fails every restart: False (RevisionFailed), not Unknown.
+  EXPECT_EQ(condition["reason"], "RevisionFailed");
   const std::string message = condition.value("message", "");
   EXPECT_NE(message.find("echo-00002"), std::string::npos) << message;
   EXPECT_NE(message.find("no_such_agent"), std::string::npos) << message;

@@ -257,6 +257,9 @@ TEST(ReplicaProcess, CrashesAreRestartedWithExponentialBackoff) {
              replica.next_restart_at();
     })) << log.dump();
     EXPECT_EQ(*replica.next_restart_at() - clock.now(), expected[attempt]) << "attempt " << attempt;
+    // The count a status reads as a crash loop (two failures in a row without a readiness).
+    EXPECT_EQ(replica.consecutive_failures(), attempt + 1);
+    EXPECT_FALSE(replica.progress_deadline_exceeded());
     std::string reason = replica.reason();
     EXPECT_NE(reason.find("exited with code 3; restarting in"), std::string::npos) << reason;
     // The clock has not moved: no restart happens yet.
@@ -408,11 +411,13 @@ TEST(ReplicaProcess, NeverReadyFailsAtTheProgressDeadline) {
   ManualClock clock;
   ReplicaProcess replica(config, clock);
   replica.start();
+  EXPECT_FALSE(replica.progress_deadline_exceeded());
   ASSERT_TRUE(replica.wait_stopped(5s));
   EXPECT_EQ(replica.state(), ReplicaState::Failed);
   EXPECT_NE(replica.reason().find("not ready within 300ms (progress deadline); last probe:"),
             std::string::npos)
       << replica.reason();
+  EXPECT_TRUE(replica.progress_deadline_exceeded());
 }
 
 TEST(ReplicaProcess, DestructorKillsAndReaps) {
