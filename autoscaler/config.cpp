@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/duration.hpp"
+#include "core/text.hpp"
 
 namespace sluice::autoscaler {
 namespace {
@@ -25,10 +26,6 @@ std::string format_number(double v) {
   std::ostringstream out;
   out << v;
   return out.str();
-}
-
-std::string quote(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
 }
 
 Result<double> parse_double(std::string_view key, std::string_view text) {

@@ -11,9 +11,6 @@
 namespace sluice {
 namespace {
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -21,7 +18,7 @@ bool is_alpha(char c) {
 bool digits(std::string_view s, std::size_t pos, std::size_t n) {
   if (pos + n > s.size()) return false;
   for (std::size_t i = pos; i < pos + n; ++i)
-    if (!is_digit(s[i])) return false;
+    if (!is_ascii_digit(s[i])) return false;
   return true;
 }
 
@@ -120,7 +117,7 @@ bool authority_brackets_balanced(std::string_view s) {
 }
 
 /// A quoted attribute value for a violation message, cut after 100 bytes (at a UTF-8 boundary).
-std::string quoted(std::string_view value) {
+std::string quote_value(std::string_view value) {
   constexpr std::size_t kMax = 100;
   if (value.size() <= kMax) return "\"" + std::string(value) + "\"";
   std::size_t cut = kMax;
@@ -260,7 +257,7 @@ bool is_context_attribute(std::string_view name) {
 bool is_valid_attribute_name(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || is_digit(c))) return false;
+    if (!((c >= 'a' && c <= 'z') || is_ascii_digit(c))) return false;
   return true;
 }
 
@@ -269,7 +266,7 @@ bool is_absolute_uri(std::string_view s) {
   for (std::size_t i = 1; i < s.size(); ++i) {
     char c = s[i];
     if (c == ':') return i + 1 <= s.size() && is_uri_reference(s);
-    if (!(is_alpha(c) || is_digit(c) || c == '+' || c == '-' || c == '.')) return false;
+    if (!(is_alpha(c) || is_ascii_digit(c) || c == '+' || c == '-' || c == '.')) return false;
   }
   return false;
 }
@@ -283,7 +280,7 @@ bool is_uri_reference(std::string_view s) {
         c == '{' || c == '|' || c == '}')
       return false;
     if (c == '%') {
-      auto hex = [](char h) { return is_digit(h) || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'); };
+      auto hex = [](char h) { return is_ascii_digit(h) || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'); };
       if (i + 2 >= s.size() || !hex(s[i + 1]) || !hex(s[i + 2])) return false;
     }
   }
@@ -295,7 +292,8 @@ bool is_uri_reference(std::string_view s) {
       if (colon == 0) return false;
       for (std::size_t i = 0; i < colon; ++i) {
         char c = s[i];
-        if (!(is_alpha(c) || (i > 0 && (is_digit(c) || c == '+' || c == '-' || c == '.')))) return false;
+        if (!(is_alpha(c) || (i > 0 && (is_ascii_digit(c) || c == '+' || c == '-' || c == '.'))))
+          return false;
       }
     }
   }
@@ -366,7 +364,7 @@ std::optional<std::int64_t> parse_rfc3339_millis(std::string_view s) {
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
     std::size_t start = pos;
-    while (pos < s.size() && is_digit(s[pos])) {
+    while (pos < s.size() && is_ascii_digit(s[pos])) {
       if (pos - start < 3) millis = millis * 10 + (s[pos] - '0');
       ++pos;
     }
@@ -417,7 +415,7 @@ std::vector<Violation> validate(const CloudEvent& e, Validation mode) {
          {std::pair<const char*, const std::string*>{"id", &e.id}, {"source", &e.source}, {"type", &e.type}})
       if (value->empty()) out.push_back({name, "required attribute is missing or empty"});
     if (e.specversion != "1.0")
-      out.push_back({"specversion", "must be \"1.0\", got " + quoted(e.specversion)});
+      out.push_back({"specversion", "must be \"1.0\", got " + quote_value(e.specversion)});
     return out;
   }
   // Refuses a value holding a character CloudEvents strings may not hold; true when it was refused.
@@ -438,7 +436,7 @@ std::vector<Violation> validate(const CloudEvent& e, Validation mode) {
   if (e.specversion.empty()) {
     out.push_back({"specversion", "required attribute is missing or empty"});
   } else if (e.specversion != "1.0") {
-    out.push_back({"specversion", "must be \"1.0\", got " + quoted(e.specversion)});
+    out.push_back({"specversion", "must be \"1.0\", got " + quote_value(e.specversion)});
   }
   if (source_ok && !is_uri_reference(e.source))
     out.push_back({"source", "must be a URI-reference (RFC 3986)"});
@@ -449,7 +447,7 @@ std::vector<Violation> validate(const CloudEvent& e, Validation mode) {
       out.push_back({"datacontenttype",
                      "must be a media type such as \"text/plain; charset=utf-8\" (RFC 2045 "
                      "type/subtype, then ;name=value parameters), got " +
-                         quoted(*e.datacontenttype)});
+                         quote_value(*e.datacontenttype)});
     }
   }
   if (e.dataschema && !bad_characters("dataschema", *e.dataschema) && !is_absolute_uri(*e.dataschema))

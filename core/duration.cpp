@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/text.hpp"
+
 namespace sluice {
 
 namespace {
@@ -13,14 +15,6 @@ constexpr Int128 kNanosPerMilli = 1'000'000;
 constexpr Int128 kNanosPerSecond = 1'000'000'000;
 // The largest duration we accept: Go's time.Duration limit (int64 nanoseconds, about 292 years).
 constexpr Int128 kMaxNanos = std::numeric_limits<std::int64_t>::max();
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
 
 // A decimal number "123", "1.5", ".5", "1." as its integer part and fraction digits.
 struct Decimal {
@@ -38,7 +32,7 @@ Decimal read_decimal(std::string_view s, bool allow_comma) {
   Decimal d;
   std::size_t i = 0;
   bool any_digit = false;
-  while (i < s.size() && is_digit(s[i])) {
+  while (i < s.size() && is_ascii_digit(s[i])) {
     d.whole = d.whole * 10 + (s[i] - '0');
     if (d.whole > kMaxNanos) {
       d.too_large = true;
@@ -50,7 +44,7 @@ Decimal read_decimal(std::string_view s, bool allow_comma) {
   if (i < s.size() && (s[i] == '.' || (allow_comma && s[i] == ','))) {
     std::size_t j = i + 1;
     int kept = 0;
-    while (j < s.size() && is_digit(s[j])) {
+    while (j < s.size() && is_ascii_digit(s[j])) {
       if (kept < 18) {
         d.fraction = d.fraction * 10 + (s[j] - '0');
         d.fraction_den *= 10;
@@ -78,13 +72,13 @@ Int128 scaled_nanos(const Decimal& d, Int128 unit_nanos) {
 
 Result<std::chrono::milliseconds> to_millis(Int128 nanos, std::string_view text) {
   if (nanos > kMaxNanos) {
-    return make_error("", "duration " + quoted(text) + " is too large (the limit is about 292 years)");
+    return make_error("", "duration " + quote(text) + " is too large (the limit is about 292 years)");
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(nanos / kNanosPerMilli));
 }
 
 Error iso_error(std::string_view text, const std::string& why) {
-  return make_error("", "invalid ISO 8601 duration " + quoted(text) + ": " + why);
+  return make_error("", "invalid ISO 8601 duration " + quote(text) + ": " + why);
 }
 
 char upper(char c) {
@@ -192,7 +186,7 @@ Result<std::chrono::milliseconds> parse_iso8601_duration(std::string_view s) {
 
 Result<std::chrono::milliseconds> parse_go_duration(std::string_view s) {
   auto error = [&](const std::string& why) {
-    return make_error("", "invalid duration " + quoted(s) + ": " + why);
+    return make_error("", "invalid duration " + quote(s) + ": " + why);
   };
   if (s.empty()) return make_error("", "empty duration: expected a number with a unit such as \"60s\"");
   std::string_view rest = s;
@@ -207,7 +201,7 @@ Result<std::chrono::milliseconds> parse_go_duration(std::string_view s) {
     if (number.length == 0) return error("expected a number at \"" + std::string(rest) + "\"");
     rest.remove_prefix(number.length);
     std::size_t unit_length = 0;
-    while (unit_length < rest.size() && !is_digit(rest[unit_length]) && rest[unit_length] != '.')
+    while (unit_length < rest.size() && !is_ascii_digit(rest[unit_length]) && rest[unit_length] != '.')
       ++unit_length;
     std::string_view unit = rest.substr(0, unit_length);
     rest.remove_prefix(unit_length);

@@ -6,8 +6,6 @@
 namespace sluice {
 namespace {
 
-constexpr int kBadRequest = 400;
-
 const std::string* find_header(const KafkaRecord& r, std::string_view name) {
   for (const auto& [k, v] : r.headers)
     if (iequals(k, name)) return &v;
@@ -31,12 +29,11 @@ Result<CloudEvent> decode_binary(const KafkaRecord& r, const std::string* conten
     std::string attribute = name.substr(3);
     for (auto& c : attribute)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (attribute.empty()) return make_error(name, "header names no attribute", kBadRequest);
+    if (attribute.empty()) return make_error(name, "header names no attribute", 400);
     for (const auto& s : seen)
-      if (s == attribute) return make_error(attribute, "appears in more than one ce_ header", kBadRequest);
+      if (s == attribute) return make_error(attribute, "appears in more than one ce_ header", 400);
     seen.push_back(attribute);
-    if (!is_valid_utf8(value))
-      return make_error(attribute, "header value is not UTF-8 (§3.2.3)", kBadRequest);
+    if (!is_valid_utf8(value)) return make_error(attribute, "header value is not UTF-8 (§3.2.3)", 400);
     if (attribute == "datacontenttype") {
       if (!content_type) e.datacontenttype = value;  // content-type wins (§3.2.1)
       continue;
@@ -44,14 +41,13 @@ Result<CloudEvent> decode_binary(const KafkaRecord& r, const std::string* conten
     e.set_attribute(attribute, value);
   }
   if (content_type && !content_type->empty()) {
-    if (!is_valid_utf8(*content_type))
-      return make_error("datacontenttype", "content-type is not UTF-8", kBadRequest);
+    if (!is_valid_utf8(*content_type)) return make_error("datacontenttype", "content-type is not UTF-8", 400);
     e.datacontenttype = *content_type;
   }
   if (r.value) e.data = *r.value;
   auto violations = validate(e, mode);
   if (!violations.empty()) {
-    return make_error(violations.front().attribute, violations.front().message, kBadRequest);
+    return make_error(violations.front().attribute, violations.front().message, 400);
   }
   return e;
 }
@@ -87,7 +83,7 @@ Result<CloudEvent> decode_kafka(const KafkaRecord& r, Validation mode) {
   const std::string* content_type = find_header(r, "content-type");
   if (!is_structured(content_type)) return decode_binary(r, content_type, mode);
   if (auto st = check_event_format(*content_type, "application/cloudevents+json"); !st) return st.error();
-  if (!r.value) return make_error("", "structured-mode record has no value", kBadRequest);
+  if (!r.value) return make_error("", "structured-mode record has no value", 400);
   return parse_json_event(*r.value, mode);
 }
 

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/text.hpp"
+
 namespace sluice {
 
 namespace {
@@ -10,14 +12,6 @@ namespace {
 __extension__ typedef __int128 Int128;
 
 constexpr Int128 kInt128Max = ~static_cast<unsigned __int128>(0) >> 1;
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
 
 // A parsed quantity: sign * (digits / 10^fraction_digits) * base^exponent.
 struct Parsed {
@@ -30,7 +24,7 @@ struct Parsed {
 };
 
 Error quantity_error(std::string_view text, const std::string& why) {
-  return make_error("", "invalid quantity " + quoted(text) + ": " + why);
+  return make_error("", "invalid quantity " + quote(text) + ": " + why);
 }
 
 Result<Parsed> parse(std::string_view s) {
@@ -51,7 +45,7 @@ Result<Parsed> parse(std::string_view s) {
       in_fraction = true;
       continue;
     }
-    if (!is_digit(c)) break;
+    if (!is_ascii_digit(c)) break;
     any_digit = true;
     if (q.digits > kInt128Max / 100) {
       // More precision than anything a quantity needs: drop further fraction digits, refuse whole digits.
@@ -89,7 +83,8 @@ Result<Parsed> parse(std::string_view s) {
     if (j == suffix.size()) return quantity_error(s, "exponent without digits");
     int exponent = 0;
     for (; j < suffix.size(); ++j) {
-      if (!is_digit(suffix[j])) return quantity_error(s, "invalid exponent \"" + std::string(suffix) + "\"");
+      if (!is_ascii_digit(suffix[j]))
+        return quantity_error(s, "invalid exponent \"" + std::string(suffix) + "\"");
       exponent = exponent * 10 + (suffix[j] - '0');
       if (exponent > 1000) return quantity_error(s, "exponent out of range");
     }

@@ -4,9 +4,19 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sluice {
+
+inline bool is_ascii_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/// `s` in double quotes, for error messages ("unknown unit \"x\"").
+inline std::string quote(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 inline char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;

@@ -5,6 +5,7 @@
 #include "core/http_binding.hpp"
 #include "core/log.hpp"
 #include "mcp/a2a_events.hpp"
+#include "mcp/http_reply.hpp"
 #include "mcp/json_rpc.hpp"
 
 namespace sluice::mcp {
@@ -16,19 +17,6 @@ using json = nlohmann::json;
 /// A2A §5.4: the requested protocol version is not supported.
 constexpr int version_not_supported = -32009;
 constexpr std::size_t max_card_bytes = 1 << 20;
-
-asio::awaitable<void> discard(asio::awaitable<Status> op) {
-  co_await std::move(op);
-}
-
-std::string header(const HttpServerRequest& req, std::string_view name) {
-  auto it = req.find(beast::string_view(name.data(), name.size()));
-  return it == req.end() ? std::string() : std::string(it->value());
-}
-
-HttpServerResponse json_reply(const HttpServerRequest& req, http::status status, const json& body) {
-  return make_response(req, status, body.dump(), "application/json");
-}
 
 // The interface URL's path ("http://host:1/a/b?x" → "/a/b?x").
 std::string path_of_url(const std::string& url) {
@@ -241,8 +229,8 @@ asio::awaitable<HttpServerResponse> A2aGateway::serve_card(HttpServerRequest& re
     int code = card.error().code >= 400 ? card.error().code : 502;
     co_return make_error_response(req, static_cast<http::status>(code), card.error().to_string());
   }
-  auto host = header(req, "Host");
-  auto proto = header(req, "X-Forwarded-Proto");
+  auto host = header_value(req, "Host");
+  auto proto = header_value(req, "X-Forwarded-Proto");
   std::string base = (proto.empty() ? std::string("http") : proto) + "://" + host + "/a2a/" + agent;
   auto res = json_reply(req, http::status::ok, rewrite_agent_card(card.value(), base));
   res.set(http::field::cache_control, "max-age=60");
@@ -251,7 +239,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::serve_card(HttpServerRequest& re
 
 asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req, RequestContext& ctx,
                                                           const std::string& agent) {
-  auto version = header(req, "A2A-Version");
+  auto version = header_value(req, "A2A-Version");
   json id = nullptr;
   auto body = json::parse(req.body(), nullptr, false);
   if (body.is_object() && body.contains("id")) id = body["id"];
@@ -271,7 +259,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
   request.method = "POST";
   request.url = path;
   for (const char* name : {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions"}) {
-    auto value = header(req, name);
+    auto value = header_value(req, name);
     if (!value.empty()) request.headers.emplace_back(name, value);
   }
   request.body = req.body();
@@ -314,7 +302,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
     co_return co_await std::move(op);
   };
   HttpHeaders routing;
-  if (auto key = header(req, "X-Sluice-Session-Key"); !key.empty())
+  if (auto key = header_value(req, "X-Sluice-Session-Key"); !key.empty())
     routing.emplace_back("x-sluice-session-key", key);
   auto op = hooks_.pin(agent, routing, cancel, home, exchange);
   Result<int> result = co_await std::move(op);

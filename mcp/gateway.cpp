@@ -4,6 +4,7 @@
 
 #include "core/fs.hpp"
 #include "core/log.hpp"
+#include "mcp/http_reply.hpp"
 #include "mcp/param_headers.hpp"
 #include "mcp/sse.hpp"
 
@@ -16,12 +17,6 @@ using json = nlohmann::json;
 constexpr const char* session_header = "Mcp-Session-Id";
 constexpr const char* version_header = "MCP-Protocol-Version";
 constexpr const char* stateless_meta_version = "io.modelcontextprotocol/protocolVersion";
-
-std::string header(const HttpServerRequest& req, std::string_view name) {
-  auto it = req.find(beast::string_view(name.data(), name.size()));
-  if (it == req.end()) return {};
-  return std::string(it->value());
-}
 
 // A member that must be a string: empty when it is absent or of another type (never throws).
 std::string string_member(const json& object, const char* key) {
@@ -42,14 +37,10 @@ bool contains_icase(std::string_view haystack, std::string_view needle) {
 }
 
 bool accepts(const HttpServerRequest& req, std::string_view type) {
-  auto accept = header(req, "Accept");
+  auto accept = header_value(req, "Accept");
   if (accept.empty()) return false;
   return contains_icase(accept, type) || contains_icase(accept, "*/*") ||
          (type.rfind("application/", 0) == 0 && contains_icase(accept, "application/*"));
-}
-
-HttpServerResponse json_reply(const HttpServerRequest& req, http::status status, const json& body) {
-  return make_response(req, status, body.dump(), "application/json");
 }
 
 HttpServerResponse rpc_error_reply(const HttpServerRequest& req, http::status status, const json& id,
@@ -100,10 +91,6 @@ json server_info(const GatewayOptions& options) {
 }
 
 // co_spawn's detached completion needs a default-constructible value.
-asio::awaitable<void> discard(asio::awaitable<Status> op) {
-  co_await std::move(op);
-}
-
 // The status an agent's HTTP path answers a failed exchange with (see "Calling an agent"): the agent's
 // own HTTP error (to initialize), the activator's 503 or 504, 504 for a timeout, 502 otherwise.
 int failure_status(const Error& error) {
@@ -164,11 +151,11 @@ void McpGateway::write_catalog_locked(const ToolCatalog& catalog) {
 
 bool McpGateway::origin_allowed(const HttpServerRequest& req) const {
   if (!has_header(req, "Origin")) return true;
-  auto origin = header(req, "Origin");
+  auto origin = header_value(req, "Origin");
   for (const auto& allowed : options_.allowed_origins)
     if (allowed == "*" || allowed == origin) return true;
   if (is_loopback_host(host_of_origin(origin))) return true;
-  auto own = header(req, "Host");
+  auto own = header_value(req, "Host");
   return !own.empty() && (origin == "http://" + own || origin == "https://" + own);
 }
 
@@ -177,7 +164,7 @@ bool McpGateway::origin_allowed(const HttpServerRequest& req) const {
 // of this machine that named it as loopback, or as an allowed origin's host, gets through.
 bool McpGateway::host_allowed(const HttpServerRequest& req) const {
   if (!options_.loopback_listener || !has_header(req, "Host")) return true;
-  auto name = host_name(header(req, "Host"));
+  auto name = host_name(header_value(req, "Host"));
   if (is_loopback_host(name)) return true;
   for (const auto& allowed : options_.allowed_origins)
     if (allowed == "*" || strcasecmp(host_of_origin(allowed).c_str(), name.c_str()) == 0) return true;
@@ -199,15 +186,15 @@ asio::awaitable<HttpServerResponse> McpGateway::handle(HttpServerRequest& req, R
   if (path != "/mcp" && path != "/mcp/")
     co_return make_error_response(req, http::status::not_found, "no route for " + std::string(path));
   if (!host_allowed(req)) {
-    SLUICE_LOG(mcp, warn, "rejected a request for host {}", header(req, "Host"));
+    SLUICE_LOG(mcp, warn, "rejected a request for host {}", header_value(req, "Host"));
     co_return rpc_error_reply(req, http::status::forbidden, nullptr, rpc_error::invalid_request,
-                              "Forbidden: host " + header(req, "Host") +
+                              "Forbidden: host " + header_value(req, "Host") +
                                   " is not this loopback server (DNS rebinding); use localhost or 127.0.0.1");
   }
   if (!origin_allowed(req)) {
-    SLUICE_LOG(mcp, warn, "rejected a request from origin {}", header(req, "Origin"));
+    SLUICE_LOG(mcp, warn, "rejected a request from origin {}", header_value(req, "Origin"));
     co_return rpc_error_reply(req, http::status::forbidden, nullptr, rpc_error::invalid_request,
-                              "Forbidden: origin " + header(req, "Origin") + " is not allowed");
+                              "Forbidden: origin " + header_value(req, "Origin") + " is not allowed");
   }
   if (req.method() == http::verb::post) {
     auto op = handle_post(req, ctx);
@@ -228,7 +215,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle(HttpServerRequest& req, R
 }
 
 asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& req, RequestContext& ctx) {
-  auto content_type = header(req, "Content-Type");
+  auto content_type = header_value(req, "Content-Type");
   if (!contains_icase(content_type, "application/json"))
     co_return rpc_error_reply(req, http::status::unsupported_media_type, nullptr, rpc_error::invalid_request,
                               "Unsupported Media Type: the body must be application/json");
@@ -237,7 +224,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& r
                               "Not Acceptable: Accept must list application/json and text/event-stream");
   if (auto first = req.body().find_first_not_of(" \t\r\n");
       first != std::string::npos && req.body()[first] == '[' && has_header(req, session_header)) {
-    auto session = sessions_.find(header(req, session_header));
+    auto session = sessions_.find(header_value(req, session_header));
     auto batch = json::parse(req.body(), nullptr, false);
     if (session && session->protocol_version() <= "2025-03-26" && batch.is_array()) {
       auto op = handle_batch(req, ctx, std::move(session), std::move(batch));
@@ -250,7 +237,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& r
   Message msg = std::get<Message>(std::move(parsed));
 
   const bool has_session = has_header(req, session_header);
-  const auto header_version = header(req, version_header);
+  const auto header_version = header_value(req, version_header);
   bool meta_stateless = msg.params.is_object() && msg.params.contains("_meta") &&
                         msg.params["_meta"].is_object() &&
                         msg.params["_meta"].contains(stateless_meta_version);
@@ -264,7 +251,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_post(HttpServerRequest& r
   if (!has_session)
     co_return rpc_error_reply(req, http::status::bad_request, msg.id, rpc_error::invalid_request,
                               "Bad Request: Mcp-Session-Id header is required (send initialize first)");
-  auto session_id = header(req, session_header);
+  auto session_id = header_value(req, session_header);
   if (!SessionStore::valid_id(session_id))
     co_return rpc_error_reply(req, http::status::bad_request, msg.id, rpc_error::invalid_request,
                               "Bad Request: Mcp-Session-Id must be visible ASCII");
@@ -297,7 +284,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_batch(HttpServerRequest& 
   if (batch.empty())
     co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
                               "Invalid Request: a batch holds at least one message");
-  if (auto version = header(req, version_header); !version.empty()) {
+  if (auto version = header_value(req, version_header); !version.empty()) {
     const auto& known = session_protocol_versions();
     if (std::find(known.begin(), known.end(), version) == known.end())
       co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
@@ -645,7 +632,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_stateless(HttpServerReque
   std::string body_version;
   if (msg.params.is_object() && msg.params.contains("_meta") && msg.params["_meta"].is_object())
     body_version = string_member(msg.params["_meta"], stateless_meta_version);
-  auto header_version = header(req, version_header);
+  auto header_version = header_value(req, version_header);
   if (header_version.empty()) co_return mismatch("the MCP-Protocol-Version header is required");
   if (body_version != header_version)
     co_return mismatch("MCP-Protocol-Version header value '" + header_version +
@@ -660,12 +647,12 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_stateless(HttpServerReque
   }
   if (msg.is_notification() || !msg.is_request()) co_return make_response(req, http::status::accepted);
   if (!has_header(req, "Mcp-Method")) co_return mismatch("the Mcp-Method header is required");
-  if (auto m = header(req, "Mcp-Method"); m != msg.method)
+  if (auto m = header_value(req, "Mcp-Method"); m != msg.method)
     co_return mismatch("Mcp-Method header value '" + m + "' does not match body value '" + msg.method + "'");
   if (msg.method == "tools/call") {
     std::string body_name = string_member(msg.params, "name");
     if (!has_header(req, "Mcp-Name")) co_return mismatch("the Mcp-Name header is required for tools/call");
-    auto name = decode_header_value(header(req, "Mcp-Name"));
+    auto name = decode_header_value(header_value(req, "Mcp-Name"));
     if (!name) co_return mismatch("Mcp-Name header value is not valid base64 inside =?base64?…?=");
     if (*name != body_name)
       co_return mismatch("Mcp-Name header value '" + *name + "' does not match body value '" + body_name +
@@ -704,13 +691,13 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
     res.set(http::field::allow, "POST");
     co_return res;
   }
-  auto session = sessions_.find(header(req, session_header));
+  auto session = sessions_.find(header_value(req, session_header));
   if (!session)
     co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001,
                               "Session not found: start a new one with initialize");
   std::shared_ptr<Mailbox> mailbox;
   if (has_header(req, "Last-Event-ID")) {
-    auto last = header(req, "Last-Event-ID");
+    auto last = header_value(req, "Last-Event-ID");
     auto event_id = ResponseStream::parse_event_id(last);
     if (!event_id || event_id->first != Session::get_stream_id) {
       auto op = resume_stream(req, ctx, std::move(session));
@@ -760,7 +747,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_get(HttpServerRequest& re
 
 asio::awaitable<HttpServerResponse> McpGateway::resume_stream(HttpServerRequest& req, RequestContext& ctx,
                                                               std::shared_ptr<Session> session) {
-  auto last = header(req, "Last-Event-ID");
+  auto last = header_value(req, "Last-Event-ID");
   auto event_id = ResponseStream::parse_event_id(last);
   auto stream = event_id ? session->response_stream(event_id->first) : nullptr;
   if (!stream)
@@ -814,7 +801,7 @@ asio::awaitable<HttpServerResponse> McpGateway::handle_delete(HttpServerRequest&
   if (!has_header(req, session_header))
     co_return rpc_error_reply(req, http::status::bad_request, nullptr, rpc_error::invalid_request,
                               "Bad Request: DELETE needs an Mcp-Session-Id header");
-  auto session = sessions_.remove(header(req, session_header));
+  auto session = sessions_.remove(header_value(req, session_header));
   if (!session) co_return rpc_error_reply(req, http::status::not_found, nullptr, -32001, "Session not found");
   SLUICE_LOG(mcp, info, "[session={}] ended by the client", session->id());
   for (const auto& [key, upstream] : session->upstreams()) {

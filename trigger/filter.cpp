@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "trigger/cesql/cesql.hpp"
 
 namespace sluice {
@@ -111,13 +112,6 @@ void describe(const FilterNode& node, std::string& out) {
 
 Error filter_error(std::string path, std::string message) {
   return make_error(std::move(path), std::move(message), 400);
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
 }
 
 Status check_attribute_name(const std::string& name, const std::string& path) {

@@ -8,6 +8,7 @@
 #include "core/duration.hpp"
 #include "core/event_arguments.hpp"
 #include "core/manifest.hpp"
+#include "core/text.hpp"
 #include "core/url.hpp"
 
 namespace sluice {
@@ -16,13 +17,6 @@ namespace {
 
 Error spec_error(std::string path, std::string message) {
   return make_error(std::move(path), std::move(message), 400);
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
 }
 
 Status check_known_fields(const nlohmann::json& object, const std::string& path,

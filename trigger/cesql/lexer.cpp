@@ -1,16 +1,15 @@
 #include "trigger/cesql/lexer.hpp"
 
+#include "core/text.hpp"
+
 namespace sluice::cesql::detail {
 namespace {
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
 bool is_word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_ascii_digit(c) || c == '_';
 }
 
 }  // namespace
@@ -68,7 +67,7 @@ Token Lexer::next() {
     std::size_t end = pos_;
     bool all_digits = true;
     while (end < input_.size() && is_word_char(input_[end])) {
-      all_digits = all_digits && is_digit(input_[end]);
+      all_digits = all_digits && is_ascii_digit(input_[end]);
       ++end;
     }
     t.kind = all_digits ? TokenKind::Integer : TokenKind::Word;

@@ -7,7 +7,7 @@
 namespace sluice {
 namespace {
 
-CloudEvent sample() {
+CloudEvent http_sample() {
   CloudEvent e;
   e.id = "1234-1234-1234";
   e.source = "/mycontext/subcontext";
@@ -63,7 +63,7 @@ TEST(HttpBinding, HeaderDecodingIsLenientWhereAllowed) {
 }
 
 TEST(HttpBinding, BinaryModeRoundTrip) {
-  auto e = sample();
+  auto e = http_sample();
   auto msg = encode_http(e, HttpMode::Binary);
   EXPECT_EQ(*msg.header("ce-subject"), "Euro%20%E2%82%AC%20%F0%9F%98%80");
   EXPECT_EQ(*msg.header("content-type"), "application/json; charset=utf-8");
@@ -73,7 +73,7 @@ TEST(HttpBinding, BinaryModeRoundTrip) {
 }
 
 TEST(HttpBinding, BinaryModeWithoutDataOrContentType) {
-  auto e = sample();
+  auto e = http_sample();
   e.data.reset();
   e.datacontenttype.reset();
   auto msg = encode_http(e);
@@ -83,7 +83,7 @@ TEST(HttpBinding, BinaryModeWithoutDataOrContentType) {
 }
 
 TEST(HttpBinding, BinaryModeDataWithoutContentTypeGetsJson) {
-  auto e = sample();
+  auto e = http_sample();
   e.datacontenttype.reset();
   e.data = R"("I'm just a string")";
   auto msg = encode_http(e);
@@ -96,7 +96,7 @@ TEST(HttpBinding, BinaryModeDataWithoutContentTypeGetsJson) {
 // JSON format §3.1.2: without datacontenttype, data that is not JSON is not assumed to be JSON. Binary
 // mode then carries no Content-Type at all.
 TEST(HttpBinding, BinaryModeBytesWithoutContentTypeAreNotLabelledJson) {
-  auto e = sample();
+  auto e = http_sample();
   e.datacontenttype.reset();
   e.data = std::string("\xff\xfe", 2);
   auto msg = encode_http(e);
@@ -123,7 +123,7 @@ TEST(HttpBinding, ATabInContentTypeIsOptionalWhitespace) {
 }
 
 TEST(HttpBinding, BinaryModeTypedExtensionsBecomeStrings) {
-  auto e = sample();
+  auto e = http_sample();
   e.extensions["count"] = AttributeValue::of_int(5);
   e.extensions["flag"] = AttributeValue::of_bool(false);
   e.extensions["blob"] = AttributeValue::of_binary("\x01\x02");
@@ -154,7 +154,7 @@ TEST(HttpBinding, SpecBinaryExample) {
 }
 
 TEST(HttpBinding, StructuredModeRoundTripAndSpecExample) {
-  auto e = sample();
+  auto e = http_sample();
   auto msg = encode_http(e, HttpMode::Structured);
   EXPECT_EQ(*msg.header("Content-Type"), "application/cloudevents+json; charset=utf-8");
   EXPECT_EQ(decode_one(msg), e);
@@ -170,7 +170,7 @@ TEST(HttpBinding, StructuredModeRoundTripAndSpecExample) {
 }
 
 TEST(HttpBinding, BatchedModeRoundTrip) {
-  std::vector<CloudEvent> events{sample(), sample()};
+  std::vector<CloudEvent> events{http_sample(), http_sample()};
   events[1].id = "second";
   events[1].datacontenttype = "application/octet-stream";
   events[1].data = std::string("\x00\x01", 2);
@@ -256,7 +256,7 @@ TEST(HttpBinding, InvalidBinaryEventsAre400NamingTheAttribute) {
 
 TEST(HttpBinding, DecodingAMessageGivenUpTakesItsBodyOver) {
   for (auto mode : {HttpMode::Binary, HttpMode::Structured, HttpMode::Batched}) {
-    const auto msg = encode_http(sample(), mode);
+    const auto msg = encode_http(http_sample(), mode);
     auto kept = decode_http(msg);
     auto copy = msg;
     auto moved = decode_http(std::move(copy));
@@ -268,7 +268,7 @@ TEST(HttpBinding, DecodingAMessageGivenUpTakesItsBodyOver) {
     ASSERT_TRUE(viewed) << viewed.error().to_string();
     EXPECT_EQ(moved.value(), kept.value());
     EXPECT_EQ(viewed.value(), kept.value());
-    EXPECT_EQ(moved.value().at(0), sample());
+    EXPECT_EQ(moved.value().at(0), http_sample());
   }
   HttpMessage invalid{{{"ce-specversion", "1.0"}, {"ce-type", "t"}, {"ce-source", "/s"}}, "{}"};
   auto r = decode_http(std::move(invalid));

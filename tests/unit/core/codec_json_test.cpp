@@ -9,7 +9,7 @@
 namespace sluice {
 namespace {
 
-CloudEvent sample() {
+CloudEvent json_sample() {
   CloudEvent e;
   e.id = "A234-1234-1234";
   e.source = "/mycontext";
@@ -127,7 +127,7 @@ TEST(JsonFormat, SpecBatchExample) {
 
 TEST(JsonFormat, RoundTripsEveryDataKindAndAttributeType) {
   std::vector<CloudEvent> events;
-  auto e = sample();
+  auto e = json_sample();
   events.push_back(e);  // no data
   e.data = R"({"nested":{"a":[1,2,{"b":null}]},"s":"\u00e9\n"})";
   events.push_back(e);  // JSON, implied content type, with escapes kept verbatim
@@ -158,7 +158,7 @@ TEST(JsonFormat, RoundTripsEveryDataKindAndAttributeType) {
 
 TEST(JsonFormat, DataThatIsNotJsonTravelsAsBase64) {
   // Bytes that only claim to be JSON (e.g. binary data without a datacontenttype) come back unchanged.
-  auto e = sample();
+  auto e = json_sample();
   for (std::string bytes : {std::string("{not json"), std::string("\x00\x01\x02\xff", 4),
                             std::string("{}\0x", 4), std::string("\xEF\xBB\xBF{}"), std::string("")}) {
     for (auto type : {std::optional<std::string>(), std::optional<std::string>("application/json")}) {
@@ -183,7 +183,7 @@ TEST(JsonFormat, NulByteInTheDocumentIsAnError) {
 }
 
 TEST(JsonFormat, BinaryExtensionIsBase64AndInvalidUtf8IsReplaced) {
-  auto e = sample();
+  auto e = json_sample();
   e.extensions["blob"] = AttributeValue::of_binary("\x01\x02");
   e.subject = "bad \xff utf8";
   auto text = to_json(e);
@@ -297,7 +297,7 @@ TEST(JsonFormat, DeepNestingIsRejectedNotACrash) {
 }
 
 TEST(JsonFormat, HugeDataRoundTrips) {
-  auto e = sample();
+  auto e = json_sample();
   e.datacontenttype = "text/plain";
   e.data = std::string(4 << 20, 'x');
   auto back = parse_json_event(to_json(e));

@@ -7,7 +7,7 @@
 namespace sluice {
 namespace {
 
-CloudEvent sample() {
+CloudEvent kafka_sample() {
   CloudEvent e;
   e.id = "1234-1234-1234";
   e.source = "/mycontext/subcontext";
@@ -28,7 +28,7 @@ const std::string* header(const KafkaRecord& r, const std::string& name) {
 }
 
 TEST(KafkaBinding, BinaryModeRoundTrip) {
-  auto e = sample();
+  auto e = kafka_sample();
   auto r = encode_kafka(e);
   EXPECT_EQ(r.key, "mykey");
   EXPECT_EQ(*header(r, "ce_partitionkey"), "mykey");  // the event keeps its partitionkey (§3.1)
@@ -49,7 +49,7 @@ TEST(KafkaBinding, BinaryModeRoundTrip) {
 // too far in the future (log.message.timestamp.after.max.ms).
 TEST(KafkaBinding, RecordTimestampIsTheProducersClock) {
   for (const std::string time : {"1999-01-01T00:00:00Z", "1960-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
-    auto e = sample();
+    auto e = kafka_sample();
     e.time = time;
     for (auto mode : {KafkaMode::Binary, KafkaMode::Structured}) {
       auto r = encode_kafka(e, mode);
@@ -62,7 +62,7 @@ TEST(KafkaBinding, RecordTimestampIsTheProducersClock) {
 }
 
 TEST(KafkaBinding, StructuredModeRoundTrip) {
-  auto e = sample();
+  auto e = kafka_sample();
   auto r = encode_kafka(e, KafkaMode::Structured);
   EXPECT_EQ(r.key, "mykey");
   EXPECT_EQ(*header(r, "content-type"), "application/cloudevents+json; charset=utf-8");
@@ -102,7 +102,7 @@ TEST(KafkaBinding, StoredRecordsAreDecodedWithoutThePublishRules) {
 }
 
 TEST(KafkaBinding, BinaryModeWithoutDataIsATombstone) {
-  auto e = sample();
+  auto e = kafka_sample();
   e.data.reset();
   e.datacontenttype.reset();
   e.extensions.erase("partitionkey");
@@ -120,7 +120,7 @@ TEST(KafkaBinding, BinaryModeWithoutDataIsATombstone) {
 // without one, even when its data is JSON, so that it reads back unchanged (filters on a Kafka-backed
 // broker see what the publisher sent).
 TEST(KafkaBinding, BinaryModeKeepsAnAbsentDatacontenttype) {
-  auto e = sample();
+  auto e = kafka_sample();
   e.datacontenttype.reset();
   e.data = R"({"a":1})";
   auto r = encode_kafka(e);

@@ -15,7 +15,7 @@ namespace {
 
 namespace pb = io::cloudevents::v1;
 
-CloudEvent sample() {
+CloudEvent protobuf_sample() {
   CloudEvent e;
   e.id = "1234";
   e.source = "producer-1";
@@ -37,7 +37,7 @@ CloudEvent sample() {
 
 TEST(ProtobufFormat, MapsAttributesToTypedValues) {
   pb::CloudEvent msg;
-  to_proto(sample(), &msg);
+  to_proto(protobuf_sample(), &msg);
   EXPECT_EQ(msg.spec_version(), "1.0");
   EXPECT_EQ(msg.text_data(), "This is a plain text message");
   const auto& a = msg.attributes();
@@ -54,7 +54,7 @@ TEST(ProtobufFormat, MapsAttributesToTypedValues) {
 
 TEST(ProtobufFormat, RoundTripIsExact) {
   std::vector<CloudEvent> events;
-  auto e = sample();
+  auto e = protobuf_sample();
   events.push_back(e);
   e.datacontenttype.reset();
   e.data = "{ \"verbatim\" :  [1,2] }";  // JSON kept byte for byte
@@ -109,7 +109,7 @@ TEST(ProtobufFormat, RoundTripIsExact) {
 
 TEST(ProtobufFormat, NonCanonicalTimestampExtensionKeepsItsTextAsString) {
   // The schema cannot carry both the type and a non-canonical text; the text wins (documented).
-  auto e = sample();
+  auto e = protobuf_sample();
   e.extensions["ts"] = AttributeValue::of_timestamp("2018-04-05T19:31:00.5+02:00");
   auto back = parse_protobuf(to_protobuf(e));
   ASSERT_TRUE(back);
@@ -157,7 +157,7 @@ TEST(ProtobufFormat, DecodesOtherProducersChoices) {
 // The broker writes what it adds to a stored event (arrival time, hop count, traceparent) while encoding:
 // the bytes must be exactly those of the event carrying them, in name order, replacing a same-named one.
 TEST(ProtobufFormat, ExtraAttributesEncodeAsIfTheEventCarriedThem) {
-  auto event = sample();
+  auto event = protobuf_sample();
   event.extensions["knativebrokerttl"] = AttributeValue::of_string("not a number");
   event.extensions["zzz"] = AttributeValue::of_string("last");
   const std::string arrival = "2026-11-24T05:17:45.123Z";
@@ -196,7 +196,7 @@ TEST(ProtobufFormat, MalformedInputIsAnError) {
   EXPECT_FALSE(parse_protobuf(""));  // parses as an empty message: required attributes missing
 
   pb::CloudEvent msg;
-  to_proto(sample(), &msg);
+  to_proto(protobuf_sample(), &msg);
   auto with = [&](auto&& edit) {
     pb::CloudEvent m = msg;
     edit(m);
