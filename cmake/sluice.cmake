@@ -62,6 +62,9 @@ function(sluice_compile_options target)
     target_compile_options(${target} PRIVATE -Wno-restrict)
     # ...and false -Wmismatched-new-delete positives on Asio's coroutine frame allocator at -O2 and under ASan.
     target_compile_options(${target} PRIVATE -Wno-mismatched-new-delete)
+    # A unity build #includes a target's sources into a few generated files, so GCC takes each source for
+    # a header and warns about its types that use an anonymous namespace (coroutine frames, lambdas).
+    target_compile_options(${target} PRIVATE $<$<BOOL:$<TARGET_PROPERTY:UNITY_BUILD>>:-Wno-subobject-linkage>)
   endif()
   if(SLUICE_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
