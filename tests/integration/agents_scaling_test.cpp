@@ -338,7 +338,10 @@ TEST_F(AgentsScaling, NoRequestFailsWhileReplicasWithContainerConcurrencyDrainAn
   slow.template_spec = "      containerConcurrency: 4\n";
   ASSERT_TRUE(start_agent(server_, slow));
 
-  Load steady(server_, "/agents/slow/infer", 3);
+  // Two clients in a closed loop keep at most 2 requests in flight, below one replica's target of 2.8
+  // (containerConcurrency 4 at 70 %), so the autoscaler wants exactly one replica whatever the load on
+  // the machine; with three, a busy machine kept the observed concurrency above 2.8 and two replicas.
+  Load steady(server_, "/agents/slow/infer", 2);
   {
     Load burst(server_, "/agents/slow/infer?latency_ms=200", 24);
     ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "slow", "slow-00001") >= 4; },
