@@ -827,9 +827,9 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     } else if (!r->config_error.empty()) {
       ready_reason = kReasonInvalidAutoscaling;
     } else if (!r->start_error.empty()) {
-      ready_reason = "CreateContainerConfigError";
+      ready_reason = kReasonCreateContainerConfigError;
     } else if (!r->unschedulable.empty()) {
-      ready_reason = "Unschedulable";
+      ready_reason = kReasonUnschedulable;
     } else if (deadline_exceeded) {
       ready_reason = kReasonProgressDeadlineExceeded;
     } else if (crash_loop) {
@@ -868,9 +868,9 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     if (!r->config_error.empty()) {
       reason = "InvalidAutoscaling: " + r->config_error;
     } else if (!r->start_error.empty()) {
-      reason = "CreateContainerConfigError: " + r->start_error;
+      reason = std::string(kReasonCreateContainerConfigError) + ": " + r->start_error;
     } else if (!r->unschedulable.empty()) {
-      reason = "Unschedulable: " + r->unschedulable;
+      reason = std::string(kReasonUnschedulable) + ": " + r->unschedulable;
     } else if (sample.ready < sample.desired && !replica_reason.empty()) {
       reason = replica_reason;
     }

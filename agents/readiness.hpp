@@ -29,6 +29,10 @@ inline constexpr std::string_view kReasonRevisionFailed = "RevisionFailed";
 inline constexpr std::string_view kReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded";
 /// False: the autoscaling annotations were refused.
 inline constexpr std::string_view kReasonInvalidAutoscaling = "InvalidAutoscaling";
+/// False until it clears: a Secret or key that the template names is missing.
+inline constexpr std::string_view kReasonCreateContainerConfigError = "CreateContainerConfigError";
+/// False until it clears: the GPUs that the template asks for are not free.
+inline constexpr std::string_view kReasonUnschedulable = "Unschedulable";
 
 /// True for the Ready=False reasons that only a new apply can clear.
 inline bool failure_needs_new_apply(std::string_view reason) {
