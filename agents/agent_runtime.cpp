@@ -31,11 +31,14 @@ struct AgentRuntime::Revision {
   std::vector<std::unique_ptr<Replica>> replicas;
   int next_replica = 1;
   int desired = 0;
-  bool ever_ready = false;
+  bool ever_ready = false;      // a replica has passed its readiness probe
+  bool starts_at_zero = false;  // initial-scale and min-scale 0: ready to be activated without a replica
   bool routed = false;
   std::string unschedulable;  // the placement failure, while one lasts
   std::string start_error;    // why replicas cannot be configured (a missing Secret), while it lasts
   std::string config_error;   // autoscaler annotations the autoscaler refused
+  /// Ready for traffic: as Knative's, a revision created at zero counts as ready without a replica.
+  bool ready() const { return ever_ready || starts_at_zero; }
 };
 
 struct AgentRuntime::Agent {
@@ -216,8 +219,10 @@ AgentRuntime::Revision* AgentRuntime::add_revision_locked(Agent& agent, const Re
   const auto& tmpl = revision->tmpl();
   if (auto st = autoscaler_.add_revision(record.name, tmpl.annotations, tmpl.container_concurrency); !st)
     revision->config_error = st.error().to_string();
-  if (auto spec = autoscaler_.revision_spec(record.name))
+  if (auto spec = autoscaler_.revision_spec(record.name)) {
     revision->desired = std::max(spec->initial_scale, spec->min_scale);
+    revision->starts_at_zero = revision->config_error.empty() && revision->desired == 0;
+  }
   activator_.add_revision(record.name, tmpl.container_concurrency, tmpl.max_buffered);
   agent.revisions.push_back(std::move(revision));
   return agent.revisions.back().get();
@@ -532,7 +537,7 @@ void AgentRuntime::publish_route_locked(Agent& agent) {
   auto route = std::make_shared<Route>();
   std::vector<RevisionInfo> infos;
   for (const auto& r : agent.revisions) {
-    infos.push_back({r->name(), r->ever_ready});
+    infos.push_back({r->name(), r->ready()});
     route->timeouts[r->name()] = milliseconds(r->tmpl().timeout_seconds * 1000LL);
   }
   route->protocol = agent.spec.revision_template.protocol;
@@ -550,7 +555,7 @@ void AgentRuntime::publish_route_locked(Agent& agent) {
 
 void AgentRuntime::reconcile_agent(Agent& agent, SteadyTime now, Pass&) {
   std::vector<RevisionInfo> infos;
-  for (const auto& r : agent.revisions) infos.push_back({r->name(), r->ever_ready});
+  for (const auto& r : agent.revisions) infos.push_back({r->name(), r->ready()});
   const std::string latest = latest_ready_revision(infos);
   if (latest != agent.rollout.latest) {
     agent.rollout = begin_rollout(agent.rollout, latest, agent.spec.rollout_duration, now);
@@ -754,7 +759,7 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
   out["protocol"] = std::string(to_string(agent.spec.revision_template.protocol));
   std::string latest_ready;
   for (const auto& r : agent.revisions)
-    if (r->ever_ready) latest_ready = r->name();
+    if (r->ready()) latest_ready = r->name();
   out["latestCreatedRevisionName"] = agent.revisions.empty() ? "" : agent.revisions.back()->name();
   out["latestReadyRevisionName"] = latest_ready;
   auto traffic = nlohmann::json::array();
@@ -819,7 +824,8 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
       details.push_back(d);
     }
     // Tri-state readiness (agents/readiness.hpp): once ready, a revision stays True (as Knative's,
-    // also while scaled to zero); before that, False only for a failure, Unknown while it starts.
+    // also while scaled to zero); before that, False only for a failure, Unknown while it starts. One
+    // created at zero is True until a replica that a request woke fails.
     std::string_view ready_status = kReadyFalse;
     std::string_view ready_reason;
     if (r->ever_ready) {
@@ -834,13 +840,15 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
       ready_reason = kReasonProgressDeadlineExceeded;
     } else if (crash_loop) {
       ready_reason = kReasonRevisionFailed;
+    } else if (r->starts_at_zero) {
+      ready_status = kReadyTrue;
     } else {
       ready_status = kReadyUnknown;
       ready_reason = kReasonDeploying;
     }
     nlohmann::json rev = {{"name", r->name()},
                           {"generation", r->record.generation},
-                          {"ready", r->ever_ready},
+                          {"ready", ready_status == kReadyTrue},
                           {"readyStatus", ready_status},
                           {"replicas", sample.replicas},
                           {"readyReplicas", sample.ready},
@@ -901,6 +909,12 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
     out["notReady"] =
         not_ready(kReasonRevisionMissing,
                   newest_reason.empty() ? "waiting for the first replica to become ready" : newest_reason);
+  } else if (latest_ready == newest && newest_status == kReadyFalse) {
+    // Created at zero and counted ready, until the replica that a request woke failed.
+    out["notReady"] =
+        not_ready(kReasonRevisionMissing,
+                  "revision " + newest + " failed (" +
+                      (newest_reason.empty() ? std::string(newest_ready_reason) : newest_reason) + ")");
   } else if (latest_ready != newest && !newest_reason.empty()) {
     // As Knative's Configuration: the latest created revision not (yet) ready makes the agent not ready,
     // while the traffic stays on the revisions that are.

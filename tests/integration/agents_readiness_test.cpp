@@ -35,7 +35,7 @@ class AgentsReadiness : public ::testing::Test {
     return rc;
   }
 
-  SluiceServer server_{{"--gpus", "none"}};
+  SluiceServer server_{{"--gpus", "none", "--autoscaler", "allow-zero-initial-scale=true"}};
 };
 
 /// An agent whose one container runs `sh -c SCRIPT` (what a command that exits at once looks like).
@@ -174,6 +174,45 @@ TEST_F(AgentsReadiness, ApplyWaitSucceedsForAnAgentThatStartsSlowly) {
   EXPECT_NE(ready, std::string::npos) << out;
   EXPECT_LT(unknown, ready) << out;
   EXPECT_EQ(out.find("Ready=False"), std::string::npos) << out;
+}
+
+/// As Knative's: a revision created at zero (initial-scale and min-scale 0) is ready to be activated
+/// without a replica, so `apply --wait` succeeds at once and nothing starts.
+TEST_F(AgentsReadiness, AgentCreatedAtZeroIsReadyWithoutAReplica) {
+  AgentYaml a;
+  a.name = "idle";
+  a.annotations = {{"autoscaling.knative.dev/initial-scale", "0"}};
+  std::string out;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(server_.cli({"apply", "-f", "-", "--wait", "--timeout", "60s"}, &out, agent_yaml(a)), 0) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << out;
+  EXPECT_NE(out.find("agents/idle: Ready=True"), std::string::npos) << out;
+  EXPECT_EQ(ready_condition("idle").value("status", ""), "True");
+  auto revision = revision_status(server_, "idle", "idle-00001");
+  EXPECT_EQ(revision.value("readyStatus", ""), "True") << revision.dump();
+  EXPECT_EQ(revision.value("replicas", -1), 0) << "created at zero, yet a replica started";
+  EXPECT_EQ(agent_status(server_, "idle").value("latestReadyRevisionName", ""), "idle-00001");
+  EXPECT_EQ(call_agent(server_, "/agents/idle/").status, 200);
+}
+
+/// An agent created at zero whose replica, once a request wakes it, cannot start: from True to False
+/// with the reason, as any revision whose replicas fail before they were ever ready.
+TEST_F(AgentsReadiness, AgentCreatedAtZeroReadsFalseOnceItsWokenReplicaFails) {
+  AgentYaml a;
+  a.name = "zbroken";
+  a.program = "no_such_agent";
+  a.annotations = {{"autoscaling.knative.dev/initial-scale", "0"}};
+  a.template_spec = "      timeoutSeconds: 2\n";
+  apply_agent(server_, agent_yaml(a));
+  ASSERT_EQ(ready_condition("zbroken").value("status", ""), "True");
+  EXPECT_EQ(call_agent(server_, "/agents/zbroken/").status / 100, 5) << "woken, and it cannot start";
+  json condition;
+  ASSERT_TRUE(wait_until(
+      [&] { return (condition = ready_condition("zbroken")).value("status", "") == "False"; }, 20s))
+      << condition.dump();
+  EXPECT_EQ(condition.value("reason", ""), "RevisionFailed") << condition.dump();
+  EXPECT_NE(condition.value("message", "").find("no_such_agent"), std::string::npos) << condition.dump();
+  EXPECT_EQ(revision_status(server_, "zbroken", "zbroken-00001").value("readyStatus", ""), "False");
 }
 
 }  // namespace
