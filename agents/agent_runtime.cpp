@@ -764,15 +764,17 @@ nlohmann::json AgentRuntime::status_locked(const Agent& agent) const {
   out["latestReadyRevisionName"] = latest_ready;
   auto traffic = nlohmann::json::array();
   std::map<std::string, int> share;
-  // The traffic being served: while spec.traffic cannot be routed, the last that could.
+  // The traffic being served: while spec.traffic cannot be routed, the last that could, or none
+  // when nothing was routed before (every request gets 503), as Knative's Route status.traffic.
+  static const std::vector<ResolvedTarget> kNothingServed;
   const std::vector<ResolvedTarget>* served = &agent.effective;
   std::shared_ptr<const Route> route;
   if (!agent.route_error.empty()) {
     std::shared_lock lock(route_mu_);
     auto it = routes_.find(agent.spec.name);
     if (it != routes_.end()) route = it->second;
+    served = route && route->error.empty() ? &route->table.targets() : &kNothingServed;
   }
-  if (route && route->error.empty()) served = &route->table.targets();
   for (const auto& t : *served) {
     nlohmann::json entry = {
         {"revisionName", t.revision}, {"percent", t.percent}, {"latestRevision", t.latest}};

@@ -90,6 +90,24 @@ TEST_F(AgentsRouting, RevisionsSplitTagsAndStickyKeys) {
   EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 30) << status.dump();
 }
 
+TEST_F(AgentsRouting, TrafficNamingAMissingRevisionOnANewAgentShowsNoTrafficServed) {
+  // Nothing was routed before, so nothing is served (503) and status.traffic, which says what is
+  // served, is empty rather than the spec's unroutable targets.
+  auto fresh = echo("a");
+  fresh.traffic = "  traffic:\n  - {revisionName: echo-00005, percent: 100}\n";
+  apply_agent(server_, agent_yaml(fresh));
+  nlohmann::json status;
+  ASSERT_TRUE(wait_until([&] {
+    status = agent_status(server_, "echo");
+    return status.dump().find("TrafficNotRoutable") != std::string::npos &&
+           ready_replicas(server_, "echo", "echo-00001") == 1;
+  })) << status.dump();
+  EXPECT_EQ(call_agent(server_, "/agents/echo/").status, 503);
+  status = agent_status(server_, "echo");
+  EXPECT_EQ(status["traffic"], nlohmann::json::array()) << status.dump();
+  EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 0) << status.dump();
+}
+
 TEST_F(AgentsRouting, NewRevisionThatFailsKeepsTrafficAndMakesTheAgentNotReady) {
   apply_agent(server_, agent_yaml(echo("a")));
   ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
