@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <optional>
+
 #include "core/http_binding.hpp"
 #include "core/log.hpp"
 #include "mcp/a2a_events.hpp"
@@ -79,6 +81,22 @@ asio::awaitable<Result<Collected>> collect(const RelayFn& relay, const std::stri
   co_return std::move(*out);
 }
 
+// Whether a revision that takes traffic has a replica, ready or starting: a card fetched then waits at
+// most for that start, and starts nothing.
+bool has_replica(const json& described) {
+  if (!described.is_object() || !described.contains("revisions") || !described["revisions"].is_array())
+    return false;
+  for (const auto& r : described["revisions"]) {
+    if (!r.is_object()) continue;
+    const auto traffic = r.find("traffic");
+    const auto replicas = r.find("replicas");
+    if (traffic != r.end() && traffic->is_number() && traffic->get<double>() > 0 && replicas != r.end() &&
+        replicas->is_number_integer() && replicas->get<int>() > 0)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 json rewrite_agent_card(json card, const std::string& base_url) {
@@ -119,16 +137,50 @@ std::string jsonrpc_path_of(const json& card) {
   return "/";
 }
 
+json placeholder_agent_card(const json& agent, const std::string& base_url, bool v0_3) {
+  const std::string name = agent.is_object() ? agent.value("name", "") : std::string();
+  // The version is the revision a request would reach: the latest ready one, else the newest.
+  std::string version = agent.is_object() ? string_of(agent, "latestReadyRevision") : std::string();
+  if (version.empty() && agent.is_object() && agent.contains("revisions") && agent["revisions"].is_array() &&
+      !agent["revisions"].empty())
+    version = string_of(agent["revisions"].back(), "name");
+  json card = {
+      {"name", name},
+      {"description", "A2A agent " + name +
+                          " served by Sluice. Its replicas are at zero and it has not been ready since "
+                          "Sluice started, so this card is Sluice's own: the agent's card replaces it once "
+                          "a replica has been ready."},
+      {"version", version.empty() ? std::string("0") : version},
+      {"capabilities",
+       {{"extensions", json::array({{{"uri", kPlaceholderCardExtension},
+                                     {"description",
+                                      "a placeholder that Sluice serves until the agent's own card is "
+                                      "read; fetch the card again later"},
+                                     {"required", false}}})}}},
+      {"defaultInputModes", json::array({"text/plain"})},
+      {"defaultOutputModes", json::array({"text/plain"})},
+      {"skills", json::array()}};
+  if (v0_3) {
+    card["protocolVersion"] = "0.3.0";
+    card["url"] = base_url;
+    card["preferredTransport"] = "JSONRPC";
+  } else {
+    card["supportedInterfaces"] =
+        json::array({{{"url", base_url}, {"protocolBinding", "JSONRPC"}, {"protocolVersion", "1.0"}}});
+  }
+  return card;
+}
+
 A2aGateway::A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout)
     : hooks_(std::move(hooks)), timeout_(timeout) {}
 
-bool A2aGateway::is_a2a_agent(const std::string& agent) const {
-  if (!hooks_.describe_agents) return false;
+json A2aGateway::describe_a2a_agent(const std::string& agent) const {
+  if (!hooks_.describe_agents) return nullptr;
   auto agents = hooks_.describe_agents();
-  if (!agents.is_array()) return false;
+  if (!agents.is_array()) return nullptr;
   for (const auto& a : agents)
-    if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "a2a") return true;
-  return false;
+    if (a.is_object() && a.value("name", "") == agent && a.value("protocol", "") == "a2a") return a;
+  return nullptr;
 }
 
 asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, RequestContext& ctx) {
@@ -142,7 +194,8 @@ asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, R
   if (!agent || agent->empty())
     co_return make_error_response(req, http::status::not_found,
                                   "no agent in " + path + " (use /a2a/{agent})");
-  if (!hooks_.relay || !hooks_.pin || !is_a2a_agent(*agent))
+  const json described = describe_a2a_agent(*agent);
+  if (!hooks_.relay || !hooks_.pin || described.is_null())
     co_return json_reply(
         req, http::status::not_found,
         make_rpc_error(nullptr, rpc_error::invalid_request,
@@ -156,7 +209,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, R
   }
   if (req.method() == http::verb::get &&
       (tail == "/.well-known/agent-card.json" || tail == "/.well-known/agent.json")) {
-    auto op = serve_card(req, *agent);
+    auto op = serve_card(req, *agent, described, tail == "/.well-known/agent.json");
     co_return co_await std::move(op);
   }
   if (req.method() == http::verb::post && (tail.empty() || tail == "/")) {
@@ -195,17 +248,8 @@ asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent) {
   co_return make_error(agent, "the agent serves no agent card at /.well-known/agent-card.json", 404);
 }
 
-asio::awaitable<Result<json>> A2aGateway::card_of(const std::string& agent) {
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = cards_.find(agent); it != cards_.end()) co_return it->second;
-  }
-  auto op = fetch_card(agent);
-  co_return co_await std::move(op);
-}
-
 asio::awaitable<Status> A2aGateway::refresh_card(std::string agent) {
-  if (!hooks_.relay || !is_a2a_agent(agent)) co_return ok();
+  if (!hooks_.relay || describe_a2a_agent(agent).is_null()) co_return ok();
   auto op = fetch_card(agent);
   auto card = co_await std::move(op);
   if (!card) {
@@ -222,17 +266,33 @@ void A2aGateway::on_revision_change(asio::any_io_executor executor, const std::s
   asio::co_spawn(executor, discard(std::move(refresh)), asio::detached);
 }
 
-asio::awaitable<HttpServerResponse> A2aGateway::serve_card(HttpServerRequest& req, const std::string& agent) {
-  auto op = card_of(agent);
-  auto card = co_await std::move(op);
-  if (!card) {
-    int code = card.error().code >= 400 ? card.error().code : 502;
-    co_return make_error_response(req, static_cast<http::status>(code), card.error().to_string());
-  }
+asio::awaitable<HttpServerResponse> A2aGateway::serve_card(HttpServerRequest& req, const std::string& agent,
+                                                           const json& described, bool v0_3) {
   auto host = header_value(req, "Host");
   auto proto = header_value(req, "X-Forwarded-Proto");
   std::string base = (proto.empty() ? std::string("http") : proto) + "://" + host + "/a2a/" + agent;
-  auto res = json_reply(req, http::status::ok, rewrite_agent_card(card.value(), base));
+  std::optional<json> cached;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cards_.find(agent); it != cards_.end()) cached = it->second;
+  }
+  if (!cached && !has_replica(described)) {
+    // Discovery must not start a replica (a GPU process, minutes of cold start) only to read a card.
+    // The placeholder is not to be kept: the agent's own card replaces it once a revision is ready.
+    auto res = json_reply(req, http::status::ok, placeholder_agent_card(described, base, v0_3));
+    res.set(http::field::cache_control, "no-store");
+    co_return res;
+  }
+  if (!cached) {
+    auto op = fetch_card(agent);
+    auto card = co_await std::move(op);
+    if (!card) {
+      int code = card.error().code >= 400 ? card.error().code : 502;
+      co_return make_error_response(req, static_cast<http::status>(code), card.error().to_string());
+    }
+    cached = std::move(card).value();
+  }
+  auto res = json_reply(req, http::status::ok, rewrite_agent_card(std::move(*cached), base));
   res.set(http::field::cache_control, "max-age=60");
   co_return res;
 }

@@ -12,8 +12,9 @@
 //                                                  SendMessage; the answer comes back as a reply CloudEvent
 //                                                  (the subscriber URL of triggers that target the agent)
 //
-// Cards are cached per agent when a revision becomes ready, so fetching one does not wake an agent at
-// zero once it has been seen.
+// Cards are cached per agent when a revision becomes ready. Fetching a card never wakes an agent: one
+// that is at zero and whose card is not cached (it was created at zero and has not been ready yet)
+// gets a placeholder card that Sluice builds from the Agent (see placeholder_agent_card).
 
 #include <map>
 #include <memory>
@@ -46,6 +47,15 @@ nlohmann::json rewrite_agent_card(nlohmann::json card, const std::string& base_u
 /// The path of the card's JSON-RPC interface on the agent ("/" when the card names none).
 std::string jsonrpc_path_of(const nlohmann::json& card);
 
+/// Marks a placeholder card (capabilities.extensions[].uri; A2A §4.4.4, not required).
+inline constexpr const char* kPlaceholderCardExtension = "https://sluice.dev/a2a/placeholder-card/v1";
+/// The card served for an A2A agent whose own card Sluice has not read yet and that has no
+/// replica (ready or starting) to read it from: what Sluice knows of the agent (`agent` as describe_agents
+/// lists it: its name, its revisions), one JSON-RPC interface at `base_url`, no optional capability
+/// (streaming and push notifications are the agent's to declare), marked with kPlaceholderCardExtension. A
+/// v0.3 card (`url`, `preferredTransport`, `protocolVersion` 0.3.0) when `v0_3`.
+nlohmann::json placeholder_agent_card(const nlohmann::json& agent, const std::string& base_url, bool v0_3);
+
 class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
  public:
   explicit A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout = std::chrono::minutes(10));
@@ -58,14 +68,15 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
   asio::awaitable<Status> refresh_card(std::string agent);
 
  private:
-  asio::awaitable<Result<nlohmann::json>> card_of(const std::string& agent);
   asio::awaitable<Result<nlohmann::json>> fetch_card(const std::string& agent);
-  asio::awaitable<HttpServerResponse> serve_card(HttpServerRequest& req, const std::string& agent);
+  asio::awaitable<HttpServerResponse> serve_card(HttpServerRequest& req, const std::string& agent,
+                                                 const nlohmann::json& described, bool v0_3);
   asio::awaitable<HttpServerResponse> relay_rpc(HttpServerRequest& req, RequestContext& ctx,
                                                 const std::string& agent);
   asio::awaitable<HttpServerResponse> deliver_event(HttpServerRequest& req, RequestContext& ctx,
                                                     const std::string& agent);
-  bool is_a2a_agent(const std::string& agent) const;
+  /// The agent as describe_agents lists it; null when there is no A2A agent of that name.
+  nlohmann::json describe_a2a_agent(const std::string& agent) const;
 
   A2aHooks hooks_;
   std::chrono::milliseconds timeout_;

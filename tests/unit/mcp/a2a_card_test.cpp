@@ -51,5 +51,32 @@ TEST(A2aCard, AVersion03CardPrefersJsonRpcAtTheGateway) {
   EXPECT_EQ(rewrite_agent_card(card, gateway)["preferredTransport"], "JSONRPC");
 }
 
+// What the gateway serves for an agent it has not read the card of: the required fields of A2A §4.4.1,
+// one JSON-RPC interface at the gateway, no optional capability, and the placeholder's mark.
+TEST(A2aCard, APlaceholderHasTheRequiredFieldsAndItsMark) {
+  json agent = json::parse(R"({"name": "echo", "protocol": "a2a", "latestReadyRevision": "",
+    "revisions": [{"name": "echo-00001", "readyReplicas": 0}, {"name": "echo-00002", "readyReplicas": 0}]})");
+  json card = placeholder_agent_card(agent, gateway, false);
+  EXPECT_EQ(card["name"], "echo");
+  EXPECT_EQ(card["version"], "echo-00002");
+  EXPECT_EQ(card["supportedInterfaces"],
+            json::array({{{"url", gateway}, {"protocolBinding", "JSONRPC"}, {"protocolVersion", "1.0"}}}));
+  for (const char* field : {"description", "defaultInputModes", "defaultOutputModes", "skills"})
+    EXPECT_TRUE(card.contains(field)) << field;
+  EXPECT_FALSE(card["capabilities"].contains("streaming"));
+  ASSERT_EQ(card["capabilities"]["extensions"].size(), 1u);
+  EXPECT_EQ(card["capabilities"]["extensions"][0]["uri"], kPlaceholderCardExtension);
+  EXPECT_EQ(card["capabilities"]["extensions"][0]["required"], false);
+  EXPECT_FALSE(card.contains("url"));
+
+  agent["latestReadyRevision"] = "echo-00001";
+  json old = placeholder_agent_card(agent, gateway, true);
+  EXPECT_EQ(old["version"], "echo-00001");
+  EXPECT_EQ(old["url"], gateway);
+  EXPECT_EQ(old["preferredTransport"], "JSONRPC");
+  EXPECT_EQ(old["protocolVersion"], "0.3.0");
+  EXPECT_FALSE(old.contains("supportedInterfaces"));
+}
+
 }  // namespace
 }  // namespace sluice::mcp

@@ -123,7 +123,11 @@ class GatewayProtocolTest : public GatewayServerTest {
     };
     PinFn pin = pin_through(relay);
     DescribeAgentsFn describe = [] {
-      return json::array({{{"name", "odd"}, {"protocol", "mcp"}}, {{"name", "card"}, {"protocol", "a2a"}}});
+      return json::array(
+          {{{"name", "odd"}, {"protocol", "mcp"}},
+           {{"name", "card"},
+            {"protocol", "a2a"},
+            {"revisions", json::array({{{"name", "card-00001"}, {"traffic", 100}, {"replicas", 1}}})}}});
     };
     pin_ = pin;
     GatewayOptions options;

@@ -56,7 +56,11 @@ class GatewayTest : public GatewayServerTest {
     };
     PinFn pin = pin_through(relay);  // one replica per agent: every exchange holds it
     DescribeAgentsFn describe = [] {
-      return json::array({{{"name", "calc"}, {"protocol", "mcp"}}, {{"name", "echo"}, {"protocol", "a2a"}}});
+      return json::array(
+          {{{"name", "calc"}, {"protocol", "mcp"}},
+           {{"name", "echo"},
+            {"protocol", "a2a"},
+            {"revisions", json::array({{{"name", "echo-00001"}, {"traffic", 100}, {"replicas", 1}}})}}});
     };
     PublishFn publish = [this](const std::string& broker, std::vector<CloudEvent> events,
                                std::function<void(Result<std::uint64_t>)> done) {
