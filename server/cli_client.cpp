@@ -27,8 +27,9 @@ Target server_of(std::vector<std::string>& args) {
   Target t;
   t.base = take_option(args, "server").value_or("");
   if (t.base.empty()) {
+    // An empty variable counts as unset, as an empty --server does.
     const char* env = std::getenv("SLUICE_SERVER");
-    t.base = env ? env : "http://127.0.0.1:8080";
+    t.base = env && *env ? env : "http://127.0.0.1:8080";
   }
   while (!t.base.empty() && t.base.back() == '/') t.base.pop_back();
   t.token = take_option(args, "token").value_or("");

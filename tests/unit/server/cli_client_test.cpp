@@ -5,12 +5,34 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tests/support/process.hpp"
 
 namespace sluice::cli {
 namespace {
+
+// SLUICE_SERVER set but empty (`SLUICE_SERVER= sluice get brokers`) means the default server, not an
+// empty URL that every command refuses.
+TEST(CliClient, AnEmptySluiceServerVariableMeansTheDefaultServer) {
+  const char* saved = std::getenv("SLUICE_SERVER");
+  const std::optional<std::string> restore = saved ? std::optional<std::string>(saved) : std::nullopt;
+  std::vector<std::string> args;
+  ::setenv("SLUICE_SERVER", "", 1);
+  EXPECT_EQ(server_of(args).base, "http://127.0.0.1:8080");
+  ::setenv("SLUICE_SERVER", "http://example.test:9000/", 1);
+  EXPECT_EQ(server_of(args).base, "http://example.test:9000");
+  args = {"--server", "http://127.0.0.1:1"};
+  EXPECT_EQ(server_of(args).base, "http://127.0.0.1:1");
+  if (restore)
+    ::setenv("SLUICE_SERVER", restore->c_str(), 1);
+  else
+    ::unsetenv("SLUICE_SERVER");
+}
 
 TEST(CliClient, ARefusedConnectionSaysConnectionRefused) {
   const Target target{"http://127.0.0.1:" + std::to_string(testing::free_port()), ""};
