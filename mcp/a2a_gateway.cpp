@@ -19,6 +19,8 @@ using json = nlohmann::json;
 /// A2A §5.4: the requested protocol version is not supported.
 constexpr int version_not_supported = -32009;
 constexpr std::size_t max_card_bytes = 1 << 20;
+/// A card request that is only about the card (not one that a message waits on).
+constexpr std::chrono::milliseconds card_timeout = std::chrono::seconds(30);
 
 // The interface URL's path ("http://host:1/a/b?x" → "/a/b?x").
 std::string path_of_url(const std::string& url) {
@@ -95,6 +97,15 @@ bool has_replica(const json& described) {
       return true;
   }
   return false;
+}
+
+// The JSON-RPC error of a request that reached no replica (504 when that was a timeout).
+HttpServerResponse unavailable(const HttpServerRequest& req, const json& id, const std::string& agent,
+                               const Error& error) {
+  SLUICE_LOG(mcp, warn, "[agent={}] A2A request failed: {}", agent, error.to_string());
+  return json_reply(req, is_timeout_error(error) ? http::status::gateway_timeout : http::status::bad_gateway,
+                    make_rpc_error(id, rpc_error::internal_error,
+                                   "agent " + agent + " is unavailable: " + error.to_string()));
 }
 
 }  // namespace
@@ -226,13 +237,16 @@ asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, R
                                     "POST /a2a/{agent}/events)");
 }
 
-asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent) {
+asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent,
+                                                     std::chrono::milliseconds timeout,
+                                                     std::shared_ptr<CancelSignal> cancel) {
   for (const char* path : {"/.well-known/agent-card.json", "/.well-known/agent.json"}) {
     HttpRequest request;
     request.method = "GET";
     request.url = path;
     request.headers = {{"Accept", "application/json"}};
-    request.timeout = std::chrono::seconds(30);
+    request.timeout = timeout;
+    request.cancel = cancel;
     auto op = collect(hooks_.relay, agent, std::move(request), max_card_bytes);
     auto got = co_await std::move(op);
     if (!got) co_return got.error();
@@ -248,9 +262,24 @@ asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent) {
   co_return make_error(agent, "the agent serves no agent card at /.well-known/agent-card.json", 404);
 }
 
+asio::awaitable<Result<std::string>> A2aGateway::rpc_path(const std::string& agent,
+                                                          std::shared_ptr<CancelSignal> cancel) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cards_.find(agent); it != cards_.end()) co_return jsonrpc_path_of(it->second);
+  }
+  // Only the card says where the JSON-RPC endpoint is (A2A §8.3.1). Not read yet, as the agent has not
+  // been ready: read it now, which waits for the replica that this request wakes anyway.
+  auto op = fetch_card(agent, timeout_, std::move(cancel));
+  auto card = co_await std::move(op);
+  if (card) co_return jsonrpc_path_of(card.value());
+  if (card.error().code == 404) co_return std::string("/");  // an agent without a card
+  co_return card.error();
+}
+
 asio::awaitable<Status> A2aGateway::refresh_card(std::string agent) {
   if (!hooks_.relay || describe_a2a_agent(agent).is_null()) co_return ok();
-  auto op = fetch_card(agent);
+  auto op = fetch_card(agent, card_timeout, nullptr);
   auto card = co_await std::move(op);
   if (!card) {
     SLUICE_LOG(mcp, warn, "[agent={}] cannot fetch the agent card: {}", agent, card.error().to_string());
@@ -284,7 +313,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::serve_card(HttpServerRequest& re
     co_return res;
   }
   if (!cached) {
-    auto op = fetch_card(agent);
+    auto op = fetch_card(agent, card_timeout, nullptr);
     auto card = co_await std::move(op);
     if (!card) {
       int code = card.error().code >= 400 ? card.error().code : 502;
@@ -310,23 +339,21 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
     co_return json_reply(req, http::status::ok,
                          make_rpc_error(id, version_not_supported,
                                         "A2A version " + version + " is not supported (1.0 and 0.3 are)"));
-  std::string path = "/";
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = cards_.find(agent); it != cards_.end()) path = jsonrpc_path_of(it->second);
-  }
+  auto cancel = std::make_shared<CancelSignal>();
+  ctx.on_cancel([cancel] { cancel->cancel(); });
+  auto path_op = rpc_path(agent, cancel);
+  auto path = co_await std::move(path_op);
+  if (!path) co_return unavailable(req, id, agent, path.error());
   HttpRequest request;
   request.method = "POST";
-  request.url = path;
+  request.url = path.value();
   for (const char* name : {"Content-Type", "Accept", "A2A-Version", "A2A-Extensions"}) {
     auto value = header_value(req, name);
     if (!value.empty()) request.headers.emplace_back(name, value);
   }
   request.body = req.body();
   request.timeout = timeout_;
-  auto cancel = std::make_shared<CancelSignal>();
   request.cancel = cancel;
-  ctx.on_cancel([cancel] { cancel->cancel(); });
 
   // Every answer is read as it passes (JSON, or SSE events) for the task ids it names.
   TaskIdReader reader;
@@ -375,12 +402,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::relay_rpc(HttpServerRequest& req
   if (!address.empty())
     for (const auto& id : reader.finish()) task_homes_.remember(agent, id, address);
   if (started) co_return HttpServerResponse{};
-  Error error = result ? make_error(agent, "no response") : result.error();
-  SLUICE_LOG(mcp, warn, "[agent={}] A2A request failed: {}", agent, error.to_string());
-  co_return json_reply(req,
-                       is_timeout_error(error) ? http::status::gateway_timeout : http::status::bad_gateway,
-                       make_rpc_error(id, rpc_error::internal_error,
-                                      "agent " + agent + " is unavailable: " + error.to_string()));
+  co_return unavailable(req, id, agent, result ? make_error(agent, "no response") : result.error());
 }
 
 asio::awaitable<HttpServerResponse> A2aGateway::deliver_event(HttpServerRequest& req, RequestContext& ctx,
@@ -396,22 +418,23 @@ asio::awaitable<HttpServerResponse> A2aGateway::deliver_event(HttpServerRequest&
     co_return make_error_response(req, http::status::bad_request, why);
   }
   const CloudEvent& event = events.value().front();
-  std::string path = "/";
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = cards_.find(agent); it != cards_.end()) path = jsonrpc_path_of(it->second);
-  }
+  auto cancel = std::make_shared<CancelSignal>();
+  ctx.on_cancel([cancel] { cancel->cancel(); });
+  auto path_op = rpc_path(agent, cancel);
+  auto path = co_await std::move(path_op);
+  if (!path)
+    co_return make_error_response(
+        req, is_timeout_error(path.error()) ? http::status::gateway_timeout : http::status::bad_gateway,
+        "agent " + agent + ": " + path.error().to_string());
   HttpRequest request;
   request.method = "POST";
-  request.url = path;
+  request.url = path.value();
   request.headers = {
       {"Content-Type", "application/json"}, {"Accept", "application/json"}, {"A2A-Version", "1.0"}};
   json id = next_id_++;
   request.body = send_message_request(event, id).dump();
   request.timeout = timeout_;
-  auto cancel = std::make_shared<CancelSignal>();
   request.cancel = cancel;
-  ctx.on_cancel([cancel] { cancel->cancel(); });
   auto op = collect(hooks_.relay, agent, std::move(request), 16 << 20);
   auto got = co_await std::move(op);
   if (!got)

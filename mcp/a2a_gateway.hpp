@@ -68,7 +68,13 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
   asio::awaitable<Status> refresh_card(std::string agent);
 
  private:
-  asio::awaitable<Result<nlohmann::json>> fetch_card(const std::string& agent);
+  /// Reads the agent's card through the activator (which may wait for a replica) and caches it.
+  asio::awaitable<Result<nlohmann::json>> fetch_card(const std::string& agent,
+                                                     std::chrono::milliseconds timeout,
+                                                     std::shared_ptr<CancelSignal> cancel);
+  /// The path of the agent's JSON-RPC endpoint, from its card (read first when not cached yet).
+  asio::awaitable<Result<std::string>> rpc_path(const std::string& agent,
+                                                std::shared_ptr<CancelSignal> cancel);
   asio::awaitable<HttpServerResponse> serve_card(HttpServerRequest& req, const std::string& agent,
                                                  const nlohmann::json& described, bool v0_3);
   asio::awaitable<HttpServerResponse> relay_rpc(HttpServerRequest& req, RequestContext& ctx,

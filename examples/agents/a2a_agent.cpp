@@ -1,9 +1,10 @@
 // a2a_agent: a small A2A agent (v1.0 JSON-RPC binding, with the v0.3 method names too), for the gateway.
 //
-//   PORT   where to listen (sluice sets it; default 8080)
+//   PORT       where to listen (sluice sets it; default 8080)
+//   RPC_PATH   where the JSON-RPC endpoint is (default "/"; the card names it)
 //
-// GET /.well-known/agent-card.json  the agent card (one JSONRPC interface at "/")
-// POST /                           SendMessage: answers "echo: <text>" as a Message, or as a completed
+// GET /.well-known/agent-card.json  the agent card (one JSONRPC interface at RPC_PATH)
+// POST RPC_PATH                    SendMessage: answers "echo: <text>" as a Message, or as a completed
 //                                  Task when the text contains "task" (a failed one when it contains
 //                                  "fail"); a data part is echoed as data. A message continuing a task
 //                                  (taskId) gets TaskNotFound (-32001) or, tasks here being finished,
@@ -75,6 +76,7 @@ int main() {
   const int port = std::atoi(env_or("PORT", "8080").c_str());
   const std::string agent = env_or("SLUICE_AGENT", "a2a");
   const std::string revision = env_or("SLUICE_REVISION", "");
+  const std::string rpc_path = env_or("RPC_PATH", "/");
   auto store = std::make_shared<Store>();
   // Task ids are unique across replicas (a task lives on the replica that made it), and each task
   // says which replica that was (metadata.replica).
@@ -88,20 +90,21 @@ int main() {
   });
   server.Get("/healthz",
              [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
-  auto card = [port, agent](const httplib::Request&, httplib::Response& res) {
-    json c = {{"name", agent},
-              {"description", "Echoes what it is sent, as a message or as a task."},
-              {"version", "1.0.0"},
-              {"supportedInterfaces", json::array({{{"url", "http://127.0.0.1:" + std::to_string(port) + "/"},
-                                                    {"protocolBinding", "JSONRPC"},
-                                                    {"protocolVersion", "1.0"}}})},
-              {"capabilities", {{"streaming", true}, {"pushNotifications", false}}},
-              {"defaultInputModes", {"text/plain", "application/json"}},
-              {"defaultOutputModes", {"text/plain", "application/json"}},
-              {"skills", json::array({{{"id", "echo"},
-                                       {"name", "Echo"},
-                                       {"description", "Answers with what it was sent."},
-                                       {"tags", {"echo"}}}})}};
+  auto card = [port, agent, rpc_path](const httplib::Request&, httplib::Response& res) {
+    json c = {
+        {"name", agent},
+        {"description", "Echoes what it is sent, as a message or as a task."},
+        {"version", "1.0.0"},
+        {"supportedInterfaces", json::array({{{"url", "http://127.0.0.1:" + std::to_string(port) + rpc_path},
+                                              {"protocolBinding", "JSONRPC"},
+                                              {"protocolVersion", "1.0"}}})},
+        {"capabilities", {{"streaming", true}, {"pushNotifications", false}}},
+        {"defaultInputModes", {"text/plain", "application/json"}},
+        {"defaultOutputModes", {"text/plain", "application/json"}},
+        {"skills", json::array({{{"id", "echo"},
+                                 {"name", "Echo"},
+                                 {"description", "Answers with what it was sent."},
+                                 {"tags", {"echo"}}}})}};
     res.set_content(c.dump(), "application/json");
   };
   server.Get("/.well-known/agent-card.json", card);
@@ -257,7 +260,7 @@ int main() {
     });
   };
   // A request member of an unexpected type deep in params (parts, contextId) is Invalid params too.
-  server.Post("/", [handle](const httplib::Request& req, httplib::Response& res) {
+  server.Post(rpc_path, [handle](const httplib::Request& req, httplib::Response& res) {
     try {
       handle(req, res);
     } catch (const json::exception& e) {

@@ -25,11 +25,12 @@ class A2aActivation : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.wait_ready()); }
 
-  /// The example A2A agent as `name`, created at zero.
-  void create_at_zero(const std::string& name) {
+  /// The example A2A agent as `name`, created at zero, its JSON-RPC endpoint at `rpc_path`.
+  void create_at_zero(const std::string& name, const std::string& rpc_path = "/") {
     AgentYaml a;
     a.name = name;
     a.program = "a2a_agent";
+    a.env = {{"RPC_PATH", rpc_path}};
     a.annotations = {{"sluice.dev/protocol", "a2a"}, {"autoscaling.knative.dev/initial-scale", "0"}};
     apply_agent(server_, agent_yaml(a));
   }
@@ -103,6 +104,27 @@ TEST_F(A2aActivation, TheCardOfAnAgentAtZeroStartsNoReplica) {
       << own.dump();
   EXPECT_EQ(own["skills"][0]["id"], "echo") << own.dump();
   EXPECT_EQ(own["supportedInterfaces"][0]["url"], base);
+}
+
+// Where an agent's JSON-RPC endpoint is, only its card says (A2A §8.3.1). The first requests to an
+// agent at zero, before Sluice has read that card, go where the card says, not to "/".
+TEST_F(A2aActivation, TheFirstRequestsToAnAgentAtZeroReachItsJsonRpcPath) {
+  create_at_zero("zpath", "/rpc");
+  json sent = send_message("zpath", 1);
+  ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
+  EXPECT_EQ(sent["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED") << sent.dump();
+
+  // A trigger's events reach an A2A agent through /a2a/{agent}/events: the same for them.
+  create_at_zero("zevents", "/rpc");
+  httplib::Client client("127.0.0.1", server_.port());
+  client.set_read_timeout(60, 0);
+  auto res = client.Post(
+      "/a2a/zevents/events",
+      {{"ce-specversion", "1.0"}, {"ce-id", "e-1"}, {"ce-source", "/test"}, {"ce-type", "com.example.ask"}},
+      "hello", "text/plain");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("ce-type"), "dev.sluice.a2a.message") << res->body;
 }
 
 }  // namespace
