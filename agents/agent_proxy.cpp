@@ -21,6 +21,27 @@ bool hop_by_hop(std::string_view name) {
   return false;
 }
 
+/// Removes the hop-by-hop headers, those that a Connection header names included (RFC 9110 §7.6.1:
+/// `Connection: X-Hop` makes X-Hop meant for this connection only), as Go's ReverseProxy, which
+/// Knative's activator uses, does.
+void drop_hop_by_hop(HttpHeaders& headers) {
+  std::vector<std::string> listed;
+  for (const auto& [name, value] : headers) {
+    if (!iequals(name, "connection")) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const auto option = trim_space(rest.substr(0, comma));
+      if (!option.empty()) listed.emplace_back(option);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  std::erase_if(headers, [&](const auto& h) {
+    return hop_by_hop(h.first) || std::any_of(listed.begin(), listed.end(),
+                                              [&](const std::string& l) { return iequals(h.first, l); });
+  });
+}
+
 const std::string* find_header(const HttpHeaders& headers, std::string_view name) {
   for (const auto& [k, v] : headers)
     if (iequals(k, name)) return &v;
@@ -131,7 +152,7 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
       const auto bound = std::max(left, std::chrono::milliseconds(1));
       request.timeout = request.timeout.count() > 0 ? std::min(request.timeout, bound) : bound;
     }
-    std::erase_if(request.headers, [](const auto& h) { return hop_by_hop(h.first); });
+    drop_hop_by_hop(request.headers);
     nlohmann::json line;
     if (request_log::enabled()) {
       const auto* traceparent = find_header(request.headers, "traceparent");
@@ -239,11 +260,9 @@ asio::awaitable<HttpServerResponse> AgentProxy::handle(HttpServerRequest& req, R
   HttpRequest request;
   request.method = std::string(req.method_string());
   request.url = std::move(target);
-  for (const auto& field : req) {
-    const std::string_view field_name(field.name_string().data(), field.name_string().size());
-    if (hop_by_hop(field_name)) continue;
-    request.headers.emplace_back(std::string(field_name), std::string(field.value()));
-  }
+  for (const auto& field : req)
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  drop_hop_by_hop(request.headers);
   request.body = std::move(req.body());
   auto signal = std::make_shared<CancelSignal>();
   ctx.on_cancel([signal] { signal->cancel(); });
@@ -261,8 +280,8 @@ asio::awaitable<HttpServerResponse> AgentProxy::handle(HttpServerRequest& req, R
   HeadersHandler on_headers = [state, &ctx, version, keep_alive](
                                   int status, const HttpHeaders& headers) -> asio::awaitable<bool> {
     state->status = status;
-    for (const auto& h : headers)
-      if (!hop_by_hop(h.first)) state->headers.push_back(h);
+    state->headers = headers;
+    drop_hop_by_hop(state->headers);
     const auto* type = find_header(headers, "content-type");
     const bool event_stream = type && type->rfind("text/event-stream", 0) == 0;
     if (!event_stream && find_header(headers, "content-length")) co_return true;

@@ -108,6 +108,27 @@ TEST_F(AgentsRouting, TrafficNamingAMissingRevisionOnANewAgentShowsNoTrafficServ
   EXPECT_EQ(revision_status(server_, "echo", "echo-00001")["traffic"], 0) << status.dump();
 }
 
+// RFC 9110 §7.6.1: a header that the Connection header names is meant for this hop only, and the
+// proxy does not pass it on. The echo agent refuses an event without ce-type, so it shows whether
+// ce-type reached it.
+TEST_F(AgentsRouting, HeadersThatConnectionNamesAreNotPassedToTheReplica) {
+  apply_agent(server_, agent_yaml(echo("a")));
+  ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
+  httplib::Client client("127.0.0.1", server_.port());
+  const auto post = [&](const std::string& connection) {
+    httplib::Headers headers{{"ce-specversion", "1.0"},
+                             {"ce-id", "1"},
+                             {"ce-source", "/test"},
+                             {"ce-type", "t"},
+                             {"Connection", connection}};
+    auto res = client.Post("/agents/echo/", headers, "{}", "application/json");
+    return res ? res->status : 0;
+  };
+  EXPECT_EQ(post("keep-alive"), 200);
+  EXPECT_EQ(post("keep-alive, ce-type"), 400);
+  EXPECT_EQ(post("CE-Type"), 400);
+}
+
 TEST_F(AgentsRouting, NewRevisionThatFailsKeepsTrafficAndMakesTheAgentNotReady) {
   apply_agent(server_, agent_yaml(echo("a")));
   ASSERT_TRUE(wait_until([&] { return ready_replicas(server_, "echo", "echo-00001") == 1; }));
