@@ -290,7 +290,15 @@ asio::awaitable<Status> A2aGateway::refresh_card(std::string agent) {
 
 void A2aGateway::on_revision_change(asio::any_io_executor executor, const std::string& agent,
                                     const std::string&, bool ready) {
-  if (!ready) return;
+  if (!ready) {
+    // A deleted agent's card goes with it: an agent created again under its name is another agent,
+    // whose card Sluice has not read.
+    if (describe_a2a_agent(agent).is_null()) {
+      std::lock_guard lock(mu_);
+      cards_.erase(agent);
+    }
+    return;
+  }
   auto refresh = shared_from_this()->refresh_card(agent);
   asio::co_spawn(executor, discard(std::move(refresh)), asio::detached);
 }

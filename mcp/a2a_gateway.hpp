@@ -62,7 +62,8 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
 
   /// The /a2a/ route.
   asio::awaitable<HttpServerResponse> handle(HttpServerRequest& req, RequestContext& ctx);
-  /// Caches the agent's card when one of its revisions becomes ready. Thread-safe.
+  /// Caches the agent's card when one of its revisions becomes ready, and forgets it when a revision
+  /// is removed and the agent is gone. Thread-safe.
   void on_revision_change(asio::any_io_executor executor, const std::string& agent,
                           const std::string& revision, bool ready);
   asio::awaitable<Status> refresh_card(std::string agent);

@@ -106,6 +106,41 @@ TEST_F(A2aActivation, TheCardOfAnAgentAtZeroStartsNoReplica) {
   EXPECT_EQ(own["supportedInterfaces"][0]["url"], base);
 }
 
+// An agent deleted and created again under its name is another agent: the card Sluice read from the
+// first is not the second's.
+TEST_F(A2aActivation, ACardGoesWithItsDeletedAgent) {
+  create_at_zero("zdel");
+  json sent = send_message("zdel", 1);
+  ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto got = get_card("zdel");
+        return got && got->status == 200 && !is_placeholder(json::parse(got->body, nullptr, false));
+      },
+      20s));
+
+  std::string out;
+  ASSERT_EQ(server_.cli({"delete", "agent", "zdel"}, &out), 0) << out;
+  auto gone = get_card("zdel");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404) << gone->body;
+  // The runtime reports the removed revision (its metrics go in the same pass).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        httplib::Client client("127.0.0.1", server_.port());
+        auto metrics = client.Get("/metrics");
+        return metrics && metrics->body.find("revision=\"zdel-00001\"") == std::string::npos;
+      },
+      20s));
+
+  create_at_zero("zdel");
+  auto again = get_card("zdel");
+  ASSERT_TRUE(again && again->status == 200);
+  json card = json::parse(again->body);
+  EXPECT_TRUE(is_placeholder(card)) << again->body;
+  EXPECT_EQ(revision_status(server_, "zdel", card["version"]).value("replicas", -1), 0) << again->body;
+}
+
 // Where an agent's JSON-RPC endpoint is, only its card says (A2A §8.3.1). The first requests to an
 // agent at zero, before Sluice has read that card, go where the card says, not to "/".
 TEST_F(A2aActivation, TheFirstRequestsToAnAgentAtZeroReachItsJsonRpcPath) {
