@@ -66,7 +66,7 @@ asio::awaitable<HttpServerResponse> ControlApi::handle(HttpServerRequest& reques
       auto result = co_await offload(blocking_, read);
       if (!result)
         co_return make_error_response(request, http::status::not_found,
-                                      "no " + kind->kind + " named \"" + name + "\"");
+                                      not_found_error(kind->kind, name).message);
       co_return json_response(request, http::status::ok, *result);
     }
     case http::verb::put:

@@ -478,7 +478,7 @@ void Controller::reconcile_dependents(const std::set<std::string>& changed_kinds
 
 Status Controller::remove(const std::string& kind, const std::string& name) {
   std::unique_lock lock(mu_);
-  if (!store_->get(kind, name)) return make_error(kind, "no " + kind + " named \"" + name + "\"", 404);
+  if (!store_->get(kind, name)) return not_found_error(kind, name);
   if (config_) {
     lock.unlock();
     return write_replicated({{config_key(kind, name), std::nullopt}});

@@ -202,7 +202,7 @@ Result<StoredResource> ResourceStore::put(const std::string& kind, const std::st
 Status ResourceStore::remove(const std::string& kind, const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = resources_.find({kind, name});
-  if (it == resources_.end()) return make_error(kind, "no " + kind + " named \"" + name + "\"", 404);
+  if (it == resources_.end()) return not_found_error(kind, name);
   if (auto st = remove_file(path_for(kind, name)); !st) return st;
   if (auto st = fsync_dir(parent_dir(path_for(kind, name))); !st) return st;
   resources_.erase(it);

@@ -33,6 +33,11 @@ const KindInfo* find_kind(std::string_view spelling);
 /// becomes an Agent). Returns the kind.
 Result<const KindInfo*> resolve_manifest_kind(nlohmann::json& manifest);
 
+/// 404: no resource of that kind and name ("no Trigger named \"x\"", the same for get and delete).
+inline Error not_found_error(const std::string& kind, const std::string& name) {
+  return make_error("", "no " + kind + " named \"" + name + "\"", 404);
+}
+
 struct StoredResource {
   std::string kind;  // canonical kind ("Broker")
   std::string name;

@@ -160,6 +160,15 @@ TEST_F(ControlPlaneEdge, PutWithAnotherNameQuotesItOnce) {
       << res->body;
 }
 
+// `get` and `delete` of a resource that does not exist say so the same way, naming the kind once.
+TEST_F(ControlPlaneEdge, GetAndDeleteOfAMissingResourceSayTheSame) {
+  std::string get, del;
+  EXPECT_EQ(server_.cli({"get", "trigger", "nope"}, &get), 1) << get;
+  EXPECT_EQ(server_.cli({"delete", "trigger", "nope"}, &del), 1) << del;
+  EXPECT_NE(get.find("error: no Trigger named \"nope\""), std::string::npos) << get;
+  EXPECT_NE(del.find("error: no Trigger named \"nope\""), std::string::npos) << del;
+}
+
 TEST_F(ControlPlaneEdge, DeletingATriggerWithADeliveryInFlightAnswersAtOnce) {
   HttpSink slow;
   slow.respond([](const ReceivedRequest&, std::size_t) {
