@@ -239,7 +239,7 @@ asio::awaitable<HttpServerResponse> A2aGateway::handle(HttpServerRequest& req, R
 
 asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent,
                                                      std::chrono::milliseconds timeout,
-                                                     std::shared_ptr<CancelSignal> cancel) {
+                                                     std::shared_ptr<CancelSignal> cancel, bool* answered) {
   for (const char* path : {"/.well-known/agent-card.json", "/.well-known/agent.json"}) {
     HttpRequest request;
     request.method = "GET";
@@ -250,6 +250,7 @@ asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent,
     auto op = collect(hooks_.relay, agent, std::move(request), max_card_bytes);
     auto got = co_await std::move(op);
     if (!got) co_return got.error();
+    if (answered) *answered = true;
     if (got.value().status == 404) continue;
     if (got.value().status != 200)
       co_return make_error(agent, "the agent card answered HTTP " + std::to_string(got.value().status), 502);
@@ -270,10 +271,13 @@ asio::awaitable<Result<std::string>> A2aGateway::rpc_path(const std::string& age
   }
   // Only the card says where the JSON-RPC endpoint is (A2A §8.3.1). Not read yet, as the agent has not
   // been ready: read it now, which waits for the replica that this request wakes anyway.
-  auto op = fetch_card(agent, timeout_, std::move(cancel));
+  bool answered = false;
+  auto op = fetch_card(agent, timeout_, std::move(cancel), &answered);
   auto card = co_await std::move(op);
   if (card) co_return jsonrpc_path_of(card.value());
-  if (card.error().code == 404) co_return std::string("/");  // an agent without a card
+  // An agent that answers without a card (none, or not JSON) is asked at "/"; one that cannot be
+  // reached (it cannot start, the wait timed out, the caller left) fails the request here.
+  if (answered) co_return std::string("/");
   co_return card.error();
 }
 

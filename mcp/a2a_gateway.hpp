@@ -69,10 +69,12 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
   asio::awaitable<Status> refresh_card(std::string agent);
 
  private:
-  /// Reads the agent's card through the activator (which may wait for a replica) and caches it.
+  /// Reads the agent's card through the activator (which may wait for a replica) and caches it;
+  /// `answered` (when given) is set once a replica answered, with a card or without one.
   asio::awaitable<Result<nlohmann::json>> fetch_card(const std::string& agent,
                                                      std::chrono::milliseconds timeout,
-                                                     std::shared_ptr<CancelSignal> cancel);
+                                                     std::shared_ptr<CancelSignal> cancel,
+                                                     bool* answered = nullptr);
   /// The path of the agent's JSON-RPC endpoint, from its card (read first when not cached yet).
   asio::awaitable<Result<std::string>> rpc_path(const std::string& agent,
                                                 std::shared_ptr<CancelSignal> cancel);

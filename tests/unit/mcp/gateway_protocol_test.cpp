@@ -104,6 +104,15 @@ Canned card_agent(const HttpRequest& request) {
   return {200, json_type, make_rpc_error(nullptr, rpc_error::invalid_request, "bad").dump()};
 }
 
+// An A2A agent "badcard" whose card endpoint fails (HTTP 500); its JSON-RPC answers say at which path
+// they were asked.
+Canned badcard_agent(const HttpRequest& request) {
+  if (request.method == "GET") return {500, {{"Content-Type", "text/plain"}}, "card store down"};
+  return {200,
+          {{"Content-Type", "application/json"}},
+          json{{"jsonrpc", "2.0"}, {"id", 1}, {"result", {{"path", request.url}}}}.dump()};
+}
+
 asio::awaitable<int> delivery_status(ToolEventBridge& bridge, const ToolTarget& target, HttpRequest request) {
   auto op = bridge.deliver(target, std::move(request));
   auto response = co_await std::move(op);
@@ -117,7 +126,9 @@ class GatewayProtocolTest : public GatewayServerTest {
     RelayFn relay = [this](const std::string& agent, HttpRequest request, HeadersFn on_headers,
                            ChunkFn on_chunk) -> asio::awaitable<Result<int>> {
       ++relayed_;
-      Canned canned = agent == "card" ? card_agent(request) : odd_agent(init_mode_, request);
+      Canned canned = agent == "card"      ? card_agent(request)
+                      : agent == "badcard" ? badcard_agent(request)
+                                           : odd_agent(init_mode_, request);
       co_return co_await answer(canned.status, std::move(canned.headers), std::move(canned.body),
                                 std::move(on_headers), std::move(on_chunk));
     };
@@ -127,7 +138,8 @@ class GatewayProtocolTest : public GatewayServerTest {
           {{{"name", "odd"}, {"protocol", "mcp"}},
            {{"name", "card"},
             {"protocol", "a2a"},
-            {"revisions", json::array({{{"name", "card-00001"}, {"traffic", 100}, {"replicas", 1}}})}}});
+            {"revisions", json::array({{{"name", "card-00001"}, {"traffic", 100}, {"replicas", 1}}})}},
+           {{"name", "badcard"}, {"protocol", "a2a"}}});
     };
     pin_ = pin;
     GatewayOptions options;
@@ -459,6 +471,17 @@ TEST_F(GatewayProtocolTest, A2aCardsAndRequestsWithMembersOfTheWrongType) {
   ASSERT_TRUE(odd);
   EXPECT_EQ(odd->status, 200) << odd->body;
   EXPECT_EQ(json::parse(odd->body, nullptr, false)["error"]["code"], rpc_error::invalid_request);
+}
+
+// Its card tells where an agent's JSON-RPC endpoint is; an agent that answers without a usable card
+// is asked at "/" (the request is not failed for the card).
+TEST_F(GatewayProtocolTest, A2aRequestsToAnAgentWhoseCardFailsGoToTheRoot) {
+  httplib::Client cli("127.0.0.1", server_->port());
+  auto res = cli.Post("/a2a/badcard", R"({"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}})",
+                      "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body, nullptr, false)["result"]["path"], "/") << res->body;
 }
 
 TEST_F(GatewayProtocolTest, TriggerDeliveriesFailOnMalformedToolAnswers) {
