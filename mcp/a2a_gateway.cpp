@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "core/fs.hpp"
 #include "core/http_binding.hpp"
 #include "core/log.hpp"
 #include "mcp/a2a_events.hpp"
@@ -158,9 +159,9 @@ json placeholder_agent_card(const json& agent, const std::string& base_url, bool
   json card = {
       {"name", name},
       {"description", "A2A agent " + name +
-                          " served by Sluice. Its replicas are at zero and it has not been ready since "
-                          "Sluice started, so this card is Sluice's own: the agent's card replaces it once "
-                          "a replica has been ready."},
+                          " served by Sluice. It has no replica and Sluice has not read its own card yet, "
+                          "so this card is Sluice's: the agent's card replaces it once a replica has been "
+                          "ready."},
       {"version", version.empty() ? std::string("0") : version},
       {"capabilities",
        {{"extensions", json::array({{{"uri", kPlaceholderCardExtension},
@@ -182,8 +183,32 @@ json placeholder_agent_card(const json& agent, const std::string& base_url, bool
   return card;
 }
 
-A2aGateway::A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout)
-    : hooks_(std::move(hooks)), timeout_(timeout) {}
+A2aGateway::A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout, std::string cards_file)
+    : hooks_(std::move(hooks)), timeout_(timeout), cards_file_(std::move(cards_file)) {
+  if (cards_file_.empty()) return;
+  auto saved = read_file(cards_file_);
+  if (!saved) return;  // none yet
+  auto parsed = json::parse(saved.value(), nullptr, false);
+  if (!parsed.is_object()) {
+    SLUICE_LOG(mcp, warn, "ignoring the saved A2A cards {}: not a JSON object", cards_file_);
+    return;
+  }
+  for (auto& [agent, card] : parsed.items())
+    if (card.is_object()) cards_[agent] = std::move(card);
+  SLUICE_LOG(mcp, info, "A2A cards of {} agents loaded from {}", cards_.size(), cards_file_);
+}
+
+void A2aGateway::save_cards() {
+  if (cards_file_.empty()) return;
+  std::lock_guard file_lock(cards_file_mu_);
+  json all = json::object();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [agent, card] : cards_) all[agent] = card;
+  }
+  auto written = write_file_atomic(cards_file_, all.dump());
+  if (!written) SLUICE_LOG(mcp, warn, "cannot save the A2A cards: {}", written.error().to_string());
+}
 
 json A2aGateway::describe_a2a_agent(const std::string& agent) const {
   if (!hooks_.describe_agents) return nullptr;
@@ -256,8 +281,14 @@ asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent,
       co_return make_error(agent, "the agent card answered HTTP " + std::to_string(got.value().status), 502);
     auto card = json::parse(got.value().body, nullptr, false);
     if (!card.is_object()) co_return make_error(agent, "the agent card is not a JSON object", 502);
-    std::lock_guard lock(mu_);
-    cards_[agent] = card;
+    bool changed = false;
+    {
+      std::lock_guard lock(mu_);
+      auto& cached = cards_[agent];
+      changed = cached != card;
+      cached = card;
+    }
+    if (changed) save_cards();
     co_return card;
   }
   co_return make_error(agent, "the agent serves no agent card at /.well-known/agent-card.json", 404);
@@ -298,8 +329,12 @@ void A2aGateway::on_revision_change(asio::any_io_executor executor, const std::s
     // A deleted agent's card goes with it: an agent created again under its name is another agent,
     // whose card Sluice has not read.
     if (describe_a2a_agent(agent).is_null()) {
-      std::lock_guard lock(mu_);
-      cards_.erase(agent);
+      bool erased = false;
+      {
+        std::lock_guard lock(mu_);
+        erased = cards_.erase(agent) > 0;
+      }
+      if (erased) save_cards();
     }
     return;
   }

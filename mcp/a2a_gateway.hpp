@@ -12,9 +12,10 @@
 //                                                  SendMessage; the answer comes back as a reply CloudEvent
 //                                                  (the subscriber URL of triggers that target the agent)
 //
-// Cards are cached per agent when a revision becomes ready. Fetching a card never wakes an agent: one
-// that is at zero and whose card is not cached (it was created at zero and has not been ready yet)
-// gets a placeholder card that Sluice builds from the Agent (see placeholder_agent_card).
+// Cards are cached per agent when a revision becomes ready, and kept across restarts. Fetching a card
+// never wakes an agent: one that is at zero and whose card is not cached (it was created at zero and
+// has not been ready yet) gets a placeholder card that Sluice builds from the Agent (see
+// placeholder_agent_card).
 
 #include <map>
 #include <memory>
@@ -58,7 +59,10 @@ nlohmann::json placeholder_agent_card(const nlohmann::json& agent, const std::st
 
 class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
  public:
-  explicit A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout = std::chrono::minutes(10));
+  /// `cards_file`: where the cards read from agents are kept across restarts (none when empty), so that
+  /// an agent at zero since Sluice started is described by its own card without being woken.
+  explicit A2aGateway(A2aHooks hooks, std::chrono::milliseconds timeout = std::chrono::minutes(10),
+                      std::string cards_file = "");
 
   /// The /a2a/ route.
   asio::awaitable<HttpServerResponse> handle(HttpServerRequest& req, RequestContext& ctx);
@@ -84,6 +88,8 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
                                                 const std::string& agent);
   asio::awaitable<HttpServerResponse> deliver_event(HttpServerRequest& req, RequestContext& ctx,
                                                     const std::string& agent);
+  /// Writes cards_ to cards_file_.
+  void save_cards();
   /// The agent as describe_agents lists it; null when there is no A2A agent of that name.
   nlohmann::json describe_a2a_agent(const std::string& agent) const;
 
@@ -91,6 +97,8 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
   std::chrono::milliseconds timeout_;
   std::mutex mu_;
   std::map<std::string, nlohmann::json> cards_;  // as the agents serve them
+  std::string cards_file_;
+  std::mutex cards_file_mu_;  // one writer of cards_file_ at a time (taken before mu_)
   TaskHomes task_homes_;
   std::atomic<std::int64_t> next_id_{1};
 };

@@ -76,8 +76,10 @@ void wire_gateways(ServerParts& parts) {
   options.loopback_listener = mcp::is_loopback_host(parts.options.host);
   options.catalog_file = parts.options.data_dir + "/mcp-catalog.json";
   auto gateway = std::make_shared<mcp::McpGateway>(hooks, options);
-  auto a2a = std::make_shared<mcp::A2aGateway>(mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents,
-                                                             parts.authorize_agent, parts.pin_agent_replica});
+  auto a2a =
+      std::make_shared<mcp::A2aGateway>(mcp::A2aHooks{parts.relay_to_agent, parts.describe_agents,
+                                                      parts.authorize_agent, parts.pin_agent_replica},
+                                        std::chrono::minutes(10), parts.options.data_dir + "/a2a-cards.json");
   if (!parts.relay_to_agent)
     SLUICE_LOG(mcp, info, "no agents runtime: the MCP gateway serves built-in tools only");
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <csignal>
+
 #include <nlohmann/json.hpp>
 
 #include "mcp/a2a_gateway.hpp"
@@ -139,6 +141,33 @@ TEST_F(A2aActivation, ACardGoesWithItsDeletedAgent) {
   json card = json::parse(again->body);
   EXPECT_TRUE(is_placeholder(card)) << again->body;
   EXPECT_EQ(revision_status(server_, "zdel", card["version"]).value("replicas", -1), 0) << again->body;
+}
+
+// The cards read from agents outlive a restart: an agent at zero since Sluice started is described
+// by its own card, and still starts nothing.
+TEST_F(A2aActivation, ACardReadBeforeARestartIsServedAfterIt) {
+  create_at_zero("zkept");
+  json sent = send_message("zkept", 1);
+  ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto got = get_card("zkept");
+        return got && got->status == 200 && !is_placeholder(json::parse(got->body, nullptr, false));
+      },
+      20s));
+
+  server_.process().signal(SIGTERM);
+  ASSERT_EQ(server_.process().wait(std::chrono::seconds(30)), 0);
+  server_.restart();
+  ASSERT_TRUE(server_.wait_ready());
+  auto res = get_card("zkept");
+  ASSERT_TRUE(res && res->status == 200);
+  json card = json::parse(res->body);
+  EXPECT_FALSE(is_placeholder(card)) << res->body;
+  EXPECT_EQ(card["skills"][0]["id"], "echo") << res->body;
+  EXPECT_EQ(card["supportedInterfaces"][0]["url"],
+            "http://127.0.0.1:" + std::to_string(server_.port()) + "/a2a/zkept");
+  EXPECT_EQ(revision_status(server_, "zkept", "zkept-00001").value("replicas", -1), 0);
 }
 
 // Where an agent's JSON-RPC endpoint is, only its card says (A2A §8.3.1). The first requests to an
