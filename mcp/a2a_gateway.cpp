@@ -287,6 +287,7 @@ asio::awaitable<Result<json>> A2aGateway::fetch_card(const std::string& agent,
       auto& cached = cards_[agent];
       changed = cached != card;
       cached = card;
+      cardless_.erase(agent);
     }
     if (changed) save_cards();
     co_return card;
@@ -299,6 +300,7 @@ asio::awaitable<Result<std::string>> A2aGateway::rpc_path(const std::string& age
   {
     std::lock_guard lock(mu_);
     if (auto it = cards_.find(agent); it != cards_.end()) co_return jsonrpc_path_of(it->second);
+    if (cardless_.count(agent)) co_return std::string("/");
   }
   // Only the card says where the JSON-RPC endpoint is (A2A §8.3.1). Not read yet, as the agent has not
   // been ready: read it now, which waits for the replica that this request wakes anyway.
@@ -308,7 +310,12 @@ asio::awaitable<Result<std::string>> A2aGateway::rpc_path(const std::string& age
   if (card) co_return jsonrpc_path_of(card.value());
   // An agent that answers without a card (none, or not JSON) is asked at "/"; one that cannot be
   // reached (it cannot start, the wait timed out, the caller left) fails the request here.
-  if (answered) co_return std::string("/");
+  // It is asked again when one of its revisions becomes ready.
+  if (answered) {
+    std::lock_guard lock(mu_);
+    cardless_.insert(agent);
+    co_return std::string("/");
+  }
   co_return card.error();
 }
 
@@ -333,6 +340,7 @@ void A2aGateway::on_revision_change(asio::any_io_executor executor, const std::s
       {
         std::lock_guard lock(mu_);
         erased = cards_.erase(agent) > 0;
+        cardless_.erase(agent);
       }
       if (erased) save_cards();
     }

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -97,6 +98,7 @@ class A2aGateway : public std::enable_shared_from_this<A2aGateway> {
   std::chrono::milliseconds timeout_;
   std::mutex mu_;
   std::map<std::string, nlohmann::json> cards_;  // as the agents serve them
+  std::set<std::string> cardless_;  // answered without a usable card: asked at "/" without reading it
   std::string cards_file_;
   std::mutex cards_file_mu_;  // one writer of cards_file_ at a time (taken before mu_)
   TaskHomes task_homes_;

@@ -482,6 +482,14 @@ TEST_F(GatewayProtocolTest, A2aRequestsToAnAgentWhoseCardFailsGoToTheRoot) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(json::parse(res->body, nullptr, false)["result"]["path"], "/") << res->body;
+
+  // Its card is not read again for every request: the next one is relayed alone.
+  const int before = relayed_.load();
+  auto next = cli.Post("/a2a/badcard", R"({"jsonrpc":"2.0","id":2,"method":"SendMessage","params":{}})",
+                       "application/json");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(json::parse(next->body, nullptr, false)["result"]["path"], "/") << next->body;
+  EXPECT_EQ(relayed_.load() - before, 1);
 }
 
 TEST_F(GatewayProtocolTest, TriggerDeliveriesFailOnMalformedToolAnswers) {
