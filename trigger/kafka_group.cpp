@@ -134,8 +134,10 @@ void KafkaGroupDispatcher::initialize_offsets() {
     if (rd_kafka_query_watermark_offsets(rk, tp.topic, tp.partition, &low, &high,
                                          static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
       continue;
-    rd_kafka_topic_partition_list_add(fresh.get(), tp.topic, tp.partition)->offset =
-        options_.start_at_earliest ? low : high;
+    const std::int64_t initial = options_.start_at_earliest ? low : high;
+    rd_kafka_topic_partition_list_add(fresh.get(), tp.topic, tp.partition)->offset = initial;
+    std::lock_guard lock(mu_);
+    initial_offsets_[{tp.topic, tp.partition}] = initial;
   }
   if (fresh->cnt == 0) return;
   if (rd_kafka_resp_err_t err = rd_kafka_commit(rk, fresh.get(), 0); err) {
@@ -266,6 +268,12 @@ void KafkaGroupDispatcher::assign(rd_kafka_topic_partition_list_t* partitions) {
     if (start >= 0 && marked_deleted(committed->elems[i])) {
       std::lock_guard lock(mu_);
       if (forgotten_.count({tp.topic, tp.partition}) > 0) start = RD_KAFKA_OFFSET_INVALID;
+    }
+    if (start < 0) {
+      // The position taken when the group started, as the commit of it would have kept it.
+      std::lock_guard lock(mu_);
+      if (auto it = initial_offsets_.find({tp.topic, tp.partition}); it != initial_offsets_.end())
+        start = it->second;
     }
     if (start < 0) {
       std::int64_t low = 0;

@@ -150,6 +150,10 @@ class KafkaGroupDispatcher {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> forget_offsets_{false};                   // stop(true): the final commits are marked
   std::set<std::pair<std::string, std::int32_t>> forgotten_;  // marked at start (guarded by mu_)
+  // Where each partition without offsets of its own started when the group started (the end of the
+  // topic, or its beginning): assign() starts there when committing it did not get through, so that
+  // what was published between start() and the assignment is not skipped (guarded by mu_).
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> initial_offsets_;
   bool any_paused_ = false;                                   // consumer thread only
   std::chrono::steady_clock::time_point backlog_reported_{};  // consumer thread only
   bool started_ = false;
