@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <csignal>
+#include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,18 +25,42 @@ bool is_placeholder(const json& card) {
   return false;
 }
 
+/// A SendMessage whose text asks the example agent for a task.
+json message(int id) {
+  return {{"message",
+           {{"messageId", "m-" + std::to_string(id)},
+            {"role", "ROLE_USER"},
+            {"parts", json::array({{{"text", "make a task"}}})}}}};
+}
+
+/// One JSON-RPC request to /a2a/{agent}; null unless answered with HTTP 200.
+json rpc(SluiceServer& server, const std::string& agent, const std::string& method, const json& params,
+         int id) {
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(60, 0);
+  auto res = client.Post("/a2a/" + agent, {{"A2A-Version", "1.0"}},
+                         json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump(),
+                         "application/json");
+  if (!res || res->status != 200) return nullptr;
+  return json::parse(res->body, nullptr, false);
+}
+
+/// The example A2A agent as `name`, created at zero, its JSON-RPC endpoint at `rpc_path`.
+std::string a2a_agent_at_zero(const std::string& name, const std::string& rpc_path = "/") {
+  AgentYaml a;
+  a.name = name;
+  a.program = "a2a_agent";
+  a.env = {{"RPC_PATH", rpc_path}};
+  a.annotations = {{"sluice.dev/protocol", "a2a"}, {"autoscaling.knative.dev/initial-scale", "0"}};
+  return agent_yaml(a);
+}
+
 class A2aActivation : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.wait_ready()); }
 
-  /// The example A2A agent as `name`, created at zero, its JSON-RPC endpoint at `rpc_path`.
   void create_at_zero(const std::string& name, const std::string& rpc_path = "/") {
-    AgentYaml a;
-    a.name = name;
-    a.program = "a2a_agent";
-    a.env = {{"RPC_PATH", rpc_path}};
-    a.annotations = {{"sluice.dev/protocol", "a2a"}, {"autoscaling.knative.dev/initial-scale", "0"}};
-    apply_agent(server_, agent_yaml(a));
+    apply_agent(server_, a2a_agent_at_zero(name, rpc_path));
   }
 
   httplib::Result get_card(const std::string& agent, const char* file = "agent-card.json") {
@@ -43,18 +69,7 @@ class A2aActivation : public ::testing::Test {
   }
 
   json send_message(const std::string& agent, int id) {
-    httplib::Client client("127.0.0.1", server_.port());
-    client.set_read_timeout(60, 0);
-    json params = {{"message",
-                    {{"messageId", "m-" + std::to_string(id)},
-                     {"role", "ROLE_USER"},
-                     {"parts", json::array({{{"text", "make a task"}}})}}}};
-    auto res = client.Post(
-        "/a2a/" + agent, {{"A2A-Version", "1.0"}},
-        json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "SendMessage"}, {"params", params}}.dump(),
-        "application/json");
-    if (!res || res->status != 200) return nullptr;
-    return json::parse(res->body, nullptr, false);
+    return rpc(server_, agent, "SendMessage", message(id), id);
   }
 
   SluiceServer server_{{"--gpus", "none", "--autoscaler", "allow-zero-initial-scale=true"}};
@@ -106,6 +121,52 @@ TEST_F(A2aActivation, TheCardOfAnAgentAtZeroStartsNoReplica) {
       << own.dump();
   EXPECT_EQ(own["skills"][0]["id"], "echo") << own.dump();
   EXPECT_EQ(own["supportedInterfaces"][0]["url"], base);
+}
+
+// A streamed message to an agent at zero waits through the activation and streams every update
+// (A2A §3.1.2): the task submitted, working, its artifact, completed.
+TEST_F(A2aActivation, AStreamedMessageWaitsThroughTheActivation) {
+  create_at_zero("zstream");
+  httplib::Client client("127.0.0.1", server_.port());
+  client.set_read_timeout(60, 0);
+  json params = {
+      {"message",
+       {{"messageId", "m-1"}, {"role", "ROLE_USER"}, {"parts", json::array({{{"text", "a task"}}})}}}};
+  auto res = client.Post(
+      "/a2a/zstream", {{"A2A-Version", "1.0"}, {"Accept", "text/event-stream"}},
+      json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "SendStreamingMessage"}, {"params", params}}.dump(),
+      "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u) << res->body;
+  std::vector<json> events;
+  std::istringstream lines(res->body);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("data: ", 0) == 0) events.push_back(json::parse(line.substr(6), nullptr, false));
+  ASSERT_EQ(events.size(), 4u) << res->body;
+  EXPECT_EQ(events.back()["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED") << res->body;
+}
+
+// A task's replica scaled down meanwhile: its GetTask and CancelTask are asked of a new replica, whose
+// answer (TaskNotFound, -32001: the example keeps tasks in memory) is the client's, not a gateway error.
+TEST(A2aScaledDown, RequestsForATaskWhoseReplicaIsGoneAreAnsweredByTheAgent) {
+  SluiceServer server({"--gpus", "none", "--autoscaler", "allow-zero-initial-scale=true", "--autoscaler",
+                       "scale-to-zero-grace-period=1s", "--autoscaler", "stable-window=6s"});
+  ASSERT_TRUE(server.wait_ready());
+  apply_agent(server, a2a_agent_at_zero("zdown"));
+  json sent = rpc(server, "zdown", "SendMessage", message(1), 1);
+  ASSERT_TRUE(sent.is_object() && sent.contains("result")) << sent.dump();
+  const std::string task = sent["result"]["task"]["id"];
+  ASSERT_TRUE(wait_until(
+      [&] { return revision_status(server, "zdown", "zdown-00001").value("replicas", -1) == 0; }, 30s))
+      << revision_status(server, "zdown", "zdown-00001").dump();
+  int id = 10;
+  for (const char* method : {"GetTask", "CancelTask"}) {
+    json got = rpc(server, "zdown", method, {{"id", task}}, ++id);
+    ASSERT_TRUE(got.is_object()) << method << ": no JSON-RPC answer";
+    EXPECT_EQ(got["error"]["code"], -32001) << method << ": " << got.dump();
+    EXPECT_EQ(got["id"], id) << got.dump();
+  }
 }
 
 // An agent deleted and created again under its name is another agent: the card Sluice read from the
