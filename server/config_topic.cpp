@@ -86,12 +86,18 @@ Result<std::unique_ptr<KafkaConfigTopic>> KafkaConfigTopic::open(const ConfigSto
   auto producer_conf = make_kafka_conf(producer_properties);
   if (!producer_conf) return url_error(producer_conf.error().to_string());
   rd_kafka_conf_set_dr_msg_cb(producer_conf.value(), &KafkaConfigTopic::on_delivery);
+  rd_kafka_conf_set_error_cb(producer_conf.value(), &KafkaConfigTopic::on_error);
+  rd_kafka_conf_set_opaque(producer_conf.value(), topic.get());
   rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, producer_conf.value(), errstr, sizeof errstr);
   if (producer == nullptr) {
     rd_kafka_conf_destroy(producer_conf.value());
     return make_error("--config-store", std::string("cannot create the Kafka producer: ") + errstr, 400);
   }
   topic->producer_.reset(producer);
+  // A cluster that does not answer, or refuses the client, is reported as such: creating the topic
+  // would only time out later (after several timeouts) with a reason that names the controller.
+  if (auto st = wait_for_kafka(producer, topic->errors_, timeout); !st)
+    return make_error("--config-store", "Kafka at " + url.bootstrap_servers + " " + st.error().message, 503);
   if (auto st = ensure_kafka_topic(producer, url.topic, 1, 1, timeout, {{"cleanup.policy", "compact"}}); !st)
     return make_error("--config-store " + url.bootstrap_servers, st.error().to_string(), 503);
 
@@ -208,6 +214,10 @@ void KafkaConfigTopic::mark_applied(std::int32_t partition, std::int64_t offset)
     applied = std::max(applied, offset);
   }
   applied_cv_.notify_all();
+}
+
+void KafkaConfigTopic::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<KafkaConfigTopic*>(opaque)->errors_.note(err, reason);
 }
 
 void KafkaConfigTopic::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {

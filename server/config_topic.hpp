@@ -79,11 +79,13 @@ class KafkaConfigTopic {
  private:
   KafkaConfigTopic() = default;
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*);
+  static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque);
   Result<std::vector<ConfigRecord>> read_until(const std::map<std::int32_t, std::int64_t>& ends);
   void mark_applied(std::int32_t partition, std::int64_t offset);
 
   ConfigStoreUrl url_;
   std::chrono::milliseconds timeout_{10000};
+  KafkaErrors errors_;  // what the producer's error callback heard: why the cluster cannot be used
   KafkaHandle producer_;
   KafkaHandle reader_;
   std::mutex write_mu_;

@@ -108,5 +108,25 @@ TEST(ConfigStore, ABadUrlStopsTheServerBeforeItStarts) {
   EXPECT_NE(out.find("no.such.property"), std::string::npos) << out;
 }
 
+// A cluster that does not answer at start stops the server once the start timeout (10 s) has passed,
+// saying so with librdkafka's last error, rather than after the timeouts of every step of creating the
+// topic with a reason about the cluster's controller.
+TEST(ConfigStore, AClusterThatDoesNotAnswerStopsTheServerWithTheReason) {
+  TempDir dir;
+  std::string out;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_NE(run_command(built_program("sluice") + " serve --data-dir " + dir.path() +
+                            " --listen 127.0.0.1:" + std::to_string(free_port()) +
+                            " --config-store kafka://127.0.0.1:" + std::to_string(free_port()) + "/" + kTopic,
+                        &out),
+            0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25)) << out;
+  const auto at = out.find("recovery failed: ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string reason = out.substr(at, out.find('\n', at) - at);
+  EXPECT_NE(reason.find("did not answer within 10000 ms"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("Connection refused"), std::string::npos) << reason;
+}
+
 }  // namespace
 }  // namespace sluice::testing
