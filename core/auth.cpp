@@ -20,6 +20,7 @@
 #include "core/base64.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
+#include "core/url.hpp"
 
 namespace sluice {
 namespace {
@@ -35,7 +36,11 @@ Result<std::string> http_get(const std::string& url) {
   client.set_connection_timeout(std::chrono::seconds(5));
   client.set_read_timeout(std::chrono::seconds(5));
   auto res = client.Get(host_end == std::string::npos ? "/" : url.substr(host_end));
-  if (!res) return make_error(url, "cannot fetch: " + httplib::to_string(res.error()));
+  if (!res) {
+    // cpp-httplib names only the kind of failure ("Connection"): say why the connection failed.
+    std::string why = res.error() == httplib::Error::Connection ? tcp_connect_failure(url) : "";
+    return make_error(url, "cannot fetch: " + (why.empty() ? httplib::to_string(res.error()) : why));
+  }
   if (res->status != 200) return make_error(url, "answered HTTP " + std::to_string(res->status));
   return res->body;
 }

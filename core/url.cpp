@@ -1,6 +1,14 @@
 #include "core/url.hpp"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <memory>
 
 #include "core/text.hpp"
 
@@ -75,6 +83,46 @@ Result<ParsedUrl> parse_url(std::string_view url) {
     out.target = std::string(target);
   }
   return out;
+}
+
+std::string tcp_connect_failure(const std::string& url_text) {
+  auto parsed = parse_url(url_text);
+  if (!parsed) return parsed.error().to_string();
+  const ParsedUrl& url = parsed.value();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(url.host.c_str(), std::to_string(url.port).c_str(), &hints, &found); rc != 0)
+    return std::string(rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc)) + " (" + url.host + ")";
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
+  int last = 0;
+  for (const addrinfo* a = found; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last = errno;
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        const int n = ::poll(&p, 1, 5000);  // the client's connection timeout
+        socklen_t len = sizeof err;
+        if (n == 0)
+          err = ETIMEDOUT;
+        else if (n < 0)
+          err = errno;
+        else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+          err = errno;
+      }
+    }
+    ::close(fd);
+    if (err == 0) return "";
+    last = err;
+  }
+  return last ? std::strerror(last) : "no address for " + url.host;
 }
 
 }  // namespace sluice

@@ -24,4 +24,9 @@ struct ParsedUrl {
 /// Parses an http:// or https:// URL; the error names what is wrong ("missing host", …).
 Result<ParsedUrl> parse_url(std::string_view url);
 
+/// Why a TCP connection to the host and port of `url` fails now, as strerror/gai_strerror word it
+/// ("Connection refused", "Name or service not known (host)"); empty when it succeeds. Blocking (a
+/// connect with a 5 s timeout): for saying why a client library's connection failed.
+std::string tcp_connect_failure(const std::string& url);
+
 }  // namespace sluice

@@ -1,8 +1,5 @@
 #include "server/cli_client.hpp"
 
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,56 +45,10 @@ httplib::Client client_for(const Target& t) {
   return client;
 }
 
-namespace {
-
-/// Why a TCP connection to the URL's host and port fails now, as strerror/gai_strerror word it; empty
-/// when it succeeds.
-std::string connect_failure(const std::string& base) {
-  auto parsed = parse_url(base);
-  if (!parsed) return parsed.error().to_string();
-  const ParsedUrl& url = parsed.value();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(url.host.c_str(), std::to_string(url.port).c_str(), &hints, &found); rc != 0)
-    return std::string(rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc)) + " (" + url.host + ")";
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
-  int last = 0;
-  for (const addrinfo* a = found; a; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      last = errno;
-      continue;
-    }
-    int err = 0;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      err = errno;
-      if (err == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        const int n = ::poll(&p, 1, 5000);  // the client's connection timeout
-        socklen_t len = sizeof err;
-        if (n == 0)
-          err = ETIMEDOUT;
-        else if (n < 0)
-          err = errno;
-        else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-          err = errno;
-      }
-    }
-    ::close(fd);
-    if (err == 0) return "";
-    last = err;
-  }
-  return last ? std::strerror(last) : "no address for " + url.host;
-}
-
-}  // namespace
-
 std::string transport_error_text(const Target& t, httplib::Error error) {
   switch (error) {
     case httplib::Error::Connection: {
-      std::string why = connect_failure(t.base);
+      std::string why = tcp_connect_failure(t.base);
       return why.empty() ? "could not connect" : why;
     }
     case httplib::Error::ConnectionTimeout:

@@ -339,6 +339,19 @@ TEST_F(AuthTest, OidcDiscoveryErrorsNameTheProviderAndWhatIsWrong) {
   ASSERT_FALSE(auth);
   EXPECT_NE(auth.error().message.find("OpenID Connect discovery failed"), std::string::npos)
       << auth.error().message;
+  EXPECT_NE(auth.error().message.find("Connection refused"), std::string::npos) << auth.error().message;
+}
+
+// A JWKS URL that cannot be fetched is named with the reason the connection failed, not only its kind.
+TEST_F(AuthTest, AJwksUrlThatCannotBeFetchedSaysWhy) {
+  AuthOptions options;
+  options.jwks_file = "http://127.0.0.1:1/jwks.json";  // nothing listens
+  auto auth = Authenticator::create(options, clock_);
+  ASSERT_FALSE(auth);
+  EXPECT_NE(auth.error().to_string().find("http://127.0.0.1:1/jwks.json"), std::string::npos)
+      << auth.error().to_string();
+  EXPECT_NE(auth.error().message.find("cannot fetch: Connection refused"), std::string::npos)
+      << auth.error().message;
 }
 
 }  // namespace
