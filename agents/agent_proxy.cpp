@@ -91,7 +91,8 @@ std::optional<std::string> AgentProxy::sticky_key(const HttpHeaders& headers) {
 }
 
 asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest request,
-                                               HeadersHandler on_headers, ChunkHandler on_chunk) {
+                                               HeadersHandler on_headers, ChunkHandler on_chunk,
+                                               std::chrono::milliseconds limit) {
   request.timeout = std::chrono::milliseconds(0);  // the revision's timeoutSeconds governs
   // A copy per attempt: the request is sent again to another replica when its own refused the
   // connection, and the client consumes what it sends.
@@ -102,14 +103,15 @@ asio::awaitable<Result<int>> AgentProxy::relay(std::string agent, HttpRequest re
   HttpHeaders routing;  // the sticky key only, not a copy of every header
   if (auto key = sticky_key(request.headers)) routing.emplace_back("x-sluice-session-key", std::move(*key));
   auto cancel = request.cancel;
-  auto result =
-      co_await with_replica(std::move(agent), std::move(routing), std::move(cancel), "", std::move(exchange));
+  auto result = co_await with_replica(std::move(agent), std::move(routing), std::move(cancel), "",
+                                      std::move(exchange), limit);
   co_return result;
 }
 
 asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHeaders routing,
                                                       std::shared_ptr<CancelSignal> cancel,
-                                                      std::string address, ReplicaExchange exchange) {
+                                                      std::string address, ReplicaExchange exchange,
+                                                      std::chrono::milliseconds limit) {
   std::string tag;
   if (auto at = agent.find('@'); at != std::string::npos) {
     tag = agent.substr(at + 1);
@@ -134,6 +136,7 @@ asio::awaitable<Result<int>> AgentProxy::with_replica(std::string agent, HttpHea
   } else {
     target.address = std::move(address);
   }
+  if (limit.count() > 0) deadline = std::min(deadline, std::chrono::steady_clock::now() + limit);
 
   // Per attempt: whether a request reached the replica (anything but a failed connect), whether one
   // could not connect to it, and whether the replica cut one off.
@@ -237,8 +240,9 @@ asio::awaitable<Result<HttpResponse>> AgentProxy::send(std::string agent, HttpRe
     response->body.append(chunk);
     co_return true;
   };
+  const auto limit = request.timeout;
   auto status =
-      co_await relay(std::move(agent), std::move(request), std::move(on_headers), std::move(on_chunk));
+      co_await relay(std::move(agent), std::move(request), std::move(on_headers), std::move(on_chunk), limit);
   if (!status) co_return status.error();
   co_return std::move(*response);
 }

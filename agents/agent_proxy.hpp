@@ -50,9 +50,12 @@ class AgentProxy {
   using ChunkHandler = std::function<asio::awaitable<bool>(std::string_view chunk)>;
 
   /// Streams one request to `agent` ("name" or "name@tag"); request.url is the path (and query) on
-  /// the replica. Same contract as HttpClient::relay().
+  /// the replica. Same contract as HttpClient::relay(). The revision's timeoutSeconds bounds the
+  /// whole exchange, waiting for a replica included; a positive `limit` bounds it too (the shorter
+  /// wins). request.timeout is not read.
   asio::awaitable<Result<int>> relay(std::string agent, HttpRequest request, HeadersHandler on_headers,
-                                     ChunkHandler on_chunk);
+                                     ChunkHandler on_chunk,
+                                     std::chrono::milliseconds limit = std::chrono::milliseconds(0));
 
   /// The replica an exchange holds.
   struct ReplicaTarget {
@@ -71,11 +74,15 @@ class AgentProxy {
   /// replica (see above), so it must be safe to run again until it has sent something. With `address`
   /// set, the activator is skipped and the requests go straight to that replica (closing what was
   /// opened on it), without retries; the target then names only the address.
+  /// A positive `limit` shortens the revision's deadline (see relay()).
   asio::awaitable<Result<int>> with_replica(std::string agent, HttpHeaders routing,
                                             std::shared_ptr<CancelSignal> cancel, std::string address,
-                                            ReplicaExchange exchange);
+                                            ReplicaExchange exchange,
+                                            std::chrono::milliseconds limit = std::chrono::milliseconds(0));
 
-  /// One whole exchange (for trigger deliveries); request.url is the path on the replica.
+  /// One whole exchange (for trigger deliveries); request.url is the path on the replica. As for a
+  /// subscriber reached over HTTP, request.timeout bounds the attempt, waiting for a replica included
+  /// (the revision's timeoutSeconds too: the shorter wins).
   asio::awaitable<Result<HttpResponse>> send(std::string agent, HttpRequest request);
 
   /// The `/agents/` route: `/agents/{name}[@{tag}]/{path}` to `{path}` on a replica; streams SSE and
