@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <nlohmann/json.hpp>
+
 #include "agents/traffic.hpp"
 #include "core/log.hpp"
 #include "core/request_log.hpp"
@@ -243,7 +245,15 @@ asio::awaitable<Result<HttpResponse>> AgentProxy::send(std::string agent, HttpRe
   const auto limit = request.timeout;
   auto status =
       co_await relay(std::move(agent), std::move(request), std::move(on_headers), std::move(on_chunk), limit);
-  if (!status) co_return status.error();
+  if (!status) {
+    if (status.error().code == kActivatorCancelled) co_return status.error();
+    // The answer `/agents/{name}` gives for the same error (handle()).
+    HttpResponse refused;
+    refused.status = http_status_of(status.error());
+    refused.headers.emplace_back("content-type", "application/json");
+    refused.body = nlohmann::json{{"error", status.error().to_string()}}.dump();
+    co_return refused;
+  }
   co_return std::move(*response);
 }
 

@@ -82,7 +82,10 @@ class AgentProxy {
 
   /// One whole exchange (for trigger deliveries); request.url is the path on the replica. As for a
   /// subscriber reached over HTTP, request.timeout bounds the attempt, waiting for a replica included
-  /// (the revision's timeoutSeconds too: the shorter wins).
+  /// (the revision's timeoutSeconds too: the shorter wins), and what the activator refuses is an
+  /// answer with its HTTP status and message (404, 503, 504; 502 or 504 for a replica's transport
+  /// failure), so that the trigger retries it, and dead-letters it with `knativeerrorcode`, exactly as
+  /// it would the same answer from `/agents/{name}`. Only a cancellation by the caller stays an error.
   asio::awaitable<Result<HttpResponse>> send(std::string agent, HttpRequest request);
 
   /// The `/agents/` route: `/agents/{name}[@{tag}]/{path}` to `{path}` on a replica; streams SSE and

@@ -1,11 +1,13 @@
 // Trigger deliveries to an Agent subscriber (`subscriber.ref: {kind: Agent}`) whose replica never
 // becomes ready: a real `sluice serve`, a real replica process and a real dead-letter sink. Such a
 // delivery fails as one to `/agents/{name}` over HTTP would: within the trigger's `delivery.timeout`
-// (the agent's timeoutSeconds is longer).
+// (the agent's timeoutSeconds is longer), and dead-lettered with `knativeerrorcode` the activator's
+// status.
 
 #include <chrono>
 #include <string>
 
+#include "core/base64.hpp"
 #include "tests/integration/agents_support.hpp"
 #include "tests/integration/broker_support.hpp"
 
@@ -57,9 +59,31 @@ TEST_F(AgentsTriggerDelivery, TheTriggersTimeoutBoundsAnAttemptWaitingForAReplic
   EXPECT_LT(took, 15s) << "two attempts of 1 s and a backoff";
   EXPECT_GE(took, 2s) << "two attempts of 1 s";
   EXPECT_EQ(letter.header("ce-id"), "waits-1");
+  EXPECT_EQ(letter.header("ce-knativeerrorcode"), "504");
   const auto delivery = trigger_status(server_, "to-agent")["delivery"];
   EXPECT_EQ(delivery.value("failedAttempts", 0), 2) << delivery.dump();
   EXPECT_EQ(delivery.value("deadLettered", 0), 1) << delivery.dump();
+}
+
+// The activator's refusals reached the trigger as transport errors without a status: the dead letter
+// had no knativeerrorcode and no knativeerrordata, while the same delivery through `uri: /agents/…`
+// has both.
+TEST_F(AgentsTriggerDelivery, AnAgentThatTimesOutIsDeadLetteredWithTheActivatorsStatus) {
+  apply_stuck_agent("1");
+  apply_trigger("retry: 1, backoffDelay: PT0.1S, timeout: PT30S");
+  ASSERT_EQ(publish(server_, "times-out-1", "com.example.t"), 202);
+
+  ASSERT_TRUE(dead_.wait_for(1, 20s)) << trigger_status(server_, "to-agent").dump();
+  const auto letter = dead_.requests().at(0);
+  EXPECT_EQ(letter.header("ce-id"), "times-out-1");
+  EXPECT_EQ(letter.header("ce-knativeerrorcode"), "504");
+  EXPECT_NE(letter.header("ce-knativeerrordest").find("/agents/stuck"), std::string::npos);
+  const std::string data = letter.header("ce-knativeerrordata");
+  ASSERT_FALSE(data.empty());
+  EXPECT_NE(base64_decode(data).value_or("").find("no replica became available"), std::string::npos) << data;
+  const auto requests =
+      revision_status(server_, "stuck", "stuck-00001").value("requests", nlohmann::json::object());
+  EXPECT_EQ(requests.value("timedOut", 0), 2) << requests.dump();
 }
 
 }  // namespace
