@@ -746,7 +746,9 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
     request.error_body_prefix = kErrorDataBytes;
     const SteadyTime started_at = clock.now();
     auto response = co_await send(target.value(), std::move(request));
-    if (!stopped) metrics.duration.observe(std::chrono::duration<double>(clock.now() - started_at).count());
+    // An attempt that the trigger's stop cancelled says nothing about the subscriber.
+    if (!stopped && !cancel->cancelled())
+      metrics.duration.observe(std::chrono::duration<double>(clock.now() - started_at).count());
     if (!response) {
       a.error = response.error().to_string();
       co_return a;
@@ -812,6 +814,8 @@ struct TriggerDispatcher::State : std::enable_shared_from_this<TriggerDispatcher
         last.ok = false;
         last.error = *published;
       }
+      // Cancelled by the trigger's stop (deleted, its agent deleted, shutdown): not a failed attempt.
+      if (cancel->cancelled()) co_return Outcome::Abandoned;
       failed.fetch_add(1, std::memory_order_relaxed);
       count(metrics.failed);
       if (stopping) co_return Outcome::Abandoned;

@@ -86,5 +86,32 @@ TEST_F(AgentsTriggerDelivery, AnAgentThatTimesOutIsDeadLetteredWithTheActivators
   EXPECT_EQ(requests.value("timedOut", 0), 2) << requests.dump();
 }
 
+// Deleting the agent stops its trigger, which cancels the deliveries waiting for a replica: they stay
+// in the backlog for the agent's return, and are no failed attempts. They were counted in
+// sluice_trigger_events_failed_total and the delivery latency histogram.
+TEST_F(AgentsTriggerDelivery, DeliveriesCancelledByDeletingTheAgentAreNotCountedAsFailed) {
+  apply_stuck_agent("60");
+  apply_trigger("retry: 1, timeout: PT30S");
+  constexpr int kEvents = 5;
+  for (int i = 0; i < kEvents; ++i)
+    ASSERT_EQ(publish(server_, "waits-" + std::to_string(i), "com.example.t"), 202);
+  ASSERT_TRUE(wait_until([&] {
+    return revision_status(server_, "stuck", "stuck-00001")["requests"].value("waiting", 0) == kEvents;
+  })) << revision_status(server_, "stuck", "stuck-00001").dump();
+
+  std::string out;
+  ASSERT_EQ(server_.cli({"delete", "agent", "stuck"}, &out), 0) << out;
+  ASSERT_TRUE(wait_until([&] {
+    const auto status = trigger_status(server_, "to-agent");
+    return status["conditions"][0].value("reason", "") == "SubscriberNotFound" &&
+           status["delivery"].value("backlog", 0) == kEvents;
+  })) << trigger_status(server_, "to-agent").dump();
+  const std::string labels = "{broker=\"default\",trigger=\"to-agent\"}";
+  EXPECT_EQ(metric(server_, "sluice_trigger_events_failed_total" + labels), 0);
+  EXPECT_EQ(metric(server_, "sluice_trigger_delivery_duration_seconds_count" + labels), 0);
+  EXPECT_EQ(metric(server_, "sluice_trigger_events_dead_lettered_total" + labels), 0);
+  EXPECT_EQ(dead_.count(), 0u);
+}
+
 }  // namespace
 }  // namespace sluice::testing
