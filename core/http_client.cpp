@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "core/text.hpp"
+#include "core/tls_errors.hpp"
 
 namespace sluice {
 
@@ -66,10 +67,7 @@ bool is_stale_connection_error(const beast::error_code& ec) {
 
 // OpenSSL's reason for a failed handshake ("certificate verify failed", "wrong version number", …).
 std::string describe_tls(const beast::error_code& ec) {
-  if (ec.category() == asio::error::get_ssl_category()) {
-    const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
-    if (reason != nullptr) return reason;
-  }
+  if (const char* reason = openssl_reason(ec)) return reason;
   return describe(ec, false);
 }
 
@@ -135,14 +133,20 @@ Result<std::shared_ptr<asio::ssl::context>> make_client_tls_context(const Client
     if (ec) return make_error("TLS", "cannot load the system's CA certificates: " + ec.message(), 500);
   } else {
     context->load_verify_file(options.ca_file, ec);
-    if (ec) return make_error(options.ca_file, "cannot load CA certificates: " + describe_tls(ec), 400);
+    if (ec)
+      return make_error(options.ca_file,
+                        "cannot load CA certificates: " + describe_tls_file_error(options.ca_file, ec), 400);
   }
   if (!options.cert_file.empty()) {
     context->use_certificate_chain_file(options.cert_file, ec);
     if (ec)
-      return make_error(options.cert_file, "cannot load the client certificate: " + describe_tls(ec), 400);
+      return make_error(
+          options.cert_file,
+          "cannot load the client certificate: " + describe_tls_file_error(options.cert_file, ec), 400);
     context->use_private_key_file(options.key_file, asio::ssl::context::pem, ec);
-    if (ec) return make_error(options.key_file, "cannot load the client key: " + describe_tls(ec), 400);
+    if (ec)
+      return make_error(options.key_file,
+                        "cannot load the client key: " + describe_tls_file_error(options.key_file, ec), 400);
     if (::SSL_CTX_check_private_key(context->native_handle()) != 1)
       return make_error(options.key_file,
                         "the client key does not match the certificate " + options.cert_file, 400);

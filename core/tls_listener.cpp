@@ -7,6 +7,7 @@
 
 #include "core/http_server.hpp"
 #include "core/log.hpp"
+#include "core/tls_errors.hpp"
 
 namespace sluice {
 namespace {
@@ -112,13 +113,14 @@ Result<std::shared_ptr<asio::ssl::context>> TlsListener::load_context() const {
   beast::error_code ec;
   context->use_certificate_chain_file(options_.cert_file, ec);
   if (ec)
-    return make_error("--tls-cert " + options_.cert_file,
-                      "cannot load the certificate chain: " + ec.message());
+    return make_error(
+        "--tls-cert " + options_.cert_file,
+        "cannot load the certificate chain: " + describe_tls_file_error(options_.cert_file, ec));
   context->use_private_key_file(options_.key_file, asio::ssl::context::pem, ec);
   if (ec)
     return make_error("--tls-key " + options_.key_file,
                       "cannot load the private key (it must be PEM and match the certificate in " +
-                          options_.cert_file + "): " + ec.message());
+                          options_.cert_file + "): " + describe_tls_file_error(options_.key_file, ec));
   if (SSL_CTX_check_private_key(context->native_handle()) != 1)
     return make_error("--tls-key " + options_.key_file,
                       "does not match the certificate in " + options_.cert_file);

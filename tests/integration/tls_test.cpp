@@ -84,6 +84,17 @@ TEST(Tls, AKeyThatDoesNotMatchTheCertificateStopsTheServer) {
   EXPECT_EQ(serve.wait(std::chrono::seconds(10)), 1);
   EXPECT_NE(serve.output().find("--tls-key " + dir.path() + "/b.key"), std::string::npos) << serve.output();
   EXPECT_NE(serve.output().find("mismatch"), std::string::npos) << serve.output();
+
+  // A certificate file that is not there: named, with the system's reason.
+  Process missing(built_program("sluice"),
+                  {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()), "--data-dir",
+                   dir.path() + "/m", "--tls-listen", "127.0.0.1:" + std::to_string(free_port()),
+                   "--tls-cert", dir.path() + "/none.crt", "--tls-key", dir.path() + "/a.key"});
+  EXPECT_EQ(missing.wait(std::chrono::seconds(10)), 1);
+  EXPECT_NE(missing.output().find("--tls-cert " + dir.path() +
+                                  "/none.crt: cannot load the certificate chain: No such file or directory"),
+            std::string::npos)
+      << missing.output();
 }
 
 TEST(Tls, TriggersDeliverToHttpsSubscribersTheyTrust) {
@@ -123,7 +134,10 @@ TEST(Tls, TriggersDeliverToHttpsSubscribersTheyTrust) {
               {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()), "--data-dir",
                dir.path() + "/bad", "--outbound-ca", dir.path() + "/none.pem"});
   EXPECT_EQ(bad.wait(std::chrono::seconds(10)), 1);
-  EXPECT_NE(bad.output().find(dir.path() + "/none.pem"), std::string::npos) << bad.output();
+  EXPECT_NE(
+      bad.output().find(dir.path() + "/none.pem: cannot load CA certificates: No such file or directory"),
+      std::string::npos)
+      << bad.output();
 }
 
 // --outbound-cert/--outbound-key: deliveries present a client certificate to subscribers that require one
