@@ -265,14 +265,13 @@ void KafkaGroupDispatcher::assign(rd_kafka_topic_partition_list_t* partitions) {
     // Offsets a deleted trigger left (marked when this group started, still marked: committing the fresh
     // position did not get through) count as none. Marks found later are another member's, which left
     // without this one: its offsets hold.
-    if (start >= 0 && marked_deleted(committed->elems[i])) {
+    // Without usable offsets: the position taken when the group started, as its commit would have kept.
+    const bool marked = start >= 0 && marked_deleted(committed->elems[i]);
+    {
       std::lock_guard lock(mu_);
-      if (forgotten_.count({tp.topic, tp.partition}) > 0) start = RD_KAFKA_OFFSET_INVALID;
-    }
-    if (start < 0) {
-      // The position taken when the group started, as the commit of it would have kept it.
-      std::lock_guard lock(mu_);
-      if (auto it = initial_offsets_.find({tp.topic, tp.partition}); it != initial_offsets_.end())
+      if (marked && forgotten_.count({tp.topic, tp.partition}) > 0) start = RD_KAFKA_OFFSET_INVALID;
+      if (auto it = initial_offsets_.find({tp.topic, tp.partition});
+          start < 0 && it != initial_offsets_.end())
         start = it->second;
     }
     if (start < 0) {
